@@ -1,0 +1,39 @@
+# The two front doors: `make demo` and `make test`. Both do all set-up
+# themselves, idempotently: virtualenv, Docker engine, sandbox base image.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DGM := $(VENV)/bin/dgm
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: setup venv docker image test-services demo test bench clean-containers
+
+setup: venv docker image
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+docker:
+	bash scripts/ensure_docker.sh
+
+image: docker
+	bash sandboxes/build_base_image.sh
+
+# PostgreSQL and Chromium are only needed by the tests.
+test-services:
+	bash scripts/ensure_test_services.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup test-services
+	bash scripts/run_tests.sh
+
+bench: setup
+	$(PY) benchmarks/perf/eval_overhead.py
+
+clean-containers:
+	-docker ps -aq --filter label=dgm.sandbox | xargs -r docker rm -f

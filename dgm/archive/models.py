@@ -1,0 +1,251 @@
+"""The archive's schema: typed SQLAlchemy models, one class per table.
+
+Only `dgm.archive.store` writes these rows; everything else reads the detached
+objects it returns. Enumerated columns are plain strings validated by the store
+(the allowed values are the tuples below), not database enums or CHECKs, so
+that adding a status never needs a table rebuild on SQLite.
+
+Any change here needs a new Alembic revision in `migrations/versions/`; the
+test suite fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+CAMPAIGN_KINDS = ("evolution", "eval", "import", "replay")
+CAMPAIGN_STATUSES = ("running", "completed", "budget_exhausted", "interrupted", "failed")
+AGENT_STATUSES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected")
+AGENT_ORIGINS = ("seed", "dir", "child", "import")
+TASK_RUN_KINDS = ("task", "self_modify", "sanity", "replay")
+TASK_RUN_STATUSES = ("running", "resolved", "unresolved", "empty_patch", "error", "timeout", "ok")
+TASK_RUN_FINISHED_STATUSES = tuple(s for s in TASK_RUN_STATUSES if s != "running")
+LLM_PURPOSES = ("diagnose", "self_modify", "task", "other")
+LLM_CALL_STATUSES = ("ok", "error")
+
+ID_LEN = 64  # room for uuid hex, sha256 hex or human-chosen ids
+SHA_LEN = 40
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no timezone storage and hands back naive values; without this,
+    rows read from SQLite and PostgreSQL would compare differently.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint names: PostgreSQL needs them to drop constraints
+    # in later migrations, and SQLite batch migrations need them to find them.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+    def __repr__(self) -> str:
+        pk = ", ".join(f"{c.name}={getattr(self, c.key, None)!r}" for c in self.__table__.primary_key)
+        return f"{type(self).__name__}({pk})"
+
+
+class Campaign(Base):
+    """One evolution / evaluation / import / replay run and its budget."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int | None]
+    budget_usd: Mapped[float | None] = mapped_column(Float)
+    spent_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    """Running total kept by the store; `ArchiveStore.campaign_spend` is the source of truth."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    """Last sign of life of the runner; a 'running' campaign with a stale heartbeat is dead."""
+    pid: Mapped[int | None]
+
+
+class Agent(Base):
+    """One archived coding agent: a commit in the code store plus its fate."""
+
+    __tablename__ = "agents"
+    __table_args__ = (
+        Index(None, "campaign_id"),
+        Index(None, "parent_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    generation: Mapped[int] = mapped_column(default=0)
+    commit_sha: Mapped[str] = mapped_column(String(SHA_LEN))
+    status: Mapped[str] = mapped_column(String(32))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(32))
+    proposal: Mapped[dict[str, Any] | None]
+    """The diagnosis and improvement proposal that produced this agent."""
+    diagnosis_target: Mapped[dict[str, Any] | None]
+    score: Mapped[float | None] = mapped_column(Float)
+    """Cached selection score (resolved fraction on the tasks it was evaluated on)."""
+    heldout_score: Mapped[float | None] = mapped_column(Float)
+    stage_reached: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TaskRun(Base):
+    """One run of an agent on one task (or one self-modification / sanity run)."""
+
+    __tablename__ = "task_runs"
+    __table_args__ = (
+        # A resumed campaign looks runs up by this key, so it can never run one twice.
+        UniqueConstraint("agent_id", "kind", "benchmark", "task_id", "stage", "attempt"),
+        Index(None, "campaign_id"),
+        Index(None, "agent_id"),
+        Index(None, "task_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    benchmark: Mapped[str] = mapped_column(String(200))
+    task_id: Mapped[str] = mapped_column(String(300))
+    stage: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(200))
+    tests_status: Mapped[dict[str, Any] | None]
+    """{"FAIL_TO_PASS": {"success": [...], "failure": [...]}, "PASS_TO_PASS": {...}}"""
+    patch: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    agent_duration_s: Mapped[float | None] = mapped_column(Float)
+    test_duration_s: Mapped[float | None] = mapped_column(Float)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    trajectory_artifact: Mapped[str | None] = mapped_column(String(ID_LEN))
+    agent_log_artifact: Mapped[str | None] = mapped_column(String(ID_LEN))
+    eval_log_artifact: Mapped[str | None] = mapped_column(String(ID_LEN))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def resolved(self) -> bool:
+        return self.status == "resolved"
+
+
+class LLMCall(Base):
+    """One model call, attributed and priced; its transcript is an artifact."""
+
+    __tablename__ = "llm_calls"
+    __table_args__ = (
+        Index(None, "task_run_id", "seq"),
+        Index(None, "campaign_id"),
+        Index(None, "agent_id", "purpose"),
+        Index(None, "request_hash"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    task_run_id: Mapped[str | None] = mapped_column(ForeignKey("task_runs.id"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int]
+    """Order of the call within its task run (or agent + purpose), for replay."""
+    model: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    """sha256 of the canonical JSON request (model + messages + params)."""
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    artifact_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    scripted: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The 'model' was a deterministic scripted stand-in, not a real LLM."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """An append-only campaign log line (selection, admission, budget, errors...)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str | None] = mapped_column(ForeignKey("campaigns.id"))
+    agent_id: Mapped[str | None] = mapped_column(String(ID_LEN))
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GenerationStat(Base):
+    """Archive-level statistics after each generation (progress and diversity)."""
+
+    __tablename__ = "generation_stats"
+
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    generation: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    archive_size: Mapped[int]
+    best_score: Mapped[float | None] = mapped_column(Float)
+    mean_score: Mapped[float | None] = mapped_column(Float)
+    coverage: Mapped[int]
+    """Tasks solved by at least one archived agent."""
+    coverage_fraction: Mapped[float] = mapped_column(Float)
+    mean_jaccard_distance: Mapped[float | None] = mapped_column(Float)
+    """Mean pairwise Jaccard distance between archived agents' solved-task sets."""
+    spent_usd: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

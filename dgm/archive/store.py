@@ -1,0 +1,663 @@
+"""ArchiveStore: the only code that writes archive rows.
+
+Every public method opens its own session and, when it writes, commits
+everything it does in ONE transaction, so a crash leaves either the whole step
+or none of it. Methods return detached, fully loaded ORM objects (reading their
+attributes never touches the database again), which makes the store safe to
+share between threads.
+
+SQLite (the default) runs in WAL mode with write transactions opened as
+`BEGIN IMMEDIATE`: a writer takes the database's write lock before it reads,
+so read-then-write steps (e.g. "is this task run done already?") cannot race
+with another process and waiting writers queue on the busy timeout instead of
+failing with a lock-upgrade deadlock. On PostgreSQL the same steps rely on the
+unique constraints and retry once on a conflicting insert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dgm.archive.artifacts import ArtifactStore, canonical_json
+from dgm.archive.code import AgentCodeStore
+from dgm.archive.models import (
+    AGENT_ORIGINS,
+    AGENT_STATUSES,
+    CAMPAIGN_KINDS,
+    CAMPAIGN_STATUSES,
+    LLM_CALL_STATUSES,
+    LLM_PURPOSES,
+    TASK_RUN_FINISHED_STATUSES,
+    TASK_RUN_KINDS,
+    Agent,
+    Base,
+    Campaign,
+    Event,
+    GenerationStat,
+    LLMCall,
+    TaskRun,
+    utcnow,
+)
+from dgm.errors import ArchiveUnavailable, NotFound, UsageError
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_S = 30
+PG_CONNECT_TIMEOUT_S = 5
+
+_M = TypeVar("_M", bound=Base)
+_HEX_RE = re.compile(r"^[0-9a-f]+$")
+# Alembic's command API goes through module-global proxies (alembic.context),
+# so two threads must not run it at once.
+_alembic_lock = threading.Lock()
+
+AGENT_UPDATABLE = frozenset(
+    {"status", "rejection_reason", "proposal", "diagnosis_target", "score", "heldout_score",
+     "stage_reached", "meta", "generation", "parent_id", "commit_sha"}
+)
+
+
+def llm_request_hash(model: str, messages: Sequence[Any], params: dict[str, Any] | None = None) -> str:
+    """sha256 of the canonical JSON request; equal requests give equal hashes across runs."""
+    return hashlib.sha256(canonical_json({"model": model, "messages": list(messages), "params": params or {}})).hexdigest()
+
+
+def new_id(nbytes: int = 8) -> str:
+    return secrets.token_hex(nbytes)
+
+
+class ArchiveStore:
+    """SQL rows + agent code (`.code`) + blobs (`.artifacts`) under one root directory."""
+
+    def __init__(self, engine: sa.Engine, root: Path, url: str):
+        self.engine = engine
+        self.root = root
+        self.url = url
+        """The database URL with any password masked."""
+        self.code = AgentCodeStore(root / "agents.git")
+        self.artifacts = ArtifactStore(root / "artifacts")
+        self._read_session = sessionmaker(engine, expire_on_commit=False)
+        # Same pool; the option tells the SQLite 'begin' hook to take the write lock up front.
+        self._write_session = sessionmaker(engine.execution_options(dgm_write=True), expire_on_commit=False)
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str | None = None, root: Path | str = "archive") -> ArchiveStore:
+        """Open (creating and migrating if needed) the archive; ArchiveUnavailable if impossible."""
+        root = Path(root)
+        url = url or f"sqlite:///{root.resolve() / 'dgm.db'}"
+        shown = _redact(url)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveUnavailable(f"cannot open archive {shown}: cannot create directory {root}: {exc.strerror}") from None
+        try:
+            engine = _create_engine(url)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+        try:
+            _migrate(engine)
+        except ArchiveUnavailable as exc:
+            engine.dispose()
+            raise ArchiveUnavailable(f"cannot open archive {shown}: {exc}") from None
+        except (SQLAlchemyError, OSError) as exc:
+            engine.dispose()
+            raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+        return cls(engine, root, shown)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> ArchiveStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ArchiveStore({self.url!r}, root={str(self.root)!r})"
+
+    # -- campaigns ---------------------------------------------------------
+
+    def create_campaign(
+        self, name: str, kind: str, config: dict[str, Any], seed: int | None = None, budget_usd: float | None = None,
+    ) -> Campaign:
+        _check("campaign kind", kind, CAMPAIGN_KINDS)
+        if not name or not name.strip():
+            raise UsageError("a campaign needs a non-empty name")
+        campaign = Campaign(
+            id=new_id(4), name=name, kind=kind, status="running", config=config or {}, seed=seed,
+            budget_usd=budget_usd, spent_usd=0.0, pid=os.getpid(), heartbeat_at=utcnow(),
+        )
+        duplicate = UsageError(f"a campaign named {name!r} already exists (choose another name, or resume it)")
+        try:
+            with self._write() as s:
+                if s.scalar(select(Campaign.id).where(Campaign.name == name)) is not None:
+                    raise duplicate
+                s.add(campaign)
+        except IntegrityError:  # PostgreSQL: another process created it between our check and insert
+            raise duplicate from None
+        return campaign
+
+    def get_campaign(self, id_or_name: str) -> Campaign:
+        """By exact id, exact name, or unique id prefix."""
+        with self._read() as s:
+            found = s.get(Campaign, id_or_name) or s.scalar(select(Campaign).where(Campaign.name == id_or_name))
+            if found is not None:
+                return found
+            matches = _by_prefix(s, Campaign, id_or_name)
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise UsageError(f"campaign id prefix {id_or_name!r} is ambiguous: {', '.join(m.id for m in matches)}")
+            known = s.scalars(select(Campaign.name).order_by(Campaign.created_at.desc()).limit(5)).all()
+        hint = f" (recent: {', '.join(known)})" if known else " (the archive has no campaigns yet)"
+        raise NotFound(f"no campaign with id or name {id_or_name!r}{hint}")
+
+    def list_campaigns(self) -> list[Campaign]:
+        with self._read() as s:
+            return list(s.scalars(select(Campaign).order_by(Campaign.created_at, Campaign.id)))
+
+    def set_campaign_status(self, campaign_id: str, status: str, finished: bool = False) -> Campaign:
+        _check("campaign status", status, CAMPAIGN_STATUSES)
+        with self._write() as s:
+            campaign = _get(s, Campaign, campaign_id, "campaign")
+            campaign.status = status
+            campaign.updated_at = utcnow()
+            campaign.finished_at = utcnow() if finished else None
+        return campaign
+
+    def heartbeat(self, campaign_id: str, pid: int | None = None) -> None:
+        """Mark the campaign's runner as alive (call every few seconds from the loop)."""
+        with self._write() as s:
+            updated = s.execute(
+                sa.update(Campaign).where(Campaign.id == campaign_id)
+                .values(heartbeat_at=utcnow(), pid=pid if pid is not None else os.getpid())
+            ).rowcount
+            if not updated:
+                raise NotFound(f"no campaign {campaign_id!r}")
+
+    def campaign_spend(self, campaign_id: str) -> float:
+        """Total cost of the campaign's recorded LLM calls (the source of truth for budgets)."""
+        with self._read() as s:
+            return float(s.scalar(select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0)).where(LLMCall.campaign_id == campaign_id)))
+
+    # -- agents --------------------------------------------------------------
+
+    def add_agent(
+        self,
+        campaign_id: str,
+        commit_sha: str,
+        *,
+        parent_id: str | None = None,
+        generation: int = 0,
+        status: str,
+        origin: str,
+        proposal: dict[str, Any] | None = None,
+        diagnosis_target: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        agent_id: str | None = None,
+    ) -> Agent:
+        _check("agent status", status, AGENT_STATUSES)
+        _check("agent origin", origin, AGENT_ORIGINS)
+        # A row pointing at code that was never stored would be an agent nobody can run.
+        commit_sha = self.code.resolve(commit_sha)
+        agent = Agent(
+            id=agent_id or new_id(6), campaign_id=campaign_id, parent_id=parent_id, generation=generation,
+            commit_sha=commit_sha, status=status, origin=origin, proposal=proposal,
+            diagnosis_target=diagnosis_target, meta=meta or {}, stage_reached=0,
+        )
+        with self._write() as s:
+            _get(s, Campaign, campaign_id, "campaign")
+            if parent_id is not None:
+                _get(s, Agent, parent_id, "parent agent")
+            if s.get(Agent, agent.id) is not None:
+                raise UsageError(f"agent {agent.id} already exists")
+            s.add(agent)
+        return agent
+
+    def update_agent(self, agent_id: str, **fields: Any) -> Agent:
+        unknown = set(fields) - AGENT_UPDATABLE
+        if unknown:
+            raise TypeError(f"update_agent: cannot set {', '.join(sorted(unknown))}")
+        if "status" in fields:
+            _check("agent status", fields["status"], AGENT_STATUSES)
+        if fields.get("commit_sha"):
+            fields["commit_sha"] = self.code.resolve(fields["commit_sha"])
+        with self._write() as s:
+            agent = _get(s, Agent, agent_id, "agent")
+            for key, value in fields.items():
+                setattr(agent, key, value)
+            agent.updated_at = utcnow()
+        return agent
+
+    def get_agent(self, id_or_prefix: str) -> Agent:
+        with self._read() as s:
+            return _resolve(s, Agent, id_or_prefix, "agent")
+
+    def list_agents(self, campaign_id: str | None = None, statuses: Iterable[str] | None = None) -> list[Agent]:
+        query = select(Agent).order_by(Agent.generation, Agent.created_at, Agent.id)
+        if campaign_id is not None:
+            query = query.where(Agent.campaign_id == campaign_id)
+        if statuses is not None:
+            query = query.where(Agent.status.in_(list(statuses)))
+        with self._read() as s:
+            return list(s.scalars(query))
+
+    def children_counts(self, campaign_id: str, statuses: Iterable[str] | None = ("admitted",)) -> dict[str, int]:
+        """parent id -> number of its children (with those statuses; None: all) — for DGM's parent weights."""
+        query = (
+            select(Agent.parent_id, func.count()).where(Agent.campaign_id == campaign_id, Agent.parent_id.is_not(None))
+            .group_by(Agent.parent_id)
+        )
+        if statuses is not None:
+            query = query.where(Agent.status.in_(list(statuses)))
+        with self._read() as s:
+            return {parent: n for parent, n in s.execute(query)}
+
+    def ancestors(self, agent_id: str) -> list[Agent]:
+        """The agent's lineage, from itself back to its root."""
+        chain: list[Agent] = []
+        with self._read() as s:
+            agent: Agent | None = _resolve(s, Agent, agent_id, "agent")
+            while agent is not None and len(chain) <= 100_000:
+                chain.append(agent)
+                agent = s.get(Agent, agent.parent_id) if agent.parent_id else None
+        return chain
+
+    # -- task runs -----------------------------------------------------------
+
+    def start_task_run(
+        self,
+        campaign_id: str,
+        agent_id: str,
+        kind: str,
+        benchmark: str,
+        task_id: str,
+        stage: str,
+        model: str,
+        attempt: int = 0,
+    ) -> TaskRun:
+        """Begin a run, or hand back the existing one with the same key.
+
+        A finished run is returned as is (check `run.finished`): a resumed
+        campaign must not redo it. A 'running' one is a crashed earlier attempt:
+        it is reset and its id reused; its LLM calls stay billed to the campaign
+        and agent but are detached from the run so that replay sees one clean
+        call sequence.
+        """
+        _check("task run kind", kind, TASK_RUN_KINDS)
+        key = dict(agent_id=agent_id, kind=kind, benchmark=benchmark, task_id=task_id, stage=stage, attempt=attempt)
+        for _ in range(2):  # PostgreSQL: a concurrent insert of the same key makes us re-read it
+            try:
+                with self._write() as s:
+                    existing = s.scalar(select(TaskRun).filter_by(**key))
+                    if existing is not None and existing.finished:
+                        return existing
+                    if existing is not None:
+                        orphaned = s.execute(
+                            sa.update(LLMCall).where(LLMCall.task_run_id == existing.id).values(task_run_id=None)
+                        ).rowcount
+                        for column in ("tests_status", "patch", "error", "duration_s", "agent_duration_s",
+                                       "test_duration_s", "trajectory_artifact", "agent_log_artifact",
+                                       "eval_log_artifact", "finished_at"):
+                            setattr(existing, column, None)
+                        existing.cost_usd = 0.0
+                        existing.model = model
+                        existing.created_at = utcnow()
+                        s.add(Event(campaign_id=existing.campaign_id, agent_id=agent_id, kind="task_run_reset",
+                                    payload={"task_run_id": existing.id, "task_id": task_id, "stage": stage,
+                                             "detached_llm_calls": orphaned}))
+                        return existing
+                    _get(s, Campaign, campaign_id, "campaign")
+                    _get(s, Agent, agent_id, "agent")
+                    run = TaskRun(id=new_id(), campaign_id=campaign_id, status="running", model=model,
+                                  cost_usd=0.0, **key)
+                    s.add(run)
+                return run
+            except IntegrityError:
+                continue
+        raise ArchiveUnavailable(f"could not start task run {key}: concurrent writers kept conflicting")
+
+    def finish_task_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        patch: str | None = None,
+        tests_status: dict[str, Any] | None = None,
+        error: str | None = None,
+        duration_s: float | None = None,
+        agent_duration_s: float | None = None,
+        test_duration_s: float | None = None,
+        trajectory_artifact: str | None = None,
+        agent_log_artifact: str | None = None,
+        eval_log_artifact: str | None = None,
+    ) -> TaskRun:
+        """Record a run's outcome; its cost becomes the sum of its LLM calls."""
+        _check("finished task run status", status, TASK_RUN_FINISHED_STATUSES)
+        with self._write() as s:
+            run = _get(s, TaskRun, run_id, "task run")
+            now = utcnow()
+            run.status = status
+            run.patch, run.tests_status, run.error = patch, tests_status, error
+            run.duration_s = duration_s if duration_s is not None else (now - run.created_at).total_seconds()
+            run.agent_duration_s, run.test_duration_s = agent_duration_s, test_duration_s
+            run.trajectory_artifact = trajectory_artifact
+            run.agent_log_artifact = agent_log_artifact
+            run.eval_log_artifact = eval_log_artifact
+            run.cost_usd = float(s.scalar(
+                select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0)).where(LLMCall.task_run_id == run_id)
+            ))
+            run.finished_at = now
+        return run
+
+    def get_task_run(self, run_id: str) -> TaskRun:
+        with self._read() as s:
+            return _resolve(s, TaskRun, run_id, "task run")
+
+    def list_task_runs(
+        self,
+        agent_id: str | None = None,
+        campaign_id: str | None = None,
+        kind: str | None = None,
+        stage: str | None = None,
+        task_id: str | None = None,
+        status: str | None = None,
+    ) -> list[TaskRun]:
+        filters = dict(agent_id=agent_id, campaign_id=campaign_id, kind=kind, stage=stage, task_id=task_id, status=status)
+        query = select(TaskRun).filter_by(**{k: v for k, v in filters.items() if v is not None})
+        with self._read() as s:
+            return list(s.scalars(query.order_by(TaskRun.created_at, TaskRun.id)))
+
+    def agent_task_outcomes(self, campaign_id: str, stages: Iterable[str] | None = None) -> dict[str, dict[str, bool]]:
+        """agent id -> task id -> resolved?, from each agent's latest finished 'task' run per task."""
+        query = select(TaskRun.agent_id, TaskRun.task_id, TaskRun.status).where(
+            TaskRun.campaign_id == campaign_id, TaskRun.kind == "task", TaskRun.status != "running",
+        ).order_by(TaskRun.finished_at, TaskRun.created_at, TaskRun.id)
+        if stages is not None:
+            query = query.where(TaskRun.stage.in_(list(stages)))
+        outcomes: dict[str, dict[str, bool]] = {}
+        with self._read() as s:
+            for agent_id, task_id, status in s.execute(query):
+                outcomes.setdefault(agent_id, {})[task_id] = status == "resolved"  # later rows win
+        return outcomes
+
+    # -- LLM calls -----------------------------------------------------------
+
+    def record_llm_call(
+        self,
+        *,
+        model: str,
+        request_hash: str,
+        purpose: str,
+        campaign_id: str | None = None,
+        agent_id: str | None = None,
+        task_run_id: str | None = None,
+        seq: int | None = None,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        cost_usd: float = 0.0,
+        latency_s: float = 0.0,
+        status: str = "ok",
+        error: str | None = None,
+        artifact_id: str | None = None,
+        scripted: bool = False,
+    ) -> LLMCall:
+        """Record one call and add its cost to the campaign's running total, atomically.
+
+        campaign_id / agent_id default to the task run's; seq defaults to the next
+        number in the run (or in agent + purpose when there is no run).
+        """
+        _check("LLM call purpose", purpose, LLM_PURPOSES)
+        _check("LLM call status", status, LLM_CALL_STATUSES)
+        with self._write() as s:
+            if task_run_id is not None:
+                run = _get(s, TaskRun, task_run_id, "task run")
+                campaign_id = campaign_id or run.campaign_id
+                agent_id = agent_id or run.agent_id
+            if seq is None:
+                seq = _next_seq(s, task_run_id, agent_id, purpose)
+            if campaign_id is not None and cost_usd:
+                s.execute(
+                    sa.update(Campaign).where(Campaign.id == campaign_id)
+                    .values(spent_usd=Campaign.spent_usd + cost_usd, updated_at=utcnow())
+                )
+            call = LLMCall(
+                id=new_id(), campaign_id=campaign_id, agent_id=agent_id, task_run_id=task_run_id, purpose=purpose,
+                seq=seq, model=model, request_hash=request_hash, prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens, cost_usd=cost_usd, latency_s=latency_s, status=status,
+                error=error, artifact_id=artifact_id, scripted=scripted,
+            )
+            s.add(call)
+        return call
+
+    def next_llm_seq(self, task_run_id: str | None = None, *, agent_id: str | None = None, purpose: str | None = None) -> int:
+        with self._read() as s:
+            return _next_seq(s, task_run_id, agent_id, purpose)
+
+    def get_llm_call(self, call_id: str) -> LLMCall:
+        with self._read() as s:
+            return _resolve(s, LLMCall, call_id, "LLM call")
+
+    def list_llm_calls(
+        self,
+        task_run_id: str | None = None,
+        *,
+        agent_id: str | None = None,
+        campaign_id: str | None = None,
+        purpose: str | None = None,
+        request_hash: str | None = None,
+    ) -> list[LLMCall]:
+        """Matching calls in replay order (seq, then time)."""
+        filters = dict(task_run_id=task_run_id, agent_id=agent_id, campaign_id=campaign_id, purpose=purpose,
+                       request_hash=request_hash)
+        query = select(LLMCall).filter_by(**{k: v for k, v in filters.items() if v is not None})
+        with self._read() as s:
+            return list(s.scalars(query.order_by(LLMCall.seq, LLMCall.created_at, LLMCall.id)))
+
+    # -- events --------------------------------------------------------------
+
+    def add_event(self, campaign_id: str | None, kind: str, payload: dict[str, Any] | None = None,
+                  agent_id: str | None = None) -> Event:
+        ev = Event(campaign_id=campaign_id, agent_id=agent_id, kind=kind, payload=payload or {})
+        with self._write() as s:
+            s.add(ev)
+        return ev
+
+    def list_events(self, campaign_id: str | None = None, since_id: int | None = None,
+                    kinds: Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
+        """Events in id order; `since_id` gives only newer ones (for tailing)."""
+        query = select(Event).order_by(Event.id)
+        if campaign_id is not None:
+            query = query.where(Event.campaign_id == campaign_id)
+        if since_id is not None:
+            query = query.where(Event.id > since_id)
+        if kinds is not None:
+            query = query.where(Event.kind.in_(list(kinds)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as s:
+            return list(s.scalars(query))
+
+    # -- generation statistics -------------------------------------------------
+
+    def record_generation_stat(
+        self,
+        campaign_id: str,
+        generation: int,
+        *,
+        archive_size: int,
+        best_score: float | None,
+        mean_score: float | None,
+        coverage: int,
+        coverage_fraction: float,
+        mean_jaccard_distance: float | None = None,
+        spent_usd: float,
+    ) -> GenerationStat:
+        """Insert or replace the statistics of one generation."""
+        values = dict(archive_size=archive_size, best_score=best_score, mean_score=mean_score, coverage=coverage,
+                      coverage_fraction=coverage_fraction, mean_jaccard_distance=mean_jaccard_distance,
+                      spent_usd=spent_usd, created_at=utcnow())
+        with self._write() as s:
+            stat = s.get(GenerationStat, (campaign_id, generation))
+            if stat is None:
+                stat = GenerationStat(campaign_id=campaign_id, generation=generation)
+                s.add(stat)
+            for key, value in values.items():
+                setattr(stat, key, value)
+        return stat
+
+    def list_generation_stats(self, campaign_id: str) -> list[GenerationStat]:
+        with self._read() as s:
+            query = select(GenerationStat).where(GenerationStat.campaign_id == campaign_id)
+            return list(s.scalars(query.order_by(GenerationStat.generation)))
+
+    # -- sessions ------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with _translate_db_errors(self.url), self._write_session() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with _translate_db_errors(self.url), self._read_session() as s, s.begin():
+            yield s
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+@contextmanager
+def _translate_db_errors(url: str) -> Iterator[None]:
+    # A database that went away mid-campaign is an environment problem, not a bug.
+    try:
+        yield
+    except OperationalError as exc:
+        raise ArchiveUnavailable(f"archive {url}: {_short(exc)}") from exc
+
+
+def _check(what: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; expected one of: {', '.join(allowed)}")
+
+
+def _get(s: Session, model: type[_M], key: Any, label: str) -> _M:
+    obj = s.get(model, key)
+    if obj is None:
+        raise NotFound(f"no {label} {key!r}")
+    return obj
+
+
+def _by_prefix(s: Session, model: type[_M], prefix: str, limit: int = 6) -> list[_M]:
+    # Ids are hex; anything else cannot be a prefix and must not reach LIKE unescaped.
+    if not prefix or not _HEX_RE.match(prefix):
+        return []
+    id_col = model.__table__.c.id
+    return list(s.scalars(select(model).where(id_col.startswith(prefix)).order_by(id_col).limit(limit)))
+
+
+def _resolve(s: Session, model: type[_M], id_or_prefix: str, label: str) -> _M:
+    obj = s.get(model, id_or_prefix)
+    if obj is not None:
+        return obj
+    matches = _by_prefix(s, model, id_or_prefix)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(m.id for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise UsageError(f"{label} id prefix {id_or_prefix!r} is ambiguous: {shown}")
+    raise NotFound(f"no {label} with id {id_or_prefix!r}")
+
+
+def _next_seq(s: Session, task_run_id: str | None, agent_id: str | None, purpose: str | None) -> int:
+    if task_run_id is not None:
+        where = [LLMCall.task_run_id == task_run_id]
+    elif agent_id is not None and purpose is not None:
+        where = [LLMCall.task_run_id.is_(None), LLMCall.agent_id == agent_id, LLMCall.purpose == purpose]
+    else:
+        raise TypeError("next_llm_seq needs a task_run_id, or an agent_id and a purpose")
+    last = s.scalar(select(func.max(LLMCall.seq)).where(*where))
+    return 0 if last is None else last + 1
+
+
+def _create_engine(url: str) -> sa.Engine:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        # The Python driver's own transaction handling is off (isolation_level
+        # None) so that the 'begin' hook below decides how transactions start.
+        file_db = parsed.database not in (None, "", ":memory:")
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "isolation_level": None},
+                                  **(dict(pool_size=8, max_overflow=32) if file_db else {}))
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
+            cur.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, and vice versa
+            cur.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a power cut may lose the last commits
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("dgm_write") else "BEGIN")
+
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "dgm"}
+    return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=8, max_overflow=32)
+
+
+def _migrate(engine: sa.Engine) -> None:
+    """Bring the schema to head; cheap when it is already there, safe when racing other openers."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    if current == (head,):
+        return
+    known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+    unknown = [rev for rev in current if rev not in known]
+    if unknown:
+        raise ArchiveUnavailable(
+            f"its schema revision {', '.join(unknown)} is newer than this dgm understands (upgrade dgm)"
+        )
+    with _alembic_lock, engine.execution_options(dgm_write=True).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given, minus anything after '@'
+        return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def _short(exc: BaseException) -> str:
+    """First line of the driver's message, without SQLAlchemy's boilerplate."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip() or type(orig).__name__
+    line = text.splitlines()[0].strip()
+    return line[:300]

@@ -1,0 +1,1 @@
+"""Benchmarks: sets of SWE-bench-style tasks. They know nothing about evolution."""

@@ -1,0 +1,133 @@
+"""Grade a patch: fresh sandbox, apply patch + hidden tests, run, parse, decide.
+
+Parsing and the FAIL_TO_PASS / PASS_TO_PASS decision are the `swebench`
+package's own, so a dgm-mini verdict means the same as a SWE-bench one.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+
+from dgm.bench.task import Benchmark, Task
+from dgm.sandbox.docker import Sandbox, SandboxLimits, TarEntry, build_tar
+
+# Marks the start of the test run in the log, so apply noise is not parsed.
+TEST_START = ">>>>> DGM START TEST OUTPUT"
+TEST_END = ">>>>> DGM END TEST OUTPUT"
+APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
+
+
+@dataclass
+class GradeResult:
+    resolved: bool
+    tests_status: dict
+    log: str
+    test_duration_s: float
+    patch_applied: bool = True
+    error: str | None = None
+    status_map: dict = field(default_factory=dict)
+
+
+def log_parser(task: Task):
+    """The swebench parser for this task's test framework."""
+    if task.log_parser == "pytest":
+        from swebench.harness.log_parsers.python import parse_log_pytest
+
+        return parse_log_pytest
+    from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
+
+    return MAP_REPO_TO_PARSER[task.repo]
+
+
+def decide(task: Task, status_map: dict[str, str]) -> tuple[bool, dict]:
+    """swebench's verdict: resolved iff every FAIL_TO_PASS and PASS_TO_PASS passes."""
+    from swebench.harness.constants import FAIL_TO_PASS, PASS_TO_PASS, ResolvedStatus
+    from swebench.harness.grading import get_eval_tests_report, get_resolution_status
+
+    report = get_eval_tests_report(
+        status_map, {FAIL_TO_PASS: list(task.FAIL_TO_PASS), PASS_TO_PASS: list(task.PASS_TO_PASS)}
+    )
+    return get_resolution_status(report) == ResolvedStatus.FULL.value, report
+
+
+def _apply_script(path: str) -> str:
+    # SWE-bench's own fallbacks: git apply, then patch with fuzz.
+    return (f"git apply --verbose {path} >/dev/null 2>&1 || "
+            f"patch --batch --fuzz=5 -p1 -i {path} || {{ echo '{APPLY_FAILED}'; exit 1; }}")
+
+
+def patched_files(diff: str) -> list[str]:
+    """Paths a unified git diff touches (its `b/` side)."""
+    files = []
+    for line in diff.splitlines():
+        if line.startswith("diff --git "):
+            parts = line.split(" b/", 1)
+            if len(parts) == 2:
+                files.append(parts[1].strip())
+    return files
+
+
+def prepare_grading_sandbox(docker_client, benchmark: Benchmark, task: Task, *,
+                            limits: SandboxLimits | None = None, labels: dict[str, str] | None = None) -> Sandbox:
+    """A started sandbox holding the task's repository at base_commit, nothing else.
+
+    Callers start it while the agent is still working, so grading does not
+    wait for a container start.
+    """
+    box = Sandbox(docker_client, benchmark.image(task), limits=limits, labels=labels, name_hint="grade").start()
+    try:
+        repo = benchmark.repo_tar(task)
+        if repo is not None:
+            box.put_tar("/", repo)
+    except BaseException:
+        box.remove()
+        raise
+    return box
+
+
+def grade(
+    docker_client,
+    benchmark: Benchmark,
+    task: Task,
+    patch: str,
+    *,
+    limits: SandboxLimits | None = None,
+    test_timeout_s: float = 900.0,
+    labels: dict[str, str] | None = None,
+    sandbox: Sandbox | None = None,
+) -> GradeResult:
+    """Run the hidden tests against `patch` in a fresh sandbox.
+
+    `sandbox` may be a fresh, already-started one holding the repository (so
+    callers can start it while the agent still works); it is removed here.
+    """
+    box = sandbox or prepare_grading_sandbox(docker_client, benchmark, task, limits=limits, labels=labels)
+    try:
+        box.put_tar("/", build_tar([TarEntry("/tmp/dgm_model.patch", patch or ""),
+                                    TarEntry("/tmp/dgm_tests.patch", task.test_patch)]))
+        script = "set -u\n"
+        if (patch or "").strip():
+            script += _apply_script("/tmp/dgm_model.patch") + "\n"
+        # Like SWE-bench: the hidden tests win over whatever the agent did to
+        # the same files, so reset those files to the base commit first.
+        for path in patched_files(task.test_patch):
+            quoted = shlex.quote(path)
+            script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
+        script += _apply_script("/tmp/dgm_tests.patch") + "\n"
+        script += f"echo '{TEST_START}'\n{task.test_command}\necho '{TEST_END}'\n"
+        started = time.monotonic()
+        result = box.exec(["bash", "-c", script], timeout_s=test_timeout_s, output_cap=5_000_000)
+        duration = time.monotonic() - started
+        log = result.output
+        if APPLY_FAILED in log:
+            return GradeResult(False, {}, log, duration, patch_applied=False, error="patch does not apply")
+        if result.timed_out:
+            return GradeResult(False, {}, log, duration, error=f"tests timed out after {test_timeout_s:.0f} s")
+        test_log = log.split(TEST_START, 1)[-1].split(TEST_END, 1)[0]
+        status_map = log_parser(task)(test_log, None)
+        resolved, report = decide(task, status_map)
+        return GradeResult(resolved, report, log, duration, status_map=status_map)
+    finally:
+        box.remove(wait=False)

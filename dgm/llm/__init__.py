@@ -1,0 +1,1 @@
+"""LLM access: the host-side gateway, the litellm client, scripted stand-ins."""

@@ -1,0 +1,148 @@
+"""The only way out of a sandbox: an OpenAI-compatible endpoint on a Unix socket.
+
+The socket's directory is bind-mounted into each sandbox. A sandboxed agent
+sends `POST /v1/chat/completions` with a per-run bearer token; the gateway
+maps the token to its run (campaign, agent, task run, purpose, model), and
+the host-side `LLMClient` makes the real call. API keys never leave the host,
+the agent cannot choose a dearer model than it was granted, and a revoked
+token (run finished) gets 401.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socketserver
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler
+
+from dgm.errors import BudgetExceeded
+from dgm.llm.client import CallContext, LLMClient, UpstreamError
+
+SOCKET_NAME = "llm.sock"
+CONTAINER_SOCKET_DIR = "/run/dgm-gateway"
+CONTAINER_SOCKET = f"{CONTAINER_SOCKET_DIR}/{SOCKET_NAME}"
+MAX_REQUEST_BYTES = 20_000_000
+ALLOWED_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "n")
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class Gateway:
+    def __init__(self, client: LLMClient):
+        self.client = client
+        self._grants: dict[str, CallContext] = {}
+        self._lock = threading.Lock()
+        self.socket_dir = tempfile.mkdtemp(prefix="dgm-gateway-")
+        # The agent runs as an unprivileged uid inside the container: it must
+        # be able to reach the socket, and nothing else in this directory.
+        os.chmod(self.socket_dir, 0o755)
+        self.socket_path = os.path.join(self.socket_dir, SOCKET_NAME)
+        self._server: _UnixHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- tokens ------------------------------------------------------------
+    def grant(self, ctx: CallContext) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._grants[token] = ctx
+        return token
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            self._grants.pop(token, None)
+
+    def context(self, token: str) -> CallContext | None:
+        with self._lock:
+            return self._grants.get(token)
+
+    # -- server ------------------------------------------------------------
+    def start(self) -> "Gateway":
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # the archive is the log
+                pass
+
+            def address_string(self):  # Unix sockets have no peer address
+                return "sandbox"
+
+            def _reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, message: str, kind: str) -> None:
+                self._reply(status, {"error": {"message": message, "type": kind}})
+
+            def do_GET(self):
+                if self.path.rstrip("/") == "/health":
+                    self._reply(200, {"ok": True})
+                else:
+                    self._error(404, "not found", "not_found")
+
+            def do_POST(self):
+                if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+                    return self._error(404, "only POST /v1/chat/completions exists", "not_found")
+                auth = self.headers.get("Authorization", "")
+                token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+                ctx = gateway.context(token)
+                if ctx is None:
+                    return self._error(401, "invalid or expired token", "authentication_error")
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length <= 0 or length > MAX_REQUEST_BYTES:
+                    return self._error(400, "request body missing or too large", "invalid_request_error")
+                try:
+                    body = json.loads(self.rfile.read(length))
+                    messages = body["messages"]
+                    if not isinstance(messages, list) or not all(
+                            isinstance(m, dict) and "role" in m for m in messages):
+                        raise ValueError("messages must be a list of {role, content}")
+                except (ValueError, KeyError, TypeError) as exc:
+                    return self._error(400, f"malformed request: {exc}", "invalid_request_error")
+                params = {k: body[k] for k in ALLOWED_PARAMS if k in body}
+                try:
+                    response = gateway.client.complete(ctx, messages, **params)
+                except BudgetExceeded as exc:
+                    return self._error(402, str(exc), "budget_exhausted")
+                except UpstreamError as exc:
+                    return self._error(502, str(exc), "upstream_error")
+                except Exception as exc:  # noqa: BLE001 - never kill the server thread
+                    return self._error(500, f"gateway error: {type(exc).__name__}: {exc}", "server_error")
+                self._reply(200, response)
+
+        self._server = _UnixHTTPServer(self.socket_path, Handler)
+        os.chmod(self.socket_path, 0o666)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="dgm-gateway", daemon=True)
+        self._thread.start()
+        # litellm takes seconds to import: pay that now, not inside a timed agent run.
+        from dgm.llm.client import load_litellm
+
+        threading.Thread(target=load_litellm, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+    def __enter__(self) -> "Gateway":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,270 @@
+"""Deterministic offline models, plugged into litellm as the `scripted` provider.
+
+They stand in for the LLM only: calls still go through the gateway, the
+client's retries, budget checks and recording, and litellm itself, exactly
+as a real model's would. Names:
+
+- `scripted:gold`  replies with one bash action that applies the task's
+  reference patch, then submits: the harness self-check (every task resolves).
+- `scripted:noop`  submits at once without changing anything (nothing resolves).
+- `scripted:NAME`  a bundled rules file `dgm/llm/scripted_models/NAME.json`.
+- `scripted:PATH`  a rules file of your own (format in the README).
+
+A rules file is JSON: `rules` are tried in order and the first whose
+conditions all hold gives the reply; `default_reply` otherwise. Conditions:
+`purpose` (task / diagnose / self_modify), `task` (fnmatch on the task id),
+`step` (assistant turns so far), `min_step`, `last_contains` (substring of the
+last message), `system_contains` (substring of the system prompt),
+`any_contains` (substring of any message). `fail` makes the rule raise an
+upstream error (`{"status": 429|500|"timeout", "times": N}`) on the first N
+matching calls of this process; `latency_s` sleeps first. In replies,
+`{{gold_patch}}`, `{{task_id}}` and `{{submit}}` are substituted.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dgm.errors import UsageError
+
+PROVIDER = "scripted"
+SUBMIT_SENTINEL = "DGM_SUBMIT_FINAL_OUTPUT"
+BUNDLED_DIR = Path(__file__).parent / "scripted_models"
+
+GOLD_REPLY = """THOUGHT: Applying the fix.
+
+```bash
+cat > /tmp/dgm_fix.patch <<'DGM_PATCH_EOF'
+{{gold_patch}}DGM_PATCH_EOF
+git apply /tmp/dgm_fix.patch && git status --short
+```"""
+
+SUBMIT_REPLY = """THOUGHT: Done; submitting.
+
+```bash
+echo {{submit}}
+```"""
+
+BUILTIN_SPECS: dict[str, dict] = {
+    "gold": {
+        "description": "applies the task's reference patch, then submits",
+        "rules": [
+            {"purpose": "task", "step": 0, "reply": GOLD_REPLY},
+        ],
+        "default_reply": SUBMIT_REPLY,
+    },
+    "noop": {
+        "description": "submits without changing anything",
+        "rules": [],
+        "default_reply": SUBMIT_REPLY,
+    },
+}
+
+
+def is_scripted(model: str) -> bool:
+    return model.startswith(PROVIDER + ":") or model.startswith(PROVIDER + "/")
+
+
+def litellm_name(model: str) -> str:
+    """`scripted:gold` (our spelling, shell-friendly) -> `scripted/gold` (litellm's)."""
+    if model.startswith(PROVIDER + ":"):
+        return PROVIDER + "/" + model[len(PROVIDER) + 1 :]
+    return model
+
+
+@dataclass
+class ScriptedSpec:
+    name: str
+    rules: list[dict]
+    default_reply: str
+    pricing: dict = field(default_factory=dict)
+    latency_s: float = 0.0
+    description: str = ""
+
+
+_specs: dict[str, ScriptedSpec] = {}
+_fail_counts: dict[tuple, int] = {}
+_lock = threading.Lock()
+
+
+def load_spec(name: str) -> ScriptedSpec:
+    """The rules of `scripted:NAME`; UsageError with one line if unusable."""
+    with _lock:
+        if name in _specs:
+            return _specs[name]
+    if name in BUILTIN_SPECS:
+        raw = BUILTIN_SPECS[name]
+    else:
+        path = BUNDLED_DIR / f"{name}.json" if "/" not in name and not name.endswith(".json") else Path(name)
+        if not path.is_file():
+            known = ", ".join(sorted([*BUILTIN_SPECS, *(p.stem for p in BUNDLED_DIR.glob("*.json"))]))
+            raise UsageError(f"unknown scripted model 'scripted:{name}' (known: {known}, or a path to a rules file)")
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"scripted model file {path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("rules", []), list):
+        raise UsageError(f"scripted model '{name}': expected an object with a 'rules' list")
+    spec = ScriptedSpec(
+        name=name,
+        rules=raw.get("rules", []),
+        default_reply=raw.get("default_reply", SUBMIT_REPLY),
+        pricing=raw.get("pricing", {}),
+        latency_s=float(raw.get("latency_s", 0.0)),
+        description=raw.get("description", ""),
+    )
+    with _lock:
+        _specs[name] = spec
+    return spec
+
+
+def _text(message: dict) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):  # OpenAI content parts
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def _matches(rule: dict, messages: list[dict], ctx: dict) -> bool:
+    step = sum(1 for m in messages if m.get("role") == "assistant")
+    if "purpose" in rule and rule["purpose"] != ctx.get("purpose"):
+        return False
+    if "task" in rule and not fnmatch.fnmatch(ctx.get("task_id") or "", rule["task"]):
+        return False
+    if "step" in rule and rule["step"] != step:
+        return False
+    if "min_step" in rule and step < rule["min_step"]:
+        return False
+    if "last_contains" in rule and (not messages or rule["last_contains"] not in _text(messages[-1])):
+        return False
+    if "system_contains" in rule:
+        system = "".join(_text(m) for m in messages if m.get("role") == "system")
+        if rule["system_contains"] not in system:
+            return False
+    if "any_contains" in rule and not any(rule["any_contains"] in _text(m) for m in messages):
+        return False
+    return True
+
+
+def _render(template: str, ctx: dict) -> str:
+    gold = ctx.get("gold_patch") or ""
+    if gold and not gold.endswith("\n"):
+        gold += "\n"
+    return (
+        template.replace("{{gold_patch}}", gold)
+        .replace("{{task_id}}", ctx.get("task_id") or "")
+        .replace("{{submit}}", SUBMIT_SENTINEL)
+    )
+
+
+def _raise_failure(fail: dict, model: str) -> None:
+    from dgm.llm.client import load_litellm
+
+    litellm = load_litellm()
+
+    status = fail.get("status")
+    message = f"scripted failure ({status})"
+    if status == 429:
+        raise litellm.RateLimitError(message, llm_provider=PROVIDER, model=model)
+    if status == "timeout":
+        raise litellm.Timeout(message, model=model, llm_provider=PROVIDER)
+    raise litellm.InternalServerError(message, llm_provider=PROVIDER, model=model)
+
+
+def scripted_reply(name: str, messages: list[dict], ctx: dict) -> str:
+    """The reply text of scripted:NAME to this conversation (no I/O but sleeps)."""
+    spec = load_spec(name)
+    for index, rule in enumerate(spec.rules):
+        if not _matches(rule, messages, ctx):
+            continue
+        fail = rule.get("fail")
+        if fail:
+            key = (name, index, ctx.get("task_run_id") or ctx.get("agent_id") or "", len(messages))
+            with _lock:
+                seen = _fail_counts.get(key, 0)
+                _fail_counts[key] = seen + 1
+            if seen < int(fail.get("times", 1)):
+                if rule.get("latency_s"):
+                    time.sleep(float(rule["latency_s"]))
+                _raise_failure(fail, name)
+        if rule.get("latency_s"):
+            time.sleep(float(rule["latency_s"]))
+        return _render(rule.get("reply", spec.default_reply), ctx)
+    return _render(spec.default_reply, ctx)
+
+
+def _approx_tokens(text: str) -> int:
+    # A stable stand-in for a tokenizer: scripted costs must be deterministic.
+    return max(1, len(text) // 4)
+
+
+_registered = False
+_priced: set[str] = set()
+
+
+def register_with_litellm() -> None:
+    """Make `scripted/...` a litellm provider (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from dgm.llm.client import load_litellm
+
+    litellm = load_litellm()
+    from litellm import CustomLLM
+    from litellm.types.utils import Choices, Message, Usage
+
+    class ScriptedLLM(CustomLLM):
+        def completion(self, model, messages, api_base, custom_prompt_dict, model_response,
+                       print_verbose, encoding, api_key, logging_obj, optional_params,
+                       acompletion=None, litellm_params=None, logger_fn=None, headers={},
+                       timeout=None, client=None):
+            metadata = (litellm_params or {}).get("metadata") or {}
+            ctx = metadata.get("dgm") or {}
+            spec = load_spec(model)
+            if spec.latency_s:
+                time.sleep(spec.latency_s)
+            text = scripted_reply(model, messages, ctx)
+            prompt_tokens = sum(_approx_tokens(_text(m)) for m in messages)
+            completion_tokens = _approx_tokens(text)
+            model_response.choices = [
+                Choices(index=0, finish_reason="stop", message=Message(role="assistant", content=text))
+            ]
+            model_response.model = f"{PROVIDER}/{model}"
+            model_response.usage = Usage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt_tokens + completion_tokens,
+            )
+            return model_response
+
+    litellm.custom_provider_map = [
+        *[p for p in (litellm.custom_provider_map or []) if p.get("provider") != PROVIDER],
+        {"provider": PROVIDER, "custom_handler": ScriptedLLM()},
+    ]
+    _registered = True
+
+
+def register_pricing(model: str) -> None:
+    """Tell litellm what a scripted model costs, so cost goes through litellm too."""
+    from dgm.llm.client import load_litellm
+
+    litellm = load_litellm()
+    if litellm_name(model) in _priced:
+        return
+    _priced.add(litellm_name(model))
+
+    name = litellm_name(model)[len(PROVIDER) + 1 :]
+    spec = load_spec(name)
+    litellm.register_model({
+        litellm_name(model): {
+            "input_cost_per_token": float(spec.pricing.get("input_cost_per_token", 0.0)),
+            "output_cost_per_token": float(spec.pricing.get("output_cost_per_token", 0.0)),
+            "litellm_provider": PROVIDER,
+            "mode": "chat",
+        }
+    })

@@ -1,0 +1,1 @@
+"""Docker sandboxes. They know nothing of evolution or the archive."""

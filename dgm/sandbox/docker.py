@@ -1,0 +1,414 @@
+"""Docker sandboxes for untrusted code: every limit is set here, nowhere else.
+
+A sandbox is one container kept alive by a `sleep` under docker-init; work is
+done with `exec`. Keeping the container up between steps (copy repo in, run the
+agent, take the diff) costs one container start per run instead of three.
+
+Why each setting:
+- `network_mode="none"`: the only way out is the LLM gateway's Unix socket.
+- memory == memory+swap, cpu quota, pids limit: a runaway agent hurts only itself.
+- `cap_drop=ALL` + `no-new-privileges`: root inside has no special powers and
+  setuid binaries cannot grant any.
+- Wall clock: enforced twice: `timeout` inside (so the diff can still be taken
+  after an agent overruns) and a host-side deadline that kills the whole
+  container if the inside one does not work (fork bombs, a wedged exec).
+- Labels: containers of a crashed run are found and removed on the next start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dgm.errors import DockerUnavailable, ImageUnavailable
+
+LABEL = "dgm.sandbox"
+OWNER_PID_LABEL = "dgm.owner_pid"
+AGENT_UID = 1000
+AGENT_USER = "agent"
+# Exit code of coreutils `timeout` when the command overran.
+TIMEOUT_EXIT = 124
+
+
+@dataclass(frozen=True)
+class Mount:
+    host_path: str
+    container_path: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    memory_mb: int = 2048
+    cpus: float = 1.0
+    pids: int = 256
+    output_cap_bytes: int = 2_000_000
+    """Bytes of an exec's output kept; the rest is drained and dropped."""
+    host_grace_s: float = 15.0
+    """How long past an exec's own timeout the host waits before killing the container."""
+
+
+@dataclass(frozen=True)
+class TarEntry:
+    """A file (content given) or a directory (content None) for `build_tar`."""
+
+    path: str
+    content: bytes | str | None = None
+    uid: int = AGENT_UID
+    mode: int | None = None
+
+
+def build_tar(entries: list[TarEntry], base: bytes | None = None) -> bytes:
+    """One tar to extract at `/`: every copy-in of a run costs one API call."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        if base:
+            with tarfile.open(fileobj=io.BytesIO(base), mode="r") as src:
+                for member in src.getmembers():
+                    tar.addfile(member, src.extractfile(member) if member.isreg() else None)
+        for entry in entries:
+            info = tarfile.TarInfo(entry.path.lstrip("/"))
+            info.uid = info.gid = entry.uid
+            info.mtime = int(time.time())
+            if entry.content is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = entry.mode if entry.mode is not None else 0o755
+                tar.addfile(info)
+            else:
+                data = entry.content.encode() if isinstance(entry.content, str) else entry.content
+                info.size = len(data)
+                info.mode = entry.mode if entry.mode is not None else 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@dataclass
+class ExecResult:
+    exit_code: int | None
+    output: str
+    duration_s: float
+    truncated: bool = False
+    timed_out: bool = False
+    """The command overran its time limit (inside or host-side)."""
+    killed_by_host: bool = False
+    """The host had to kill the container: nothing more can be run in it."""
+    output_bytes: int = 0
+
+
+def docker_client():
+    """A docker SDK client, or DockerUnavailable with one clear line."""
+    try:
+        import docker  # imported lazily: `dgm --help` should not need it
+
+        client = docker.from_env(timeout=120)
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DockerUnavailable(
+            f"no Docker engine answers ({reason}); start one (e.g. `scripts/ensure_docker.sh`)"
+        ) from None
+
+
+_removal_lock = threading.Lock()
+_pending_removals: list = []
+_removal_executor = None
+
+
+def _removal_pool():
+    global _removal_executor
+    if _removal_executor is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _removal_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dgm-rm")
+        atexit.register(drain_removals)
+    return _removal_executor
+
+
+def _remove_container(container) -> None:
+    try:
+        container.remove(force=True)
+    except Exception:  # noqa: BLE001 - already removed (e.g. by orphan cleanup)
+        pass
+
+
+def drain_removals() -> None:
+    """Wait until every background removal has finished."""
+    with _removal_lock:
+        pending = list(_pending_removals)
+        _pending_removals.clear()
+    for future in pending:
+        future.result()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(client, *, all_owners: bool = False) -> int:
+    """Remove dgm sandboxes whose owning process is gone (a crashed run).
+
+    Containers of live processes on this host are left alone so that two
+    concurrent `dgm` commands do not kill each other's sandboxes.
+    """
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        owner = container.labels.get(OWNER_PID_LABEL, "")
+        host = container.labels.get("dgm.host", "")
+        if not all_owners and owner.isdigit() and host == os.uname().nodename and _pid_alive(int(owner)):
+            continue
+        try:
+            container.remove(force=True)
+            removed += 1
+        except Exception:  # noqa: BLE001 - already gone is fine
+            pass
+    return removed
+
+
+def ensure_image(client, tag: str) -> None:
+    import docker.errors
+
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        raise ImageUnavailable(
+            f"sandbox image {tag} is missing; build it with `dgm sandbox build`"
+        ) from None
+
+
+class Sandbox:
+    """One running container. Use as a context manager: it is always removed."""
+
+    def __init__(
+        self,
+        client,
+        image: str,
+        *,
+        limits: SandboxLimits | None = None,
+        mounts: list[Mount] | None = None,
+        labels: dict[str, str] | None = None,
+        name_hint: str = "run",
+    ):
+        self.client = client
+        self.image = image
+        self.limits = limits or SandboxLimits()
+        self.mounts = mounts or []
+        self.labels = labels or {}
+        self.name = f"dgm-{name_hint}-{uuid.uuid4().hex[:10]}"
+        self.container = None
+        self._dead = False
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self) -> "Sandbox":
+        import docker.types
+
+        limits = self.limits
+        labels = {
+            LABEL: "1",
+            OWNER_PID_LABEL: str(os.getpid()),
+            "dgm.host": os.uname().nodename,
+            **self.labels,
+        }
+        self.container = self.client.containers.run(
+            self.image,
+            command=["sleep", "infinity"],
+            name=self.name,
+            detach=True,
+            init=True,
+            network_mode="none",
+            mem_limit=f"{limits.memory_mb}m",
+            memswap_limit=f"{limits.memory_mb}m",
+            nano_cpus=int(limits.cpus * 1e9),
+            pids_limit=limits.pids,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            labels=labels,
+            environment={},
+            mounts=[
+                docker.types.Mount(m.container_path, m.host_path, type="bind", read_only=m.read_only)
+                for m in self.mounts
+            ],
+            # The json-file log only ever holds `sleep`'s nothing; cap it anyway.
+            log_config=docker.types.LogConfig(type="json-file", config={"max-size": "1m"}),
+        )
+        return self
+
+    def remove(self, *, wait: bool = True) -> None:
+        """Remove the container; with wait=False in the background (it costs
+        ~0.1 s that nobody needs to wait for; `drain_removals` waits at exit)."""
+        container, self.container = self.container, None
+        if container is None:
+            return
+        if wait:
+            _remove_container(container)
+        else:
+            with _removal_lock:
+                _pending_removals.append(_removal_pool().submit(_remove_container, container))
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.remove(wait=False)
+
+    @property
+    def dead(self) -> bool:
+        return self._dead
+
+    # -- files -------------------------------------------------------------
+    def put_tar(self, dest_dir: str, data: bytes) -> None:
+        """Extract a tar archive (bytes) at dest_dir inside the container."""
+        ok = self.container.put_archive(dest_dir, data)
+        if not ok:
+            raise RuntimeError(f"could not copy files into sandbox at {dest_dir}")
+
+    def put_file(self, path: str, content: bytes | str, *, uid: int = AGENT_UID, mode: int = 0o644) -> None:
+        self.put_tar("/", build_tar([TarEntry(path, content, uid=uid, mode=mode)]))
+
+    def get_tree(self, path: str, *, cap_bytes: int) -> dict[str, bytes]:
+        """Regular files under `path` (relative names), at most cap_bytes in total.
+
+        Symlinks and special files are skipped: they are the agent's, and the
+        host must not follow them.
+        """
+        import docker.errors
+
+        try:
+            stream, _ = self.container.get_archive(path)
+        except docker.errors.NotFound:
+            return {}
+        raw = bytearray()
+        for chunk in stream:
+            raw.extend(chunk)
+            if len(raw) > cap_bytes + 1_000_000:
+                break
+        files: dict[str, bytes] = {}
+        total = 0
+        try:
+            with tarfile.open(fileobj=io.BytesIO(bytes(raw)), mode="r|") as tar:
+                for member in tar:
+                    if not member.isreg():
+                        continue
+                    if total + member.size > cap_bytes:
+                        continue
+                    fh = tar.extractfile(member)
+                    if fh is None:
+                        continue
+                    name = member.name.split("/", 1)[1] if "/" in member.name else member.name
+                    files[name] = fh.read()
+                    total += member.size
+        except (tarfile.TarError, EOFError):
+            pass  # truncated on purpose at the cap: keep what was read
+        return files
+
+    # -- exec --------------------------------------------------------------
+    def exec(
+        self,
+        cmd: list[str],
+        *,
+        user: str = AGENT_USER,
+        env: dict[str, str] | None = None,
+        workdir: str = "/testbed",
+        timeout_s: float = 600.0,
+        output_cap: int | None = None,
+    ) -> ExecResult:
+        """Run cmd; never longer than timeout_s (+ host grace), output capped."""
+        if self._dead or self.container is None:
+            return ExecResult(None, "sandbox is no longer running", 0.0, killed_by_host=True)
+        cap = output_cap if output_cap is not None else self.limits.output_cap_bytes
+        # --kill-after: an agent that ignores SIGTERM still ends.
+        wrapped = ["timeout", "--kill-after=3", f"{max(1, int(timeout_s))}", *cmd]
+        api = self.client.api
+        started = time.monotonic()
+        try:
+            exec_id = api.exec_create(
+                self.container.id, wrapped, user=user, environment=env or {}, workdir=workdir,
+                stdout=True, stderr=True,
+            )["Id"]
+            stream = api.exec_start(exec_id, stream=True, demux=False)
+        except Exception as exc:  # noqa: BLE001 - e.g. pids exhausted, container gone
+            return ExecResult(None, f"exec failed: {str(exc)[:300]}", time.monotonic() - started,
+                              killed_by_host=self._check_dead())
+
+        buf = bytearray()
+        state = {"total": 0}
+
+        def drain() -> None:
+            # Keep reading past the cap so the process never blocks on a full pipe.
+            try:
+                for chunk in stream:
+                    state["total"] += len(chunk)
+                    if len(buf) < cap:
+                        buf.extend(chunk[: cap - len(buf)])
+            except Exception:  # noqa: BLE001 - the stream ends when the container is killed
+                pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        reader.join(timeout_s + self.limits.host_grace_s)
+        killed = False
+        if reader.is_alive():
+            killed = True
+            self.kill()
+            reader.join(10)
+        duration = time.monotonic() - started
+        exit_code = None
+        if not killed:
+            try:
+                exit_code = api.exec_inspect(exec_id).get("ExitCode")
+            except Exception:  # noqa: BLE001
+                exit_code = None
+        output = bytes(buf).decode("utf-8", errors="replace")
+        return ExecResult(
+            exit_code=exit_code,
+            output=output,
+            duration_s=duration,
+            truncated=state["total"] > cap,
+            # `timeout` exits 124 on overrun, 137 when it had to SIGKILL.
+            timed_out=killed or exit_code == TIMEOUT_EXIT
+            or (exit_code == 137 and duration >= timeout_s - 0.5),
+            killed_by_host=killed,
+            output_bytes=state["total"],
+        )
+
+    def kill_user_processes(self) -> None:
+        """End everything the agent left running (daemons, setsid'd children).
+
+        Run as the agent user itself: root here has no CAP_KILL to signal it.
+        """
+        self.exec(["kill", "-9", "-1"], user=AGENT_USER, timeout_s=10, workdir="/")
+
+    def kill(self) -> None:
+        self._dead = True
+        try:
+            self.container.kill()
+        except Exception:  # noqa: BLE001 - already stopped
+            pass
+
+    def _check_dead(self) -> bool:
+        try:
+            self.container.reload()
+            self._dead = self.container.status != "running"
+        except Exception:  # noqa: BLE001
+            self._dead = True
+        return self._dead
+
+    def oom_killed(self) -> bool:
+        try:
+            self.container.reload()
+            return bool(self.container.attrs.get("State", {}).get("OOMKilled"))
+        except Exception:  # noqa: BLE001
+            return False

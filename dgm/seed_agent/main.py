@@ -1,0 +1,204 @@
+"""dgm seed agent (generation 0): a bash-action loop in one message history.
+
+The model sees the problem, replies with a THOUGHT and exactly one ```bash
+block; the agent runs it in the repository and answers with its output. It
+stops when a command prints the submit sentinel as its first line, or at the
+step or time limit. The harness, not the agent, takes the final `git diff`.
+
+Standard library only: it must run on any interpreter a sandbox offers. Every
+knob is a constant below, so a self-modifying descendant can find and change it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+MAX_STEPS = 30
+COMMAND_TIMEOUT_S = 120
+OUTPUT_HEAD_CHARS = 6000
+OUTPUT_TAIL_CHARS = 4000
+TIME_MARGIN_S = 15
+LLM_RETRIES = 3
+SUBMIT_SENTINEL = "DGM_SUBMIT_FINAL_OUTPUT"
+
+SYSTEM_PROMPT = """You are a careful software engineer working in a git repository.
+Each reply must contain a short THOUGHT and then exactly one bash code block:
+
+```bash
+<one command, or a few joined with && >
+```
+
+The command runs in the repository root in a fresh shell (no state is kept
+between commands except files). Inspect the code, reproduce the problem, edit
+files (e.g. with python3, sed or cat <<'EOF'), and run the tests.
+When you are done, run exactly:
+
+```bash
+echo DGM_SUBMIT_FINAL_OUTPUT
+```
+Do not modify tests you were not asked to; your changes are taken from `git diff`."""
+
+INSTANCE_TEMPLATE = """Solve this issue in the repository at {repo}:
+
+<issue>
+{problem}
+</issue>
+
+Start by looking at the relevant code."""
+
+FORMAT_ERROR = """Your reply must contain exactly one ```bash block (found {count}).
+Reply with a THOUGHT and one bash block; to finish, run `echo DGM_SUBMIT_FINAL_OUTPUT`."""
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the gateway's Unix socket: the sandbox has no other network."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+class LLMError(Exception):
+    def __init__(self, message: str, fatal: bool = False):
+        super().__init__(message)
+        self.fatal = fatal
+
+
+def query_model(messages: list[dict], timeout: float) -> dict:
+    """POST the history to the gateway; returns the OpenAI-format response."""
+    body = json.dumps({"model": os.environ.get("DGM_MODEL", ""), "messages": messages})
+    last_error = ""
+    for attempt in range(LLM_RETRIES + 1):
+        conn = UnixHTTPConnection(os.environ["DGM_LLM_SOCKET"], timeout=timeout)
+        try:
+            conn.request("POST", "/v1/chat/completions", body=body, headers={
+                "Authorization": f"Bearer {os.environ.get('DGM_LLM_TOKEN', '')}",
+                "Content-Type": "application/json",
+            })
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status == 200:
+                return json.loads(payload)
+            last_error = f"HTTP {response.status}: {payload[:500]!r}"
+            # 401 (token revoked) and 402 (budget) will not get better by retrying.
+            if response.status in (400, 401, 402, 403):
+                raise LLMError(last_error, fatal=True)
+        except (OSError, http.client.HTTPException, json.JSONDecodeError) as exc:
+            last_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+        time.sleep(min(10, 2 ** attempt))
+    raise LLMError(last_error, fatal=True)
+
+
+def parse_action(text: str) -> tuple[str | None, int]:
+    """The single bash block of a reply, and how many blocks there were."""
+    blocks = re.findall(r"```bash\s*\n(.*?)\n?```", text, re.DOTALL)
+    if len(blocks) != 1:
+        return None, len(blocks)
+    return blocks[0].strip(), 1
+
+
+def truncate(output: str) -> str:
+    limit = OUTPUT_HEAD_CHARS + OUTPUT_TAIL_CHARS
+    if len(output) <= limit:
+        return output
+    dropped = len(output) - limit
+    return (output[:OUTPUT_HEAD_CHARS] + f"\n[... {dropped} characters elided ...]\n"
+            + output[-OUTPUT_TAIL_CHARS:])
+
+
+def run_command(command: str, cwd: str, timeout: float) -> tuple[int | None, str]:
+    try:
+        proc = subprocess.run(["bash", "-c", command], cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout, text=True, errors="replace")
+        return proc.returncode, proc.stdout
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout or ""
+        if isinstance(out, bytes):
+            out = out.decode("utf-8", "replace")
+        return None, out + f"\n[command timed out after {timeout:.0f} s]"
+
+
+def observation(returncode: int | None, output: str) -> str:
+    return f"<returncode>{returncode}</returncode>\n<output>\n{truncate(output)}\n</output>"
+
+
+class Trajectory:
+    def __init__(self, output_dir: str):
+        self.path = os.path.join(output_dir, "trajectory.json") if output_dir else ""
+        self.data = {"agent": "dgm-seed", "steps": [], "exit_status": None, "messages": []}
+
+    def save(self, messages: list[dict]) -> None:
+        if not self.path:
+            return
+        self.data["messages"] = messages
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.data, fh, indent=1)
+        os.replace(tmp, self.path)
+
+
+def main() -> int:
+    started = time.monotonic()
+    repo = os.environ.get("DGM_REPO", os.getcwd())
+    with open(os.environ["DGM_PROBLEM_FILE"]) as fh:
+        problem = fh.read()
+    time_limit = float(os.environ.get("DGM_TIME_LIMIT_S", "600"))
+    trajectory = Trajectory(os.environ.get("DGM_OUTPUT_DIR", ""))
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": INSTANCE_TEMPLATE.format(repo=repo, problem=problem)},
+    ]
+    exit_status = "step_limit"
+    for step in range(MAX_STEPS):
+        remaining = time_limit - (time.monotonic() - started) - TIME_MARGIN_S
+        if remaining <= 0:
+            exit_status = "time_limit"
+            break
+        try:
+            response = query_model(messages, timeout=max(5.0, remaining))
+        except LLMError as exc:
+            trajectory.data["error"] = str(exc)
+            exit_status = "llm_error"
+            break
+        text = response["choices"][0]["message"].get("content") or ""
+        messages.append({"role": "assistant", "content": text})
+        command, count = parse_action(text)
+        record = {"step": step, "response": text, "usage": response.get("usage")}
+        if command is None:
+            messages.append({"role": "user", "content": FORMAT_ERROR.format(count=count)})
+            record["format_error"] = count
+        else:
+            timeout = max(1.0, min(COMMAND_TIMEOUT_S, time_limit - (time.monotonic() - started) - 5))
+            returncode, output = run_command(command, repo, timeout)
+            record.update(command=command, returncode=returncode, output=truncate(output))
+            if output.lstrip().splitlines()[:1] == [SUBMIT_SENTINEL]:
+                trajectory.data["steps"].append(record)
+                exit_status = "submitted"
+                break
+            messages.append({"role": "user", "content": observation(returncode, output)})
+        trajectory.data["steps"].append(record)
+        trajectory.save(messages)
+    trajectory.data["exit_status"] = exit_status
+    trajectory.data["elapsed_s"] = round(time.monotonic() - started, 3)
+    trajectory.save(messages)
+    print(f"dgm-seed: {exit_status} after {len(trajectory.data['steps'])} steps")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

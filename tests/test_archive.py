@@ -1,0 +1,488 @@
+"""ArchiveStore against real databases: SQLite in a temp dir, and PostgreSQL when
+DGM_TEST_POSTGRES_URL points at a server whose role may CREATE DATABASE (each
+test gets a fresh database, dropped afterwards)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from dgm.archive import ArchiveStore, llm_request_hash
+from dgm.archive.models import Base
+from dgm.archive.store import MIGRATIONS_DIR
+from dgm.errors import ArchiveUnavailable, NotFound, UsageError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("DGM_TEST_POSTGRES_URL")
+
+
+# -- fixtures ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_url():
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need DGM_TEST_POSTGRES_URL")
+    base = sa.make_url(PG_URL)
+    name = f"dgm_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'archive' / 'dgm.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(db_url, tmp_path):
+    s = ArchiveStore.open(db_url, root=tmp_path / "archive")
+    yield s
+    s.close()
+
+
+def commit_code(store: ArchiveStore, tmp_path: Path, text: str = "print('hi')\n", parent: str | None = None) -> str:
+    src = tmp_path / f"src-{secrets.token_hex(3)}"
+    src.mkdir()
+    (src / "main.py").write_text(text)
+    return store.code.commit_tree(src, parent, "agent")
+
+
+@pytest.fixture
+def seeded(store, tmp_path):
+    """A campaign with one seed agent."""
+    campaign = store.create_campaign("c1", "evolution", {"generations": 3}, seed=7, budget_usd=10.0)
+    agent = store.add_agent(campaign.id, commit_code(store, tmp_path), status="seed", origin="seed")
+    return store, campaign, agent
+
+
+# -- schema and opening -------------------------------------------------------------
+
+
+def test_migrations_match_models(db_url, tmp_path):
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        assert diffs == []
+        assert MigrationContext.configure(conn).get_current_heads() == ("0001",)
+    store.close()
+
+
+def test_migrations_downgrade_and_upgrade_again(db_url, tmp_path):
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(sa.inspect(store.engine).get_table_names()) == {"alembic_version"}
+    store.close()
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")  # migrates back to head
+    assert store.list_campaigns() == []
+    store.close()
+
+
+def test_default_url_is_sqlite_in_root_with_wal(tmp_path):
+    root = tmp_path / "nested" / "archive"
+    store = ArchiveStore.open(root=root)
+    assert store.url == f"sqlite:///{root.resolve() / 'dgm.db'}"
+    assert (root / "dgm.db").exists() and (root / "agents.git" / "HEAD").exists() and (root / "artifacts").is_dir()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    store.close()
+    t0 = time.monotonic()
+    ArchiveStore.open(root=root).close()  # already at head: no migration work
+    assert time.monotonic() - t0 < 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://u:s3cret@127.0.0.1:1/x",
+        "sqlite:////nonexistent-dir-for-dgm-tests/sub/dgm.db",
+        "nosuchdialect://u:s3cret@host/db",
+    ],
+)
+def test_unreachable_archive_fails_fast_with_one_line(url, tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(ArchiveUnavailable) as info:
+        ArchiveStore.open(url, root=tmp_path / "archive")
+    message = str(info.value)
+    assert time.monotonic() - t0 < 10
+    assert message.startswith("cannot open archive ")
+    assert "\n" not in message and "s3cret" not in message and len(message) < 400
+
+
+def test_root_that_cannot_be_created_is_archive_unavailable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ArchiveUnavailable, match="cannot create directory"):
+        ArchiveStore.open(root=blocker / "archive")
+
+
+def test_archive_from_newer_dgm_is_refused(tmp_path):
+    store = ArchiveStore.open(root=tmp_path / "archive")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    store.close()
+    with pytest.raises(ArchiveUnavailable, match="9999.*newer"):
+        ArchiveStore.open(root=tmp_path / "archive")
+
+
+# -- campaigns ------------------------------------------------------------------
+
+
+def test_campaigns(store):
+    c = store.create_campaign("night-1", "evolution", {"k": [1, 2]}, seed=3, budget_usd=5.0)
+    assert (c.status, c.spent_usd, c.config, c.pid) == ("running", 0.0, {"k": [1, 2]}, os.getpid())
+    assert len(c.id) == 8 and c.created_at.tzinfo is not None
+    with pytest.raises(UsageError, match="already exists"):
+        store.create_campaign("night-1", "eval", {})
+    with pytest.raises(ValueError, match="campaign kind"):
+        store.create_campaign("x", "bogus", {})
+    assert store.get_campaign("night-1").id == c.id
+    assert store.get_campaign(c.id).name == "night-1"
+    assert store.get_campaign(c.id[:4]).id == c.id
+    with pytest.raises(NotFound, match=r"no campaign with id or name 'nope' \(recent: night-1\)"):
+        store.get_campaign("nope")
+    done = store.set_campaign_status(c.id, "completed", finished=True)
+    assert done.status == "completed" and done.finished_at is not None
+    assert store.set_campaign_status(c.id, "running").finished_at is None  # resumed
+    before = store.get_campaign(c.id).heartbeat_at
+    store.heartbeat(c.id, pid=4242)
+    after = store.get_campaign(c.id)
+    assert after.pid == 4242 and after.heartbeat_at >= before
+    with pytest.raises(NotFound):
+        store.heartbeat("nope")
+    assert [x.name for x in store.list_campaigns()] == ["night-1"]
+
+
+def test_datetimes_come_back_timezone_aware_utc(seeded):
+    store, campaign, agent = seeded
+    for value in (store.get_campaign(campaign.id).created_at, store.get_agent(agent.id).updated_at):
+        assert value.tzinfo is not None and value.utcoffset().total_seconds() == 0
+        assert value.astimezone(timezone.utc) == value
+
+
+# -- agents -------------------------------------------------------------------------
+
+
+def test_agents(seeded, tmp_path):
+    store, campaign, seed = seeded
+    assert seed.commit_sha == store.code.resolve(seed.commit_sha) and len(seed.commit_sha) == 40
+    child_sha = commit_code(store, tmp_path, "print('child')\n", parent=seed.commit_sha)
+    child = store.add_agent(campaign.id, child_sha, parent_id=seed.id, generation=1, status="pending",
+                            origin="child", proposal={"why": "x"}, agent_id="aa01")
+    store.add_agent(campaign.id, child_sha, parent_id=seed.id, generation=1, status="admitted",
+                    origin="child", agent_id="aa02")
+    assert store.get_agent("aa01").proposal == {"why": "x"}
+    with pytest.raises(UsageError, match="ambiguous: aa01, aa02"):
+        store.get_agent("aa")
+    with pytest.raises(NotFound, match="no agent with id 'ffff'"):
+        store.get_agent("ffff")
+    with pytest.raises(UsageError, match="already exists"):
+        store.add_agent(campaign.id, child_sha, status="pending", origin="child", agent_id="aa01")
+    with pytest.raises(NotFound, match="parent agent"):
+        store.add_agent(campaign.id, child_sha, parent_id="nope", status="pending", origin="child")
+    with pytest.raises(NotFound, match="no commit"):
+        store.add_agent(campaign.id, "0" * 40, status="pending", origin="child")
+
+    updated = store.update_agent(child.id, status="admitted", score=0.5, stage_reached=2, meta={"n": 1})
+    assert (updated.status, updated.score, updated.stage_reached, updated.meta) == ("admitted", 0.5, 2, {"n": 1})
+    assert updated.updated_at >= child.updated_at
+    with pytest.raises(TypeError, match="cannot set id"):
+        store.update_agent(child.id, id="zz")
+    with pytest.raises(ValueError):
+        store.update_agent(child.id, status="alive")
+
+    assert [a.id for a in store.list_agents(campaign.id)] == [seed.id, "aa01", "aa02"]
+    assert [a.id for a in store.list_agents(campaign.id, statuses=["admitted"])] == ["aa01", "aa02"]
+    assert store.children_counts(campaign.id) == {seed.id: 2}
+    assert store.children_counts(campaign.id, statuses=None) == {seed.id: 2}
+    assert [a.id for a in store.ancestors("aa01")] == ["aa01", seed.id]
+
+
+# -- task runs --------------------------------------------------------------------
+
+
+def test_task_run_lifecycle_and_resume(seeded):
+    store, campaign, agent = seeded
+    key = dict(campaign_id=campaign.id, agent_id=agent.id, kind="task", benchmark="mini", task_id="t1", stage="eval", model="m")
+    run = store.start_task_run(**key)
+    assert run.status == "running" and not run.finished
+    store.record_llm_call(model="m", request_hash="h0", purpose="task", task_run_id=run.id, cost_usd=0.5)
+
+    # The process dies here. On resume the same key gives the same row, reset.
+    again = store.start_task_run(**key)
+    assert again.id == run.id and again.status == "running"
+    assert store.list_llm_calls(run.id) == []  # the crashed attempt's call is no longer part of the run...
+    assert store.campaign_spend(campaign.id) == pytest.approx(0.5)  # ...but stays billed
+    assert [e.kind for e in store.list_events(campaign.id)] == ["task_run_reset"]
+
+    store.record_llm_call(model="m", request_hash="h1", purpose="task", task_run_id=run.id, cost_usd=0.25)
+    store.record_llm_call(model="m", request_hash="h2", purpose="task", task_run_id=run.id, cost_usd=0.125)
+    tests = {"FAIL_TO_PASS": {"success": ["a"], "failure": []}, "PASS_TO_PASS": {"success": [], "failure": []}}
+    done = store.finish_task_run(run.id, status="resolved", patch="diff", tests_status=tests, agent_duration_s=1.5)
+    assert done.cost_usd == pytest.approx(0.375) and done.finished_at is not None and done.duration_s >= 0
+    assert store.get_task_run(run.id[:6]).tests_status == tests
+
+    # A resumed campaign gets the finished run back and must not redo it.
+    resumed = store.start_task_run(**key)
+    assert resumed.id == run.id and resumed.finished and resumed.resolved
+    # A deliberate second attempt is a separate run.
+    second = store.start_task_run(**key, attempt=1)
+    assert second.id != run.id and second.attempt == 1
+    assert len(store.list_task_runs(agent_id=agent.id)) == 2
+    assert [r.id for r in store.list_task_runs(campaign_id=campaign.id, status="resolved")] == [run.id]
+    with pytest.raises(ValueError):
+        store.finish_task_run(second.id, status="running")
+    with pytest.raises(NotFound):
+        store.get_task_run("nope")
+    with pytest.raises(NotFound, match="no campaign"):
+        store.start_task_run(**{**key, "campaign_id": "nope", "task_id": "t2"})
+
+
+def test_agent_task_outcomes_use_latest_finished_run(seeded, tmp_path):
+    store, campaign, a = seeded
+    b = store.add_agent(campaign.id, a.commit_sha, parent_id=a.id, generation=1, status="admitted", origin="child")
+
+    def run(agent, task, status, stage="eval", kind="task", attempt=0):
+        r = store.start_task_run(campaign.id, agent.id, kind, "mini", task, stage, "m", attempt=attempt)
+        if status != "running":
+            store.finish_task_run(r.id, status=status)
+
+    run(a, "t1", "unresolved")
+    run(a, "t1", "resolved", attempt=1)  # later attempt wins
+    run(a, "t2", "resolved")
+    run(a, "t2", "error", attempt=1)
+    run(a, "t3", "running")  # unfinished: no outcome yet
+    run(b, "t1", "resolved", stage="heldout")
+    run(b, "t9", "ok", kind="self_modify")  # not a task run
+    assert store.agent_task_outcomes(campaign.id) == {a.id: {"t1": True, "t2": False}, b.id: {"t1": True}}
+    assert store.agent_task_outcomes(campaign.id, stages=["eval"]) == {a.id: {"t1": True, "t2": False}}
+
+
+# -- LLM calls, events, stats -----------------------------------------------------------
+
+
+def test_llm_calls_sequence_and_spend(seeded):
+    store, campaign, agent = seeded
+    run = store.start_task_run(campaign.id, agent.id, "task", "mini", "t1", "eval", "m")
+    assert store.next_llm_seq(run.id) == 0
+    h = llm_request_hash("m", [{"role": "user", "content": "hi"}], {"temperature": 0})
+    assert h == llm_request_hash("m", [{"content": "hi", "role": "user"}], {"temperature": 0})  # key order
+    assert h != llm_request_hash("m", [{"role": "user", "content": "hi!"}], {"temperature": 0})
+    calls = [store.record_llm_call(model="m", request_hash=h, purpose="task", task_run_id=run.id, cost_usd=0.1,
+                                   prompt_tokens=10, completion_tokens=5, scripted=True) for _ in range(3)]
+    assert [c.seq for c in calls] == [0, 1, 2] and store.next_llm_seq(run.id) == 3
+    assert all(c.campaign_id == campaign.id and c.agent_id == agent.id for c in calls)
+    # Calls outside a task run are sequenced per agent + purpose.
+    d0 = store.record_llm_call(model="big", request_hash="x", purpose="diagnose", campaign_id=campaign.id,
+                               agent_id=agent.id, cost_usd=1.0, status="error", error="timeout")
+    assert d0.seq == 0 and store.next_llm_seq(agent_id=agent.id, purpose="diagnose") == 1
+    with pytest.raises(TypeError):
+        store.next_llm_seq()
+    assert [c.id for c in store.list_llm_calls(run.id)] == [c.id for c in calls]
+    assert len(store.list_llm_calls(request_hash=h)) == 3
+    assert store.get_llm_call(d0.id).error == "timeout"
+    assert store.campaign_spend(campaign.id) == pytest.approx(1.3)
+    assert store.get_campaign(campaign.id).spent_usd == pytest.approx(1.3)
+
+
+def test_events(seeded):
+    store, campaign, agent = seeded
+    first = store.add_event(campaign.id, "selected", {"parents": [agent.id]}, agent_id=agent.id)
+    store.add_event(campaign.id, "admitted", {"score": 0.4})
+    store.add_event(None, "note", {})
+    assert [e.kind for e in store.list_events(campaign.id)] == ["selected", "admitted"]
+    assert [e.kind for e in store.list_events(campaign.id, since_id=first.id)] == ["admitted"]
+    assert [e.kind for e in store.list_events(kinds=["note"])] == ["note"]
+    assert store.list_events(campaign.id)[0].payload == {"parents": [agent.id]}
+
+
+def test_generation_stats_upsert(seeded):
+    store, campaign, _ = seeded
+    common = dict(archive_size=1, mean_score=0.1, coverage=1, coverage_fraction=0.1, spent_usd=0.5)
+    store.record_generation_stat(campaign.id, 0, best_score=0.1, **common)
+    store.record_generation_stat(campaign.id, 1, best_score=0.2, mean_jaccard_distance=0.3, **common)
+    store.record_generation_stat(campaign.id, 0, best_score=0.15, **common)  # recomputed after a resume
+    stats = store.list_generation_stats(campaign.id)
+    assert [(s.generation, s.best_score, s.mean_jaccard_distance) for s in stats] == [(0, 0.15, None), (1, 0.2, 0.3)]
+
+
+# -- crash safety -------------------------------------------------------------------
+
+
+class _FailFlushOnce:
+    """Once armed, makes the next ORM flush raise after its SQL ran: a crash mid-transaction."""
+
+    def __init__(self):
+        self.armed = False
+
+    def __call__(self, session, flush_context):
+        if self.armed:
+            self.armed = False
+            raise RuntimeError("simulated crash")
+
+
+@pytest.fixture
+def fail_next_flush():
+    hook = _FailFlushOnce()
+    event.listen(Session, "after_flush", hook)
+    yield hook
+    event.remove(Session, "after_flush", hook)
+
+
+def test_failed_llm_call_transaction_writes_nothing(seeded, fail_next_flush):
+    store, campaign, agent = seeded
+    run = store.start_task_run(campaign.id, agent.id, "task", "mini", "t1", "eval", "m")
+    fail_next_flush.armed = True
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        # The campaign's spent_usd UPDATE has already run when the insert's flush fails.
+        store.record_llm_call(model="m", request_hash="h", purpose="task", task_run_id=run.id, cost_usd=2.0)
+    assert store.list_llm_calls(run.id) == []
+    assert store.get_campaign(campaign.id).spent_usd == 0.0 and store.campaign_spend(campaign.id) == 0.0
+
+
+def test_failed_task_run_finish_writes_nothing(seeded, fail_next_flush):
+    store, campaign, agent = seeded
+    run = store.start_task_run(campaign.id, agent.id, "task", "mini", "t1", "eval", "m")
+    fail_next_flush.armed = True
+    with pytest.raises(RuntimeError):
+        store.finish_task_run(run.id, status="resolved", patch="p")
+    again = store.get_task_run(run.id)
+    assert (again.status, again.patch, again.finished_at) == ("running", None, None)
+
+
+def test_failed_add_agent_writes_nothing(seeded, fail_next_flush):
+    store, campaign, agent = seeded
+    fail_next_flush.armed = True
+    with pytest.raises(RuntimeError):
+        store.add_agent(campaign.id, agent.commit_sha, parent_id=agent.id, status="pending", origin="child")
+    assert [a.id for a in store.list_agents(campaign.id)] == [agent.id]
+
+
+# -- concurrency ----------------------------------------------------------------------
+
+
+def test_concurrent_writers_in_threads(seeded):
+    store, campaign, agent = seeded
+    n_threads, n_calls = 4, 15
+    shared_ids: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_threads)
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            shared = store.start_task_run(campaign.id, agent.id, "task", "mini", "shared", "eval", "m")
+            shared_ids.append(shared.id)
+            run = store.start_task_run(campaign.id, agent.id, "task", "mini", f"t{i}", "eval", "m")
+            for _ in range(n_calls):
+                store.record_llm_call(model="m", request_hash="h", purpose="task", task_run_id=run.id, cost_usd=0.01)
+                store.add_event(campaign.id, "tick", {"thread": i})
+            store.finish_task_run(run.id, status="resolved")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(shared_ids)) == 1  # one row for one key, whoever won
+    runs = store.list_task_runs(campaign_id=campaign.id)
+    assert len(runs) == n_threads + 1
+    for run in runs:
+        if run.task_id != "shared":
+            assert [c.seq for c in store.list_llm_calls(run.id)] == list(range(n_calls))
+            assert run.cost_usd == pytest.approx(n_calls * 0.01)
+    total = n_threads * n_calls * 0.01
+    assert store.campaign_spend(campaign.id) == pytest.approx(total)
+    assert store.get_campaign(campaign.id).spent_usd == pytest.approx(total)
+    assert len(store.list_events(campaign.id, kinds=["tick"])) == n_threads * n_calls
+
+
+_PROCESS_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[1])
+    from dgm.archive import ArchiveStore
+    url, root, go, me = sys.argv[2], sys.argv[3], Path(sys.argv[4]), sys.argv[5]
+    while not go.exists():
+        time.sleep(0.005)
+    store = ArchiveStore.open(url, root=root)  # both race the initial migration
+    while True:
+        try:
+            campaign = store.get_campaign("shared")
+            break
+        except Exception:
+            try:
+                campaign = store.create_campaign("shared", "eval", {})
+                break
+            except Exception:
+                continue
+    src = Path(root) / f"src-{me}"
+    src.mkdir(exist_ok=True)
+    (src / "main.py").write_text("print(1)\\n")
+    sha = store.code.commit_tree(src, None, "seed")  # same tree in both: same sha
+    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed", agent_id=f"ab{me}")
+    store.code.set_ref(agent.id, sha)
+    for i in range(20):
+        shared = store.start_task_run(campaign.id, agent.id, "task", "mini", f"t{i}", "eval", "m")
+        store.record_llm_call(model="m", request_hash="h", purpose="task", task_run_id=shared.id, cost_usd=0.01)
+        store.finish_task_run(shared.id, status="resolved")
+    print(sha)
+    """
+)
+
+
+def test_concurrent_writers_in_processes(db_url, tmp_path):
+    root = tmp_path / "archive"
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _PROCESS_WORKER, str(REPO_ROOT), db_url, str(root), str(go), str(i)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    time.sleep(0.3)  # let both interpreters start, then release them together
+    go.touch()
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    assert outs[0][0] == outs[1][0]
+    store = ArchiveStore.open(db_url, root=root)
+    campaign = store.get_campaign("shared")
+    assert len(store.list_task_runs(campaign_id=campaign.id)) == 40
+    assert store.campaign_spend(campaign.id) == pytest.approx(0.4)
+    assert store.get_campaign(campaign.id).spent_usd == pytest.approx(0.4)
+    assert store.code.get_ref("ab0") == store.code.get_ref("ab1") == outs[0][0].strip()
+    store.close()
