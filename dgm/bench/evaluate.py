@@ -111,11 +111,16 @@ class Evaluator:
         self.settings = settings
         self.code_cache = AgentCodeCache(store)
 
-    def run_task(self, agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0):
-        """One task run, recorded. Returns the finished TaskRun (possibly an earlier one)."""
+    def run_task(self, agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0,
+                 kind: str = "task", replay=None):
+        """One task run, recorded. Returns the finished TaskRun (possibly an earlier one).
+
+        With `replay` (a `Replayer`), the agent's LLM calls are answered from a
+        recording instead of the model: offline, free, and reproducible.
+        """
         settings = self.settings
         run = self.store.start_task_run(
-            campaign_id=campaign_id, agent_id=agent.id, kind="task", benchmark=self.benchmark.name,
+            campaign_id=campaign_id, agent_id=agent.id, kind=kind, benchmark=self.benchmark.name,
             task_id=task.instance_id, stage=stage, model=settings.model, attempt=attempt,
         )
         if run.status != "running":
@@ -125,7 +130,7 @@ class Evaluator:
         token = self.gateway.grant(CallContext(
             purpose="task", model=settings.model, campaign_id=campaign_id, agent_id=agent.id,
             task_run_id=run.id, task_id=task.instance_id,
-            gold_patch=task.patch if is_scripted else None,
+            gold_patch=task.patch if is_scripted else None, replay=replay,
         ))
         labels = {"dgm.task_run": run.id, "dgm.agent": agent.id}
         # The grading sandbox starts while the agent works: its start-up is then free.

@@ -1,0 +1,1 @@
+"""The evolution loop: parent selection, diagnosis, self-modification and staged evaluation."""
