@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -180,6 +181,224 @@ def _print_runs(runs, model: str) -> None:
         table.add_row(r.task_id, f"[{style}]{r.status}[/]", frac(f2p), frac(p2p),
                       str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}")
     console.print(table)
+
+
+# --------------------------------------------------------------------------- run / resume / status
+@app.command("run")
+def run_cmd(
+    config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="campaign.toml (see campaign.example.toml)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Campaign name (default: generated)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="Benchmark (default dgm-mini)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model of the agents (default $DGM_MODEL or scripted:rehearsal)."),
+    proposer_model: Optional[str] = typer.Option(None, "--proposer-model", help="Model that diagnoses failures (default: --model)."),
+    generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Generations to run."),
+    children: Optional[int] = typer.Option(None, "--children-per-generation", help="Children per generation (default 2)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel."),
+    selection: Optional[str] = typer.Option(None, "--selection", help="Parent selector (default score_child_prop)."),
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Hard cap on LLM spend, USD."),
+    max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much wall time."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice."),
+    stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stage subsets, e.g. dgm-small,dgm-medium."),
+    heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out subset name or comma-separated task ids."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Start an evolution campaign: select, diagnose, self-modify, evaluate, admit; resumable."""
+    from dgm.config import load_config
+
+    overrides = {"name": name, "benchmark": benchmark, "model": model, "proposer_model": proposer_model,
+                 "generations": generations, "children_per_generation": children, "workers": workers,
+                 "selection": selection, "budget_usd": budget_usd, "max_hours": max_hours, "seed": seed}
+    if stages:
+        names = [s.strip() for s in stages.split(",") if s.strip()]
+        overrides["stages"] = [{"name": n, "tasks": f"subset:{n}", "advance_threshold": 0.4 if i + 1 < len(names) else 0.0}
+                               for i, n in enumerate(names)]
+    if heldout:
+        overrides["heldout"] = heldout.split(",") if "," in heldout else (
+            heldout if heldout.startswith("subset:") or "__" in heldout else f"subset:{heldout}")
+    config = load_config(config_path, overrides)
+    store = open_store(archive, archive_dir)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    _preflight(config)
+    campaign = store.create_campaign(name=config.name or f"campaign-{stamp}", kind="evolution",
+                                     config=config.model_dump(mode="json"), seed=config.seed,
+                                     budget_usd=config.budget_usd)
+    _launch(store, config, campaign)
+
+
+@app.command("resume")
+def resume_cmd(
+    campaign_id: str = typer.Argument(..., help="Campaign id or name."),
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Raise (or set) the spending cap."),
+    generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Run to this many generations."),
+    max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much more wall time."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w"),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Continue a campaign after Ctrl-C, kill -9, a crash or a budget stop; nothing done is redone."""
+    from dgm.config import CampaignConfig
+
+    store = open_store(archive, archive_dir)
+    campaign = store.get_campaign(campaign_id)
+    if campaign.kind != "evolution":
+        raise UsageError(f"campaign {campaign.name} is a {campaign.kind} run, not an evolution campaign")
+    data = dict(campaign.config or {})
+    for key, value in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
+                       "workers": workers}.items():
+        if value is not None:
+            data[key] = value
+    config = CampaignConfig(**data)
+    if budget_usd is not None or generations is not None or max_hours is not None or workers is not None:
+        campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
+                                         budget_usd=config.budget_usd)
+    _preflight(config)
+    _launch(store, config, campaign)
+
+
+@app.command("status")
+def status_cmd(
+    campaign_id: Optional[str] = typer.Argument(None, help="Campaign id or name (default: the latest campaign)."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Show a campaign's progress, including one running in another process."""
+    from dgm.evolution.dashboard import status_view
+
+    store = open_store(archive, archive_dir)
+    if campaign_id is None:
+        campaigns = [c for c in store.list_campaigns() if c.kind == "evolution"]
+        if not campaigns:
+            raise UsageError("no evolution campaign in this archive (start one with `dgm run`)")
+        campaign = max(campaigns, key=lambda c: c.created_at)
+    else:
+        campaign = store.get_campaign(campaign_id)
+    console.print(status_view(store, campaign))
+
+
+def _preflight(config) -> None:
+    """Every cheap check before anything is written or spent."""
+    from dgm.bench.registry import load_benchmark
+    from dgm.evolution.staging import build_plan
+    from dgm.sandbox.docker import docker_client, ensure_image
+    from dgm.sandbox.images import base_image_tag
+
+    check_model(config.model)
+    check_model(config.diagnosis_model)
+    build_plan(config, load_benchmark(config.benchmark))
+    ensure_image(docker_client(), base_image_tag())
+
+
+def _launch(store, config, campaign) -> None:
+    import signal
+
+    from rich.live import Live
+
+    from dgm.bench.evaluate import EvalSettings, Evaluator
+    from dgm.bench.registry import load_benchmark
+    from dgm.evolution.dashboard import live_view
+    from dgm.evolution.loop import CampaignRunner
+    from dgm.executor import ThreadExecutor
+    from dgm.llm.client import Budget, LLMClient
+    from dgm.llm.gateway import Gateway
+    from dgm.sandbox.docker import SandboxLimits, docker_client, drain_removals, remove_orphans
+
+    bench = load_benchmark(config.benchmark)
+    client = docker_client()
+    removed = remove_orphans(client)
+    if removed:
+        console.print(f"removed {removed} sandbox(es) left by a crashed run")
+    budget = Budget(config.budget_usd, lambda: store.campaign_spend(campaign.id))
+    llm = LLMClient(store, budgets={campaign.id: budget})
+    limits = SandboxLimits(memory_mb=config.sandbox.memory_mb, cpus=config.sandbox.cpus, pids=config.sandbox.pids)
+    settings = EvalSettings(model=config.model, time_limit_s=config.time_limit_s, limits=limits)
+    executor = ThreadExecutor(config.workers)
+    if config.model.startswith("scripted:"):
+        console.print(f"[yellow]scripted rehearsal[/]: the model {config.model} is an offline stand-in; "
+                      "scores measure the machinery, not a model")
+    live_enabled = console.is_terminal
+    with Gateway(llm) as gateway:
+        evaluator = Evaluator(store, client, gateway, bench, settings)
+        runner = CampaignRunner(store=store, config=config, campaign=campaign, benchmark=bench,
+                                docker_client=client, llm=llm, gateway=gateway, evaluator=evaluator,
+                                task_executor=executor,
+                                on_event=None if live_enabled else (lambda line: console.print(line, highlight=False)))
+        interrupts = {"n": 0}
+
+        def on_signal(signum, frame):
+            interrupts["n"] += 1
+            if interrupts["n"] > 1:
+                raise KeyboardInterrupt
+            runner.request_stop(signal.Signals(signum).name)
+            console.print("stopping: finishing in-flight work (send the signal again to quit at once; "
+                          "`dgm resume` picks up either way)")
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        console.print(f"campaign [bold]{campaign.name}[/] ({campaign.id}): {config.generations} generation(s) x "
+                      f"{config.children_per_generation} child(ren) on {config.benchmark}, "
+                      f"stages {', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages)}, "
+                      f"held-out {len(runner.plan.heldout)}")
+        try:
+            if live_enabled:
+                with Live(live_view(runner), console=console, refresh_per_second=2) as live:
+                    result = {}
+                    worker = threading.Thread(target=lambda: result.setdefault("status", runner.run()), daemon=True)
+                    worker.start()
+                    while worker.is_alive():
+                        worker.join(0.5)
+                        live.update(live_view(runner))
+                    status = result.get("status", "failed")
+            else:
+                status = runner.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            executor.shutdown()
+            drain_removals()
+    _print_campaign_summary(store, store.get_campaign(campaign.id), status)
+
+
+def _print_campaign_summary(store, campaign, status: str) -> None:
+    from rich.tree import Tree
+
+    agents = store.list_agents(campaign.id)
+    admitted = [a for a in agents if a.status == "admitted"]
+    best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
+    children: dict = {}
+    for agent in agents:
+        children.setdefault(agent.parent_id, []).append(agent)
+    best_path = set()
+    node = best
+    by_id = {a.id: a for a in agents}
+    while node is not None:
+        best_path.add(node.id)
+        node = by_id.get(node.parent_id)
+
+    def label(agent) -> str:
+        score = f"{agent.score:.2f}" if agent.score is not None else "-"
+        held = f" held-out {agent.heldout_score:.2f}" if agent.heldout_score is not None else ""
+        colour = "green" if agent.status == "admitted" else "red" if agent.status == "rejected" else "yellow"
+        mark = " [bold]★ best[/]" if best is not None and agent.id == best.id else ""
+        why = f" ({agent.rejection_reason[:60]})" if agent.rejection_reason else ""
+        text = f"[{colour}]{agent.id}[/] g{agent.generation} {agent.status} score {score}{held}{why}{mark}"
+        return f"[bold]{text}[/]" if agent.id in best_path else text
+
+    tree = Tree(f"lineage of {campaign.name}")
+
+    def add(parent_node, parent_id):
+        for agent in sorted(children.get(parent_id, []), key=lambda a: (a.generation, a.id)):
+            add(parent_node.add(label(agent)), agent.id)
+
+    add(tree, None)
+    console.print(tree)
+    spent = store.campaign_spend(campaign.id)
+    console.print(f"status {status}; {len(agents)} agents ({len(admitted)} admitted); "
+                  f"spent ${spent:.4f}" + (f" of ${campaign.budget_usd:.2f}" if campaign.budget_usd is not None else ""))
+    if best is not None:
+        gap = ""
+        if best.heldout_score is not None:
+            gap = f", held-out {best.heldout_score:.3f} (generalisation gap {(best.score or 0) - best.heldout_score:+.3f})"
+        console.print(f"best agent {best.id}: selection score {best.score or 0:.3f}{gap}")
 
 
 # --------------------------------------------------------------------------- bench

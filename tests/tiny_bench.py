@@ -43,7 +43,8 @@ def _diff(repo: Path, edit) -> str:
 class TinyBenchmark:
     name = "tiny"
 
-    def __init__(self, root: Path, n_tasks: int = 2):
+    def __init__(self, root: Path, n_tasks: int = 2, problems: list[str] | None = None,
+                 difficulties: list[int] | None = None):
         repo = root / "calc"
         repo.mkdir(parents=True)
         (repo / "calc.py").write_text(CALC)
@@ -64,14 +65,15 @@ class TinyBenchmark:
                 return info
             tar.add(repo, arcname="testbed", filter=owner)
         self._tar = buf.getvalue()
+        problems = problems or ["`add(2, 3)` returns -1; it should return 5."] * n_tasks
         self._tasks = [
             Task(instance_id=f"tiny__calc-{i}", repo="tiny/calc", base_commit=self.base,
-                 problem_statement="`add(2, 3)` returns -1; it should return 5.", patch=gold,
+                 problem_statement=problem, patch=gold,
                  test_patch=tests, FAIL_TO_PASS=("tests/test_add.py::test_add",),
                  PASS_TO_PASS=("tests/test_calc.py::test_mul",), version="1.0", benchmark="tiny",
                  test_command="python3 -m pytest -rA -p no:cacheprovider tests/test_add.py tests/test_calc.py",
-                 summary="add subtracts")
-            for i in range(1, n_tasks + 1)
+                 summary="add subtracts", difficulty=(difficulties or [1] * len(problems))[i - 1])
+            for i, problem in enumerate(problems, start=1)
         ]
 
     def tasks(self):

@@ -66,6 +66,7 @@ _HEX_RE = re.compile(r"^[0-9a-f]+$")
 # Alembic's command API goes through module-global proxies (alembic.context),
 # so two threads must not run it at once.
 _alembic_lock = threading.Lock()
+_BULK_CHUNK = 5_000
 
 AGENT_UPDATABLE = frozenset(
     {"status", "rejection_reason", "proposal", "diagnosis_target", "score", "heldout_score",
@@ -183,6 +184,18 @@ class ArchiveStore:
             campaign.updated_at = utcnow()
             campaign.finished_at = utcnow() if finished else None
         return campaign
+
+    def update_campaign(self, campaign_id: str, *, config: dict | None = None,
+                        budget_usd: float | None = None) -> Campaign:
+        """Change a campaign's config snapshot / budget (e.g. `dgm resume --budget-usd`)."""
+        with self._write() as s:
+            campaign = _get(s, Campaign, campaign_id, "campaign")
+            if config is not None:
+                campaign.config = config
+            if budget_usd is not None:
+                campaign.budget_usd = budget_usd
+            campaign.updated_at = utcnow()
+            return campaign
 
     def heartbeat(self, campaign_id: str, pid: int | None = None) -> None:
         """Mark the campaign's runner as alive (call every few seconds from the loop)."""
@@ -530,6 +543,198 @@ class ArchiveStore:
             query = select(GenerationStat).where(GenerationStat.campaign_id == campaign_id)
             return list(s.scalars(query.order_by(GenerationStat.generation)))
 
+    # -- browsing: whole-campaign reads for lineage, listings and the explorer --
+    # Each is one grouped query, never one query per agent: a campaign can hold
+    # 100,000 agents with 50 runs each, and `dgm lineage` must stay interactive.
+
+    def campaign_overview(self) -> dict[str, dict[str, Any]]:
+        """campaign id -> {"agents": n, "admitted": n, "best_score": float | None}."""
+        query = select(
+            Agent.campaign_id, func.count(), func.sum(sa.case((Agent.status == "admitted", 1), else_=0)),
+            func.max(Agent.score),
+        ).group_by(Agent.campaign_id)
+        with self._read() as s:
+            return {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
+                    for cid, n, admitted, best in s.execute(query)}
+
+    def lineage_rows(self, campaign_id: str) -> list[sa.Row[Any]]:
+        """Every agent of the campaign as light rows (no JSON columns), in generation order.
+
+        Fields: id, parent_id, generation, status, origin, score, heldout_score,
+        stage_reached, commit_sha, created_at.
+        """
+        query = select(
+            Agent.id, Agent.parent_id, Agent.generation, Agent.status, Agent.origin, Agent.score,
+            Agent.heldout_score, Agent.stage_reached, Agent.commit_sha, Agent.created_at,
+        ).where(Agent.campaign_id == campaign_id).order_by(Agent.generation, Agent.created_at, Agent.id)
+        with self._read() as s:
+            return list(s.execute(query))
+
+    def children_of(self, agent_id: str) -> list[Agent]:
+        with self._read() as s:
+            return list(s.scalars(select(Agent).where(Agent.parent_id == agent_id).order_by(Agent.created_at, Agent.id)))
+
+    def task_run_counts(self, campaign_id: str, kind: str = "task") -> dict[str, int]:
+        """agent id -> number of its task runs of this kind in the campaign."""
+        query = (select(TaskRun.agent_id, func.count())
+                 .where(TaskRun.campaign_id == campaign_id, TaskRun.kind == kind).group_by(TaskRun.agent_id))
+        with self._read() as s:
+            return {agent_id: n for agent_id, n in s.execute(query)}
+
+    def stage_results(self, *, campaign_id: str | None = None,
+                      agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
+        """agent id -> stage -> (resolved, finished) over its finished 'task' runs."""
+        if campaign_id is None and agent_ids is None:
+            raise TypeError("stage_results needs a campaign_id or agent_ids")
+        query = select(
+            TaskRun.agent_id, TaskRun.stage, func.sum(sa.case((TaskRun.status == "resolved", 1), else_=0)), func.count(),
+        ).where(TaskRun.kind == "task", TaskRun.status != "running").group_by(TaskRun.agent_id, TaskRun.stage)
+        if campaign_id is not None:
+            query = query.where(TaskRun.campaign_id == campaign_id)
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        with self._read() as s:
+            for chunk in _chunks(agent_ids) if agent_ids is not None else [None]:
+                q = query if chunk is None else query.where(TaskRun.agent_id.in_(chunk))
+                for agent_id, stage, resolved, n in s.execute(q):
+                    out.setdefault(agent_id, {})[stage] = (int(resolved or 0), int(n))
+        return out
+
+    def agent_costs(self, *, campaign_id: str | None = None,
+                    agent_ids: Sequence[str] | None = None) -> dict[str, float]:
+        """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""
+        if campaign_id is None and agent_ids is None:
+            raise TypeError("agent_costs needs a campaign_id or agent_ids")
+        query = select(LLMCall.agent_id, func.sum(LLMCall.cost_usd)).where(LLMCall.agent_id.is_not(None)) \
+            .group_by(LLMCall.agent_id)
+        if campaign_id is not None:
+            query = query.where(LLMCall.campaign_id == campaign_id)
+        out: dict[str, float] = {}
+        with self._read() as s:
+            for chunk in _chunks(agent_ids) if agent_ids is not None else [None]:
+                q = query if chunk is None else query.where(LLMCall.agent_id.in_(chunk))
+                out.update({agent_id: float(cost or 0.0) for agent_id, cost in s.execute(q)})
+        return out
+
+    def task_status_matrix(self, agent_ids: Sequence[str], kind: str = "task") -> dict[str, dict[str, str]]:
+        """agent id -> task id -> status of its latest finished run of that kind (any stage)."""
+        query = (select(TaskRun.agent_id, TaskRun.task_id, TaskRun.status)
+                 .where(TaskRun.kind == kind, TaskRun.status != "running")
+                 .order_by(TaskRun.finished_at, TaskRun.created_at, TaskRun.id))
+        out: dict[str, dict[str, str]] = {}
+        with self._read() as s:
+            for chunk in _chunks(agent_ids):
+                for agent_id, task_id, status in s.execute(query.where(TaskRun.agent_id.in_(chunk))):
+                    out.setdefault(agent_id, {})[task_id] = status  # later rows win
+        return out
+
+    def latest_finished_run(self, agent_id: str, task_id: str, kinds: Iterable[str] = ("task",),
+                            benchmark: str | None = None) -> TaskRun | None:
+        """The agent's most recently finished run on the task (None if it never ran it)."""
+        query = (select(TaskRun).where(TaskRun.agent_id == agent_id, TaskRun.task_id == task_id,
+                                       TaskRun.kind.in_(list(kinds)), TaskRun.status != "running")
+                 .order_by(TaskRun.finished_at.desc(), TaskRun.created_at.desc(), TaskRun.id.desc()).limit(1))
+        if benchmark is not None:
+            query = query.where(TaskRun.benchmark == benchmark)
+        with self._read() as s:
+            return s.scalar(query)
+
+    def campaign_fingerprint(self, campaign_id: str) -> str:
+        """A short string that changes whenever the campaign's agents or runs change (for live refresh).
+
+        Counting a running campaign's task runs is an index-only scan; a
+        finished campaign skips it, since nothing writes to it any more.
+        """
+        with self._read() as s:
+            campaign = _get(s, Campaign, campaign_id, "campaign")
+            n_agents, last_update = s.execute(
+                select(func.count(), func.max(Agent.updated_at)).where(Agent.campaign_id == campaign_id)).one()
+            n_runs = -1
+            if campaign.status == "running":
+                n_runs = s.scalar(select(func.count()).select_from(TaskRun).where(TaskRun.campaign_id == campaign_id))
+        parts = [campaign.status, str(campaign.updated_at), f"{campaign.spent_usd:.6f}", str(n_agents),
+                 str(last_update), str(n_runs)]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    # -- bulk loading (imports, synthetic archives) -------------------------------
+    # One transaction and a few multi-row INSERTs per call instead of one
+    # transaction per row: 5 million task runs load in minutes, not hours.
+    # Rows are validated like the one-row methods', in bulk.
+
+    def bulk_add_agents(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert agents (dicts of Agent columns; parents before children). Returns the count."""
+        now = utcnow()
+        prepared: list[dict[str, Any]] = []
+        for row in rows:
+            _check("agent status", row["status"], AGENT_STATUSES)
+            _check("agent origin", row["origin"], AGENT_ORIGINS)
+            prepared.append({"id": new_id(6), "parent_id": None, "generation": 0, "rejection_reason": None,
+                             "proposal": None, "diagnosis_target": None, "score": None, "heldout_score": None,
+                             "stage_reached": 0, "meta": {}, "created_at": now, "updated_at": now, **row})
+        # A row pointing at code that was never stored would be an agent nobody can run.
+        self._check_commits_exist({r["commit_sha"] for r in prepared})
+        return self._bulk_insert(Agent, prepared)
+
+    def bulk_add_task_runs(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert finished task runs (dicts of TaskRun columns). Returns the count."""
+        now = utcnow()
+        prepared: list[dict[str, Any]] = []
+        for row in rows:
+            _check("task run kind", row["kind"], TASK_RUN_KINDS)
+            _check("task run status", row["status"], TASK_RUN_STATUSES)
+            prepared.append({"id": new_id(), "attempt": 0, "tests_status": None, "patch": None, "error": None,
+                             "duration_s": None, "agent_duration_s": None, "test_duration_s": None,
+                             "cost_usd": 0.0, "trajectory_artifact": None, "agent_log_artifact": None,
+                             "eval_log_artifact": None, "created_at": now,
+                             "finished_at": None if row["status"] == "running" else now, **row})
+        return self._bulk_insert(TaskRun, prepared)
+
+    def bulk_add_llm_calls(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert LLM call rows and add their cost to their campaigns' running totals."""
+        prepared: list[dict[str, Any]] = []
+        spend: dict[str, float] = {}
+        now = utcnow()
+        for row in rows:
+            _check("LLM call purpose", row["purpose"], LLM_PURPOSES)
+            _check("LLM call status", row.get("status", "ok"), LLM_CALL_STATUSES)
+            full = {"id": new_id(), "campaign_id": None, "agent_id": None, "task_run_id": None, "prompt_tokens": 0,
+                    "completion_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "status": "ok", "error": None,
+                    "artifact_id": None, "scripted": False, "created_at": now, **row}
+            if full["campaign_id"] and full["cost_usd"]:
+                spend[full["campaign_id"]] = spend.get(full["campaign_id"], 0.0) + full["cost_usd"]
+            prepared.append(full)
+        n = self._bulk_insert(LLMCall, prepared)
+        if spend:
+            with self._write() as s:
+                for campaign_id, cost in spend.items():
+                    s.execute(sa.update(Campaign).where(Campaign.id == campaign_id)
+                              .values(spent_usd=Campaign.spent_usd + cost, updated_at=utcnow()))
+        return n
+
+    def _bulk_insert(self, model: type[Base], rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        try:
+            with self._write() as s:
+                for start in range(0, len(rows), _BULK_CHUNK):
+                    s.execute(sa.insert(model), rows[start:start + _BULK_CHUNK])
+        except IntegrityError as exc:
+            raise UsageError(f"bulk insert into {model.__tablename__} rejected: {_short(exc)}") from None
+        return len(rows)
+
+    def _check_commits_exist(self, shas: set[str]) -> None:
+        # One `git cat-file --batch-check` for all of them, not one git process per agent.
+        wanted = sorted(shas)
+        if not wanted:
+            return
+        bad = [sha for sha in wanted if len(sha) != 40 or not _HEX_RE.match(sha)]
+        if bad:
+            raise UsageError(f"bulk rows need full 40-hex commit shas, got {bad[0]!r}")
+        out = self.code._git("cat-file", "--batch-check", input="\n".join(wanted) + "\n")
+        missing = [line.split()[0] for line in out.splitlines() if line.endswith(" missing")]
+        if missing:
+            raise NotFound(f"commit(s) not in the agent code store: {', '.join(missing[:5])}"
+                           + (" ..." if len(missing) > 5 else ""))
+
     # -- sessions ------------------------------------------------------------
 
     @contextmanager
@@ -553,6 +758,13 @@ def _translate_db_errors(url: str) -> Iterator[None]:
         yield
     except OperationalError as exc:
         raise ArchiveUnavailable(f"archive {url}: {_short(exc)}") from exc
+
+
+def _chunks(ids: Sequence[str] | None, size: int = 500) -> Iterator[list[str]]:
+    # SQLite caps bound parameters per statement; IN lists go in slices.
+    ids = list(ids or [])
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
 
 
 def _check(what: str, value: str, allowed: Sequence[str]) -> None:

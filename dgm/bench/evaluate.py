@@ -131,6 +131,7 @@ class Evaluator:
             purpose="task", model=settings.model, campaign_id=campaign_id, agent_id=agent.id,
             task_run_id=run.id, task_id=task.instance_id,
             gold_patch=task.patch if is_scripted else None, replay=replay,
+            task_difficulty=task.difficulty if is_scripted else None,
         ))
         labels = {"dgm.task_run": run.id, "dgm.agent": agent.id}
         # The grading sandbox starts while the agent works: its start-up is then free.
@@ -139,7 +140,10 @@ class Evaluator:
         try:
             agent_result = run_agent(
                 self.docker, image=self.benchmark.image(task), agent_dir=self.code_cache.path(agent.commit_sha),
-                repo_tar=self.benchmark.repo_tar(task), base_commit=task.base_commit,
+                # SWE-bench images: the diff starts at the post-setup commit, and the
+                # agent runs on the image's own Python, not the testbed's.
+                repo_tar=self.benchmark.repo_tar(task), base_commit=task.extra.get("diff_base", task.base_commit),
+                python=task.extra.get("agent_python", "python3"),
                 problem=task.problem_statement, gateway_socket_dir=self.gateway.socket_dir,
                 gateway_socket_path_in_container=CONTAINER_SOCKET, token=token, model=settings.model,
                 time_limit_s=settings.time_limit_s, limits=settings.limits, labels=labels,
@@ -151,6 +155,11 @@ class Evaluator:
                 duration_s=time.monotonic() - started)
         finally:
             self.gateway.revoke(token)
+        try:
+            self.gateway.raise_if_budget_hit(token)
+        except Exception:
+            grading_box.discard()
+            raise
 
         artifacts = self.store.artifacts
         trajectory_id = artifacts.put(agent_result.outputs["trajectory.json"]) \
@@ -185,14 +194,26 @@ class Evaluator:
         )
 
     def run_tasks(self, agent, tasks: list[Task], *, campaign_id: str, stage: str, executor,
-                  on_done: Callable | None = None) -> list:
-        """Run tasks through the executor; results in task order."""
+                  on_done: Callable | None = None, should_stop: Callable[[], bool] | None = None) -> list:
+        """Run tasks through the executor; results in task order.
+
+        When `should_stop` turns true, tasks not yet started are skipped and
+        come back as None (they were never recorded, so a resume runs them).
+        """
+        def one(task):
+            if should_stop is not None and should_stop():
+                return None
+            return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
+
         results: dict[str, object] = {}
-        for task, outcome in executor.map_unordered(
-                lambda t: self.run_task(agent, t, campaign_id=campaign_id, stage=stage), tasks):
+        failure: BaseException | None = None
+        for task, outcome in executor.map_unordered(one, tasks):
             if isinstance(outcome, BaseException):
-                raise outcome
+                failure = failure or outcome  # let the other in-flight runs finish and be recorded
+                continue
             results[task.instance_id] = outcome
-            if on_done:
+            if on_done and outcome is not None:
                 on_done(task, outcome)
-        return [results[t.instance_id] for t in tasks]
+        if failure is not None:
+            raise failure
+        return [results.get(t.instance_id) for t in tasks]

@@ -58,6 +58,7 @@ class CallContext:
     task_id: str | None = None
     gold_patch: str | None = None
     """Only ever handed to scripted models (the `scripted:gold` self-check)."""
+    task_difficulty: int | None = None
     replay: "Replayer | None" = None
 
 
@@ -166,6 +167,7 @@ class LLMClient:
             extra["metadata"] = {"dgm": {
                 "purpose": ctx.purpose, "task_id": ctx.task_id, "gold_patch": ctx.gold_patch,
                 "agent_id": ctx.agent_id, "task_run_id": ctx.task_run_id,
+                "task_difficulty": ctx.task_difficulty,
             }}
         budget = self.budget_for(ctx.campaign_id)
         attempt = 0

@@ -37,6 +37,7 @@ class Gateway:
     def __init__(self, client: LLMClient):
         self.client = client
         self._grants: dict[str, CallContext] = {}
+        self._budget_hits: set[str] = set()
         self._lock = threading.Lock()
         self.socket_dir = tempfile.mkdtemp(prefix="dgm-gateway-")
         # The agent runs as an unprivileged uid inside the container: it must
@@ -56,6 +57,22 @@ class Gateway:
     def revoke(self, token: str) -> None:
         with self._lock:
             self._grants.pop(token, None)
+
+    def note_budget_hit(self, token: str) -> None:
+        with self._lock:
+            self._budget_hits.add(token)
+
+    def raise_if_budget_hit(self, token: str) -> None:
+        """After a run: if the budget stopped any of its calls, its result is not real.
+
+        The caller then leaves the run unfinished, so a resumed campaign (with
+        a larger budget) redoes it rather than keeping a budget-truncated result.
+        """
+        with self._lock:
+            hit = token in self._budget_hits
+            self._budget_hits.discard(token)
+        if hit:
+            raise BudgetExceeded("the budget ran out during this run")
 
     def context(self, token: str) -> CallContext | None:
         with self._lock:
@@ -117,6 +134,7 @@ class Gateway:
                 try:
                     response = gateway.client.complete(ctx, messages, **params)
                 except BudgetExceeded as exc:
+                    gateway.note_budget_hit(token)
                     return self._error(402, str(exc), "budget_exhausted")
                 except UpstreamError as exc:
                     return self._error(502, str(exc), "upstream_error")

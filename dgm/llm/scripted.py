@@ -15,7 +15,8 @@ conditions all hold gives the reply; `default_reply` otherwise. Conditions:
 `purpose` (task / diagnose / self_modify), `task` (fnmatch on the task id),
 `step` (assistant turns so far), `min_step`, `last_contains` (substring of the
 last message), `system_contains` (substring of the system prompt),
-`any_contains` (substring of any message). `fail` makes the rule raise an
+`any_contains` / `none_contains` (substring of some / no message),
+`min_difficulty` (the task's difficulty, 1-5). `fail` makes the rule raise an
 upstream error (`{"status": 429|500|"timeout", "times": N}`) on the first N
 matching calls of this process; `latency_s` sleeps first. In replies,
 `{{gold_patch}}`, `{{task_id}}` and `{{submit}}` are substituted.
@@ -147,6 +148,10 @@ def _matches(rule: dict, messages: list[dict], ctx: dict) -> bool:
         if rule["system_contains"] not in system:
             return False
     if "any_contains" in rule and not any(rule["any_contains"] in _text(m) for m in messages):
+        return False
+    if "none_contains" in rule and any(rule["none_contains"] in _text(m) for m in messages):
+        return False
+    if "min_difficulty" in rule and int(ctx.get("task_difficulty") or 0) < rule["min_difficulty"]:
         return False
     return True
 

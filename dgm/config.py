@@ -1,0 +1,135 @@
+"""Campaign configuration: `campaign.toml`, overridden by `dgm run` flags.
+
+Every field has a one-line docstring; `campaign.example.toml` at the repo root
+shows them all. Unknown keys and bad values are rejected with one line that
+names the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dgm.errors import UsageError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StageConfig(_Strict):
+    name: str
+    """Stage name as recorded on task runs (e.g. 'small')."""
+    tasks: list[str] | int | str
+    """Task ids; or a count (the next N unused tasks in benchmark order); or 'rest'; or 'subset:NAME'."""
+    advance_threshold: float = Field(0.0, ge=0.0, le=1.0)
+    """Resolve rate (over all stages so far) needed to go on to the next stage."""
+
+
+class SandboxConfig(_Strict):
+    memory_mb: int = Field(2048, ge=128)
+    """Memory limit of every sandbox (swap included)."""
+    cpus: float = Field(1.0, gt=0)
+    """CPU quota of every sandbox."""
+    pids: int = Field(256, ge=16)
+    """Process limit of every sandbox."""
+
+
+class CampaignConfig(_Strict):
+    name: str | None = None
+    """Campaign name (default: generated)."""
+    benchmark: str = "dgm-mini"
+    """Benchmark the agents are evaluated on."""
+    model: str = Field(default_factory=lambda: os.environ.get("DGM_MODEL", "scripted:rehearsal"))
+    """Model the agents use, for tasks and for modifying themselves (litellm name or scripted:...)."""
+    proposer_model: str | None = None
+    """Model that diagnoses failures and proposes improvements (default: `model`)."""
+    generations: int = Field(5, ge=0)
+    """Generations to run (children are created in generations 1..N)."""
+    children_per_generation: int = Field(2, ge=1)
+    """Children created per generation."""
+    workers: int = Field(2, ge=1)
+    """Task runs executed in parallel."""
+    selection: str = "score_child_prop"
+    """Parent selector: score_child_prop, score_prop, best, random, hgm_cmp, novelty_share."""
+    admission: Literal["keep_all", "keep_better"] = "keep_all"
+    """keep_all: admit every child that works at all; keep_better: only those not worse than their parent."""
+    noise_allowance: float = Field(0.05, ge=0.0, le=1.0)
+    """keep_better admits a child scoring at least parent score minus this."""
+    budget_usd: float | None = Field(None, ge=0.0)
+    """Hard cap on LLM spend for the whole campaign (None: no cap)."""
+    max_hours: float | None = Field(None, gt=0.0)
+    """Stop after this much wall time (None: no limit)."""
+    seed: int = 0
+    """Seed of every random choice (parents, diagnosis targets, held-out split)."""
+    time_limit_s: float = Field(900.0, gt=0)
+    """Wall-clock limit of one agent run on one task."""
+    self_modify_time_limit_s: float = Field(1800.0, gt=0)
+    """Wall-clock limit of one self-modification run."""
+    sanity_time_limit_s: float = Field(300.0, gt=0)
+    """Wall-clock limit of the sanity gate (compile + the agent's own tests)."""
+    diagnosis_retries: int = Field(2, ge=0)
+    """Extra attempts when the proposer's reply is not valid JSON of the right shape."""
+    trajectory_chars: int = Field(30000, ge=1000)
+    """How much of a failed run's trajectory the proposer reads (head and tail kept)."""
+    stages: list[StageConfig] | None = None
+    """Evaluation stages (default: 'small' = 6 tasks, advance at 0.4; then 'rest')."""
+    heldout: list[str] | int | str | None = None
+    """Held-out tasks, never used for selection or diagnosis: ids, a count, or 'subset:NAME' (default: 25 %)."""
+    heldout_top_k: int = Field(1, ge=0)
+    """How many of the best agents are scored on the held-out tasks after each generation."""
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    """Resource limits of every sandbox."""
+
+    @field_validator("selection")
+    @classmethod
+    def _known_selector(cls, value: str) -> str:
+        from dgm.evolution.selection import SELECTORS
+
+        if value not in SELECTORS:
+            raise ValueError(f"unknown selection method '{value}' (known: {', '.join(sorted(SELECTORS))})")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_names_unique(self) -> "CampaignConfig":
+        if self.stages:
+            names = [s.name for s in self.stages]
+            if len(set(names)) != len(names) or "heldout" in names:
+                raise ValueError("stage names must be unique and not 'heldout'")
+        return self
+
+    @property
+    def diagnosis_model(self) -> str:
+        return self.proposer_model or self.model
+
+
+def _first_error(exc: ValidationError, source: str) -> UsageError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    return UsageError(f"{source}: {key}: {message}")
+
+
+def load_config(path: Path | None, overrides: dict) -> CampaignConfig:
+    """The config file (if any) with non-None overrides applied; UsageError on bad input."""
+    data: dict = {}
+    source = str(path) if path else "options"
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise UsageError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"{path}: not valid TOML ({exc})") from None
+        data = data.get("campaign", data)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return CampaignConfig(**data)
+    except ValidationError as exc:
+        raise _first_error(exc, source) from None

@@ -1,0 +1,100 @@
+"""What `dgm run` shows while it works, and what `dgm status` shows from elsewhere.
+
+Both read only: the live view reads the runner's in-memory state plus the
+archive; `dgm status` reads only the archive (so it works for a campaign
+running in another process or on another machine sharing the database).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _spend_line(spent: float, budget: float | None) -> str:
+    if budget is None:
+        return f"${spent:.4f} (no cap)"
+    return f"${spent:.4f} of ${budget:.2f} ({100 * spent / budget:.0f} %)" if budget else f"${spent:.4f} of $0"
+
+
+def live_view(runner) -> Panel:
+    state = runner.state
+    config = runner.config
+    spent = runner.store.campaign_spend(runner.campaign.id)
+    elapsed = time.monotonic() - state.started_at
+    with state.lock:
+        in_flight = dict(state.in_flight)
+        log = list(state.log[-6:])
+        gen_times = list(state.generation_times)
+    remaining = max(0, config.generations - state.generation + (1 if in_flight else 0))
+    eta = (sum(gen_times) / len(gen_times)) * remaining if gen_times else None
+    head = Table.grid(padding=(0, 2))
+    head.add_row("campaign", f"{runner.campaign.name} ({runner.campaign.id})",
+                 "models", f"{config.model} / {config.diagnosis_model}")
+    head.add_row("generation", f"{state.generation} of {config.generations}", "phase", state.phase)
+    best = f"{state.best_score:.3f} ({state.best_agent})" if state.best_score is not None else "-"
+    head.add_row("best score", best, "archive", str(state.archive_size))
+    head.add_row("spend", _spend_line(spent, config.budget_usd), "elapsed / ETA",
+                 f"{_duration(elapsed)} / {_duration(eta)}")
+    flight = Table(title="in flight", expand=True, show_edge=False)
+    flight.add_column("agent")
+    flight.add_column("doing")
+    for agent_id, what in sorted(in_flight.items()):
+        flight.add_row(agent_id, what)
+    if not in_flight:
+        flight.add_row("-", "-")
+    events = Text("\n".join(log), style="dim")
+    scripted = " [scripted rehearsal]" if config.model.startswith("scripted:") else ""
+    return Panel(Group(head, flight, events), title=f"dgm run{scripted}")
+
+
+def status_view(store, campaign) -> Group:
+    config = campaign.config or {}
+    agents = store.list_agents(campaign.id)
+    by_status: dict[str, int] = {}
+    for agent in agents:
+        by_status[agent.status] = by_status.get(agent.status, 0) + 1
+    admitted = [a for a in agents if a.status == "admitted"]
+    best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
+    heartbeat = campaign.heartbeat_at
+    age = None
+    if heartbeat is not None:
+        hb = heartbeat if heartbeat.tzinfo else heartbeat.replace(tzinfo=timezone.utc)
+        age = (datetime.now(timezone.utc) - hb).total_seconds()
+    alive = campaign.status == "running" and age is not None and age < 30
+    state = campaign.status
+    if campaign.status == "running" and not alive:
+        state = "running? (no heartbeat for " + _duration(age) + "; resume with `dgm resume`)"
+    table = Table.grid(padding=(0, 2))
+    table.add_row("campaign", f"{campaign.name} ({campaign.id}), kind {campaign.kind}")
+    table.add_row("status", state + (f" (pid {campaign.pid}, heartbeat {age:.0f} s ago)" if alive else ""))
+    table.add_row("generation", f"{max((a.generation for a in agents), default=0)} of {config.get('generations', '?')}")
+    table.add_row("agents", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
+    if best is not None:
+        held = f", held-out {best.heldout_score:.3f}" if best.heldout_score is not None else ""
+        table.add_row("best", f"{best.id}: score {best.score or 0:.3f}{held} (generation {best.generation})")
+    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
+    model = config.get("model", "?")
+    table.add_row("model", model + (" [scripted]" if str(model).startswith("scripted:") else ""))
+    events = store.list_events(campaign.id)[-8:]
+    recent = Table(title="recent events", show_edge=False)
+    recent.add_column("time")
+    recent.add_column("event")
+    for event in events:
+        payload = ", ".join(f"{k}={v}" for k, v in (event.payload or {}).items())
+        recent.add_row(event.created_at.strftime("%H:%M:%S"), f"{event.kind}: {payload}"[:120])
+    return Group(table, recent)

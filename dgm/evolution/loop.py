@@ -1,0 +1,399 @@
+"""The campaign runner: select → diagnose → self-modify → sanity → staged
+evaluation → admission, generation after generation, resumable at any point.
+
+Crash safety comes from one rule: every step commits its result in one
+transaction (through the archive store) before the next step starts, and
+every step first looks at what is already committed. A child's status says
+where it is: pending (needs a diagnosis) → self_modifying (has a proposal) →
+evaluating (has its own commit) → admitted / rejected. Task runs are unique
+per (agent, task, stage, attempt), so a finished one is never redone; one left
+'running' by a crash is reset and redone. A generation's parents are chosen
+and recorded before any child of it starts, so a resumed generation never
+re-selects against a half-updated archive.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dgm.errors import BudgetExceeded
+from dgm.evolution import diagnose as diag
+from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
+from dgm.evolution.selection import AgentStats, select_parents
+from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
+from dgm.evolution.staging import HELDOUT, StagePlan, build_plan, should_advance
+from dgm.llm.client import CallContext, UpstreamError
+from dgm.llm.gateway import CONTAINER_SOCKET
+
+HEARTBEAT_S = 5.0
+
+
+class Stopped(Exception):
+    """A stop was requested (signal, wall time, budget); in-flight work is checkpointed."""
+
+
+@dataclass
+class RunnerState:
+    """What the live dashboard shows; written by the runner, read by the view."""
+
+    generation: int = 0
+    phase: str = "starting"
+    in_flight: dict[str, str] = field(default_factory=dict)
+    best_agent: str | None = None
+    best_score: float | None = None
+    archive_size: int = 0
+    started_at: float = field(default_factory=time.monotonic)
+    generation_times: list[float] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set_child(self, agent_id: str, text: str | None) -> None:
+        with self.lock:
+            if text is None:
+                self.in_flight.pop(agent_id, None)
+            else:
+                self.in_flight[agent_id] = text
+
+    def note(self, line: str) -> None:
+        with self.lock:
+            self.log.append(line)
+            del self.log[:-200]
+
+
+class CampaignRunner:
+    def __init__(self, *, store, config, campaign, benchmark, docker_client, llm, gateway, evaluator,
+                 task_executor, on_event: Callable[[str], None] | None = None):
+        self.store = store
+        self.config = config
+        self.campaign = campaign
+        self.benchmark = benchmark
+        self.docker = docker_client
+        self.llm = llm
+        self.gateway = gateway
+        self.evaluator = evaluator
+        self.tasks = task_executor
+        self.plan: StagePlan = build_plan(config, benchmark)
+        self.tasks_by_id = {t.instance_id: t for t in benchmark.tasks()}
+        self.state = RunnerState()
+        self.stop_reason: str | None = None
+        self._stop = threading.Event()
+        self._on_event = on_event
+        self._deadline = (time.monotonic() + config.max_hours * 3600) if config.max_hours else None
+
+    # -- stopping ------------------------------------------------------------
+    def request_stop(self, reason: str) -> None:
+        if not self._stop.is_set():
+            self.stop_reason = reason
+            self._stop.set()
+            self._event("stop_requested", {"reason": reason})
+
+    def stopping(self) -> bool:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            self.request_stop("max_hours")
+        budget = self.llm.budget_for(self.campaign.id)
+        if budget is not None and budget.exhausted():
+            self.request_stop("budget_exhausted")
+        return self._stop.is_set()
+
+    def _check(self) -> None:
+        if self.stopping():
+            raise Stopped(self.stop_reason)
+
+    def _event(self, kind: str, payload: dict, agent_id: str | None = None) -> None:
+        self.store.add_event(self.campaign.id, kind, payload, agent_id=agent_id)
+        text = f"{kind}: " + ", ".join(f"{k}={v}" for k, v in payload.items())
+        self.state.note(text)
+        if self._on_event:
+            self._on_event(text)
+
+    # -- the campaign ----------------------------------------------------------
+    def run(self) -> str:
+        """Run (or resume) to the end or a stop; returns the final campaign status."""
+        heartbeat = threading.Thread(target=self._heartbeat, daemon=True)
+        heartbeat.start()
+        self.store.set_campaign_status(self.campaign.id, "running")
+        status = "completed"
+        try:
+            seed = self._ensure_seed()
+            self.state.phase = "evaluating the seed agent"
+            self._finish_child(seed)
+            self._after_generation(0)
+            for generation in range(1, self.config.generations + 1):
+                self._check()
+                self._run_generation(generation)
+                self._after_generation(generation)
+            self._event("campaign_done", {"generations": self.config.generations})
+        except Stopped:
+            status = "budget_exhausted" if self.stop_reason == "budget_exhausted" else "interrupted"
+        except BudgetExceeded:
+            self.request_stop("budget_exhausted")
+            status = "budget_exhausted"
+        finally:
+            self._stop.set()
+            self.store.set_campaign_status(self.campaign.id, status, finished=True)
+            self._event("campaign_stopped", {"status": status, "reason": self.stop_reason or "done"})
+        return status
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                self.store.heartbeat(self.campaign.id, os.getpid())
+            except Exception:  # noqa: BLE001 - a missed heartbeat is harmless
+                pass
+        self.store.heartbeat(self.campaign.id, os.getpid())
+
+    def _ensure_seed(self):
+        seeds = [a for a in self.store.list_agents(self.campaign.id) if a.origin == "seed"]
+        if seeds:
+            return seeds[0]
+        from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
+
+        sha = commit_agent_dir(self.store, SEED_AGENT_DIR, "seed agent")
+        agent = self.store.add_agent(self.campaign.id, sha, generation=0, status="evaluating", origin="seed",
+                                     meta={"slot": 0, "own_commit": True})
+        self.store.code.set_ref(agent.id, sha)
+        self._event("agent_created", {"agent": agent.id, "generation": 0, "origin": "seed"}, agent.id)
+        return agent
+
+    # -- generations -------------------------------------------------------------
+    def _run_generation(self, generation: int) -> None:
+        started = time.monotonic()
+        self.state.generation = generation
+        self.state.phase = f"generation {generation}: selecting parents"
+        children = self._children_of(generation)
+        if len(children) < self.config.children_per_generation:
+            children = self._create_children(generation, children)
+        pending = [c for c in children if c.status not in ("admitted", "rejected")]
+        self.state.phase = f"generation {generation}: {len(pending)} child(ren) in flight"
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=max(1, len(pending)), thread_name_prefix="dgm-child") as pool:
+            futures = [pool.submit(self._finish_child, child) for child in pending]
+            for future in futures:
+                try:
+                    future.result()
+                except (Stopped, BudgetExceeded) as exc:
+                    errors.append(exc)
+        if errors or self._stop.is_set():
+            if any(isinstance(e, BudgetExceeded) for e in errors):
+                self.request_stop("budget_exhausted")
+            raise Stopped(self.stop_reason)
+        self.state.generation_times.append(time.monotonic() - started)
+
+    def _children_of(self, generation: int) -> list:
+        return sorted((a for a in self.store.list_agents(self.campaign.id) if a.generation == generation
+                       and a.origin == "child"), key=lambda a: (a.meta or {}).get("slot", 0))
+
+    def _stats(self) -> list[AgentStats]:
+        agents = self.store.list_agents(self.campaign.id)
+        outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
+        children = self.store.children_counts(self.campaign.id)
+        stats = []
+        for agent in agents:
+            results = outcomes.get(agent.id, {})
+            if agent.status != "admitted" and not results:
+                continue
+            stats.append(AgentStats(
+                agent_id=agent.id, parent_id=agent.parent_id, score=float(agent.score or 0.0),
+                n_children=children.get(agent.id, 0),
+                solved=frozenset(t for t, ok in results.items() if ok),
+                failed=frozenset(t for t, ok in results.items() if not ok),
+                eligible=agent.status == "admitted",
+            ))
+        return stats
+
+    def _create_children(self, generation: int, existing: list) -> list:
+        stats = self._stats()
+        parents = select_parents(self.config.selection, stats, self.config.children_per_generation,
+                                 seed=self.config.seed * 1_000_003 + generation)
+        have = {(c.meta or {}).get("slot") for c in existing}
+        created = list(existing)
+        for slot, parent_id in enumerate(parents):
+            if slot in have:
+                continue
+            parent = self.store.get_agent(parent_id)
+            child = self.store.add_agent(
+                self.campaign.id, parent.commit_sha, parent_id=parent.id, generation=generation,
+                status="pending", origin="child",
+                meta={"slot": slot, "own_commit": False, "selection": self.config.selection},
+            )
+            self._event("agent_created", {"agent": child.id, "generation": generation, "parent": parent.id},
+                        child.id)
+            created.append(child)
+        return sorted(created, key=lambda a: (a.meta or {}).get("slot", 0))
+
+    # -- one child -------------------------------------------------------------
+    def _finish_child(self, agent) -> None:
+        """Take one agent from whatever state it is in to admitted or rejected."""
+        try:
+            agent = self.store.get_agent(agent.id)
+            if agent.status == "pending":
+                self._check()
+                self.state.set_child(agent.id, "diagnosing")
+                agent = self._diagnose(agent)
+            if agent.status == "self_modifying":
+                self._check()
+                self.state.set_child(agent.id, "self-modifying")
+                agent = self._self_modify(agent)
+            if agent.status == "evaluating":
+                if agent.origin == "child":
+                    self._check()
+                    self.state.set_child(agent.id, "sanity gate")
+                    sanity_gate(store=self.store, docker_client=self.docker, code_cache=self.evaluator.code_cache,
+                                campaign_id=self.campaign.id, child=agent, image=self._image(),
+                                limits=self.evaluator.settings.limits,
+                                time_limit_s=self.config.sanity_time_limit_s)
+                self._evaluate_staged(agent)
+                self._admit(self.store.get_agent(agent.id))
+        except RejectChild as exc:
+            self._reject(agent, str(exc))
+        except (Stopped, BudgetExceeded):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken child must not end the campaign
+            self._reject(agent, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            self.state.set_child(agent.id, None)
+
+    def _image(self) -> str:
+        from dgm.sandbox.images import base_image_tag
+
+        return base_image_tag()
+
+    def _reject(self, agent, reason: str) -> None:
+        self.store.update_agent(agent.id, status="rejected", rejection_reason=reason)
+        self._event("agent_rejected", {"agent": agent.id, "reason": reason}, agent.id)
+
+    def _diagnose(self, child):
+        parent = self.store.get_agent(child.parent_id)
+        slot = (child.meta or {}).get("slot", 0)
+        rng = random.Random(f"dgm-target-{self.config.seed}-{child.generation}-{slot}")
+        runs = [r for r in self.store.list_task_runs(agent_id=parent.id, kind="task")
+                if r.stage in self.plan.stage_names]
+        target = diag.choose_target(runs, rng)
+        evidence = {}
+        if target.task_run_id:
+            run = self.store.get_task_run(target.task_run_id)
+            task = self.tasks_by_id.get(run.task_id)
+            raw = self.store.artifacts.get(run.trajectory_artifact) if run.trajectory_artifact else None
+            evidence = {"problem_statement": task.problem_statement if task else "", "patch": run.patch,
+                        "trajectory": diag.render_trajectory(raw, self.config.trajectory_chars),
+                        "tests_status": run.tests_status, "status": run.status, "error": run.error}
+        files = {}
+        for path in self.store.code.tree_files(parent.commit_sha):
+            if path.endswith((".py", ".md", ".txt", ".toml", ".json")):
+                files[path] = self.store.code.read_file(parent.commit_sha, path).decode("utf-8", "replace")
+        messages = diag.build_messages(diag.agent_code_text(files), target, evidence)
+        ctx = CallContext(purpose="diagnose", model=self.config.diagnosis_model, campaign_id=self.campaign.id,
+                          agent_id=child.id)
+        try:
+            proposal = diag.diagnose(self.llm, ctx, messages, self.config.diagnosis_retries)
+        except diag.DiagnosisFailed as exc:
+            raise RejectChild(f"diagnosis: {exc}") from None
+        except UpstreamError as exc:
+            raise RejectChild(f"diagnosis: the proposer model failed: {exc}") from None
+        agent = self.store.update_agent(child.id, status="self_modifying", proposal=proposal.model_dump(),
+                                        diagnosis_target=target.as_dict())
+        self._event("agent_diagnosed", {"agent": child.id, "target": target.kind,
+                                        "proposal": proposal.improvement_proposal[:80]}, child.id)
+        return agent
+
+    def _self_modify(self, child):
+        parent = self.store.get_agent(child.parent_id)
+        result = run_self_modification(
+            store=self.store, docker_client=self.docker, gateway=self.gateway,
+            code_cache=self.evaluator.code_cache, campaign_id=self.campaign.id, parent=parent, child=child,
+            proposal=child.proposal, model=self.config.model, time_limit_s=self.config.self_modify_time_limit_s,
+            limits=self.evaluator.settings.limits, image=self._image(),
+            socket_path_in_container=CONTAINER_SOCKET,
+        )
+        summary = (child.proposal or {}).get("summary", "")[:72]
+        sha = commit_child(self.store, self.evaluator.code_cache, parent, result.patch,
+                           message=f"generation {child.generation}: {summary}")
+        self.store.code.set_ref(child.id, sha)
+        agent = self.store.update_agent(child.id, commit_sha=sha, status="evaluating",
+                                        meta={**(child.meta or {}), "own_commit": True})
+        self._event("agent_modified", {"agent": child.id, "commit": sha[:10]}, child.id)
+        return agent
+
+    def _evaluate_staged(self, agent) -> None:
+        resolved = evaluated = 0
+        for index, stage in enumerate(self.plan.stages):
+            self.state.set_child(agent.id, f"stage {stage.name} ({len(stage.task_ids)} tasks)")
+            runs = self._run_tasks(agent, stage.task_ids, stage.name)
+            resolved += sum(r.status == "resolved" for r in runs)
+            evaluated += len(runs)
+            self.store.update_agent(agent.id, score=resolved / evaluated, stage_reached=index + 1)
+            if index + 1 < len(self.plan.stages) and not should_advance(stage, resolved, evaluated):
+                break
+
+    def _run_tasks(self, agent, task_ids, stage: str) -> list:
+        tasks = [self.tasks_by_id[t] for t in task_ids]
+        runs = self.evaluator.run_tasks(agent, tasks, campaign_id=self.campaign.id, stage=stage,
+                                        executor=self.tasks, should_stop=self.stopping)
+        if any(r is None for r in runs):
+            raise Stopped(self.stop_reason)
+        return runs
+
+    def _admit(self, agent) -> None:
+        runs = [r for r in self.store.list_task_runs(agent_id=agent.id, kind="task")
+                if r.stage in self.plan.stage_names]
+        if agent.origin == "child":
+            if not any((r.patch or "").strip() for r in runs):
+                raise RejectChild("produced no non-empty patch on any task")
+            if self.config.admission == "keep_better":
+                parent = self.store.get_agent(agent.parent_id)
+                floor = (parent.score or 0.0) - self.config.noise_allowance
+                if (agent.score or 0.0) < floor:
+                    raise RejectChild(f"keep_better: score {agent.score:.3f} below parent's "
+                                      f"{parent.score or 0:.3f} minus allowance {self.config.noise_allowance}")
+        self.store.update_agent(agent.id, status="admitted")
+        self._event("agent_admitted", {"agent": agent.id, "score": round(agent.score or 0.0, 4)}, agent.id)
+
+    # -- after each generation -----------------------------------------------------
+    def _after_generation(self, generation: int) -> None:
+        self.state.phase = f"generation {generation}: held-out and diversity"
+        admitted = [a for a in self.store.list_agents(self.campaign.id, statuses=["admitted"])]
+        self._score_heldout(admitted)
+        admitted = [a for a in self.store.list_agents(self.campaign.id, statuses=["admitted"])]
+        outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
+        solved = [frozenset(t for t, ok in outcomes.get(a.id, {}).items() if ok) for a in admitted]
+        scores = [a.score or 0.0 for a in admitted]
+        n_tasks = len(self.plan.selection_task_ids)
+        cov = coverage(solved)
+        best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
+        self.store.record_generation_stat(
+            self.campaign.id, generation, archive_size=len(admitted),
+            best_score=max(scores, default=0.0), mean_score=sum(scores) / len(scores) if scores else 0.0,
+            coverage=cov, coverage_fraction=cov / n_tasks if n_tasks else 0.0,
+            mean_jaccard_distance=mean_pairwise_jaccard_distance(solved, seed=self.config.seed),
+            spent_usd=self.store.campaign_spend(self.campaign.id),
+        )
+        with self.state.lock:
+            self.state.archive_size = len(admitted)
+            self.state.best_agent = best.id if best else None
+            self.state.best_score = best.score if best else None
+        self._event("generation_done", {"generation": generation, "archive": len(admitted),
+                                        "best": round(max(scores, default=0.0), 4), "coverage": cov})
+
+    def _score_heldout(self, admitted: list) -> None:
+        if not self.plan.heldout or self.config.heldout_top_k == 0:
+            return
+        ranked = sorted(admitted, key=lambda a: (-(a.score or 0.0), a.generation, a.id))
+        for agent in ranked[: self.config.heldout_top_k]:
+            if agent.heldout_score is not None:
+                continue
+            self._check()
+            self.state.set_child(agent.id, "held-out evaluation")
+            try:
+                runs = self._run_tasks(agent, self.plan.heldout, HELDOUT)
+            finally:
+                self.state.set_child(agent.id, None)
+            score = sum(r.status == "resolved" for r in runs) / len(runs)
+            self.store.update_agent(agent.id, heldout_score=score)
+            self._event("heldout_scored", {"agent": agent.id, "selection": round(agent.score or 0.0, 4),
+                                           "heldout": round(score, 4)}, agent.id)

@@ -1,0 +1,191 @@
+"""Self-modification: the parent agent runs on a copy of its own code, in a
+sandbox, under the ordinary agent contract; its diff becomes the child's commit.
+
+Then the sanity gate: before any benchmark time, the child's code must
+compile and its own tests (if it has any) must pass, also in a sandbox —
+the child is untrusted code and never runs on the host.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dgm.llm.client import CallContext
+from dgm.sandbox.agent_run import run_agent
+from dgm.sandbox.docker import Mount, Sandbox
+
+SELF_TASK_ID = "self"
+SELF_BENCHMARK = "self"
+SANITY_TASK_ID = "sanity"
+
+_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "dgm", "GIT_AUTHOR_EMAIL": "dgm@localhost",
+    "GIT_COMMITTER_NAME": "dgm", "GIT_COMMITTER_EMAIL": "dgm@localhost",
+    "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z",
+    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+SELF_MODIFY_PREAMBLE = """You are working on the code of a coding agent: this repository is a copy of
+YOUR OWN code (its entry point is main.py; it follows the dgm agent contract,
+see README.md if present). Implement the change below in this code. Keep the
+agent working: it must still run as `python3 main.py`, use only the Python
+standard library, and its tests (if any) must pass.
+
+"""
+
+
+class RejectChild(Exception):
+    """The child cannot be admitted; the message is the recorded reason."""
+
+
+@dataclass
+class SelfModifyResult:
+    patch: str
+    task_run_id: str
+
+
+def _git(cwd: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+                          env={**os.environ, **_GIT_ENV})
+
+
+def repo_tar_of(code_dir: str) -> tuple[bytes, str]:
+    """The agent's code as a one-commit git repository, tarred under testbed/ for uid 1000.
+
+    Deterministic (fixed identity and date), so a resumed run sees the same base.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "testbed"
+        subprocess.run(["cp", "-a", f"{code_dir}/.", str(repo)], check=True)
+        _git(str(repo), "init", "-q", "-b", "main")
+        _git(str(repo), "add", "-A")
+        _git(str(repo), "commit", "-q", "--no-gpg-sign", "-m", "agent code")
+        base = _git(str(repo), "rev-parse", "HEAD").stdout.strip()
+        buf = io.BytesIO()
+
+        def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+            info.uid = info.gid = 1000
+            info.uname = info.gname = ""
+            info.mode |= 0o200
+            return info
+
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(repo, arcname="testbed", filter=owned)
+        return buf.getvalue(), base
+
+
+def run_self_modification(*, store, docker_client, gateway, code_cache, campaign_id: str, parent, child,
+                          proposal: dict, model: str, time_limit_s: float, limits, image: str,
+                          socket_path_in_container: str) -> SelfModifyResult:
+    """The parent edits a copy of its own code; returns the diff (maybe empty)."""
+    run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
+                               benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
+    if run.status != "running":
+        return SelfModifyResult(run.patch or "", run.id)
+    parent_dir = code_cache.path(parent.commit_sha)
+    repo_tar, base = repo_tar_of(parent_dir)
+    token = gateway.grant(CallContext(purpose="self_modify", model=model, campaign_id=campaign_id,
+                                      agent_id=child.id, task_run_id=run.id, task_id=SELF_TASK_ID))
+    started = time.monotonic()
+    try:
+        result = run_agent(
+            docker_client, image=image, agent_dir=parent_dir, repo_tar=repo_tar, base_commit=base,
+            problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"], gateway_socket_dir=gateway.socket_dir,
+            gateway_socket_path_in_container=socket_path_in_container, token=token, model=model,
+            time_limit_s=time_limit_s, limits=limits, labels={"dgm.task_run": run.id, "dgm.agent": child.id},
+        )
+    finally:
+        gateway.revoke(token)
+    gateway.raise_if_budget_hit(token)
+    trajectory = store.artifacts.put(result.outputs["trajectory.json"]) if "trajectory.json" in result.outputs else None
+    log = store.artifacts.put(result.agent_log) if result.agent_log else None
+    status = "ok" if result.status == "ok" else result.status
+    if status == "ok" and not result.patch.strip():
+        status = "empty_patch"
+    store.finish_task_run(run.id, status=status, patch=result.patch, error=result.error,
+                          duration_s=time.monotonic() - started, agent_duration_s=result.agent_duration_s,
+                          trajectory_artifact=trajectory, agent_log_artifact=log)
+    return SelfModifyResult(result.patch, run.id)
+
+
+def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
+    """Apply the self-modification diff to the parent's tree; commit it as the child."""
+    if not patch.strip():
+        raise RejectChild("self-modification changed nothing (empty diff)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "agent"
+        subprocess.run(["cp", "-a", f"{code_cache.path(parent.commit_sha)}/.", str(tree)], check=True)
+        for base, dirs, files in os.walk(tree):  # the cache is read-only by design
+            os.chmod(base, 0o755)
+            for name in files:
+                os.chmod(os.path.join(base, name), 0o644)
+        patch_file = Path(tmp) / "change.patch"
+        patch_file.write_text(patch if patch.endswith("\n") else patch + "\n")
+        applied = _git(str(tree), "apply", "--whitespace=nowarn", str(patch_file))
+        if applied.returncode != 0:
+            raise RejectChild(f"self-modification diff does not apply: {applied.stderr.strip()[:300]}")
+        if not (tree / "main.py").is_file():
+            raise RejectChild("self-modification removed main.py")
+        sha = store.code.commit_tree(str(tree), parent_sha=parent.commit_sha, message=message)
+    if sha == parent.commit_sha or store.code.diff(parent.commit_sha, sha).strip() == "":
+        raise RejectChild("self-modification changed nothing (the tree is identical to the parent's)")
+    return sha
+
+
+SANITY_SCRIPT = r"""
+set -u
+cp -a /agent/. /tmp/agent_check && cd /tmp/agent_check
+python3 - <<'PY' || exit 3
+import pathlib, sys
+bad = []
+for path in sorted(pathlib.Path('.').rglob('*.py')):
+    try:
+        compile(path.read_text(), str(path), 'exec')
+    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        bad.append(f'{path}: {exc}')
+if bad:
+    print('does not compile:\n' + '\n'.join(bad))
+    sys.exit(1)
+print('compiles')
+PY
+if [ -d tests ]; then
+  python3 -m pytest -q -p no:cacheprovider tests || exit 4
+fi
+echo DGM_SANITY_OK
+"""
+
+
+def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, image: str, limits,
+                time_limit_s: float) -> None:
+    """Raise RejectChild unless the child compiles and passes its own tests (in a sandbox)."""
+    run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="sanity",
+                               benchmark=SELF_BENCHMARK, task_id=SANITY_TASK_ID, stage="sanity", model="-")
+    if run.status == "running":
+        started = time.monotonic()
+        mounts = [Mount(code_cache.path(child.commit_sha), "/agent", read_only=True)]
+        with Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
+                     labels={"dgm.task_run": run.id, "dgm.agent": child.id}) as box:
+            result = box.exec(["bash", "-c", SANITY_SCRIPT], workdir="/tmp", timeout_s=time_limit_s)
+        ok = result.exit_code == 0 and "DGM_SANITY_OK" in result.output
+        if ok:
+            error = None
+        elif result.timed_out:
+            error = f"sanity gate: the child's own checks hang (over {time_limit_s:.0f} s)"
+        elif result.exit_code == 3 or "does not compile" in result.output:
+            error = "sanity gate: the child does not compile"
+        elif result.exit_code == 4:
+            error = "sanity gate: the child's own tests fail"
+        else:
+            error = f"sanity gate failed (exit {result.exit_code})"
+        run = store.finish_task_run(run.id, status="ok" if ok else "error", error=error,
+                                    duration_s=time.monotonic() - started,
+                                    agent_log_artifact=store.artifacts.put(result.output or "(no output)"))
+    if run.status != "ok":
+        raise RejectChild(run.error or "sanity gate failed")

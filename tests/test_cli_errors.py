@@ -1,0 +1,75 @@
+"""Bad input gets one clear line on stderr, exit code 2, and no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def dgm(*args, env=None, cwd=None):
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dgm", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=120)
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_benchmark(tmp_path):
+    r = dgm("eval", "--agent", "seed", "--benchmark", "no-such-bench", "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, "unknown benchmark 'no-such-bench'")
+
+
+def test_unknown_task_id(tmp_path):
+    r = dgm("eval", "--agent", "seed", "--benchmark", "dgm-mini", "--tasks", "nope__nope-1",
+            "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, "nope__nope-1")
+
+
+def test_agent_dir_without_main_py(tmp_path):
+    (tmp_path / "agent").mkdir()
+    r = dgm("eval", "--agent-dir", str(tmp_path / "agent"), "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, "no main.py")
+
+
+def test_unreachable_archive_url(tmp_path):
+    r = dgm("eval", "--agent", "seed", "--archive", "postgresql+psycopg://u:secretpw@127.0.0.1:1/x",
+            "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, "cannot open archive")
+    assert "secretpw" not in r.stderr
+
+
+def test_no_docker_daemon(tmp_path):
+    r = dgm("eval", "--agent", "seed", "--archive-dir", str(tmp_path),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, "no Docker engine answers")
+
+
+def test_unknown_scripted_model(tmp_path):
+    r = dgm("eval", "--agent", "seed", "--model", "scripted:does-not-exist", "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, "unknown scripted model")
+
+
+def test_unknown_agent_id(tmp_path):
+    r = dgm("eval", "--agent", "deadbeef", "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, "deadbeef")
+
+
+def test_usage_error_exit_code(tmp_path):
+    r = dgm("eval", "--workers", "zero")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["eval", "--help"], ["bench", "ls", "--help"]])
+def test_help_works(args):
+    r = dgm(*args)
+    assert r.returncode == 0 and "Usage" in r.stdout

@@ -1,0 +1,103 @@
+"""A hostile agent, one attack per task, in real Docker sandboxes.
+
+Each run must end with a recorded status, the others must carry on, the host
+must be unharmed, the host's API key must appear nowhere in what the sandbox
+produced, and no container may be left behind.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, evaluate, leftover_containers
+from tiny_bench import TinyBenchmark
+
+pytestmark = pytest.mark.docker
+
+ATTACKS = ["network", "secrets", "write-outside", "fork-bomb", "memory", "sleep", "flood"]
+
+
+def test_hostile_agent_is_contained(tmp_path, store, docker_client, monkeypatch):
+    from dgm.bench.evaluate import EvalSettings
+    from dgm.sandbox.docker import SandboxLimits
+
+    secret = "sk-dgmtest-" + uuid.uuid4().hex
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+
+    # A listener on the host's loopback: a sandbox must not be able to reach it.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    connections = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connections.append(listener.accept())
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+
+    bench = TinyBenchmark(tmp_path / "bench", problems=[f"ATTACK: {a} PORT: {port}" for a in ATTACKS])
+    settings = EvalSettings(model="scripted:noop", time_limit_s=12, test_timeout_s=60,
+                            limits=SandboxLimits(memory_mb=512, pids=128, output_cap_bytes=1_000_000,
+                                                 host_grace_s=10))
+    agent_dir = REPO_ROOT / "tests" / "agents" / "hostile"
+    runs = evaluate(store, docker_client, bench, agent_dir, "scripted:noop", workers=2, settings=settings)
+    stop.set()
+    by_attack = {a: r for a, r in zip(ATTACKS, runs)}
+
+    # Every run ended with a recorded status.
+    for attack, run in by_attack.items():
+        assert run.status in {"resolved", "unresolved", "empty_patch", "error", "timeout"}, (attack, run.status)
+        assert run.finished_at is not None
+
+    # Network: only loopback inside, the host's loopback unreachable.
+    network = by_attack["network"].patch
+    assert "interfaces: lo\n" in network.replace("+", "")
+    assert "host-loopback: blocked" in network and "dns: blocked" in network
+    assert connections == []
+
+    # Writes outside the repository were all refused; the host is untouched.
+    writes = by_attack["write-outside"].patch
+    assert "WRITTEN" not in writes and writes.count("refused") == 6
+    assert not Path("/etc/pwned.txt").exists()
+    from dgm.bench.evaluate import AgentCodeCache
+
+    cached_agent = Path(AgentCodeCache(store).path(store.list_agents()[0].commit_sha))
+    assert not (cached_agent / "pwned.txt").exists()
+
+    # Resource attacks end with a status, not a hang or a host problem.
+    assert by_attack["sleep"].status == "timeout"
+    assert by_attack["fork-bomb"].status in {"timeout", "unresolved", "error"}
+    assert by_attack["memory"].status in {"unresolved", "error", "timeout"}
+    # After an overrun the diff is still taken (the inner deadline fired, not the host's).
+    assert "sleeping past the limit" in by_attack["sleep"].patch
+
+    # 100 MB of output was drained and capped, not stored.
+    flood_log = store.artifacts.get(by_attack["flood"].agent_log_artifact)
+    assert len(flood_log) < 1_100_000 and b"truncated" in flood_log
+
+    # The secret appears nowhere the sandbox's output went: patches, rows, artifacts.
+    assert "environment and files seen" in by_attack["secrets"].patch
+    for run in runs:
+        for field in ("patch", "error"):
+            assert secret not in (getattr(run, field) or "")
+    for path in (store.root / "artifacts").rglob("*"):
+        if path.is_file():
+            artifact_id = path.parent.name + path.name
+            if store.artifacts.exists(artifact_id):
+                assert secret.encode() not in store.artifacts.get(artifact_id), path
+    assert secret.encode() not in (store.root / "dgm.db").read_bytes()
+
+    assert leftover_containers(docker_client) == []
