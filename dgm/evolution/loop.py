@@ -190,7 +190,10 @@ class CampaignRunner:
                        and a.origin == "child"), key=lambda a: (a.meta or {}).get("slot", 0))
 
     def _stats(self) -> list[AgentStats]:
-        agents = self.store.list_agents(self.campaign.id)
+        # Rows in (generation, slot) order, never id order: ids are random, and a
+        # seeded selector is only reproducible over the same rows in the same order.
+        agents = sorted(self.store.list_agents(self.campaign.id),
+                        key=lambda a: (a.generation, (a.meta or {}).get("slot", 0)))
         outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
         children = self.store.children_counts(self.campaign.id)
         stats = []
@@ -365,7 +368,8 @@ class CampaignRunner:
         scores = [a.score or 0.0 for a in admitted]
         n_tasks = len(self.plan.selection_task_ids)
         cov = coverage(solved)
-        best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
+        best = min(admitted, key=lambda a: (-(a.score or 0.0), a.generation, (a.meta or {}).get("slot", 0)),
+                   default=None)
         self.store.record_generation_stat(
             self.campaign.id, generation, archive_size=len(admitted),
             best_score=max(scores, default=0.0), mean_score=sum(scores) / len(scores) if scores else 0.0,
@@ -383,7 +387,9 @@ class CampaignRunner:
     def _score_heldout(self, admitted: list) -> None:
         if not self.plan.heldout or self.config.heldout_top_k == 0:
             return
-        ranked = sorted(admitted, key=lambda a: (-(a.score or 0.0), a.generation, a.id))
+        # Ties go to the older agent, then the lower slot: never to a random id,
+        # so two runs with the same seed score the same agents on held-out tasks.
+        ranked = sorted(admitted, key=lambda a: (-(a.score or 0.0), a.generation, (a.meta or {}).get("slot", 0)))
         for agent in ranked[: self.config.heldout_top_k]:
             if agent.heldout_score is not None:
                 continue

@@ -71,35 +71,40 @@ def request_hash(model: str, messages: list[dict], params: dict) -> str:
 class Budget:
     """A hard spending cap shared by every worker of a campaign.
 
-    A call may start only if, even when every call in flight costs as much as
-    the dearest call seen so far, the cap would still hold — or, if nothing is
-    in flight, while spend is below the cap. So spend can pass the cap by at
-    most one call, however many workers there are.
+    Each call reserves an estimate of its cost (its prompt priced by litellm
+    plus the largest completion seen so far) before it starts. A call that
+    would not fit beside the calls already in flight waits for them; a call
+    with nothing in flight may start while spend is below the cap. So at most
+    one call, the last, takes spend past the cap, however many workers there are.
     """
 
     def __init__(self, cap_usd: float | None, spent_usd: Callable[[], float]):
         self.cap_usd = cap_usd
         self._spent = spent_usd
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self._max_call_cost = 0.0
+        self._cond = threading.Condition()
+        self._reserved: dict[int, float] = {}
+        self._next = 0
 
-    def acquire(self) -> None:
+    def acquire(self, estimate: float = 0.0) -> int | None:
         if self.cap_usd is None:
-            return
-        with self._lock:
-            spent = self._spent()
-            worst = spent + (self._in_flight + 1) * self._max_call_cost
-            if spent >= self.cap_usd or (self._in_flight and worst > self.cap_usd):
-                raise BudgetExceeded(f"budget of ${self.cap_usd:.4f} reached (spent ${spent:.4f})")
-            self._in_flight += 1
+            return None
+        with self._cond:
+            while True:
+                spent = self._spent()
+                if spent >= self.cap_usd:
+                    raise BudgetExceeded(f"budget of ${self.cap_usd:.4f} reached (spent ${spent:.4f})")
+                if not self._reserved or spent + sum(self._reserved.values()) + estimate <= self.cap_usd:
+                    self._next += 1
+                    self._reserved[self._next] = estimate
+                    return self._next
+                self._cond.wait(timeout=5.0)
 
-    def release(self, cost: float) -> None:
-        if self.cap_usd is None:
+    def release(self, ticket: int | None) -> None:
+        if ticket is None:
             return
-        with self._lock:
-            self._in_flight -= 1
-            self._max_call_cost = max(self._max_call_cost, cost)
+        with self._cond:
+            self._reserved.pop(ticket, None)
+            self._cond.notify_all()
 
     def exhausted(self) -> bool:
         return self.cap_usd is not None and self._spent() >= self.cap_usd
@@ -145,6 +150,22 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.budgets = budgets if budgets is not None else {}
         self._seq_lock = threading.Lock()
+        self._max_completion_tokens = 0
+
+    def _estimate(self, litellm, model: str, messages: list[dict]) -> float:
+        """Cost of this call if its completion is as long as the longest seen."""
+        prompt_tokens = sum(max(1, len(str(m.get("content") or "")) // 4) for m in messages)
+        if not scripted.is_scripted(model):
+            try:
+                prompt_tokens = litellm.token_counter(model=model, messages=messages)
+            except Exception:  # noqa: BLE001 - unknown tokenizer: the rough count will do
+                pass
+        try:
+            prompt_cost, completion_cost = litellm.cost_per_token(
+                model=model, prompt_tokens=prompt_tokens, completion_tokens=self._max_completion_tokens or 1000)
+            return float(prompt_cost + completion_cost)
+        except Exception:  # noqa: BLE001 - unpriced model: only the one-call rule applies
+            return 0.0
 
     def budget_for(self, campaign_id: str | None) -> Budget | None:
         return self.budgets.get(campaign_id) if campaign_id else None
@@ -170,10 +191,10 @@ class LLMClient:
                 "task_difficulty": ctx.task_difficulty,
             }}
         budget = self.budget_for(ctx.campaign_id)
+        estimate = self._estimate(litellm, model, messages) if budget else 0.0
         attempt = 0
         while True:
-            if budget:
-                budget.acquire()
+            ticket = budget.acquire(estimate) if budget else None
             started = time.monotonic()
             cost = 0.0
             try:
@@ -181,6 +202,8 @@ class LLMClient:
                                               num_retries=0, **params, **extra)
                 latency = time.monotonic() - started
                 body = response.model_dump()
+                completion = int(((body.get("usage") or {}).get("completion_tokens")) or 0)
+                self._max_completion_tokens = max(self._max_completion_tokens, completion)
                 try:
                     cost = float(litellm.completion_cost(completion_response=response) or 0.0)
                 except Exception:  # noqa: BLE001 - unknown price: record 0 and say so
@@ -203,7 +226,7 @@ class LLMClient:
                 attempt += 1
             finally:
                 if budget:
-                    budget.release(cost)
+                    budget.release(ticket)
 
     def _serve_replay(self, ctx, messages, params, req_hash) -> dict:
         response = ctx.replay.next(req_hash)

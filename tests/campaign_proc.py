@@ -1,0 +1,39 @@
+"""Run or resume a tiny campaign in its own process, so tests can SIGKILL it.
+
+usage: campaign_proc.py ARCHIVE_DIR CAMPAIGN_NAME RULES_FILE [resume]
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from campaign_helpers import run_campaign  # noqa: E402
+from tiny_bench import TinyBenchmark  # noqa: E402
+
+from dgm.archive.store import ArchiveStore  # noqa: E402
+from dgm.sandbox.docker import docker_client, remove_orphans  # noqa: E402
+
+KILL_CONFIG = dict(generations=1, children_per_generation=2, workers=2, time_limit_s=60,
+                   stages=[{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}],
+                   heldout=1)
+DIFFICULTIES = [1, 4, 4, 1, 4]
+
+
+def main() -> None:
+    archive_dir, name, rules = sys.argv[1], sys.argv[2], sys.argv[3]
+    resume = len(sys.argv) > 4 and sys.argv[4] == "resume"
+    store = ArchiveStore.open(None, archive_dir)
+    client = docker_client()
+    remove_orphans(client)  # what `dgm resume` does: containers of the killed run go
+    bench = TinyBenchmark(Path(tempfile.mkdtemp()) / "bench", n_tasks=5, difficulties=DIFFICULTIES)
+    campaign = store.get_campaign(name) if resume else None
+    campaign, status = run_campaign(store, client, bench, campaign=campaign, name=name, model=f"scripted:{rules}",
+                                    **KILL_CONFIG)
+    print(json.dumps({"status": status}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""The evolution loop end to end: real sandboxes, gateway, litellm, archive, git.
+
+Only the LLM is scripted (dgm/llm/scripted_models/rehearsal.json): on tasks of
+difficulty >= 4 it gives up unless the agent's own prompt tells it to run the
+tests; the proposer proposes adding that instruction; the self-modifying
+agent adds it to its own main.py. Whether a child then solves more is decided
+by the child's real code, run in real sandboxes and graded by real tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from campaign_helpers import archive_fingerprint, run_campaign
+from conftest import REPO_ROOT
+from tiny_bench import TinyBenchmark
+
+pytestmark = pytest.mark.docker
+
+TWO_STAGES = [{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}]
+REHEARSAL = json.loads((REPO_ROOT / "dgm/llm/scripted_models/rehearsal.json").read_text())
+
+
+def solved(store, agent_id):
+    return {r.task_id for r in store.list_task_runs(agent_id=agent_id, kind="task") if r.status == "resolved"}
+
+
+def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, store, docker_client):
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=[1, 4, 4, 1, 4])
+    fields = dict(generations=1, children_per_generation=2, seed=7, stages=TWO_STAGES, heldout=1, time_limit_s=60)
+    campaign, status = run_campaign(store, docker_client, bench, name="first", **fields)
+    assert status == "completed"
+    agents = store.list_agents(campaign.id)
+    seed = next(a for a in agents if a.origin == "seed")
+    children = [a for a in agents if a.origin == "child"]
+    assert len(children) == 2 and all(c.status == "admitted" for c in children)
+    child = children[0]
+
+    # The child really changed its own code, in a commit whose parent is the seed's.
+    assert child.commit_sha != seed.commit_sha
+    diff = store.code.diff(seed.commit_sha, child.commit_sha)
+    assert "+Run the tests before you submit" in diff and "main.py" in diff
+    assert store.code.get_ref(child.id) == child.commit_sha
+
+    # ...and because of that change it solves the hard tasks its parent gave up on.
+    parent_runs = {r.task_id: r.status for r in store.list_task_runs(agent_id=seed.id, kind="task")
+                   if r.stage != "heldout"}
+    hard = {t.instance_id for t in bench.tasks() if t.difficulty >= 4} & set(parent_runs)
+    assert hard and all(parent_runs[t] == "empty_patch" for t in hard)
+    selection = set(parent_runs)
+    assert solved(store, child.id) & selection > solved(store, seed.id) & selection
+    assert hard <= solved(store, child.id)
+    assert child.score > seed.score
+    admitted = store.list_agents(campaign.id, statuses=["admitted"])
+    top = max(a.score for a in admitted)
+    assert top == 1.0 and all(a.origin == "child" for a in admitted if a.score == top)
+    # The best agent meets the held-out task, which no selection or diagnosis ever saw.
+    assert any(a.heldout_score is not None for a in admitted if a.score == top)
+    stats = store.list_generation_stats(campaign.id)
+    assert [s.generation for s in stats] == [0, 1] and stats[1].best_score > stats[0].best_score
+
+    # Same seed, same scripted models: the same archive.
+    again, status = run_campaign(store, docker_client, bench, name="second", **fields)
+    assert status == "completed"
+    assert archive_fingerprint(store, again.id) == archive_fingerprint(store, campaign.id)
+
+
+# --------------------------------------------------------------------------- kill -9 and resume
+def _db_state(archive_dir: Path, name: str) -> dict:
+    from dgm.archive.store import ArchiveStore
+
+    with ArchiveStore.open(None, archive_dir) as s:
+        try:
+            c = s.get_campaign(name)
+        except Exception:  # noqa: BLE001 - not created yet
+            return {}
+        agents = {a.id: a for a in s.list_agents(c.id)}
+        runs = s.list_task_runs(campaign_id=c.id)
+        events = s.list_events(c.id)
+    gen = lambda agent_id: agents[agent_id].generation if agent_id in agents else -1  # noqa: E731
+    return {
+        "diagnosis": any(a.generation >= 1 and a.status == "pending" for a in agents.values()),
+        "self_modification": any(r.kind == "self_modify" and r.status == "running" for r in runs),
+        "evaluation": any(r.kind == "task" and r.status == "running" and gen(r.agent_id) >= 1 for r in runs),
+        "admission": any(e.kind == "agent_admitted" and gen(e.agent_id) >= 1 for e in events),
+    }
+
+
+def test_sigkill_at_every_step_then_resume_matches_uninterrupted(tmp_path, store, docker_client):
+    from campaign_proc import DIFFICULTIES, KILL_CONFIG
+
+    rules = str(REPO_ROOT / "tests/scripted/slow_rehearsal.json")
+    archive_dir = tmp_path / "killed-archive"
+    proc_script = str(REPO_ROOT / "tests/campaign_proc.py")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    pids = []
+    killed_at = []
+    for point in ["diagnosis", "self_modification", "evaluation", "admission"]:
+        args = [sys.executable, proc_script, str(archive_dir), "killme", rules] + (["resume"] if pids else [])
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        pids.append(proc.pid)
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _db_state(archive_dir, "killme").get(point):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed_at.append(point)
+                break
+            time.sleep(0.05)
+        assert proc.poll() is not None, f"campaign neither reached {point} nor finished"
+        assert killed_at and killed_at[-1] == point, f"never caught the campaign during {point}: " \
+                                                     f"{proc.stderr.read().decode()[-2000:]}"
+    final = subprocess.run([sys.executable, proc_script, str(archive_dir), "killme", rules, "resume"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-3000:]
+    assert json.loads(final.stdout.strip().splitlines()[-1])["status"] == "completed"
+
+    # The same campaign, never interrupted.
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=DIFFICULTIES)
+    reference, status = run_campaign(store, docker_client, bench, name="reference", model=f"scripted:{rules}",
+                                     **KILL_CONFIG)
+    assert status == "completed"
+
+    from dgm.archive.store import ArchiveStore
+
+    with ArchiveStore.open(None, archive_dir) as killed_store:
+        killed = killed_store.get_campaign("killme")
+        got, want = archive_fingerprint(killed_store, killed.id), archive_fingerprint(store, reference.id)
+        for part in ("agents", "runs"):
+            extra = [x for x in got[part] if x not in want[part]]
+            missing = [x for x in want[part] if x not in got[part]]
+            assert not extra and not missing, (part, extra, missing)
+        # No finished task run was redone: one row per (agent, kind, task, stage), attempt 0.
+        runs = killed_store.list_task_runs(campaign_id=killed.id)
+        keys = [(r.agent_id, r.kind, r.task_id, r.stage) for r in runs]
+        assert len(keys) == len(set(keys)) and all(r.attempt == 0 for r in runs)
+        assert all(r.status != "running" for r in runs)
+
+    from dgm.sandbox.docker import LABEL
+
+    left = [c for c in docker_client.containers.list(all=True, filters={"label": LABEL})
+            if c.labels.get("dgm.owner_pid") in {str(p) for p in pids}]
+    assert left == []
+
+
+# --------------------------------------------------------------------------- faulty LLMs
+def _rules_with(tmp_path, name: str, change) -> str:
+    spec = copy.deepcopy(REHEARSAL)
+    change(spec)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec))
+    return f"scripted:{path}"
+
+
+def _rule(spec, purpose, index=0):
+    return [r for r in spec["rules"] if r["purpose"] == purpose][index]
+
+
+def _one_child(tmp_path, store, docker_client, model, name, **extra):
+    bench = TinyBenchmark(tmp_path / f"bench-{name}", n_tasks=3, difficulties=[1, 4, 1])
+    campaign, status = run_campaign(store, docker_client, bench, name=name, model=model, generations=1,
+                                    children_per_generation=1, heldout=0, time_limit_s=60,
+                                    stages=[{"name": "all", "tasks": "rest"}], **extra)
+    child = next(a for a in store.list_agents(campaign.id) if a.origin == "child")
+    return campaign, status, child
+
+
+def test_rate_limits_server_errors_and_timeouts_are_retried_and_recorded(tmp_path, store, docker_client):
+    def flaky(spec):
+        _rule(spec, "diagnose")["fail"] = {"status": 429, "times": 2}
+        _rule(spec, "self_modify")["fail"] = {"status": 500, "times": 1}
+        _rule(spec, "task", 1)["fail"] = {"status": "timeout", "times": 1}
+
+    campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "flaky", flaky),
+                                         "flaky")
+    assert status == "completed" and child.status == "admitted"
+    errors = [c for c in store.list_llm_calls(campaign_id=campaign.id) if c.status == "error"]
+    kinds = {(c.purpose, c.error.split(":")[0]) for c in errors}
+    assert ("diagnose", "RateLimitError") in kinds
+    assert ("self_modify", "InternalServerError") in kinds
+    assert ("task", "Timeout") in kinds
+    assert sum(c.purpose == "diagnose" for c in errors) == 2
+
+
+def test_malformed_proposals_are_retried_then_the_child_is_rejected(tmp_path, store, docker_client):
+    def malformed(spec):
+        for rule in spec["rules"]:
+            if rule["purpose"] == "diagnose":
+                rule["reply"] = "I think the agent should be better. {not json"
+
+    campaign, status, child = _one_child(tmp_path, store, docker_client,
+                                         _rules_with(tmp_path, "malformed", malformed), "malformed")
+    assert status == "completed"
+    assert child.status == "rejected" and "diagnosis: no valid proposal after 3 replies" in child.rejection_reason
+    assert sum(c.purpose == "diagnose" for c in store.list_llm_calls(campaign_id=campaign.id)) == 3
+
+
+def test_a_self_modification_that_changes_nothing_is_rejected(tmp_path, store, docker_client):
+    def lazy(spec):
+        for rule in spec["rules"]:
+            if rule["purpose"] == "self_modify":
+                rule["reply"] = "THOUGHT: nothing to do.\n```bash\necho {{submit}}\n```"
+
+    _, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "lazy", lazy), "lazy")
+    assert status == "completed"
+    assert child.status == "rejected" and "changed nothing" in child.rejection_reason
+
+
+def test_a_child_that_does_not_compile_is_rejected_before_any_task(tmp_path, store, docker_client):
+    def broken(spec):
+        _rule(spec, "self_modify")["reply"] = ("THOUGHT: edit.\n```bash\nprintf 'def broken(:\\n' >> main.py\n```")
+
+    campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "broken", broken),
+                                         "broken")
+    assert status == "completed"
+    assert child.status == "rejected" and "does not compile" in child.rejection_reason
+    assert store.list_task_runs(agent_id=child.id, kind="task") == []
+
+
+def test_a_child_that_hangs_is_rejected_and_the_campaign_goes_on(tmp_path, store, docker_client):
+    def hang(spec):
+        _rule(spec, "self_modify")["reply"] = (
+            "THOUGHT: edit.\n```bash\npython3 - <<'PY'\ntext = open('main.py').read()\n"
+            "text = text.replace('def main() -> int:\\n', 'def main() -> int:\\n    time.sleep(10 ** 6)\\n', 1)\n"
+            "open('main.py', 'w').write(text)\nPY\n```")
+
+    campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "hang", hang),
+                                         "hang", sanity_time_limit_s=20)
+    assert status == "completed"
+    assert child.status == "rejected" and "hang" in child.rejection_reason
+
+
+# --------------------------------------------------------------------------- budget
+def test_budget_cap_stops_the_campaign_within_one_call(tmp_path, store, docker_client):
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=[1, 4, 4, 1, 4])
+    cap = 0.004
+    campaign, status = run_campaign(store, docker_client, bench, name="capped", generations=5,
+                                    children_per_generation=2, budget_usd=cap, stages=TWO_STAGES, heldout=1,
+                                    time_limit_s=60)
+    assert status == "budget_exhausted" and campaign.status == "budget_exhausted"
+    calls = [c for c in store.list_llm_calls(campaign_id=campaign.id) if c.status == "ok"]
+    spent = store.campaign_spend(campaign.id)
+    assert spent >= cap
+    assert spent - cap <= max(c.cost_usd for c in calls) + 1e-12
+    assert abs(spent - sum(c.cost_usd for c in calls)) < 1e-9
+    assert abs(campaign.spent_usd - spent) < 1e-9
+    # Every call is attributed to its campaign and agent.
+    assert all(c.campaign_id == campaign.id and c.agent_id for c in calls)
+    # Nothing left half-done that a resume could not redo.
+    assert store.list_events(campaign.id)[-1].payload["status"] == "budget_exhausted"
