@@ -1,5 +1,7 @@
 # The two front doors: `make demo` and `make test`. Both do all set-up
 # themselves, idempotently: virtualenv, Docker engine, sandbox base image.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DGM := $(VENV)/bin/dgm
@@ -12,8 +14,8 @@ setup: venv docker image
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip >/dev/null
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --upgrade pip 2>&1 | { grep -v '^WARNING: Location' || true; }
+	$(PY) -m pip install -q -e '.[test]' 2>&1 | { grep -v '^WARNING: Location' || true; }
 	touch $@
 
 docker:

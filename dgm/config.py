@@ -110,7 +110,7 @@ class CampaignConfig(_Strict):
 def _first_error(exc: ValidationError, source: str) -> UsageError:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    message = err["msg"]
+    message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     return UsageError(f"{source}: {key}: {message}")

@@ -41,7 +41,8 @@ class AgentCodeCache:
 
     def __init__(self, store):
         self.store = store
-        self.root = Path(store.root) / "cache" / "agents"
+        # Absolute: Docker refuses relative bind-mount sources.
+        self.root = Path(store.root).resolve() / "cache" / "agents"
         self._lock = threading.Lock()
 
     def path(self, commit_sha: str) -> str:

@@ -123,6 +123,7 @@ class CampaignRunner:
             seed = self._ensure_seed()
             self.state.phase = "evaluating the seed agent"
             self._finish_child(seed)
+            self._check_harness(seed)
             self._after_generation(0)
             for generation in range(1, self.config.generations + 1):
                 self._check()
@@ -134,11 +135,22 @@ class CampaignRunner:
         except BudgetExceeded:
             self.request_stop("budget_exhausted")
             status = "budget_exhausted"
+        except BaseException:
+            status = "failed"  # a bug or a broken harness; `dgm resume` retries after the fix
+            raise
         finally:
             self._stop.set()
             self.store.set_campaign_status(self.campaign.id, status, finished=True)
             self._event("campaign_stopped", {"status": status, "reason": self.stop_reason or "done"})
         return status
+
+    def _check_harness(self, seed) -> None:
+        """If every seed run errored, the harness is broken (not the agent): stop loudly."""
+        runs = [r for r in self.store.list_task_runs(agent_id=seed.id, kind="task")]
+        if runs and all(r.status == "error" for r in runs):
+            from dgm.errors import DgmError
+
+            raise DgmError(f"every task run of the seed agent failed; first error: {runs[0].error}")
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
@@ -258,6 +270,8 @@ class CampaignRunner:
         except (Stopped, BudgetExceeded):
             raise
         except Exception as exc:  # noqa: BLE001 - one broken child must not end the campaign
+            if agent.origin == "seed":
+                raise  # without a working seed there is no campaign
             self._reject(agent, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
         finally:
             self.state.set_child(agent.id, None)

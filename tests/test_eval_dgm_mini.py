@@ -1,0 +1,54 @@
+"""The harness self-check on the bundled benchmark, through the real CLI:
+gold patches resolve every dgm-mini task, empty patches resolve none."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+
+def run_eval(tmp_path, model):
+    out = tmp_path / f"{model.split(':')[1]}.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "dgm-mini", "--model", model,
+         "--workers", "2", "--archive-dir", str(tmp_path / "archive"), "--json", str(out)],
+        capture_output=True, text=True, timeout=1200, env={**os.environ, "COLUMNS": "160"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout, json.loads(out.read_text())
+
+
+def test_gold_resolves_every_task_and_noop_resolves_none(tmp_path, docker_client):
+    from dgm.bench.registry import load_benchmark
+
+    n = len(load_benchmark("dgm-mini").tasks())
+    assert n >= 20
+
+    stdout, gold = run_eval(tmp_path, "scripted:gold")
+    assert f"resolved {n}/{n}" in stdout and "[scripted]" in stdout
+    assert len(gold) == n and all(r["status"] == "resolved" for r in gold), \
+        [(r["instance_id"], r["status"]) for r in gold if r["status"] != "resolved"]
+    assert all(r["patch"].startswith("diff --git") for r in gold)
+    assert set(gold[0]) >= {"instance_id", "status", "patch", "duration_s", "cost_usd"}
+
+    stdout, noop = run_eval(tmp_path, "scripted:noop")
+    assert f"resolved 0/{n}" in stdout
+    assert all(r["status"] == "empty_patch" and r["patch"] == "" for r in noop)
+
+    from dgm.archive.store import ArchiveStore
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        runs = store.list_task_runs(kind="task")
+        assert len(runs) == 2 * n
+        calls = store.list_llm_calls()
+        # Every agent step went through the gateway and litellm and was recorded.
+        assert calls and all(c.scripted and c.task_run_id for c in calls)
+        assert {c.model for c in calls} == {"scripted:gold", "scripted:noop"}
+        gold_run = next(r for r in runs if r.status == "resolved")
+        trajectory = json.loads(store.artifacts.get(gold_run.trajectory_artifact))
+        assert trajectory["exit_status"] == "submitted"
