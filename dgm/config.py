@@ -44,6 +44,8 @@ class CampaignConfig(_Strict):
     """Campaign name (default: generated)."""
     benchmark: str = "dgm-mini"
     """Benchmark the agents are evaluated on."""
+    benchmark_options: dict[str, str] = Field(default_factory=dict)
+    """Options of the benchmark, e.g. SWE-bench's dataset, images (auto/pull/build/offline), repo_mirror."""
     model: str = Field(default_factory=lambda: os.environ.get("DGM_MODEL", "scripted:rehearsal"))
     """Model the agents use, for tasks and for modifying themselves (litellm name or scripted:...)."""
     proposer_model: str | None = None

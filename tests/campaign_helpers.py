@@ -31,7 +31,10 @@ def run_campaign(store, docker_client, bench, *, campaign=None, on_runner=None, 
                                     task_executor=executor)
             if on_runner:
                 on_runner(runner)
-            status = runner.run()
+            try:
+                status = runner.run()
+            finally:
+                evaluator.close()
     finally:
         executor.shutdown()
         drain_removals()

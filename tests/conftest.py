@@ -74,7 +74,11 @@ def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int 
     executor = ThreadExecutor(workers)
     try:
         with Gateway(LLMClient(store)) as gateway:
-            return Evaluator(store, client, gateway, bench, settings).run_tasks(
-                agent, bench.tasks(), campaign_id=campaign.id, stage="eval", executor=executor)
+            evaluator = Evaluator(store, client, gateway, bench, settings)
+            try:
+                return evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id, stage="eval",
+                                           executor=executor)
+            finally:
+                evaluator.close()
     finally:
         executor.shutdown()

@@ -57,6 +57,7 @@ def main() -> None:
                 drain_removals()
                 walls[workers].append(time.monotonic() - started)
                 executor.shutdown()
+                evaluator.close()
                 bad = [r.task_id for r in runs if r.status != "resolved"]
                 if bad:
                     print(f"warning: not resolved: {bad}")

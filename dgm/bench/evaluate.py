@@ -21,7 +21,7 @@ from dgm.bench.task import Benchmark, Task
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
-from dgm.sandbox.agent_run import run_agent
+from dgm.sandbox.agent_run import agent_sandbox, run_agent
 from dgm.sandbox.docker import SandboxLimits
 
 SEED_AGENT_DIR = Path(__file__).resolve().parent.parent / "seed_agent"
@@ -111,9 +111,42 @@ class Evaluator:
         self.benchmark = benchmark
         self.settings = settings
         self.code_cache = AgentCodeCache(store)
+        # Fresh agent sandboxes started ahead of time, per agent, so a task run
+        # does not wait for a container start (the grading one is started
+        # during the agent's run for the same reason).
+        self._spares: dict[str, list[_Prepared]] = {}
+        self._spares_lock = threading.Lock()
+
+    def _new_agent_sandbox(self, agent, image: str):
+        return agent_sandbox(self.docker, image=image, agent_dir=self.code_cache.path(agent.commit_sha),
+                             gateway_socket_dir=self.gateway.socket_dir,
+                             gateway_socket_path_in_container=CONTAINER_SOCKET, limits=self.settings.limits,
+                             labels={"dgm.agent": agent.id})
+
+    def _take_agent_sandbox(self, agent, image: str, prewarm_next: bool):
+        key = f"{agent.commit_sha}|{image}"
+        with self._spares_lock:
+            spares = self._spares.setdefault(key, [])
+            spare = spares.pop() if spares else None
+            if prewarm_next:
+                spares.append(_Prepared(lambda: self._new_agent_sandbox(agent, image)))
+        if spare is not None:
+            try:
+                return spare.get()
+            except Exception:  # noqa: BLE001 - a failed pre-start: start one now instead
+                pass
+        return self._new_agent_sandbox(agent, image)
+
+    def close(self) -> None:
+        """Remove the sandboxes started ahead of time that no run took."""
+        with self._spares_lock:
+            spares = [p for group in self._spares.values() for p in group]
+            self._spares.clear()
+        for prepared in spares:
+            prepared.discard()
 
     def run_task(self, agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0,
-                 kind: str = "task", replay=None):
+                 kind: str = "task", replay=None, prewarm_next: bool = False):
         """One task run, recorded. Returns the finished TaskRun (possibly an earlier one).
 
         With `replay` (a `Replayer`), the agent's LLM calls are answered from a
@@ -139,8 +172,10 @@ class Evaluator:
         grading_box = _Prepared(lambda: prepare_grading_sandbox(
             self.docker, self.benchmark, task, limits=settings.limits, labels=labels))
         try:
+            box = self._take_agent_sandbox(agent, self.benchmark.image(task), prewarm_next)
             agent_result = run_agent(
-                self.docker, image=self.benchmark.image(task), agent_dir=self.code_cache.path(agent.commit_sha),
+                self.docker, sandbox=box, image=self.benchmark.image(task),
+                agent_dir=self.code_cache.path(agent.commit_sha),
                 # SWE-bench images: the diff starts at the post-setup commit, and the
                 # agent runs on the image's own Python, not the testbed's.
                 repo_tar=self.benchmark.repo_tar(task), base_commit=task.extra.get("diff_base", task.base_commit),
@@ -201,10 +236,17 @@ class Evaluator:
         When `should_stop` turns true, tasks not yet started are skipped and
         come back as None (they were never recorded, so a resume runs them).
         """
+        not_started = {"n": len(tasks)}
+        counter_lock = threading.Lock()
+
         def one(task):
             if should_stop is not None and should_stop():
                 return None
-            return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
+            with counter_lock:
+                not_started["n"] -= 1
+                # Pre-start a sandbox for a later task only if one is coming.
+                prewarm = not_started["n"] >= executor.workers
+            return self.run_task(agent, task, campaign_id=campaign_id, stage=stage, prewarm_next=prewarm)
 
         results: dict[str, object] = {}
         failure: BaseException | None = None

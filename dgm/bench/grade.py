@@ -17,6 +17,9 @@ from dgm.sandbox.docker import Sandbox, SandboxLimits, TarEntry, build_tar
 TEST_START = ">>>>> DGM START TEST OUTPUT"
 TEST_END = ">>>>> DGM END TEST OUTPUT"
 APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
+# Where a task's own eval script goes (Task.extra["eval_script"], e.g. SWE-bench's:
+# it resets the test files and applies the test patch itself).
+EVAL_SCRIPT_PATH = "/tmp/dgm_eval.sh"
 
 
 @dataclass
@@ -56,6 +59,20 @@ def _apply_script(path: str) -> str:
     # SWE-bench's own fallbacks: git apply, then patch with fuzz.
     return (f"git apply --verbose {path} >/dev/null 2>&1 || "
             f"patch --batch --fuzz=5 -p1 -i {path} || {{ echo '{APPLY_FAILED}'; exit 1; }}")
+
+
+def eval_script_test_log(log: str) -> str:
+    """The test run inside an eval script's log, between swebench's markers
+    (the script also prints `git show`, install output, ...)."""
+    from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
+
+    if START_TEST_OUTPUT in log:
+        log = log.split(START_TEST_OUTPUT, 1)[1]
+        # xtrace prints the marker as `+ : '>>>>> Start Test Output'`: drop that line's rest.
+        log = log.split("\n", 1)[1] if "\n" in log else ""
+    if END_TEST_OUTPUT in log:
+        log = log.rsplit(END_TEST_OUTPUT, 1)[0]
+    return log
 
 
 def patched_files(diff: str) -> list[str]:
@@ -105,17 +122,21 @@ def grade(
     """
     box = sandbox or prepare_grading_sandbox(docker_client, benchmark, task, limits=limits, labels=labels)
     try:
-        box.put_tar("/", build_tar([TarEntry("/tmp/dgm_model.patch", patch or ""),
-                                    TarEntry("/tmp/dgm_tests.patch", task.test_patch)]))
+        eval_script = task.extra.get("eval_script")
+        entries = [TarEntry("/tmp/dgm_model.patch", patch or ""), TarEntry("/tmp/dgm_tests.patch", task.test_patch)]
+        if eval_script is not None:
+            entries.append(TarEntry(EVAL_SCRIPT_PATH, eval_script, mode=0o755))
+        box.put_tar("/", build_tar(entries))
         script = "set -u\n"
         if (patch or "").strip():
             script += _apply_script("/tmp/dgm_model.patch") + "\n"
-        # Like SWE-bench: the hidden tests win over whatever the agent did to
-        # the same files, so reset those files to the base commit first.
-        for path in patched_files(task.test_patch):
-            quoted = shlex.quote(path)
-            script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
-        script += _apply_script("/tmp/dgm_tests.patch") + "\n"
+        if eval_script is None:
+            # Like SWE-bench: the hidden tests win over whatever the agent did to
+            # the same files, so reset those files to the base commit first.
+            for path in patched_files(task.test_patch):
+                quoted = shlex.quote(path)
+                script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
+            script += _apply_script("/tmp/dgm_tests.patch") + "\n"
         script += f"echo '{TEST_START}'\n{task.test_command}\necho '{TEST_END}'\n"
         started = time.monotonic()
         result = box.exec(["bash", "-c", script], timeout_s=test_timeout_s, output_cap=5_000_000)
@@ -126,6 +147,8 @@ def grade(
         if result.timed_out:
             return GradeResult(False, {}, log, duration, error=f"tests timed out after {test_timeout_s:.0f} s")
         test_log = log.split(TEST_START, 1)[-1].split(TEST_END, 1)[0]
+        if eval_script is not None:
+            test_log = eval_script_test_log(test_log)
         status_map = log_parser(task)(test_log, None)
         resolved, report = decide(task, status_map)
         return GradeResult(resolved, report, log, duration, status_map=status_map)

@@ -58,7 +58,7 @@ def live_view(runner) -> Panel:
     if not in_flight:
         flight.add_row("-", "-")
     events = Text("\n".join(log), style="dim")
-    scripted = " [scripted rehearsal]" if config.model.startswith("scripted:") else ""
+    scripted = " \\[scripted rehearsal]" if config.model.startswith("scripted:") else ""
     return Panel(Group(head, flight, events), title=f"dgm run{scripted}")
 
 
@@ -89,7 +89,7 @@ def status_view(store, campaign) -> Group:
         table.add_row("best", f"{best.id}: score {best.score or 0:.3f}{held} (generation {best.generation})")
     table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
     model = config.get("model", "?")
-    table.add_row("model", model + (" [scripted]" if str(model).startswith("scripted:") else ""))
+    table.add_row("model", model + (" \\[scripted]" if str(model).startswith("scripted:") else ""))
     events = store.list_events(campaign.id)[-8:]
     recent = Table(title="recent events", show_edge=False)
     recent.add_column("time")

@@ -45,6 +45,17 @@ class AgentRunResult:
             return None
 
 
+def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_dir: str,
+                  gateway_socket_path_in_container: str, limits: SandboxLimits | None = None,
+                  labels: dict[str, str] | None = None) -> Sandbox:
+    """A fresh, started sandbox with the agent's code and the gateway mounted, nothing else."""
+    mounts = [
+        Mount(agent_dir, AGENT_MOUNT, read_only=True),
+        Mount(gateway_socket_dir, gateway_socket_path_in_container.rsplit("/", 1)[0], read_only=True),
+    ]
+    return Sandbox(docker_client, image, limits=limits, mounts=mounts, labels=labels, name_hint="agent").start()
+
+
 def run_agent(
     docker_client,
     *,
@@ -61,13 +72,16 @@ def run_agent(
     limits: SandboxLimits | None = None,
     labels: dict[str, str] | None = None,
     python: str = "python3",
+    sandbox: Sandbox | None = None,
 ) -> AgentRunResult:
+    """Run the agent; `sandbox` may be a fresh one from `agent_sandbox` started
+    ahead of time (it must have been made for this agent_dir and gateway)."""
     started = time.monotonic()
-    mounts = [
-        Mount(agent_dir, AGENT_MOUNT, read_only=True),
-        Mount(gateway_socket_dir, gateway_socket_path_in_container.rsplit("/", 1)[0], read_only=True),
-    ]
-    with Sandbox(docker_client, image, limits=limits, mounts=mounts, labels=labels, name_hint="agent") as box:
+    box = sandbox or agent_sandbox(docker_client, image=image, agent_dir=agent_dir,
+                                   gateway_socket_dir=gateway_socket_dir,
+                                   gateway_socket_path_in_container=gateway_socket_path_in_container,
+                                   limits=limits, labels=labels)
+    with box:
         box.put_tar("/", build_tar([
             TarEntry("/dgm", uid=0),
             TarEntry(PROBLEM_FILE, problem, uid=0),

@@ -165,13 +165,16 @@ def remove_orphans(client, *, all_owners: bool = False) -> int:
     concurrent `dgm` commands do not kill each other's sandboxes.
     """
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = container.labels.get(OWNER_PID_LABEL, "")
-        host = container.labels.get("dgm.host", "")
+    # The low-level listing returns labels in one call; the high-level one
+    # inspects each container and fails if another process removes it meanwhile.
+    for summary in client.api.containers(all=True, filters={"label": LABEL}):
+        labels = summary.get("Labels") or {}
+        owner = labels.get(OWNER_PID_LABEL, "")
+        host = labels.get("dgm.host", "")
         if not all_owners and owner.isdigit() and host == os.uname().nodename and _pid_alive(int(owner)):
             continue
         try:
-            container.remove(force=True)
+            client.api.remove_container(summary["Id"], force=True)
             removed += 1
         except Exception:  # noqa: BLE001 - already gone is fine
             pass
@@ -259,7 +262,7 @@ class Sandbox:
                 _pending_removals.append(_removal_pool().submit(_remove_container, container))
 
     def __enter__(self) -> "Sandbox":
-        return self.start()
+        return self if self.container is not None else self.start()
 
     def __exit__(self, *exc) -> None:
         self.remove(wait=False)

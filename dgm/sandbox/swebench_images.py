@@ -1,0 +1,844 @@
+"""Images for real SWE-bench instances: pulled, built by swebench, or built offline.
+
+Every image a task runs in ends up with the same dgm contract, whoever made it:
+- /testbed: the repository after swebench's setup, owned by the agent user
+  (uid 1000), with `refs/dgm/base` on the post-setup commit (agents' diffs
+  are taken against it);
+- /opt/miniconda3/bin/activate + `conda activate testbed`: what swebench's eval
+  script starts with (a real conda in swebench's images, a shim offline);
+- /usr/bin/python3 >= 3.8 for the agent itself (DGM_PYTHON).
+
+Providers:
+- `pull`: swebench's prebuilt `swebench/sweb.eval.x86_64.*` images + a thin dgm layer;
+- `build`: swebench's own builder (needs GitHub, conda and PyPI) + the same layer;
+- `offline`: built here from the local base image, a local clone of the task's
+  repository (--repo-mirror) and a wheelhouse that `pip download` fetched on the
+  host for the spec's Python. Python versions the builder cannot provide are a
+  per-instance limitation (`Unsupported`), never a crash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dgm.errors import ImageUnavailable, NotFound, UsageError
+from dgm.sandbox.images import base_image_tag
+
+PROVIDERS = ("auto", "pull", "build", "offline")
+# Bump when the Dockerfile or setup script below changes: images are keyed by it.
+OFFLINE_BUILDER_VERSION = "v1"
+DGM_LAYER_VERSION = "v1"
+SWEBENCH_NAMESPACE = "swebench"
+
+# Pythons the offline builder can put in an image without any registry but
+# PyPI and Debian's: the base image's own, and older ones as Debian packages of
+# an older release, downloaded on the host and dpkg-installed in the image.
+BASE_PYTHON = "3.11"
+# (suite, package to install, packages only unpacked): Debian moves distutils
+# (which pip needs on Python < 3.10) to python3-distutils, whose dependencies
+# clash with the newer release's python3; its files alone are what is needed.
+DEBIAN_PYTHONS = {"3.9": ("bullseye", "python3.9", ("python3-distutils", "python3-lib2to3"))}
+# Build tools of the time SWE-bench's images were made: today's setuptools no
+# longer builds some old setup.py files. Used unless a repo demands newer.
+BUILD_TOOL_CONSTRAINTS = ("setuptools<70.1", "setuptools_scm<8.1", "wheel<0.44")
+# Wheel platforms the image can load (bookworm has glibc 2.36). pip does not
+# expand a manylinux tag to the older ones, so every one is listed.
+PLATFORMS = ("linux_x86_64", "manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
+             *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 37)))
+
+
+class Unsupported(ImageUnavailable):
+    """An instance this provider cannot produce an image for (one clear reason)."""
+
+
+def options_hint() -> str:
+    return ("choose --images pull (prebuilt swebench images from a registry), --images build "
+            "(swebench's builder, online) or --images offline --repo-mirror DIR (local clones + PyPI wheels)")
+
+
+def _image_exists(client, tag: str) -> bool:
+    import docker.errors
+
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _instance_key(instance_id: str) -> str:
+    return instance_id.lower().replace("__", "_1776_")
+
+
+class _Provider:
+    kind = "?"
+
+    def tag(self, task) -> str:
+        raise NotImplementedError
+
+    def ensure(self, client, task) -> str:
+        raise NotImplementedError
+
+    def ensure_all(self, client, tasks, *, progress=None) -> dict[str, str]:
+        """Produce every task's image; {instance_id: reason} for those that failed.
+
+        One failure does not stop the others: validation reports them per
+        instance, as SWE-bench does."""
+        failures: dict[str, str] = {}
+        for task in tasks:
+            try:
+                self.ensure(client, task)
+            except ImageUnavailable as exc:
+                failures[task.instance_id] = str(exc)
+            if progress:
+                progress(task, failures.get(task.instance_id))
+        return failures
+
+
+# --------------------------------------------------------------------------- dgm layer on swebench images
+_DGM_LAYER = """FROM {source}
+USER root
+# The agent user the sandbox runs as; /testbed and the env must be its own
+# (agents edit the repo, the eval script reinstalls the package), and the
+# post-setup commit is where agents' diffs start.
+RUN (id -u agent >/dev/null 2>&1 || useradd --uid 1000 --create-home --shell /bin/bash agent) \\
+ && mkdir -p /dgm \\
+ && git -C /testbed update-ref {ref} HEAD \\
+ && chown -R 1000:1000 /testbed /opt/miniconda3/envs/testbed \\
+ && test -x /usr/bin/python3
+WORKDIR /testbed
+LABEL dgm.image=swebench dgm.provider={kind} dgm.source={source}
+"""
+
+
+def add_dgm_layer(client, source: str, tag: str, kind: str) -> None:
+    from dgm.bench.swebench import DIFF_BASE_REF
+
+    with tempfile.TemporaryDirectory(prefix="dgm-layer-") as ctx:
+        Path(ctx, "Dockerfile").write_text(_DGM_LAYER.format(source=source, ref=DIFF_BASE_REF, kind=kind))
+        _docker_build(client, ctx, tag)
+
+
+def _docker_build(client, context: str, tag: str, log_path: Path | None = None, nocache: bool = False) -> float:
+    """`docker build` of a local context (no registry involved: every FROM is local)."""
+    import docker.errors
+
+    started = time.monotonic()
+    lines: list[str] = []
+    try:
+        for chunk in client.api.build(path=context, tag=tag, rm=True, forcerm=True, decode=True,
+                                      network_mode="none", nocache=nocache):
+            if "stream" in chunk:
+                lines.append(chunk["stream"])
+            if "error" in chunk:
+                lines.append(chunk["error"])
+                raise ImageUnavailable(_build_failure(tag, lines, log_path))
+    except docker.errors.APIError as exc:
+        lines.append(str(exc))
+        raise ImageUnavailable(_build_failure(tag, lines, log_path)) from None
+    if log_path:
+        log_path.write_text("".join(lines))
+    if not _image_exists(client, tag):
+        raise ImageUnavailable(_build_failure(tag, lines, log_path))
+    return time.monotonic() - started
+
+
+def _build_failure(tag: str, lines: list[str], log_path: Path | None) -> str:
+    text = "".join(lines)
+    if log_path:
+        log_path.write_text(text)
+    tail = [ln for ln in text.splitlines() if ln.strip()][-3:]
+    where = f" (full log: {log_path})" if log_path else ""
+    return f"building {tag} failed: {' | '.join(t.strip()[:200] for t in tail)}{where}"
+
+
+class PullProvider(_Provider):
+    """swebench's prebuilt instance images from a registry, plus the dgm layer."""
+
+    kind = "pull"
+
+    def __init__(self, namespace: str = SWEBENCH_NAMESPACE):
+        self.namespace = namespace
+        self._lock = threading.Lock()
+
+    def source(self, task) -> str:
+        return f"{self.namespace}/sweb.eval.x86_64.{_instance_key(task.instance_id)}:latest"
+
+    def tag(self, task) -> str:
+        return f"dgm-sweb.pull.{_instance_key(task.instance_id)}:{DGM_LAYER_VERSION}"
+
+    def ensure(self, client, task) -> str:
+        tag = self.tag(task)
+        if _image_exists(client, tag):
+            return tag
+        source = self.source(task)
+        if not _image_exists(client, source):
+            try:
+                repository, version = source.rsplit(":", 1)
+                client.images.pull(repository, tag=version)
+            except Exception as exc:  # noqa: BLE001 - no registry, no such image, rate limit
+                reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise ImageUnavailable(f"{task.instance_id}: cannot pull {source} ({reason}); {options_hint()}") from None
+        with self._lock:
+            add_dgm_layer(client, source, tag, self.kind)
+        return tag
+
+
+class BuildProvider(_Provider):
+    """swebench's own image builder (online: GitHub, conda, PyPI), plus the dgm layer."""
+
+    kind = "build"
+
+    def tag(self, task) -> str:
+        return f"dgm-sweb.build.{_instance_key(task.instance_id)}:{DGM_LAYER_VERSION}"
+
+    def ensure(self, client, task) -> str:
+        from dgm.bench.swebench import make_spec
+
+        tag = self.tag(task)
+        if _image_exists(client, tag):
+            return tag
+        row = task.extra["row"]
+        spec = make_spec(row)
+        if not _image_exists(client, spec.instance_image_key):
+            try:
+                from swebench.harness.docker_build import build_env_images, build_instance_image
+
+                build_env_images(client, [row], max_workers=1)
+                build_instance_image(spec, client, None, nocache=False)
+            except Exception as exc:  # noqa: BLE001 - swebench's BuildImageError and network errors
+                reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise ImageUnavailable(f"{task.instance_id}: swebench's builder failed ({reason}); {options_hint()}") from None
+        add_dgm_layer(client, spec.instance_image_key, tag, self.kind)
+        return tag
+
+
+class AutoProvider(_Provider):
+    """An image already present wins; else offline when a mirror is given, else pull."""
+
+    kind = "auto"
+
+    def __init__(self, repo_mirror: Path | None, wheelhouse: Path | None = None):
+        self.offline = OfflineBuilder(repo_mirror, wheelhouse=wheelhouse) if repo_mirror else None
+        self.pull = PullProvider()
+        self.build = BuildProvider()
+        self._chosen: dict[str, str] = {}
+
+    def _candidates(self):
+        return [p for p in (self.offline, self.pull, self.build) if p is not None]
+
+    def tag(self, task) -> str:
+        if task.instance_id in self._chosen:
+            return self._chosen[task.instance_id]
+        client = _client_or_none()
+        if client is not None:
+            for provider in self._candidates():
+                if _image_exists(client, provider.tag(task)):
+                    return provider.tag(task)
+        return (self.offline or self.pull).tag(task)
+
+    def ensure(self, client, task) -> str:
+        for provider in self._candidates():
+            if _image_exists(client, provider.tag(task)):
+                self._chosen[task.instance_id] = provider.tag(task)
+                return self._chosen[task.instance_id]
+        tried = []
+        for provider in ([self.offline] if self.offline else []) + [self.pull]:
+            try:
+                self._chosen[task.instance_id] = provider.ensure(client, task)
+                return self._chosen[task.instance_id]
+            except ImageUnavailable as exc:
+                tried.append(f"{provider.kind}: {exc}")
+        raise ImageUnavailable(f"{task.instance_id}: no image ({'; '.join(tried)})")
+
+
+def _client_or_none():
+    try:
+        from dgm.sandbox.docker import docker_client
+
+        return docker_client()
+    except Exception:  # noqa: BLE001 - tag() must work without an engine
+        return None
+
+
+def make_provider(kind: str, *, repo_mirror: Path | None = None, wheelhouse: Path | None = None) -> _Provider:
+    if kind not in PROVIDERS:
+        raise UsageError(f"unknown --images {kind!r} (choose one of: {', '.join(PROVIDERS)})")
+    if kind == "offline":
+        if repo_mirror is None:
+            raise UsageError("--images offline needs --repo-mirror DIR (one clone per owner__name, or bare repos)")
+        return OfflineBuilder(repo_mirror, wheelhouse=wheelhouse)
+    if kind == "pull":
+        return PullProvider()
+    if kind == "build":
+        return BuildProvider()
+    return AutoProvider(repo_mirror, wheelhouse)
+
+
+# --------------------------------------------------------------------------- offline builder
+def _run(cmd: list[str], *, cwd=None, env=None, check=True, timeout=1800) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, proc.stdout, proc.stderr)
+    return proc
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    return env
+
+
+class RepoMirror:
+    """A directory of local clones: `owner__name` (work tree or bare), `owner__name.git`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise NotFound(f"--repo-mirror {self.root} is not a directory")
+
+    def git_dir(self, repo: str) -> Path:
+        name = repo.replace("/", "__")
+        for candidate in (self.root / name / ".git", self.root / name, self.root / f"{name}.git"):
+            if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+                return candidate
+        raise NotFound(f"no clone of {repo} in --repo-mirror {self.root} (expected {self.root / name} "
+                       f"or {self.root / name}.git; make it with `git clone --mirror <url> {self.root / name}.git`)")
+
+    def git(self, repo: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return _run(["git", "--git-dir", str(self.git_dir(repo)), *args], env=_git_env(), check=check)
+
+    def has_commit(self, repo: str, commit: str) -> bool:
+        return self.git(repo, "cat-file", "-e", f"{commit}^{{commit}}", check=False).returncode == 0
+
+    def read_file(self, repo: str, commit: str, path: str) -> str | None:
+        proc = self.git(repo, "show", f"{commit}:{path}", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+
+@dataclass
+class BuildPlan:
+    """Everything the offline image of one instance is made from."""
+
+    instance_id: str
+    python: str
+    requirements: list[str]
+    """pip requirement lines for the testbed env (spec's packages + pip_packages)."""
+    requirements_file: str | None
+    """swebench's requirements.txt text (via the mirror), when the spec uses one."""
+    host_pre_install: list[str]
+    """The spec's `sed` pre-install edits, also applied on the host copy used to resolve deps."""
+    install_target: str | None
+    """What the spec's install command installs, as a pip requirement relative to /testbed ('.', '.[test]')."""
+    repo_script: str
+    """swebench's repository setup script minus the clone and the gc (run in the image)."""
+
+
+def _pip_name(conda_spec: str) -> str:
+    """A conda package spec (`numpy=1.2`, `pytest`) as a pip requirement."""
+    spec = conda_spec.strip().strip("'\"")
+    if re.match(r"^[A-Za-z0-9_.\-\[\]]+=[^=<>!]", spec):
+        name, version = spec.split("=", 1)
+        return f"{name}=={version}"
+    return spec
+
+
+class OfflineBuilder(_Provider):
+    kind = "offline"
+
+    def __init__(self, repo_mirror: Path, *, cache: Path | None = None, base_image: str | None = None,
+                 pip: list[str] | None = None, wheelhouse: Path | None = None,
+                 build_tools: tuple[str, ...] = ("pip", "setuptools", "wheel")):
+        """`wheelhouse`: resolve from this local directory only (a machine with
+        no PyPI either); else `pip download` from the index the host uses.
+        `build_tools`: what the image keeps for the eval script's reinstalls."""
+        from dgm.bench.swebench import cache_dir
+
+        self.mirror = RepoMirror(repo_mirror)
+        self.cache = Path(cache) if cache else cache_dir()
+        self.base_image = base_image or base_image_tag()
+        self.pip = pip or [sys.executable, "-m", "pip"]
+        self.wheelhouse = Path(wheelhouse).expanduser() if wheelhouse else None
+        if self.wheelhouse is not None and not self.wheelhouse.is_dir():
+            raise NotFound(f"--wheelhouse {self.wheelhouse} is not a directory")
+        self.build_tools = list(build_tools)
+        self.timings: dict[str, dict[str, float]] = {}
+        self.nocache = False  # benchmarks measure cold builds with it
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- naming --------------------------------------------------------------
+    def tag(self, task) -> str:
+        return f"dgm-sweb.offline.{_instance_key(task.instance_id)}:{OFFLINE_BUILDER_VERSION}"
+
+    # -- planning (pure: no Docker) ------------------------------------------
+    def plan(self, row: dict) -> BuildPlan:
+        from dgm.bench.swebench import make_spec, specs_for
+
+        iid, repo = row["instance_id"], row["repo"]
+        specs = specs_for(row)
+        python = str(specs.get("python", ""))
+        if python != BASE_PYTHON and python not in DEBIAN_PYTHONS:
+            raise Unsupported(f"{iid}: needs Python {python}; the offline builder provides "
+                              f"{', '.join(sorted([BASE_PYTHON, *DEBIAN_PYTHONS]))} "
+                              f"(use --images pull or build for this instance)")
+        self.mirror.git_dir(repo)  # NotFound with the expected path
+        for commit in {row["base_commit"], row.get("environment_setup_commit") or row["base_commit"]}:
+            if not self.mirror.has_commit(repo, commit):
+                raise NotFound(f"{iid}: commit {commit[:12]} is not in the clone {self.mirror.git_dir(repo)}; "
+                               f"update it (git fetch) or use a full clone")
+        pre_install = list(specs.get("pre_install") or [])
+        foreign = [c for c in pre_install if not c.lstrip().startswith("sed ")]
+        if foreign:
+            raise Unsupported(f"{iid}: its setup runs system commands ({foreign[0][:60]}...) that need "
+                              f"a network in the image; use --images pull or build")
+        packages = specs.get("packages", "") or ""
+        requirements_file = None
+        requirements: list[str] = []
+        if packages == "environment.yml":
+            raise Unsupported(f"{iid}: its environment is a conda environment.yml, which the offline "
+                              f"builder does not translate; use --images pull or build")
+        if packages == "requirements.txt":
+            from swebench.harness.test_spec import python as spec_python
+
+            from dgm.bench import swebench as sb
+
+            with sb._requirements_from(self.mirror.read_file, allow_network=False):
+                try:
+                    requirements_file = spec_python.get_requirements(row)
+                except ValueError as exc:
+                    raise Unsupported(f"{iid}: {exc}") from None
+        elif packages:
+            requirements += [_pip_name(p) for p in shlex.split(packages)]
+        requirements += [str(p) for p in specs.get("pip_packages", []) or []]
+        install_target = None  # specs without `install` test the checkout as is
+        if specs.get("install"):
+            match = re.search(r"pip install\s+(?:-\S+\s+)*?(?:-e\s+)?(\.\S*)", specs["install"])
+            install_target = match.group(1) if match else "."
+        spec = make_spec(row, self.mirror.read_file, allow_network=False)
+        return BuildPlan(iid, python, requirements, requirements_file,
+                         [c for c in pre_install], install_target, self._repo_script(spec.install_repo_script))
+
+    @staticmethod
+    def _repo_script(script: str) -> str:
+        """swebench's repo setup, with /testbed already checked out from the mirror.
+
+        Dropped: the clone (done from the mirror), removing the (absent) remote,
+        and `git gc --aggressive` (minutes on big repos, changes nothing a test
+        sees). Kept: the tag pruning, the check that no later commit is visible,
+        the install steps and the SWE-bench commit of setup edits."""
+        keep = []
+        for line in script.splitlines():
+            stripped = line.strip()
+            if stripped.startswith(("git clone ", "git remote remove origin", "git gc ")):
+                continue
+            keep.append(line)
+        return "\n".join(keep) + "\n"
+
+    # -- host-side preparation -------------------------------------------------
+    def _context_dir(self, iid: str) -> Path:
+        return self.cache / "build" / iid
+
+    def _checkout(self, row: dict, dest: Path) -> None:
+        """/testbed: the commit and its ancestors only (nothing later is visible,
+        as in SWE-bench), plus the tags on that history (setuptools_scm
+        versions come from them)."""
+        repo, commit = row["repo"], row["base_commit"]
+        git_dir = str(self.mirror.git_dir(repo))
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        env = _git_env()
+        _run(["git", "init", "-q", str(dest)], env=env)
+        _run(["git", "-C", str(dest), "fetch", "-q", "--no-tags", git_dir, commit], env=env)
+        tags = self.mirror.git(repo, "for-each-ref", "--format=%(refname)", "--merged", commit, "refs/tags").stdout.split()
+        for start in range(0, len(tags), 200):
+            refspecs = [f"{t}:{t}" for t in tags[start:start + 200]]
+            _run(["git", "-C", str(dest), "fetch", "-q", "--no-tags", git_dir, *refspecs], env=env)
+        _run(["git", "-C", str(dest), "-c", "advice.detachedHead=false", "checkout", "-q", commit], env=env)
+
+    def _pip_download(self, args: list[str], dest: Path, python: str, *, binary_only: bool = True,
+                      constraints: Path | None = None,
+                      build_constraints: Path | None = None) -> subprocess.CompletedProcess:
+        cmd = [*self.pip, "download", "--dest", str(dest), "--progress-bar", "off",
+               "--python-version", python, "--implementation", "cp",
+               *(arg for platform in PLATFORMS for arg in ("--platform", platform))]
+        cmd += ["--only-binary=:all:"] if binary_only else ["--no-deps", "--no-binary=:all:"]
+        if constraints:
+            cmd += ["-c", str(constraints)]
+        if build_constraints:
+            # Old setup.py files are read (for their dependencies) with the
+            # era's setuptools too, not today's.
+            cmd += ["--build-constraint", str(build_constraints)]
+        if self.wheelhouse is not None:
+            cmd += ["--no-index", "--find-links", str(self.wheelhouse)]
+        # The host's own pip constraints and find-links are for the host's
+        # Python, not the image's.
+        env = {**os.environ, "PIP_CONSTRAINT": "", "PIP_FIND_LINKS": ""}
+        return _run(cmd + args, env=env, check=False, timeout=3600)
+
+    def _download_wheelhouse(self, plan: BuildPlan, ctx: Path, host_repo: Path) -> None:
+        wheels, build_wheels = ctx / "wheels", ctx / "build-wheels"
+        wheels.mkdir(exist_ok=True)
+        build_wheels.mkdir(exist_ok=True)
+        # Build tools for the image's isolated builds (the eval script reinstalls the package).
+        build_reqs = list(self.build_tools)
+        pyproject = host_repo / "pyproject.toml"
+        if pyproject.is_file():
+            import tomllib
+
+            try:
+                build_reqs += tomllib.loads(pyproject.read_text()).get("build-system", {}).get("requires", [])
+            except ValueError:
+                pass
+        constraints = ctx / "build-constraints.txt"
+        constraints.write_text("\n".join(BUILD_TOOL_CONSTRAINTS) + "\n")
+        proc = self._pip_download(build_reqs, build_wheels, plan.python, constraints=constraints)
+        if proc.returncode != 0:  # a repo that needs newer build tools than the era's
+            proc = self._pip_download(build_reqs, build_wheels, plan.python)
+        if proc.returncode != 0:
+            raise Unsupported(f"{plan.instance_id}: pip download of build tools failed: {_pip_error(proc)}")
+        self._complete_for_markers(plan, build_wheels, constraints)
+
+        # Resolved in the same steps as the image installs them (and as
+        # swebench's env + repo scripts do): the requirements file, the extra
+        # packages, then the repository itself. One resolution for all of them
+        # can be impossible where the steps are not (pylint pins a newer astroid).
+        (ctx / "requirements.txt").write_text(plan.requirements_file or "")
+        groups = []
+        if plan.requirements_file is not None:
+            groups.append(["-r", str(ctx / "requirements.txt")])
+        if plan.requirements:
+            groups.append(list(plan.requirements))
+        for args in groups:
+            self._download_group(plan, args, wheels, constraints)
+        if plan.install_target is not None:
+            repo_req = str(host_repo) + plan.install_target[1:]
+            try:
+                self._download_group(plan, [repo_req], wheels, constraints)
+            except Unsupported as exc:  # noqa: PERF203
+                # Some old setup.py files import the package itself and cannot
+                # run on the host's Python (requests 2.x on 3.11); their
+                # dependencies then are the spec's packages (requests vendors
+                # its own). The image's install says so if one is missing.
+                if "when getting requirements" not in str(exc) and "metadata" not in str(exc):
+                    raise
+
+        self._complete_for_markers(plan, wheels, constraints)
+
+    def _complete_for_markers(self, plan: BuildPlan, wheels: Path, constraints: Path) -> None:
+        """Add the dependencies that only the image's Python needs.
+
+        `pip download --python-version` checks wheels against that version but
+        evaluates environment markers with the host's interpreter, so a 3.11
+        host drops `tomli; python_version < "3.11"` for a 3.9 image. The
+        wheels' own metadata, evaluated for the image's Python, says what is
+        missing; it is fetched until nothing is."""
+        for _ in range(6):
+            missing = sorted(missing_dependencies(wheels, plan.python))
+            if not missing:
+                return
+            proc = self._pip_download(missing, wheels, plan.python, constraints=constraints)
+            if proc.returncode != 0:
+                raise Unsupported(f"{plan.instance_id}: dependencies for Python {plan.python} "
+                                  f"({', '.join(missing)}): {_pip_error(proc)}")
+
+    def _download_group(self, plan: BuildPlan, args: list[str], wheels: Path, constraints: Path) -> None:
+        args = list(args)
+        for _ in range(10):
+            proc = self._pip_download(args, wheels, plan.python, constraints=constraints,
+                                      build_constraints=constraints)
+            if proc.returncode == 0:
+                return
+            missing = re.search(r"No matching distribution found for (\S+)", proc.stdout + proc.stderr)
+            if not missing or missing.group(1) not in args:
+                raise Unsupported(f"{plan.instance_id}: no wheels for Python {plan.python}: {_pip_error(proc)}")
+            # A pin that only exists as an sdist (e.g. MarkupSafe==2.1.1 for
+            # 3.11): take the sdist itself; it is built in the image.
+            req = missing.group(1)
+            sdist = self._pip_download([req], wheels, plan.python, binary_only=False)
+            if sdist.returncode != 0:
+                raise Unsupported(f"{plan.instance_id}: {req} has neither a wheel for Python {plan.python} "
+                                  f"nor an sdist: {_pip_error(sdist)}")
+            args.remove(req)
+        raise Unsupported(f"{plan.instance_id}: could not assemble a wheelhouse: {_pip_error(proc)}")
+
+    def _debian_python(self, python: str, ctx: Path) -> None:
+        debs = ctx / "debs"
+        debs.mkdir(exist_ok=True)
+        if python == BASE_PYTHON:
+            return
+        suite, package, unpack_only = DEBIAN_PYTHONS[python]
+        pool = self.cache / "debs" / f"{suite}-{package}"
+        if not any(pool.glob("*.deb")) or not any((pool / "unpack").glob("*.deb")):
+            download_debian_packages(self.base_image, suite, [package], pool, unpack_only=list(unpack_only))
+        for deb in pool.glob("*.deb"):
+            shutil.copy2(deb, debs / deb.name)
+        (debs / "unpack").mkdir(exist_ok=True)
+        for deb in (pool / "unpack").glob("*.deb"):
+            shutil.copy2(deb, debs / "unpack" / deb.name)
+
+    # -- the image ---------------------------------------------------------------
+    def _lock(self, iid: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(iid, threading.Lock())
+
+    def ensure(self, client, task) -> str:
+        tag = self.tag(task)
+        with self._lock(task.instance_id):
+            if _image_exists(client, tag):
+                return tag
+            if not _image_exists(client, self.base_image):
+                raise ImageUnavailable(f"the sandbox base image {self.base_image} is missing; build it with "
+                                       f"`dgm sandbox build`")
+            self.build(client, task.extra["row"], tag)
+        return tag
+
+    def build(self, client, row: dict, tag: str) -> dict[str, float]:
+        """Prepare the context on the host and `docker build` it; returns timings (s)."""
+        iid = row["instance_id"]
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+        plan = self.plan(row)
+        ctx = self._context_dir(iid)
+        if ctx.exists():
+            shutil.rmtree(ctx)
+        ctx.mkdir(parents=True)
+        try:
+            self._checkout(row, ctx / "testbed")
+            timings["checkout_s"] = time.monotonic() - t0
+            t1 = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix="dgm-resolve-") as scratch:
+                # Dependencies are resolved on the host from a copy with the
+                # spec's sed edits applied (sphinx pins Jinja2 that way).
+                host_repo = Path(scratch) / "repo"
+                # With .git: setuptools_scm reads the version from it.
+                shutil.copytree(ctx / "testbed", host_repo, symlinks=True)
+                for command in plan.host_pre_install:
+                    _run(["bash", "-c", command], cwd=host_repo, check=False)
+                self._download_wheelhouse(plan, ctx, host_repo)
+            self._debian_python(plan.python, ctx)
+            timings["wheelhouse_s"] = time.monotonic() - t1
+            self._write_context(plan, ctx)
+            t2 = time.monotonic()
+            _docker_build(client, str(ctx), tag, log_path=self.cache / "build" / f"{iid}.log", nocache=self.nocache)
+            timings["docker_build_s"] = time.monotonic() - t2
+        finally:
+            # The context (repo copy + wheels) is cheap to remake and big to keep.
+            shutil.rmtree(ctx, ignore_errors=True)
+        timings["total_s"] = time.monotonic() - t0
+        self.timings[iid] = timings
+        return timings
+
+    def _write_context(self, plan: BuildPlan, ctx: Path) -> None:
+        from dgm.bench.swebench import DIFF_BASE_REF
+
+        conda = ctx / "conda" / "bin"
+        conda.mkdir(parents=True)
+        (conda / "activate").write_text(CONDA_ACTIVATE)
+        (conda / "conda").write_text(CONDA_COMMAND)
+        python_bin = "/usr/bin/python3" if plan.python == BASE_PYTHON else f"/usr/bin/python{plan.python}"
+        env_lines = []
+        if plan.requirements_file is not None:
+            env_lines.append("python -m pip install -r /tmp/dgm-build/requirements.txt")
+        if plan.requirements:
+            env_lines.append("python -m pip install " + " ".join(shlex.quote(r) for r in plan.requirements))
+        setup = SETUP_SCRIPT.format(python=python_bin, env_install="\n".join(env_lines),
+                                    build_tools=" ".join(shlex.quote(t) for t in self.build_tools),
+                                    repo_script=plan.repo_script, ref=DIFF_BASE_REF)
+        (ctx / "setup.sh").write_text(setup)
+        (ctx / "Dockerfile").write_text(OFFLINE_DOCKERFILE.format(
+            base=self.base_image, instance=plan.instance_id, python=plan.python,
+            version=OFFLINE_BUILDER_VERSION))
+        (ctx / ".dockerignore").write_text("build-constraints.txt\n")
+
+
+def _dist_name(filename: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    stem = filename[:-4] if filename.endswith(".whl") else filename.rsplit(".tar", 1)[0].rsplit(".zip", 1)[0]
+    return canonicalize_name(stem.split("-")[0] if filename.endswith(".whl") else stem.rsplit("-", 1)[0])
+
+
+def missing_dependencies(wheels: Path, python: str) -> set[str]:
+    """Requirements of the wheels in `wheels` that apply on Python `python`
+    (markers evaluated for it) and that no file there provides."""
+    import zipfile
+
+    from packaging.markers import default_environment
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    env = {**default_environment(), "python_version": python, "python_full_version": f"{python}.0",
+           "implementation_version": f"{python}.0", "extra": ""}
+    present = {_dist_name(f.name) for f in wheels.iterdir() if f.name.endswith((".whl", ".tar.gz", ".zip"))}
+    missing: set[str] = set()
+    for whl in wheels.glob("*.whl"):
+        with zipfile.ZipFile(whl) as zf:
+            meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+            if meta is None:
+                continue
+            text = zf.read(meta).decode("utf-8", "replace")
+        for line in text.split("\n\n", 1)[0].splitlines():
+            if not line.startswith("Requires-Dist:"):
+                continue
+            try:
+                req = Requirement(line.split(":", 1)[1].strip())
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            if canonicalize_name(req.name) not in present:
+                missing.add(str(req).split(";")[0].strip())
+    return missing
+
+
+def _pip_error(proc: subprocess.CompletedProcess) -> str:
+    text = (proc.stderr or "") + (proc.stdout or "")
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.startswith("ERROR") or "error" in ln.lower() or " depends on " in ln]
+    return (" | ".join(lines[-3:]) if lines else text.strip()[-200:])[:500]
+
+
+def apt_mirror() -> str:
+    """The host's Debian mirror, read from its apt configuration (never hard-coded)."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources:
+        for block in path.read_text().split("\n\n"):
+            fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line and not line.startswith("#"))
+            uris = fields.get("URIs", "").split()
+            if uris and "security" not in uris[0] and "deb" in fields.get("Types", "deb").split():
+                return uris[0]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.is_file():
+        for line in legacy.read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == ["deb"] and "security" not in line:
+                for part in parts[1:]:
+                    if part.startswith(("http:", "https:", "file:")):
+                        return part
+    raise ImageUnavailable("no Debian mirror in /etc/apt/sources.list{,.d}: cannot fetch an older Python for "
+                           "the offline image")
+
+
+def download_debian_packages(base_image: str, suite: str, packages: list[str], dest: Path, *,
+                             unpack_only: list[str] = ()) -> None:
+    """Download `packages` of Debian `suite` and whatever they need beyond what
+    the base image has installed, with apt on the host (the image has no network).
+
+    apt resolves against the base image's own dpkg status, so only the missing
+    libraries come along (for bullseye's python3.9: libssl1.1, libffi7, ...)."""
+    if shutil.which("apt-get") is None:
+        raise ImageUnavailable("apt-get is needed on the host to fetch an older Python from Debian")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dgm-apt-") as work:
+        w = Path(work)
+        for sub in ("etc", "state/lists/partial", "cache/archives/partial"):
+            (w / sub).mkdir(parents=True)
+        (w / "etc" / "sources.list").write_text(f"deb {apt_mirror()} {suite} main\n")
+        status = subprocess.run(["docker", "run", "--rm", "--network", "none", base_image, "cat",
+                                 "/var/lib/dpkg/status"], capture_output=True, timeout=120)
+        if status.returncode != 0:
+            raise ImageUnavailable(f"cannot read the dpkg status of {base_image}")
+        (w / "status").write_bytes(status.stdout)
+        opts = [f"-oDir::Etc::SourceList={w}/etc/sources.list", "-oDir::Etc::SourceParts=/dev/null",
+                f"-oDir::State={w}/state", f"-oDir::State::status={w}/status", f"-oDir::Cache={w}/cache",
+                "-oDebug::NoLocking=1", "-oAcquire::Languages=none", "-oAPT::Install-Recommends=false",
+                "-oAPT::Architecture=amd64"]
+        (dest / "unpack").mkdir(exist_ok=True)
+        steps = [(["update", "-q"], None), (["install", "-y", "-q", "--download-only", *packages], None)]
+        if unpack_only:
+            steps.append((["download", *unpack_only], dest / "unpack"))
+        for args, cwd in steps:
+            proc = subprocess.run(["apt-get", *opts, *args], capture_output=True, text=True, timeout=900, cwd=cwd)
+            if proc.returncode != 0:
+                raise ImageUnavailable(f"apt-get {args[0]} for Debian {suite} failed: "
+                                       f"{(proc.stderr or proc.stdout).strip().splitlines()[-1][:200]}")
+        for deb in (w / "cache" / "archives").glob("*.deb"):
+            shutil.copy2(deb, dest / deb.name)
+
+
+# The conda the eval script expects (`source /opt/miniconda3/bin/activate;
+# conda activate testbed`), for an env that is a plain venv. Nothing else of
+# conda is offered: `conda install` in an offline image could not work anyway.
+CONDA_ACTIVATE = r"""# dgm conda shim: swebench's scripts source this, then `conda activate testbed`.
+conda() {
+  case "${1:-}" in
+    activate)
+      local env="${2:-base}" prefix
+      if [ "$env" = base ]; then prefix=/opt/miniconda3; else prefix="/opt/miniconda3/envs/$env"; fi
+      if [ ! -d "$prefix" ]; then echo "conda shim: no environment $env" >&2; return 1; fi
+      export CONDA_PREFIX="$prefix" CONDA_DEFAULT_ENV="$env" CONDA_SHLVL=1
+      if [ "$env" != base ]; then export VIRTUAL_ENV="$prefix"; export PATH="$prefix/bin:$PATH"; fi
+      hash -r 2>/dev/null || true ;;
+    deactivate)
+      if [ -n "${VIRTUAL_ENV:-}" ]; then PATH=$(printf '%s' "$PATH" | sed "s#${VIRTUAL_ENV}/bin:##"); export PATH; fi
+      unset VIRTUAL_ENV CONDA_PREFIX CONDA_DEFAULT_ENV; hash -r 2>/dev/null || true ;;
+    *) /opt/miniconda3/bin/conda "$@" ;;
+  esac
+}
+export CONDA_EXE=/opt/miniconda3/bin/conda
+"""
+
+CONDA_COMMAND = r"""#!/bin/sh
+# dgm conda shim: only `activate`/`deactivate` (shell functions from bin/activate) exist.
+echo "conda shim (dgm offline image): 'conda $*' is not available; the testbed env is a venv" >&2
+exit 1
+"""
+
+SETUP_SCRIPT = r"""#!/bin/bash
+set -euxo pipefail
+export PIP_NO_INDEX=1 PIP_FIND_LINKS="/tmp/dgm-build/wheels /opt/dgm-wheels" PIP_DISABLE_PIP_VERSION_CHECK=1
+# Build stage only (root's config is not copied to the final image): the
+# context's files keep the host's owner, which git would refuse.
+git config --global --add safe.directory '*'
+# The testbed env: a venv of the spec's Python at conda's path.
+{python} -m venv --without-pip /opt/miniconda3/envs/testbed
+# pip runs from its own wheel to install itself and the build tools (conda envs have them).
+/opt/miniconda3/envs/testbed/bin/python "$(ls /opt/dgm-wheels/pip-*.whl | head -1)/pip" install {build_tools}
+source /opt/miniconda3/bin/activate
+conda activate testbed
+{env_install}
+# swebench's repository setup script (install steps, tag pruning, SWE-bench commit).
+{repo_script}
+git -C /testbed update-ref {ref} HEAD
+"""
+
+OFFLINE_DOCKERFILE = """# dgm offline SWE-bench image for {instance} (builder {version}): no registry, no network.
+FROM {base} AS python
+USER root
+COPY debs/ /tmp/dgm-debs/
+RUN if ls /tmp/dgm-debs/*.deb >/dev/null 2>&1; then dpkg -i /tmp/dgm-debs/*.deb >/dev/null; fi \
+ && for deb in /tmp/dgm-debs/unpack/*.deb; do [ -e "$deb" ] && dpkg -x "$deb" /; done; rm -rf /tmp/dgm-debs
+COPY conda/ /opt/miniconda3/
+RUN chmod 755 /opt/miniconda3/bin/conda && mkdir -p /opt/miniconda3/envs
+
+FROM python AS setup
+COPY build-wheels/ /opt/dgm-wheels/
+COPY wheels/ /tmp/dgm-build/wheels/
+COPY requirements.txt setup.sh /tmp/dgm-build/
+COPY testbed/ /testbed/
+RUN bash /tmp/dgm-build/setup.sh
+
+# The final image leaves the wheelhouse behind but keeps the build tools: the
+# eval script reinstalls the package, offline.
+FROM python
+COPY --from=setup --chown=1000:1000 /opt/miniconda3/envs/ /opt/miniconda3/envs/
+COPY --from=setup --chown=1000:1000 /testbed/ /testbed/
+COPY --from=setup /opt/dgm-wheels/ /opt/dgm-wheels/
+RUN printf '[global]\\nno-index = true\\nfind-links = /opt/dgm-wheels\\ndisable-pip-version-check = true\\n' \\
+      > /opt/miniconda3/envs/testbed/pip.conf
+ENV PATH=/opt/miniconda3/envs/testbed/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+WORKDIR /testbed
+LABEL dgm.image=swebench dgm.provider=offline dgm.instance={instance} dgm.python={python} dgm.builder={version}
+"""

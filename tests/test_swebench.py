@@ -1,0 +1,317 @@
+"""SWE-bench adapter without network or Docker: datasets, subsets, specs and
+eval scripts for Lite rows, grading of recorded logs, and clear errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from dgm.bench import swebench as sb
+from dgm.bench.grade import EVAL_SCRIPT_PATH, grade
+from dgm.bench.registry import load_benchmark
+from dgm.errors import ImageUnavailable, NotFound, UsageError
+from dgm.sandbox import swebench_images as si
+
+LITE_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "swebench" / "swe-bench-lite.test.json"
+
+
+@pytest.fixture(scope="module")
+def lite_rows() -> dict[str, dict]:
+    # The workspace ships the 300 Lite instances beside the repository (CI too).
+    assert LITE_FILE.is_file(), f"SWE-bench Lite data missing at {LITE_FILE}"
+    return {r["instance_id"]: r for r in json.loads(LITE_FILE.read_text())}
+
+
+@pytest.fixture(scope="module")
+def lite(lite_rows):
+    return load_benchmark("swebench-lite", dataset=str(LITE_FILE))
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any attempt to reach GitHub from swebench's spec code is a test failure."""
+    import requests
+
+    def refuse(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("network disabled in tests")
+
+    monkeypatch.setattr(requests, "get", refuse)
+
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@l", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@l", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(cwd, *args) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True).stdout
+
+
+# --------------------------------------------------------------------------- datasets and tasks
+def test_every_lite_row_becomes_a_task_with_swebench_eval_script(lite):
+    tasks = lite.tasks()
+    assert len(tasks) == 300
+    for task in tasks:
+        script = task.extra["eval_script"]
+        assert script.startswith("#!/bin/bash\nset -uxo pipefail\n")
+        assert "source /opt/miniconda3/bin/activate" in script and "conda activate testbed" in script
+        assert task.test_command == f"bash {EVAL_SCRIPT_PATH}"
+        assert task.log_parser == "swebench"
+        assert isinstance(task.FAIL_TO_PASS, tuple) and task.FAIL_TO_PASS
+        assert task.extra["diff_base"] == sb.DIFF_BASE_REF
+        assert lite.repo_tar(task) is None
+
+
+def test_eval_script_is_swebench_own_for_lite_rows(lite, lite_rows):
+    from swebench.harness.constants import START_TEST_OUTPUT
+
+    task = lite.select(["sphinx-doc__sphinx-8721"])[0]
+    row = lite_rows["sphinx-doc__sphinx-8721"]
+    script = task.extra["eval_script"]
+    # Resets the test files to the base commit, applies the hidden tests itself,
+    # runs the spec's test command on the test patch's files, between markers.
+    assert f"git checkout {row['base_commit']} tests/test_ext_viewcode.py" in script
+    assert row["test_patch"].strip() in script
+    assert "tox --current-env -epy39 -v -- tests/test_ext_viewcode.py" in script
+    assert START_TEST_OUTPUT in script
+    assert script.index("git apply -v -") < script.index(START_TEST_OUTPUT)
+    flask = lite.select(["pallets__flask-4992"])[0]
+    assert "pytest -rA tests/test_config.py" in flask.extra["eval_script"]
+    assert flask.FAIL_TO_PASS == tuple(json.loads(lite_rows["pallets__flask-4992"]["FAIL_TO_PASS"]))
+
+
+def test_full_test_spec_for_lite_rows_without_network(lite_rows):
+    # Rows whose environment needs no requirement file: swebench's spec, offline.
+    spec = sb.make_spec(sb.normalise_row(lite_rows["pytest-dev__pytest-7373"]), allow_network=False)
+    assert "conda create -n testbed python=3.9" in spec.setup_env_script
+    assert "pluggy==0.13.1" in spec.setup_env_script
+    assert "git reset --hard 7b77fc086aab8b3a8ebc890200371884555eea1e" in spec.install_repo_script
+    assert spec.instance_image_key.startswith("sweb.eval.x86_64.pytest-dev__pytest-7373")
+
+
+def _mirror_with_requirements(root: Path, repo: str, files: dict[str, str]) -> str:
+    work = root / "work"
+    work.mkdir(parents=True)
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    git(work, "init", "-q")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "base")
+    sha = git(work, "rev-parse", "HEAD").strip()
+    mirror = root / "mirror"
+    mirror.mkdir()
+    git(root, "clone", "-q", "--bare", str(work), str(mirror / f"{repo.replace('/', '__')}.git"))
+    return sha
+
+
+def test_requirements_come_from_the_local_mirror(tmp_path, lite_rows):
+    """flask's env needs requirements/dev.txt (with -r includes): swebench's own
+    recursion and cleaning run on the files of the local clone, not GitHub."""
+    sha = _mirror_with_requirements(tmp_path, "pallets/flask", {
+        "requirements/dev.txt": "-r tests.txt\n-e .\nbuild==0.10.0\n",
+        "requirements/tests.txt": "pytest==7.3.0\n# a comment\n",
+    })
+    row = sb.normalise_row({**lite_rows["pallets__flask-4992"], "base_commit": sha, "environment_setup_commit": sha})
+    mirror = si.RepoMirror(tmp_path / "mirror")
+    spec = sb.make_spec(row, mirror.read_file, allow_network=False)
+    env = spec.setup_env_script
+    assert "pytest==7.3.0" in env and "build==0.10.0" in env
+    assert "-e ." not in env and "a comment" not in env
+
+
+def test_requirement_files_without_mirror_offline_is_one_clear_error(lite_rows):
+    row = sb.normalise_row(lite_rows["pallets__flask-4992"])
+    with pytest.raises(UsageError, match="--repo-mirror"):
+        sb.make_spec(row, allow_network=True)
+
+
+def test_unknown_ids_are_not_found(lite):
+    with pytest.raises(NotFound, match="no instance nope__nope-1"):
+        lite.select(["pallets__flask-4992", "nope__nope-1"])
+
+
+def _verified_rows(lite_rows, ids):
+    template = lite_rows["pallets__flask-4992"]
+    return [{**template, "instance_id": iid, "difficulty": "15 min - 1 hour"} for iid in ids]
+
+
+def test_verified_subsets_from_jsonl_and_parquet(tmp_path, lite_rows):
+    small = sb.subset_ids("dgm-small")
+    assert len(small) == 10 and len(sb.subset_ids("dgm-medium")) == 50 and len(sb.subset_ids("dgm-big")) == 140
+    rows = _verified_rows(lite_rows, list(reversed(small)))
+    jsonl = tmp_path / "verified.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows))
+    bench = load_benchmark("swebench-verified", dataset=str(jsonl))
+    assert bench.subsets() == ["dgm-small", "dgm-medium", "dgm-big", "full"]
+    assert bench.subset("dgm-small") == small  # the list's order, not the file's
+    assert [t.instance_id for t in bench.select(bench.subset("dgm-small"))] == small
+    assert bench.select([small[0]])[0].difficulty == 2
+    assert set(bench.subset("full")) == set(small)
+    with pytest.raises(NotFound, match="dgm-medium"):
+        bench.subset("dgm-medium")  # names ids this file does not hold
+    with pytest.raises(NotFound, match="unknown subset"):
+        bench.subset("dgm-huge")
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = tmp_path / "verified.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    assert load_benchmark("swebench-verified", dataset=str(parquet)).subset("dgm-small") == small
+
+
+def test_lite_subset_is_the_part_it_holds(lite):
+    medium = lite.subset("dgm-medium")
+    assert 0 < len(medium) < 50 and all(i in sb.subset_ids("dgm-medium") for i in medium)
+
+
+def test_missing_dataset_offline_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DGM_SWEBENCH_VERIFIED", str(tmp_path / "absent.json"))
+    with pytest.raises(NotFound, match="absent.json"):
+        load_benchmark("swebench-verified").tasks()
+
+
+def test_benchmark_options_reach_only_benchmarks_that_take_them():
+    with pytest.raises(UsageError, match="takes no options"):
+        load_benchmark("dgm-mini", images="offline")
+    with pytest.raises(UsageError, match="unknown --images"):
+        load_benchmark("swebench-lite", dataset=str(LITE_FILE), images="teleport").provider
+
+
+# --------------------------------------------------------------------------- image providers: errors
+def test_offline_needs_a_mirror_and_mirrors_must_exist(tmp_path):
+    with pytest.raises(UsageError, match="--repo-mirror"):
+        si.make_provider("offline")
+    with pytest.raises(NotFound, match="not a directory"):
+        si.make_provider("offline", repo_mirror=tmp_path / "nope")
+
+
+def test_missing_clone_and_missing_commit_are_not_found(tmp_path, lite_rows):
+    (tmp_path / "mirror").mkdir()
+    builder = si.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
+    with pytest.raises(NotFound, match="pallets__flask"):
+        builder.plan(sb.normalise_row(lite_rows["pallets__flask-4992"]))
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "mirror" / "pallets__flask.git"))
+    with pytest.raises(NotFound, match="is not in the clone"):
+        builder.plan(sb.normalise_row(lite_rows["pallets__flask-4992"]))
+
+
+def test_unsupported_python_is_a_per_instance_limitation(tmp_path, lite_rows):
+    (tmp_path / "mirror").mkdir()
+    builder = si.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
+    with pytest.raises(si.Unsupported, match="Python 3.10"):
+        builder.plan(sb.normalise_row(lite_rows["pydata__xarray-4094"]))
+    assert issubclass(si.Unsupported, ImageUnavailable)
+
+
+class _FakeImages:
+    def get(self, tag):
+        import docker.errors
+
+        raise docker.errors.ImageNotFound(tag)
+
+    def pull(self, repository, tag=None):
+        raise RuntimeError("registry unreachable")
+
+
+class _FakeClient:
+    images = _FakeImages()
+
+
+def test_pull_without_registry_names_the_options(lite):
+    task = lite.select(["pallets__flask-4992"])[0]
+    provider = si.make_provider("pull")
+    assert provider.source(task) == "swebench/sweb.eval.x86_64.pallets_1776_flask-4992:latest"
+    with pytest.raises(ImageUnavailable, match="--images offline --repo-mirror"):
+        provider.ensure(_FakeClient(), task)
+    failures = provider.ensure_all(_FakeClient(), [task])
+    assert "cannot pull" in failures["pallets__flask-4992"]
+
+
+# --------------------------------------------------------------------------- grading recorded logs
+class _RecordedBox:
+    """A started sandbox stand-in that answers the test run with a recorded log."""
+
+    def __init__(self, log: str):
+        self.log = log
+        self.files: dict[str, str] = {}
+        self.scripts: list[str] = []
+
+    def put_tar(self, dest, data):
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                if member.isreg():
+                    self.files["/" + member.name] = tar.extractfile(member).read().decode()
+
+    def exec(self, cmd, **kwargs):
+        from dgm.bench.grade import TEST_END, TEST_START
+        from dgm.sandbox.docker import ExecResult
+
+        self.scripts.append(cmd[-1])
+        return ExecResult(0, f"noise PASSED bogus\n{TEST_START}\n{self.log}\n{TEST_END}\n", 1.0)
+
+    def remove(self, wait=True):
+        pass
+
+
+def _eval_log(body: str, noise: str = "") -> str:
+    # What swebench's eval script prints under `set -x`: setup noise, markers, tests.
+    return (f"+ git show\n{noise}\n+ : '>>>>> Start Test Output'\n{body}\n"
+            f"+ : '>>>>> End Test Output'\n+ git checkout abc tests/x.py\n")
+
+
+def _pytest_lines(tests, status):
+    return "\n".join(f"{status} {t}" for t in tests)
+
+
+@pytest.mark.parametrize("instance_id", ["pallets__flask-4992", "psf__requests-2317", "pytest-dev__pytest-7373",
+                                         "pylint-dev__pylint-7080", "sphinx-doc__sphinx-8721"])
+def test_grading_recorded_pytest_style_logs(lite, instance_id):
+    task = lite.select([instance_id])[0]
+    tests = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
+    passing = _eval_log("collected\n" + _pytest_lines(tests, "PASSED") + "\n==== 3 passed ====",
+                        noise=_pytest_lines(task.FAIL_TO_PASS, "FAILED"))
+    box = _RecordedBox(passing)
+    result = grade(None, lite, task, task.patch, sandbox=box)
+    assert result.resolved, result.tests_status
+    # The eval script is swebench's, dropped as a file; grading leaves the test patch to it.
+    assert box.files[EVAL_SCRIPT_PATH] == task.extra["eval_script"]
+    assert "dgm_tests.patch" not in box.scripts[0] and f"bash {EVAL_SCRIPT_PATH}" in box.scripts[0]
+
+    failing = _eval_log(_pytest_lines(task.FAIL_TO_PASS, "FAILED") + "\n" + _pytest_lines(task.PASS_TO_PASS, "PASSED"))
+    assert not grade(None, lite, task, "", sandbox=_RecordedBox(failing)).resolved
+    # Outside the markers nothing counts: noise claiming passes resolves nothing.
+    outside = f"{_pytest_lines(tests, 'PASSED')}\n+ : '>>>>> Start Test Output'\n+ : '>>>>> End Test Output'\n"
+    assert not grade(None, lite, task, "", sandbox=_RecordedBox(outside)).resolved
+
+
+def test_grading_recorded_seaborn_log(lite_rows, tmp_path):
+    row = lite_rows["mwaskom__seaborn-3010"]
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps([row]))
+    bench = load_benchmark("swebench-lite", dataset=str(path))
+    task = bench.tasks()[0]
+    tests = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
+    # seaborn's parser reads `pytest --no-header -rA` lines "PASSED name" / "name FAILED".
+    good = _eval_log("\n".join(f"PASSED {t}" for t in tests))
+    assert grade(None, bench, task, task.patch, sandbox=_RecordedBox(good)).resolved
+    bad = _eval_log("\n".join([f"{t} FAILED" for t in task.FAIL_TO_PASS] +
+                              [f"PASSED {t}" for t in task.PASS_TO_PASS]))
+    assert not grade(None, bench, task, "", sandbox=_RecordedBox(bad)).resolved
+
+
+def test_dgm_mini_style_tasks_grade_as_before(lite):
+    """A task without an eval script keeps the old flow: reset + apply the test patch."""
+    from dataclasses import replace
+
+    task = lite.select(["pallets__flask-4992"])[0]
+    plain = replace(task, extra={}, test_command="pytest -rA", log_parser="pytest")
+    box = _RecordedBox(_pytest_lines(plain.FAIL_TO_PASS + plain.PASS_TO_PASS, "PASSED"))
+    assert grade(None, lite, plain, plain.patch, sandbox=box).resolved
+    assert "/tmp/dgm_tests.patch" in box.scripts[0] and EVAL_SCRIPT_PATH not in box.files
