@@ -340,7 +340,6 @@ class CampaignRunner:
     def _evaluate_staged(self, agent) -> None:
         resolved = evaluated = 0
         for index, stage in enumerate(self.plan.stages):
-            self.state.set_child(agent.id, f"stage {stage.name} ({len(stage.task_ids)} tasks)")
             runs = self._run_tasks(agent, stage.task_ids, stage.name)
             resolved += sum(r.status == "resolved" for r in runs)
             evaluated += len(runs)
@@ -350,8 +349,17 @@ class CampaignRunner:
 
     def _run_tasks(self, agent, task_ids, stage: str) -> list:
         tasks = [self.tasks_by_id[t] for t in task_ids]
+        done = {"n": 0, "resolved": 0}
+
+        def progress(task, run) -> None:
+            done["n"] += 1
+            done["resolved"] += run.status == "resolved"
+            self.state.set_child(agent.id, f"stage {stage}: {done['n']}/{len(tasks)} run, "
+                                           f"{done['resolved']} resolved")
+
+        self.state.set_child(agent.id, f"stage {stage}: 0/{len(tasks)} run")
         runs = self.evaluator.run_tasks(agent, tasks, campaign_id=self.campaign.id, stage=stage,
-                                        executor=self.tasks, should_stop=self.stopping)
+                                        executor=self.tasks, should_stop=self.stopping, on_done=progress)
         if any(r is None for r in runs):
             raise Stopped(self.stop_reason)
         return runs
