@@ -52,7 +52,8 @@ def open_store(archive: Optional[str], archive_dir: Path):
 def model_label(model: str) -> str:
     from dgm.llm.scripted import is_scripted
 
-    return f"{model} [scripted]" if is_scripted(model) else model
+    # Escaped: Rich would read a bare "[scripted]" as a style tag and drop it.
+    return f"{model} \\[scripted]" if is_scripted(model) else model
 
 
 def check_model(model: str) -> None:
@@ -79,6 +80,9 @@ def eval_cmd(
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run in parallel."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds per agent run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task to this file."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
+    images: str = typer.Option("auto", "--images", help="SWE-bench image provider: auto, pull, build, offline."),
+    repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -94,14 +98,25 @@ def eval_cmd(
         raise UsageError("give exactly one of --agent (seed or an agent id) and --agent-dir")
     if agent_dir is not None and not (agent_dir / "main.py").is_file():
         raise UsageError(f"agent directory {agent_dir} has no main.py (see the agent contract in the README)")
-    bench = load_benchmark(benchmark)
+    from dgm.cli_swebench import benchmark_options
+
+    bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))
     selected = bench.select([t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
     check_model(model)
     store = open_store(archive, archive_dir)
     client = docker_client()
-    for image in sorted({bench.image(t) for t in selected}):
-        ensure_image(client, image)
     remove_orphans(client)
+    if hasattr(bench, "prepare_images"):
+        failed = bench.prepare_images(client, selected)
+        if failed:
+            for task_id, reason in failed.items():
+                err_console.print(f"no image for {task_id}: {reason}", highlight=False, soft_wrap=True)
+            selected = [t for t in selected if t.instance_id not in failed]
+            if not selected:
+                raise DgmError("no task has an image; see the reasons above")
+    else:
+        for image in sorted({bench.image(t) for t in selected}):
+            ensure_image(client, image)
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     if agent_dir is not None:
@@ -166,12 +181,18 @@ def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id
                                        executor=executor, on_done=done)
         finally:
             executor.shutdown()
+            evaluator.close()
 
 
 def _print_runs(runs, model: str) -> None:
     table = Table(title=f"results ({model_label(model)})")
-    for col in ("task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $"):
-        table.add_column(col, justify="right" if col in ("patch lines", "seconds", "cost $") else "left")
+    width = max((len(r.task_id) for r in runs), default=4)
+    table.add_column("task", no_wrap=True, min_width=width)
+    table.add_column("status", no_wrap=True)
+    for col in ("F2P", "P2P"):
+        table.add_column(col)
+    for col in ("patch lines", "seconds", "cost $"):
+        table.add_column(col, justify="right")
     for r in runs:
         ts = r.tests_status or {}
         f2p = ts.get("FAIL_TO_PASS", {})
@@ -200,6 +221,9 @@ def run_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stage subsets, e.g. dgm-small,dgm-medium."),
     heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out subset name or comma-separated task ids."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
+    images: Optional[str] = typer.Option(None, "--images", help="SWE-bench image provider: auto, pull, build, offline."),
+    repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -216,6 +240,10 @@ def run_cmd(
     if heldout:
         overrides["heldout"] = heldout.split(",") if "," in heldout else (
             heldout if heldout.startswith("subset:") or "__" in heldout else f"subset:{heldout}")
+    bench_options = {k: str(v) for k, v in {"dataset": dataset, "images": images,
+                                             "repo_mirror": repo_mirror}.items() if v is not None}
+    if bench_options:
+        overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -285,8 +313,17 @@ def _preflight(config) -> None:
 
     check_model(config.model)
     check_model(config.diagnosis_model)
-    build_plan(config, load_benchmark(config.benchmark))
-    ensure_image(docker_client(), base_image_tag())
+    bench = load_benchmark(config.benchmark, **config.benchmark_options)
+    plan = build_plan(config, bench)
+    client = docker_client()
+    ensure_image(client, base_image_tag())  # self-modification and the sanity gate run on it
+    if hasattr(bench, "prepare_images"):
+        wanted = set(plan.selection_task_ids) | set(plan.heldout)
+        failed = bench.prepare_images(client, [t for t in bench.tasks() if t.instance_id in wanted])
+        if failed:
+            first = next(iter(failed.items()))
+            raise DgmError(f"{len(failed)} task(s) have no image (e.g. {first[0]}: {first[1]}); "
+                           "choose other tasks or another --images provider")
 
 
 def _launch(store, config, campaign) -> None:
@@ -303,7 +340,7 @@ def _launch(store, config, campaign) -> None:
     from dgm.llm.gateway import Gateway
     from dgm.sandbox.docker import SandboxLimits, docker_client, drain_removals, remove_orphans
 
-    bench = load_benchmark(config.benchmark)
+    bench = load_benchmark(config.benchmark, **config.benchmark_options)
     client = docker_client()
     removed = remove_orphans(client)
     if removed:
@@ -322,7 +359,8 @@ def _launch(store, config, campaign) -> None:
         runner = CampaignRunner(store=store, config=config, campaign=campaign, benchmark=bench,
                                 docker_client=client, llm=llm, gateway=gateway, evaluator=evaluator,
                                 task_executor=executor,
-                                on_event=None if live_enabled else (lambda line: console.print(line, highlight=False)))
+                                on_event=None if live_enabled else (
+                                    lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)))
         interrupts = {"n": 0}
 
         def on_signal(signum, frame):
@@ -354,6 +392,7 @@ def _launch(store, config, campaign) -> None:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             executor.shutdown()
+            evaluator.close()
             drain_removals()
     _print_campaign_summary(store, store.get_campaign(campaign.id), status)
 
@@ -483,11 +522,22 @@ def doctor(
         raise typer.Exit(1)
 
 
+from dgm import cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
+
+cli_browse.register(app)
+from dgm import cli_swebench  # noqa: E402 - bench validate, SWE-bench options
+
+cli_swebench.register(app, bench_app)
+
+
 def main() -> None:
     try:
         app()
     except DgmError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        from rich.text import Text
+
+        # The message is data (ids, paths, config keys): never parse it as markup.
+        err_console.print(Text.assemble(("error:", "red"), " ", str(exc)), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

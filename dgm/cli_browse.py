@@ -1,0 +1,476 @@
+"""Browse, compare and replay archived agents: ls, show, diff, lineage, plot,
+export, replay, serve, import-dgm.
+
+Registered onto the main Typer app by `register(app)` (kept apart from cli.py
+so several people can add commands without editing the same file). Same
+conventions as cli.py: user errors are `UsageError`/`NotFound` (one line, exit
+2 via `dgm.cli.main`), `--archive`/`--archive-dir` select the archive.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from dgm.errors import NotFound, UsageError
+
+console = Console()
+
+ArchiveOpt = typer.Option(
+    None, "--archive", envvar="DGM_ARCHIVE",
+    help="SQLAlchemy URL of the archive database (default: sqlite:///<archive-dir>/dgm.db).")
+ArchiveDirOpt = typer.Option(
+    Path("archive"), "--archive-dir", envvar="DGM_ARCHIVE_DIR",
+    help="Directory for agent code (agents.git), artifacts and the default SQLite file.")
+
+STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
+                "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
+
+
+def _store(archive: Optional[str], archive_dir: Path):
+    from dgm.archive.store import ArchiveStore
+
+    return ArchiveStore.open(archive, root=archive_dir)
+
+
+def _fmt_score(score: float | None) -> str:
+    return "-" if score is None else f"{score:.3f}"
+
+
+def _score_text(score: float | None) -> Text:
+    from dgm.lineage.forest import score_hex
+
+    return Text(_fmt_score(score), style=score_hex(score))
+
+
+def _echo_json(obj) -> None:
+    # Plain stdout, not Rich: JSON must not be wrapped or highlighted.
+    sys.stdout.write(json.dumps(obj, indent=1, default=str) + "\n")
+
+
+def _print_diff(diff: str, title: str) -> None:
+    if not diff.strip():
+        console.print(f"[dim]{title}: no changes[/]")
+        return
+    if console.is_terminal:
+        console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=False), title=title, expand=False))
+    else:
+        # Piped: the raw diff, so `dgm diff A B | git apply` works.
+        sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
+
+
+def ls_cmd(
+    campaign: Optional[str] = typer.Argument(None, help="A campaign id or name: list its agents."),
+    json_out: bool = typer.Option(False, "--json", help="JSON instead of a table."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Show at most N agents (best first with --sort score)."),
+    sort: str = typer.Option("generation", "--sort", help="Agent order: generation or score."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """List campaigns, or one campaign's agents (id, parent, generation, status, score per stage, cost)."""
+    if sort not in ("generation", "score"):
+        raise UsageError(f"--sort must be generation or score, not {sort!r}")
+    store = _store(archive, archive_dir)
+    if campaign is None:
+        overview = store.campaign_overview()
+        rows = []
+        for c in store.list_campaigns():
+            o = overview.get(c.id, {})
+            rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": c.status,
+                         "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
+                         "best_score": o.get("best_score"), "spent_usd": c.spent_usd,
+                         "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})
+        if json_out:
+            return _echo_json(rows)
+        if not rows:
+            console.print(f"no campaigns in {store.url}")
+            return
+        table = Table(title=f"campaigns ({store.url})")
+        for col in ("id", "name", "kind", "status", "agents", "best", "spent $", "created"):
+            table.add_column(col, justify="right" if col in ("agents", "best", "spent $") else "left")
+        for r in rows:
+            table.add_row(r["id"], r["name"], r["kind"], r["status"], f"{r['agents']} ({r['admitted']} adm.)",
+                          _score_text(r["best_score"]), f"{r['spent_usd']:.4f}", r["created_at"][:19])
+        console.print(table)
+        return
+    c = store.get_campaign(campaign)
+    agents = store.lineage_rows(c.id)
+    if sort == "score":
+        agents = sorted(agents, key=lambda a: (a.score is None, -(a.score or 0.0), a.generation, a.id))
+    if limit is not None:
+        agents = agents[:limit]
+    ids = [a.id for a in agents]
+    stages = store.stage_results(campaign_id=c.id) if limit is None else store.stage_results(agent_ids=ids)
+    costs = store.agent_costs(campaign_id=c.id) if limit is None else store.agent_costs(agent_ids=ids)
+    stage_names = sorted({s for per in stages.values() for s in per})
+    rows = [{"id": a.id, "parent_id": a.parent_id, "generation": a.generation, "status": a.status,
+             "origin": a.origin, "score": a.score, "heldout_score": a.heldout_score,
+             "stages": {s: {"resolved": r, "finished": n} for s, (r, n) in stages.get(a.id, {}).items()},
+             "cost_usd": costs.get(a.id, 0.0)} for a in agents]
+    if json_out:
+        return _echo_json({"campaign": {"id": c.id, "name": c.name, "kind": c.kind, "status": c.status},
+                           "agents": rows})
+    table = Table(title=f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)")
+    for col in ["agent", "parent", "gen", "status", "score", *stage_names, "held-out", "cost $"]:
+        table.add_column(col, justify="right" if col not in ("agent", "parent", "status") else "left")
+    for r in rows:
+        per = [f"{r['stages'][s]['resolved']}/{r['stages'][s]['finished']}" if s in r["stages"] else "-"
+               for s in stage_names]
+        st = r["status"]
+        table.add_row(r["id"], r["parent_id"] or "-", str(r["generation"]), f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
+                      _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}")
+    console.print(table)
+
+
+def show_cmd(
+    agent: str = typer.Argument(..., help="Agent id (a unique prefix is enough)."),
+    no_diff: bool = typer.Option(False, "--no-diff", help="Leave out the diff against the parent."),
+    json_out: bool = typer.Option(False, "--json", help="JSON (details and the diff) instead of panels."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """One agent: proposal and diagnosis, scores per stage and held-out, per-task results, cost, diff vs parent."""
+    from dgm.lineage.details import agent_details, parent_diff
+
+    store = _store(archive, archive_dir)
+    d = agent_details(store, agent)
+    a = store.get_agent(d["id"])
+    diff = None
+    if not no_diff and a.parent_id:
+        diff = parent_diff(store, a)[1]
+    if json_out:
+        return _echo_json({**d, "diff_vs_parent": diff})
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("agent", f"{d['id']}  (campaign {d['campaign_id']}, generation {d['generation']}, {d['origin']})")
+    head.add_row("parent", d["parent_id"] or "- (root)")
+    head.add_row("status", d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else ""))
+    head.add_row("commit", d["commit"])
+    head.add_row("score", Text.assemble(_score_text(d["score"]), f"   held-out {_fmt_score(d['heldout_score'])}   "
+                                        f"stage reached {d['stage_reached']}"))
+    for stage, s in d["stages"].items():
+        head.add_row(f"  stage {stage}", f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])})")
+    cost = d["cost"]
+    purposes = ", ".join(f"{p} ${v['cost_usd']:.4f} ({v['calls']} calls)" for p, v in cost["by_purpose"].items())
+    head.add_row("cost", f"${cost['total_usd']:.4f} in {cost['calls']} LLM calls"
+                 + (f": {purposes}" if purposes else "") + (" [scripted models]" if cost["scripted"] else ""))
+    if d["children"]:
+        head.add_row("children", ", ".join(d["children"][:12]) + (" ..." if len(d["children"]) > 12 else ""))
+    if d["meta"]:
+        head.add_row("meta", json.dumps(d["meta"], default=str)[:300])
+    console.print(Panel(head, title=f"agent {d['id']}", expand=False))
+    for label, value in (("diagnosis target", d["diagnosis_target"]), ("proposal", d["proposal"])):
+        if value:
+            text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+            console.print(Panel(Syntax(text, "json", theme="ansi_dark", word_wrap=True), title=label))
+    runs = [r for r in d["task_runs"]]
+    if runs:
+        table = Table(title=f"task runs ({len(runs)})")
+        for col in ("run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $", "model"):
+            table.add_column(col, justify="right" if col in ("patch lines", "seconds", "cost $") else "left")
+        for r in runs:
+            st = r["status"]
+            table.add_row(r["id"][:10], r["kind"], r["stage"], r["task_id"], f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
+                          r["f2p"] or "-", r["p2p"] or "-", str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}",
+                          f"{r['cost_usd']:.4f}", r["model"])
+        console.print(table)
+    else:
+        console.print("[dim]no task runs[/]")
+    if no_diff:
+        return
+    if a.parent_id is None:
+        files = store.code.tree_files(a.commit_sha)
+        console.print(f"[dim]root agent: no parent to diff against; its code has {len(files)} file(s) "
+                      f"(`dgm diff {a.id} --from-root` or `dgm export {a.id} DIR`)[/]")
+    else:
+        _print_diff(diff or "", f"diff {a.parent_id} → {a.id}")
+
+
+def diff_cmd(
+    agent: str = typer.Argument(..., help="Agent id."),
+    other: Optional[str] = typer.Argument(None, help="Another agent: show AGENT → OTHER (default: parent → AGENT)."),
+    from_root: bool = typer.Option(False, "--from-root", help="Everything AGENT's lineage changed since its root."),
+    stat: bool = typer.Option(False, "--stat", help="Files changed and line counts only."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Diff between any two agents' code (default: AGENT against its parent)."""
+    store = _store(archive, archive_dir)
+    a = store.get_agent(agent)
+    if other is not None and from_root:
+        raise UsageError("give either OTHER or --from-root, not both")
+    if other is not None:
+        b = store.get_agent(other)
+        old, new, title = a.commit_sha, b.commit_sha, f"diff {a.id} → {b.id}"
+    elif from_root:
+        root = store.ancestors(a.id)[-1]
+        if root.id == a.id:
+            raise UsageError(f"agent {a.id} is a root: it has no lineage to diff (use `dgm export` for its code)")
+        old, new, title = root.commit_sha, a.commit_sha, f"diff root {root.id} → {a.id}"
+    else:
+        if a.parent_id is None:
+            raise UsageError(f"agent {a.id} has no parent; give OTHER to compare it with another agent")
+        parent = store.get_agent(a.parent_id)
+        old, new, title = parent.commit_sha, a.commit_sha, f"diff {parent.id} → {a.id}"
+    diff = store.code.diff(old, new)
+    if stat:
+        _print_stat(diff)
+        return
+    _print_diff(diff, title)
+
+
+def _print_stat(diff: str) -> None:
+    files: dict[str, list[int]] = {}
+    current = None
+    for line in diff.splitlines():
+        if line.startswith("diff --git "):
+            current = line.split(" b/", 1)[-1]
+            files[current] = [0, 0]
+        elif current and line.startswith("+") and not line.startswith("+++"):
+            files[current][0] += 1
+        elif current and line.startswith("-") and not line.startswith("---"):
+            files[current][1] += 1
+    for name, (plus, minus) in files.items():
+        console.print(f"{name}  [green]+{plus}[/] [red]-{minus}[/]")
+    console.print(f"{len(files)} file(s) changed")
+
+
+def lineage_cmd(
+    campaign: str = typer.Argument(..., help="Campaign id or name."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Write the graph as graphml, json or dot instead of a tree."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File for --format (default: stdout)."),
+    max_nodes: int = typer.Option(300, "--max-nodes", min=1, help="Tree: print at most about N agents (best path and best agents first)."),
+    show_all: bool = typer.Option(False, "--all", help="Tree: print every agent."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """The lineage tree coloured by score, best agent's path marked ★; or its networkx graph as a file."""
+    from dgm.lineage.forest import Lineage
+    from dgm.lineage.graph import FORMATS, build_graph, export
+    from dgm.lineage.tree import rich_tree
+
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if out is not None and fmt is None:
+        raise UsageError("--out needs --format (graphml, json or dot)")
+    store = _store(archive, archive_dir)
+    c = store.get_campaign(campaign)
+    if fmt is not None:
+        graph = build_graph(store, c.id)
+        graph.graph["name"] = c.name
+        data = export(graph, fmt)
+        if out is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            console.print(f"wrote {fmt} with {graph.number_of_nodes()} agents and {graph.number_of_edges()} edges to {out}")
+        return
+    lin = Lineage.load(store, c.id)
+    if not len(lin):
+        console.print(f"campaign {c.name} has no agents")
+        return
+    tree = rich_tree(lin, f"{c.name} ({c.id}): {len(lin)} agents", None if show_all else max_nodes)
+    # Piped: whole lines (soft wrap), so grep and less see one agent per line; a terminal crops instead.
+    if console.is_terminal:
+        console.print(tree, no_wrap=True, overflow="ellipsis")
+    else:
+        console.print(tree, soft_wrap=True)
+    best = lin.best()
+    if best is not None:
+        row = lin.rows[best]
+        path = " → ".join(lin.rows[i].id for i in lin.path_to(best))
+        console.print(f"★ best agent {row.id} (score {_fmt_score(row.score)}, generation {row.generation}); "
+                      f"path: {path}", soft_wrap=True)
+
+
+def plot_cmd(
+    campaign: str = typer.Argument(..., help="Campaign id or name."),
+    out: Path = typer.Option(..., "--out", "-o", help="Image file (.png, .svg or .pdf)."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Best and mean archive score per generation, coverage and diversity, spend."""
+    from dgm.lineage.plot import generation_series, plot_series
+
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--out must end in .png, .svg or .pdf, not {out.name!r}")
+    store = _store(archive, archive_dir)
+    c = store.get_campaign(campaign)
+    points, source = generation_series(store, c.id)
+    if not points:
+        raise UsageError(f"campaign {c.name} has no agents to plot")
+    plot_series(points, out, f"{c.name} ({c.kind}) — {source} per generation")
+    last = points[-1]
+    console.print(f"wrote {out}: {len(points)} generation(s) ({source}); last: best {_fmt_score(last.best_score)}, "
+                  f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
+                  f"spent ${last.spent_usd:.4f}")
+
+
+def export_cmd(
+    agent: str = typer.Argument(..., help="Agent id."),
+    dest: Path = typer.Argument(..., help="Directory to write the code into (must be empty or not exist)."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Write the agent's full code tree (runnable on its own: `python DIR/main.py`, see the agent contract)."""
+    store = _store(archive, archive_dir)
+    a = store.get_agent(agent)
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest} exists and is not a directory")
+    store.code.materialize(a.commit_sha, dest)
+    n = sum(1 for p in dest.rglob("*") if p.is_file())
+    console.print(f"exported agent {a.id} (commit {a.commit_sha[:12]}, {n} files) to {dest}")
+
+
+def replay_cmd(
+    agent: str = typer.Argument(..., help="Agent id."),
+    task: str = typer.Option(..., "--task", "-t", help="Task id (any task of the benchmark, seen or not)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="Benchmark (default: the replayed run's, else dgm-mini)."),
+    recorded: bool = typer.Option(False, "--recorded", help="Serve the recorded LLM responses (default): offline, free."),
+    live: bool = typer.Option(False, "--live", help="Call the model again and store the new run."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="--live: model to use (default: the recorded run's)."),
+    run_id: Optional[str] = typer.Option(None, "--run", help="--recorded: the task run whose recording to serve (default: latest)."),
+    time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds for the agent."),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Re-run an archived agent on a task: from the recording (reports divergence) or live."""
+    from dgm.bench.registry import load_benchmark
+    from dgm.lineage.replay import VOLATILE_NOTE, find_source_run, replay
+    from docker import errors as docker_errors
+
+    from dgm.sandbox.docker import docker_client, ensure_image, remove_orphans
+
+    if recorded and live:
+        raise UsageError("give --recorded or --live, not both")
+    mode = "live" if live else "recorded"
+    if mode == "live" and run_id is not None:
+        raise UsageError("--run selects a recording; it goes with --recorded")
+    if mode == "recorded" and model is not None:
+        raise UsageError("--model goes with --live (a recorded replay uses the recorded run's model)")
+    if model is not None:
+        from dgm.llm import scripted
+
+        if scripted.is_scripted(model):
+            scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
+    store = _store(archive, archive_dir)
+    a = store.get_agent(agent)
+    source = None
+    notes: list[str] = []
+    if mode == "recorded":
+        source = find_source_run(store, a, task, run_id)
+        if run_id is not None and source.task_id != task:
+            notes.append(f"run {source.id} was on task {source.task_id}; its recording is served on {task}")
+    else:
+        source = store.latest_finished_run(a.id, task, kinds=("task", "replay"))
+    bench_name = benchmark or (source.benchmark if source is not None else "dgm-mini")
+    bench = load_benchmark(bench_name)
+    (the_task,) = bench.select([task])
+    client = docker_client()
+    ensure_image(client, bench.image(the_task))
+    try:
+        remove_orphans(client)
+    except docker_errors.NotFound:
+        pass  # best-effort cleanup: a container vanished while being listed (removed by its owner meanwhile)
+    if mode == "recorded":
+        what = f"recording of run {source.id}"
+    else:
+        what = f"model {model or (source.model if source is not None else '?')}"
+    if not json_out:
+        console.print(f"replaying agent [bold]{a.id}[/] on {bench_name}/{task} ({mode}: {what})")
+    report = replay(store, client, bench, a, the_task, mode=mode, source=source, model=model, time_limit_s=time_limit)
+    report.notes[:0] = notes
+    if json_out:
+        return _echo_json(report.as_dict())
+    run = report.run
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("replay run", f"{run.id} (campaign {report.campaign_id}, kind replay) — "
+                 f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/], model {run.model}, ${run.cost_usd:.4f}")
+    if source is not None:
+        grid.add_row("compared with", f"run {source.id} ({source.kind}, {source.status}, model {source.model})")
+        grid.add_row("patch", "[green]byte-identical[/]" if report.patch_identical else "[red]differs[/]")
+    if mode == "recorded":
+        grid.add_row("requests", f"{report.replayed_steps} replayed of {report.recorded_steps} recorded")
+        ex = report.exact_divergence
+        grid.add_row("exact check", "every request hash matched" if ex is None else
+                     f"step {ex['step'] + 1}: {ex['reason']}")
+        grid.add_row("normalised check", "no divergence" if report.divergence is None else
+                     f"step {report.divergence['step'] + 1}: {report.divergence['reason']}")
+        grid.add_row("", Text(f"({VOLATILE_NOTE})", style="dim"))
+    for note in report.notes:
+        grid.add_row("note", note)
+    style = "green" if (report.divergence is None and report.patch_identical is not False) else "yellow"
+    console.print(Panel(grid, title=report.verdict, border_style=style, expand=False))
+    if report.patch_identical is False and source is not None:
+        import difflib
+
+        delta = "".join(difflib.unified_diff((source.patch or "").splitlines(True), (run.patch or "").splitlines(True),
+                                             f"run {source.id}", f"run {run.id}"))
+        _print_diff(delta, "recorded patch → replay patch")
+
+
+def serve_cmd(
+    port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="TCP port (0: any free one)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (the archive is not protected: keep it local)."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Lineage explorer in the browser (offline: nothing is fetched from the network)."""
+    from dgm.web.server import ExplorerServer
+
+    store = _store(archive, archive_dir)
+    server = ExplorerServer(store, host=host, port=port)
+    console.print(f"dgm explorer on [bold]{server.url}[/] (archive {store.url}); Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    finally:
+        server.close()
+
+
+def import_dgm_cmd(
+    output_dir: Path = typer.Argument(..., help="A DGM run directory (with dgm_metadata.jsonl and node subdirectories)."),
+    initial_dir: Optional[Path] = typer.Option(None, "--initial-dir", help="The agent code the DGM run started from (root tree; default: empty)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Campaign name (default: dgm-<directory name>)."),
+    benchmark: str = typer.Option("swe-bench-verified", "--benchmark", help="Benchmark name recorded on imported task runs."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Import a run of the original DGM implementation (see README: Importing DGM runs)."""
+    from dgm.lineage.import_dgm import import_run, scan
+
+    scan(output_dir)  # every file checked before the archive is even opened
+    store = _store(archive, archive_dir)
+    campaign, ids = import_run(store, output_dir, initial_dir=initial_dir, name=name, benchmark=benchmark)
+    n_runs = sum(store.task_run_counts(campaign.id).values())
+    console.print(f"imported {len(ids)} DGM nodes as campaign {campaign.name} ({campaign.id}) with {n_runs} task "
+                  f"run(s); browse with `dgm lineage {campaign.id}` or `dgm serve`")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ls")(ls_cmd)
+    app.command("show")(show_cmd)
+    app.command("diff")(diff_cmd)
+    app.command("lineage")(lineage_cmd)
+    app.command("plot")(plot_cmd)
+    app.command("export")(export_cmd)
+    app.command("replay")(replay_cmd)
+    app.command("serve")(serve_cmd)
+    app.command("import-dgm")(import_dgm_cmd)
+
+
+__all__ = ["register", "NotFound"]

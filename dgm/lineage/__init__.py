@@ -1,0 +1,1 @@
+"""Lineage of a campaign: networkx graph, exports, Rich tree, plots, agent details, replay, DGM import."""

@@ -1,0 +1,87 @@
+"""Everything worth knowing about one agent, as plain data (for `dgm show` and the explorer).
+
+A handful of indexed queries per agent, whatever the archive's size.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def tests_fraction(tests_status: dict | None, key: str) -> str | None:
+    part = (tests_status or {}).get(key)
+    if not part:
+        return None
+    ok, bad = len(part.get("success", [])), len(part.get("failure", []))
+    return f"{ok}/{ok + bad}"
+
+
+def run_summary(run) -> dict[str, Any]:
+    return {
+        "id": run.id, "campaign_id": run.campaign_id, "kind": run.kind, "benchmark": run.benchmark,
+        "task_id": run.task_id, "stage": run.stage, "attempt": run.attempt, "status": run.status,
+        "model": run.model, "f2p": tests_fraction(run.tests_status, "FAIL_TO_PASS"),
+        "p2p": tests_fraction(run.tests_status, "PASS_TO_PASS"),
+        "patch_lines": len((run.patch or "").splitlines()), "duration_s": run.duration_s, "cost_usd": run.cost_usd,
+        "error": run.error, "has_trajectory": bool(run.trajectory_artifact),
+        "has_agent_log": bool(run.agent_log_artifact), "has_eval_log": bool(run.eval_log_artifact),
+        "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
+    }
+
+
+def call_summary(call) -> dict[str, Any]:
+    return {
+        "id": call.id, "task_run_id": call.task_run_id, "purpose": call.purpose, "seq": call.seq,
+        "model": call.model, "status": call.status, "prompt_tokens": call.prompt_tokens,
+        "completion_tokens": call.completion_tokens, "cost_usd": call.cost_usd, "latency_s": call.latency_s,
+        "scripted": call.scripted, "error": call.error, "has_transcript": bool(call.artifact_id),
+        "request_hash": call.request_hash, "created_at": _iso(call.created_at),
+    }
+
+
+def agent_details(store, agent_id: str) -> dict[str, Any]:
+    agent = store.get_agent(agent_id)
+    runs = store.list_task_runs(agent_id=agent.id)
+    calls = store.list_llm_calls(agent_id=agent.id)
+    stages: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        if run.kind != "task" or not run.finished:
+            continue
+        entry = stages.setdefault(run.stage, {"resolved": 0, "finished": 0})
+        entry["finished"] += 1
+        entry["resolved"] += run.status == "resolved"
+    for entry in stages.values():
+        entry["score"] = entry["resolved"] / entry["finished"] if entry["finished"] else None
+    by_purpose: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        p = by_purpose.setdefault(call.purpose, {"calls": 0, "cost_usd": 0.0, "prompt_tokens": 0,
+                                                 "completion_tokens": 0, "errors": 0})
+        p["calls"] += 1
+        p["cost_usd"] += call.cost_usd
+        p["prompt_tokens"] += call.prompt_tokens
+        p["completion_tokens"] += call.completion_tokens
+        p["errors"] += call.status != "ok"
+    children = store.children_of(agent.id)
+    return {
+        "id": agent.id, "campaign_id": agent.campaign_id, "parent_id": agent.parent_id,
+        "generation": agent.generation, "commit": agent.commit_sha, "status": agent.status,
+        "origin": agent.origin, "rejection_reason": agent.rejection_reason, "proposal": agent.proposal,
+        "diagnosis_target": agent.diagnosis_target, "score": agent.score, "heldout_score": agent.heldout_score,
+        "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
+        "created_at": _iso(agent.created_at), "children": [c.id for c in children],
+        "task_runs": [run_summary(r) for r in runs],
+        "cost": {"total_usd": sum(c.cost_usd for c in calls), "calls": len(calls), "by_purpose": by_purpose,
+                 "scripted": any(c.scripted for c in calls)},
+        "llm_calls": [call_summary(c) for c in calls],
+    }
+
+
+def parent_diff(store, agent) -> tuple[str | None, str]:
+    """(parent commit or None, unified diff parent -> agent; against the empty tree for a root)."""
+    parent_sha = store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None
+    return parent_sha, store.code.diff(parent_sha, agent.commit_sha)

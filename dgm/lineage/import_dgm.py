@@ -1,0 +1,286 @@
+"""Import a run directory of the original DGM implementation into the archive.
+
+Supported layout (what DGM_outer.py / self_improve_step.py write; see the
+README section "Importing DGM runs"):
+
+    OUTPUT_DIR/
+      dgm_metadata.jsonl        one JSON object per generation, pretty-printed
+                                (indent=2) and concatenated: generation,
+                                selfimprove_entries, children, children_compiled, archive
+      initial/metadata.json     the root node (no model_patch.diff)
+      <run_id>/metadata.json    run_id, parent_commit ("initial" for the root's
+                                children), entry, problem_statement,
+                                overall_performance {accuracy_score,
+                                total_resolved_ids, total_unresolved_ids,
+                                total_emptypatch_ids, ...}, optional
+                                overall_performance_deep, improvement_diagnosis
+      <run_id>/model_patch.diff the node's change relative to its parent's code
+
+Each node becomes an agent whose code is a real commit: the root is the tree
+given with `--initial-dir` (the DGM code the run started from) or an empty
+tree; every child is its parent's tree with its model_patch.diff applied by
+`git apply` in a temporary directory. Scores and per-task outcomes become the
+agent's score and 'task' runs (stage 'dgm', and 'dgm-full' for the deep
+evaluation), so the heat maps and plots work on imported runs too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dgm.errors import UsageError
+
+METADATA_FILE = "dgm_metadata.jsonl"
+NODE_METADATA = "metadata.json"
+NODE_PATCH = "model_patch.diff"
+ROOT_ID = "initial"
+IMPORT_MODEL = "dgm-import"
+"""Model name on imported task runs: the original run's model is not in its metadata."""
+
+
+@dataclass
+class DgmNode:
+    run_id: str
+    parent: str | None
+    metadata: dict[str, Any]
+    patch: str | None
+    generation: int = 0
+    compiled: bool = False
+    in_archive: bool = False
+    children: list[str] = field(default_factory=list)
+
+
+def read_generations(path: Path) -> list[dict[str, Any]]:
+    """The generation records: DGM writes them pretty-printed and concatenated, not one per line."""
+    text = path.read_text()
+    decoder = json.JSONDecoder()
+    records: list[dict[str, Any]] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            break
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}: not a sequence of JSON objects ({exc.msg} at line {exc.lineno})") from None
+        if not isinstance(obj, dict) or "generation" not in obj:
+            raise UsageError(f"{path}: record {len(records) + 1} is not a generation object with a 'generation' key")
+        records.append(obj)
+    return records
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"missing file {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold a JSON object")
+    return data
+
+
+def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
+    """Read and check the whole layout before anything is written to the archive."""
+    if not output_dir.is_dir():
+        raise UsageError(f"DGM output directory {output_dir} does not exist")
+    meta_path = output_dir / METADATA_FILE
+    if not meta_path.is_file():
+        raise UsageError(f"missing file {meta_path} (is {output_dir} a DGM run directory?)")
+    generations = read_generations(meta_path)
+    if not (output_dir / ROOT_ID / NODE_METADATA).is_file():
+        raise UsageError(f"missing file {output_dir / ROOT_ID / NODE_METADATA} (the root node of the run)")
+
+    generation_of: dict[str, int] = {}
+    compiled: set[str] = set()
+    final_archive: set[str] = set(generations[-1].get("archive") or []) if generations else set()
+    listed: list[str] = []
+    for record in generations:
+        for child in record.get("children") or []:
+            generation_of.setdefault(child, int(record["generation"]) + 1)
+            listed.append(child)
+        compiled.update(record.get("children_compiled") or [])
+    # Node directories not named in the metadata (e.g. a generation cut short) are imported as well.
+    on_disk = sorted(p.name for p in output_dir.iterdir() if p.is_dir() and (p / NODE_METADATA).is_file())
+    ids = [ROOT_ID] + sorted((set(listed) | set(on_disk)) - {ROOT_ID})
+
+    nodes: dict[str, DgmNode] = {}
+    for run_id in ids:
+        node_dir = output_dir / run_id
+        metadata = _load_json(node_dir / NODE_METADATA)
+        parent = None if run_id == ROOT_ID else str(metadata.get("parent_commit") or "")
+        if run_id != ROOT_ID and not parent:
+            raise UsageError(f"{node_dir / NODE_METADATA} has no parent_commit")
+        patch_path = node_dir / NODE_PATCH
+        patch = patch_path.read_text() if patch_path.is_file() else None
+        if patch is None and run_id != ROOT_ID and (run_id in compiled or run_id in final_archive):
+            raise UsageError(f"missing file {patch_path} (node {run_id} is in the archive, so its code change must exist)")
+        nodes[run_id] = DgmNode(run_id=run_id, parent=parent, metadata=metadata, patch=patch,
+                                compiled=run_id in compiled or run_id == ROOT_ID,
+                                in_archive=run_id in final_archive or run_id == ROOT_ID)
+    for node in nodes.values():
+        if node.parent is not None:
+            if node.parent not in nodes:
+                raise UsageError(f"node {node.run_id}'s parent {node.parent} has no directory "
+                                 f"{output_dir / node.parent / NODE_METADATA}")
+            nodes[node.parent].children.append(node.run_id)
+    # Generations: from the metadata where listed, else one more than the parent's.
+    order = topological(nodes)
+    for run_id in order:
+        node = nodes[run_id]
+        if run_id == ROOT_ID:
+            node.generation = 0
+        else:
+            node.generation = generation_of.get(run_id, nodes[node.parent].generation + 1)
+    return nodes, generations
+
+
+def topological(nodes: dict[str, DgmNode]) -> list[str]:
+    order: list[str] = []
+    stack = [ROOT_ID]
+    while stack:
+        run_id = stack.pop()
+        order.append(run_id)
+        stack.extend(sorted(nodes[run_id].children, reverse=True))
+    if len(order) != len(nodes):
+        loose = sorted(set(nodes) - set(order))[:3]
+        raise UsageError(f"node(s) {', '.join(loose)} do not descend from '{ROOT_ID}' (parent_commit cycle?)")
+    return order
+
+
+def _git_apply(tree: Path, patch: str, run_id: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
+    # --unsafe-paths is not given: a patch may not write outside the tree.
+    proc = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"], cwd=tree, input=patch.encode(),
+                          capture_output=True, env=env)
+    if proc.returncode != 0:
+        why = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(f"model_patch.diff of node {run_id} does not apply to its parent's code "
+                         f"({why[0] if why else 'git apply failed'}); pass --initial-dir with the code the DGM run "
+                         "started from")
+
+
+def _performance_runs(node: DgmNode, agent_id: str, campaign_id: str, benchmark: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for key, stage in (("overall_performance", "dgm"), ("overall_performance_deep", "dgm-full")):
+        perf = node.metadata.get(key) or {}
+        if not isinstance(perf, dict):
+            continue
+        for ids_key, status in (("total_resolved_ids", "resolved"), ("total_unresolved_ids", "unresolved"),
+                                ("total_emptypatch_ids", "empty_patch")):
+            for task_id in dict.fromkeys(perf.get(ids_key) or []):  # de-duplicated, order kept
+                rows.append({"campaign_id": campaign_id, "agent_id": agent_id, "kind": "task",
+                             "benchmark": benchmark, "task_id": str(task_id), "stage": stage, "status": status,
+                             "model": IMPORT_MODEL})
+    # One row per (task, stage): a task listed twice under different outcomes keeps the first.
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for row in rows:
+        key = (row["task_id"], row["stage"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique
+
+
+def _score(metadata: dict[str, Any]) -> float | None:
+    perf = metadata.get("overall_performance") or {}
+    score = perf.get("accuracy_score") if isinstance(perf, dict) else None
+    return float(score) if isinstance(score, (int, float)) else None
+
+
+def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name: str | None = None,
+               benchmark: str = "swe-bench-verified", progress=None) -> tuple[Any, dict[str, str]]:
+    """Import everything; returns the campaign and DGM run id -> agent id."""
+    output_dir = Path(output_dir)
+    nodes, generations = scan(output_dir)
+    if initial_dir is not None and not initial_dir.is_dir():
+        raise UsageError(f"--initial-dir {initial_dir} is not a directory")
+    order = topological(nodes)
+    name = name or f"dgm-{output_dir.resolve().name}"
+    if any(c.name == name for c in store.list_campaigns()):
+        raise UsageError(f"a campaign named {name!r} already exists (pass --name to import again)")
+    # Code first: it is the slow part and the part a bad patch makes fail, and
+    # commits nobody references are harmless, while a half-imported campaign is not.
+    shas: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="dgm-import-") as tmp:
+        for i, run_id in enumerate(order):
+            node = nodes[run_id]
+            tree = Path(tmp) / f"n{i}"
+            if node.parent is None:
+                tree.mkdir()
+                if initial_dir is not None:
+                    _copy_tree(initial_dir, tree)
+                shas[run_id] = store.code.commit_tree(tree, None, f"dgm import: {run_id}")
+            else:
+                if store.code.tree_files(shas[node.parent]):
+                    store.code.materialize(shas[node.parent], tree)
+                else:  # `git archive` of an empty tree is not a tar stream Python can read
+                    tree.mkdir()
+                if node.patch and node.patch.strip():
+                    _git_apply(tree, node.patch, run_id)
+                shas[run_id] = store.code.commit_tree(tree, shas[node.parent], f"dgm import: {run_id}")
+            if progress:
+                progress(i + 1, len(order))
+    campaign = store.create_campaign(
+        name=name, kind="import",
+        config={"source": str(output_dir.resolve()), "format": "dgm", "generations": len(generations),
+                "initial_dir": str(initial_dir.resolve()) if initial_dir else None, "benchmark": benchmark},
+    )
+
+    from dgm.archive.store import new_id
+
+    agent_ids = {run_id: new_id(6) for run_id in order}
+    agent_rows = []
+    run_rows: list[dict[str, Any]] = []
+    for run_id in order:
+        node = nodes[run_id]
+        md = node.metadata
+        status = "seed" if node.parent is None else ("admitted" if node.in_archive else "rejected")
+        reason = None
+        if status == "rejected":
+            reason = "did not compile (DGM: no non-empty patch or incomplete evaluation)" if not node.compiled \
+                else "not kept in DGM's archive"
+        proposal = None
+        if md.get("problem_statement") or md.get("improvement_diagnosis"):
+            proposal = {"problem_statement": md.get("problem_statement"),
+                        "improvement_diagnosis": md.get("improvement_diagnosis"), "source": "dgm"}
+        entry = md.get("entry")
+        agent_rows.append({
+            "id": agent_ids[run_id], "campaign_id": campaign.id,
+            "parent_id": agent_ids[node.parent] if node.parent else None, "generation": node.generation,
+            "commit_sha": shas[run_id], "status": status, "rejection_reason": reason,
+            "origin": "seed" if node.parent is None else "import", "proposal": proposal,
+            "diagnosis_target": {"entry": entry} if entry else None, "score": _score(md),
+            "meta": {"dgm_run_id": run_id, "dgm_compiled": node.compiled,
+                     "model_patch_bytes": len(node.patch or "")},
+        })
+        run_rows += _performance_runs(node, agent_ids[run_id], campaign.id, benchmark)
+    try:
+        store.bulk_add_agents(agent_rows)
+        store.bulk_add_task_runs(run_rows)
+        for record in generations:
+            store.add_event(campaign.id, "dgm_generation", {
+                k: record.get(k) for k in ("generation", "children", "children_compiled", "archive")})
+    except BaseException:
+        store.set_campaign_status(campaign.id, "failed", finished=True)
+        raise
+    store.set_campaign_status(campaign.id, "completed", finished=True)
+    return store.get_campaign(campaign.id), agent_ids
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    import shutil
+
+    shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True,
+                    ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pyc"))

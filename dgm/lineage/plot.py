@@ -1,0 +1,102 @@
+"""Campaign progress per generation: best and mean archive score, coverage and
+diversity, spend. From the recorded `generation_stats` when the loop wrote
+them; otherwise recomputed from agents and task runs (imports, eval campaigns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
+
+# Agents that count as "in the archive" when recomputing (the loop admits these).
+ARCHIVED_STATUSES = ("seed", "admitted")
+
+
+@dataclass
+class GenerationPoint:
+    generation: int
+    archive_size: int
+    best_score: float | None
+    mean_score: float | None
+    coverage: int
+    coverage_fraction: float
+    mean_jaccard_distance: float | None
+    spent_usd: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def generation_series(store, campaign_id: str) -> tuple[list[GenerationPoint], str]:
+    """Points per generation and where they came from ('recorded' or 'recomputed')."""
+    stats = store.list_generation_stats(campaign_id)
+    if stats:
+        return [GenerationPoint(s.generation, s.archive_size, s.best_score, s.mean_score, s.coverage,
+                                s.coverage_fraction, s.mean_jaccard_distance, s.spent_usd) for s in stats], "recorded"
+    rows = store.lineage_rows(campaign_id)
+    if not rows:
+        return [], "recomputed"
+    outcomes = store.agent_task_outcomes(campaign_id)
+    costs = store.agent_costs(campaign_id=campaign_id)
+    all_tasks = {t for per in outcomes.values() for t in per}
+    points: list[GenerationPoint] = []
+    archived: list = []
+    spent = 0.0
+    by_gen: dict[int, list] = {}
+    for r in rows:
+        by_gen.setdefault(r.generation, []).append(r)
+    for gen in range(min(by_gen), max(by_gen) + 1):
+        for r in by_gen.get(gen, []):
+            spent += costs.get(r.id, 0.0)
+            if r.status in ARCHIVED_STATUSES:
+                archived.append(r)
+        scores = [r.score for r in archived if r.score is not None]
+        solved = [{t for t, ok in outcomes.get(r.id, {}).items() if ok} for r in archived]
+        cov = coverage(solved) if solved else 0
+        points.append(GenerationPoint(
+            generation=gen, archive_size=len(archived), best_score=max(scores) if scores else None,
+            mean_score=sum(scores) / len(scores) if scores else None, coverage=cov,
+            coverage_fraction=cov / len(all_tasks) if all_tasks else 0.0,
+            mean_jaccard_distance=mean_pairwise_jaccard_distance(solved) if len(solved) > 1 else None,
+            spent_usd=spent,
+        ))
+    return points, "recomputed"
+
+
+def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    gens = [p.generation for p in points]
+    nan = float("nan")
+    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    ax = axes[0]
+    ax.plot(gens, [p.best_score if p.best_score is not None else nan for p in points], "-o", ms=3, label="best")
+    ax.plot(gens, [p.mean_score if p.mean_score is not None else nan for p in points], "-o", ms=3, label="mean")
+    ax.set_ylabel("archive score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax = axes[1]
+    ax.plot(gens, [p.coverage_fraction for p in points], "-o", ms=3, color="tab:green", label="coverage (solved by any)")
+    ax.plot(gens, [p.mean_jaccard_distance if p.mean_jaccard_distance is not None else nan for p in points],
+            "-o", ms=3, color="tab:purple", label="diversity (mean Jaccard distance)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("fraction")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    ax = axes[2]
+    ax.plot(gens, [p.spent_usd for p in points], "-o", ms=3, color="tab:red")
+    ax.set_ylabel("spent (USD)")
+    ax.set_xlabel("generation")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

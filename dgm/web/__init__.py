@@ -1,0 +1,1 @@
+"""`dgm serve`: the offline lineage explorer (JSON API + static page)."""

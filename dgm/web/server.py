@@ -1,0 +1,316 @@
+"""`dgm serve`: a read-only JSON API over the archive plus the explorer's static files.
+
+Standard library HTTP server (one thread per request): the archive store is
+thread-safe (a session per call, detached rows), and the only shared state
+here, the per-campaign graph cache, sits behind a lock. Only GET exists, so
+nothing a browser sends can change the archive. Every asset is served from
+this package: the page works with no network at all.
+
+API (all JSON):
+  /api/campaigns                         campaigns with agent counts and best scores
+  /api/campaigns/<id>/graph              the lineage as parallel arrays (compact for 100k agents)
+  /api/campaigns/<id>/version            a fingerprint that changes when the campaign does (live refresh)
+  /api/campaigns/<id>/series             best/mean score, coverage, diversity, spend per generation
+  /api/agents/<id>                       details, diff vs parent
+  /api/diff?a=<id>&b=<id>                diff between two agents' code
+  /api/heatmap?agents=<id>,<id>,...      latest status per task for each agent
+  /api/runs/<id>                         one task run with its trajectory and LLM calls
+  /api/llm_calls/<id>                    one LLM call's request and response
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from dgm.errors import DgmError, NotFound, UsageError
+
+STATIC_DIR = Path(__file__).with_name("static")
+MAX_DIFF_CHARS = 400_000
+MAX_HEATMAP_AGENTS = 200
+STATUS_CODES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected")
+
+
+class ExplorerApi:
+    """The API's logic, separate from HTTP so it is easy to test and to reuse."""
+
+    def __init__(self, store):
+        self.store = store
+        self._lock = threading.Lock()
+        self._graphs: dict[str, tuple[str, bytes]] = {}
+        self._series: dict[str, tuple[str, Any]] = {}
+
+    # -- campaigns -------------------------------------------------------------
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        overview = self.store.campaign_overview()
+        return [{"id": c.id, "name": c.name, "kind": c.kind, "status": c.status, "spent_usd": c.spent_usd,
+                 "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
+                 **overview.get(c.id, {"agents": 0, "admitted": 0, "best_score": None})}
+                for c in self.store.list_campaigns()]
+
+    def version(self, campaign_id: str) -> dict[str, Any]:
+        campaign = self.store.get_campaign(campaign_id)
+        return {"version": self.store.campaign_fingerprint(campaign.id), "status": campaign.status}
+
+    def graph_bytes(self, campaign_id: str) -> bytes:
+        """The lineage payload, rebuilt only when the campaign's fingerprint changes."""
+        from dgm.lineage.forest import Lineage
+
+        campaign = self.store.get_campaign(campaign_id)
+        version = self.store.campaign_fingerprint(campaign.id)
+        with self._lock:
+            cached = self._graphs.get(campaign.id)
+        if cached and cached[0] == version:
+            return cached[1]
+        lin = Lineage.load(self.store, campaign.id)
+        counts = self.store.task_run_counts(campaign.id)
+        rows = lin.rows
+        status_index = {s: i for i, s in enumerate(STATUS_CODES)}
+        payload = {
+            "campaign": {"id": campaign.id, "name": campaign.name, "kind": campaign.kind, "status": campaign.status,
+                         "spent_usd": campaign.spent_usd},
+            "version": version,
+            "ids": [r.id for r in rows],
+            "parent": lin.parent,
+            "generation": [r.generation for r in rows],
+            "score": [None if r.score is None else round(r.score, 4) for r in rows],
+            "status": [status_index.get(r.status, 0) for r in rows],
+            "statuses": list(STATUS_CODES),
+            "runs": [counts.get(r.id, 0) for r in rows],
+            "best_path": lin.path_to(lin.best()),
+        }
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        with self._lock:
+            self._graphs[campaign.id] = (version, data)
+        return data
+
+    def series(self, campaign_id: str) -> dict[str, Any]:
+        from dgm.lineage.plot import generation_series
+
+        campaign = self.store.get_campaign(campaign_id)
+        version = self.store.campaign_fingerprint(campaign.id)
+        with self._lock:
+            cached = self._series.get(campaign.id)
+        if cached and cached[0] == version:
+            return cached[1]
+        points, source = generation_series(self.store, campaign.id)
+        result = {"source": source, "points": [p.as_dict() for p in points]}
+        with self._lock:
+            self._series[campaign.id] = (version, result)
+        return result
+
+    # -- agents ----------------------------------------------------------------
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        from dgm.lineage.details import agent_details
+
+        details = agent_details(self.store, agent_id)
+        lineage = [a.id for a in self.store.ancestors(details["id"])][::-1]
+        details["lineage"] = lineage
+        if details["parent_id"]:
+            parent = self.store.get_agent(details["parent_id"])
+            details["diff_vs_parent"] = _cap(self.store.code.diff(parent.commit_sha, details["commit"]))
+        else:
+            details["diff_vs_parent"] = None
+            details["files"] = self.store.code.tree_files(details["commit"])
+        return details
+
+    def diff(self, a: str, b: str) -> dict[str, Any]:
+        agent_a, agent_b = self.store.get_agent(a), self.store.get_agent(b)
+        return {"a": agent_a.id, "b": agent_b.id,
+                "diff": _cap(self.store.code.diff(agent_a.commit_sha, agent_b.commit_sha))}
+
+    def heatmap(self, agent_ids: list[str]) -> dict[str, Any]:
+        if not agent_ids:
+            raise UsageError("heatmap needs ?agents=<id>,<id>,...")
+        if len(agent_ids) > MAX_HEATMAP_AGENTS:
+            raise UsageError(f"at most {MAX_HEATMAP_AGENTS} agents per heat map")
+        resolved = [self.store.get_agent(a).id for a in agent_ids]
+        matrix = self.store.task_status_matrix(resolved)
+        tasks = sorted({t for per in matrix.values() for t in per})
+        return {"agents": resolved, "tasks": tasks, "status": {a: matrix.get(a, {}) for a in resolved}}
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        from dgm.lineage.details import call_summary, run_summary
+
+        run = self.store.get_task_run(run_id)
+        out = run_summary(run)
+        out["patch"] = _cap(run.patch or "")
+        trajectory = None
+        if run.trajectory_artifact:
+            try:
+                trajectory = json.loads(self.store.artifacts.get(run.trajectory_artifact))
+            except (ValueError, DgmError):
+                trajectory = {"unreadable": True}
+        out["trajectory"] = trajectory
+        out["eval_log_tail"] = (self.store.artifacts.get_text(run.eval_log_artifact)[-6000:]
+                                if run.eval_log_artifact else None)
+        out["llm_calls"] = [call_summary(c) for c in self.store.list_llm_calls(run.id)]
+        return out
+
+    def llm_call(self, call_id: str) -> dict[str, Any]:
+        from dgm.lineage.details import call_summary
+
+        call = self.store.get_llm_call(call_id)
+        out = call_summary(call)
+        out["transcript"] = self.store.artifacts.get_json(call.artifact_id) if call.artifact_id else None
+        return out
+
+
+def _cap(text: str) -> str:
+    if len(text) <= MAX_DIFF_CHARS:
+        return text
+    return text[:MAX_DIFF_CHARS] + f"\n[... {len(text) - MAX_DIFF_CHARS} more characters; use `dgm diff` ...]\n"
+
+
+def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "dgm-explorer"
+
+        def log_message(self, *args: Any) -> None:  # quiet: the terminal shows the URL, not every poll
+            pass
+
+        def _send(self, status: int, body: bytes, content_type: str, cache: str = "no-store") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", cache)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _json(self, status: int, obj: Any) -> None:
+            body = obj if isinstance(obj, bytes) else json.dumps(obj, default=str).encode()
+            self._send(status, body, "application/json")
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
+            query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+            try:
+                if path.startswith("/api/"):
+                    self._json(200, self._api(path[len("/api/"):].strip("/").split("/"), query))
+                else:
+                    self._static(path)
+            except NotFound as exc:
+                self._json(404, {"error": str(exc)})
+            except UsageError as exc:
+                self._json(400, {"error": str(exc)})
+            except DgmError as exc:
+                self._json(503, {"error": str(exc)})
+            except BrokenPipeError:
+                pass
+
+        def do_POST(self) -> None:
+            self._json(405, {"error": "the explorer is read-only"})
+
+        do_PUT = do_DELETE = do_PATCH = do_POST
+
+        def _api(self, seg: list[str], q: dict[str, str]) -> Any:
+            if seg == ["campaigns"]:
+                return api.campaigns()
+            if len(seg) == 3 and seg[0] == "campaigns":
+                if seg[2] == "graph":
+                    return api.graph_bytes(seg[1])
+                if seg[2] == "version":
+                    return api.version(seg[1])
+                if seg[2] == "series":
+                    return api.series(seg[1])
+            if len(seg) == 2 and seg[0] == "agents":
+                return api.agent(seg[1])
+            if seg == ["diff"]:
+                if not q.get("a") or not q.get("b"):
+                    raise UsageError("diff needs ?a=<agent>&b=<agent>")
+                return api.diff(q["a"], q["b"])
+            if seg == ["heatmap"]:
+                return api.heatmap([a for a in q.get("agents", "").split(",") if a])
+            if len(seg) == 2 and seg[0] == "runs":
+                return api.run(seg[1])
+            if len(seg) == 2 and seg[0] == "llm_calls":
+                return api.llm_call(seg[1])
+            raise NotFound(f"no API route /api/{'/'.join(seg)}")
+
+        def _static(self, path: str) -> None:
+            name = "index.html" if path in ("", "/") else path.lstrip("/")
+            target = (STATIC_DIR / name).resolve()
+            if STATIC_DIR.resolve() not in target.parents or not target.is_file():
+                self._send(404, b"not found", "text/plain")
+                return
+            ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+            if ctype.startswith("text/") or ctype in ("application/javascript",):
+                ctype += "; charset=utf-8"
+            self._send(200, target.read_bytes(), ctype, cache="no-cache")
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class ExplorerServer:
+    def __init__(self, store, host: str = "127.0.0.1", port: int = 8765):
+        self.api = ExplorerApi(store)
+        try:
+            self.httpd = _Server((host, port), _make_handler(self.api))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self.host, self.port = self.httpd.server_address[:2]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in str(self.host) else self.host
+        return f"http://{host}:{self.port}/"
+
+    def serve_forever(self) -> None:
+        try:
+            self.httpd.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+
+    def start(self) -> "ExplorerServer":
+        """Serve on a background thread (tests, benchmarks)."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+        self.httpd.server_close()
+
+    def __enter__(self) -> "ExplorerServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def wait_until_up(url: str, timeout_s: float = 10.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url + "api/campaigns", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -1,0 +1,162 @@
+"""`dgm ls / show / diff / export` on a real archive: the seed agent and two real
+self-modifications as git commits, task runs and LLM calls through the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from browse_support import assert_one_line_error, run_dgm
+from dgm.archive import ArchiveStore
+from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browse")
+    root = tmp / "archive"
+    store = ArchiveStore.open(None, root)
+    campaign = store.create_campaign("browse", "evolution", {"generations": 2})
+    seed_sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
+    seed = store.add_agent(campaign.id, seed_sha, status="seed", origin="seed")
+    # Two real self-modifications: a constant changed, then a helper file added.
+    child_dir = tmp / "child"
+    shutil.copytree(SEED_AGENT_DIR, child_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    main = child_dir / "main.py"
+    main.write_text(main.read_text().replace("MAX_STEPS = 30", "MAX_STEPS = 45"))
+    child_sha = commit_agent_dir(store, child_dir, "child", parent_sha=seed_sha)
+    proposal = {"diagnosis": "runs out of steps on long tasks", "improvement": "raise MAX_STEPS to 45"}
+    child = store.add_agent(campaign.id, child_sha, parent_id=seed.id, generation=1, status="admitted",
+                            origin="child", proposal=proposal, diagnosis_target={"task_id": "t-2"})
+    (child_dir / "helpers.py").write_text("def shout(s):\n    return s.upper()\n")
+    grand_sha = commit_agent_dir(store, child_dir, "grandchild", parent_sha=child_sha)
+    grand = store.add_agent(campaign.id, grand_sha, parent_id=child.id, generation=2, status="rejected",
+                            origin="child", proposal={"improvement": "add helpers"})
+    outcomes = {seed.id: ["resolved", "unresolved", "empty_patch"], child.id: ["resolved", "resolved", "unresolved"]}
+    for agent_id, statuses in outcomes.items():
+        for k, status in enumerate(statuses):
+            run = store.start_task_run(campaign.id, agent_id, "task", "dgm-mini", f"t-{k + 1}",
+                                       "small" if k < 2 else "medium", "scripted:gold")
+            store.record_llm_call(model="scripted:gold", request_hash="ab" * 32, purpose="task",
+                                  task_run_id=run.id, cost_usd=0.25, scripted=True)
+            store.finish_task_run(run.id, status=status, patch="diff --git a/x b/x\n" if status != "empty_patch" else "",
+                                  tests_status={"FAIL_TO_PASS": {"success": ["a"] if status == "resolved" else [],
+                                                                 "failure": [] if status == "resolved" else ["a"]}})
+    store.record_llm_call(model="scripted:gold", request_hash="cd" * 32, purpose="diagnose",
+                          campaign_id=campaign.id, agent_id=child.id, cost_usd=1.5, scripted=True)
+    store.update_agent(seed.id, score=1 / 3)
+    store.update_agent(child.id, score=2 / 3, heldout_score=0.5)
+    yield store, root, {"campaign": campaign, "seed": seed, "child": child, "grand": grand}
+    store.close()
+
+
+def test_ls_lists_campaigns_and_agents_with_stage_scores_and_cost(archive):
+    store, root, ids = archive
+    proc = run_dgm(["ls", "--json"], root)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [c for c in json.loads(proc.stdout) if c["name"] == "browse"]
+    assert row["agents"] == 3 and row["best_score"] == pytest.approx(2 / 3)
+    proc = run_dgm(["ls", "browse", "--json"], root)
+    data = json.loads(proc.stdout)
+    by_id = {a["id"]: a for a in data["agents"]}
+    child = by_id[ids["child"].id]
+    assert child["parent_id"] == ids["seed"].id and child["generation"] == 1
+    assert child["stages"] == {"small": {"resolved": 2, "finished": 2}, "medium": {"resolved": 0, "finished": 1}}
+    assert child["cost_usd"] == pytest.approx(3 * 0.25 + 1.5)
+    assert by_id[ids["seed"].id]["stages"]["small"] == {"resolved": 1, "finished": 2}
+    table = run_dgm(["ls", "browse"], root)
+    assert table.returncode == 0 and ids["grand"].id in table.stdout and "small" in table.stdout
+
+
+def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
+    store, root, ids = archive
+    child = ids["child"]
+    proc = run_dgm(["show", child.id[:6], "--json"], root)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["id"] == child.id
+    assert d["proposal"]["improvement"] == "raise MAX_STEPS to 45"
+    assert d["stages"]["small"] == {"resolved": 2, "finished": 2, "score": 1.0}
+    assert d["heldout_score"] == 0.5
+    assert {r["task_id"]: r["status"] for r in d["task_runs"]} == {"t-1": "resolved", "t-2": "resolved", "t-3": "unresolved"}
+    assert d["cost"]["by_purpose"]["diagnose"]["cost_usd"] == pytest.approx(1.5)
+    assert d["diff_vs_parent"] == store.code.diff(ids["seed"].commit_sha, child.commit_sha)
+    assert "+MAX_STEPS = 45" in d["diff_vs_parent"] and "-MAX_STEPS = 30" in d["diff_vs_parent"]
+    text = run_dgm(["show", child.id], root)
+    assert text.returncode == 0, text.stderr
+    for needle in ("raise MAX_STEPS to 45", "runs out of steps", "t-3", "unresolved", "+MAX_STEPS = 45",
+                   "held-out 0.500", "diagnose $1.5000"):
+        assert needle in text.stdout, needle
+
+
+def test_diff_output_applies_and_reproduces_the_other_agent(archive, tmp_path):
+    store, root, ids = archive
+    seed, grand = ids["seed"], ids["grand"]
+    proc = run_dgm(["diff", grand.id, "--from-root"], root)
+    assert proc.returncode == 0, proc.stderr
+    assert "helpers.py" in proc.stdout and "+MAX_STEPS = 45" in proc.stdout
+    assert run_dgm(["diff", seed.id, grand.id], root).stdout == proc.stdout
+    # Applying the printed diff to an export of the root gives exactly the grandchild's tree.
+    assert run_dgm(["export", seed.id, str(tmp_path / "a")], root).returncode == 0
+    assert run_dgm(["export", grand.id, str(tmp_path / "b")], root).returncode == 0
+    subprocess.run(["git", "apply", "-"], cwd=tmp_path / "a", input=proc.stdout, text=True, check=True)
+    assert subprocess.run(["diff", "-r", str(tmp_path / "a"), str(tmp_path / "b")]).returncode == 0
+    parent_only = run_dgm(["diff", grand.id], root).stdout
+    assert "helpers.py" in parent_only and "MAX_STEPS" not in parent_only
+    stat = run_dgm(["diff", grand.id, "--from-root", "--stat"], root).stdout
+    assert "main.py  +1 -1" in stat and "helpers.py  +2 -0" in stat
+
+
+def test_exported_agent_runs_on_its_own(archive, tmp_path):
+    """The exported tree is the agent: run its main.py against a real gateway (scripted model)."""
+    from dgm.llm.client import CallContext, LLMClient
+    from dgm.llm.gateway import Gateway
+
+    store, root, ids = archive
+    dest = tmp_path / "agent"
+    proc = run_dgm(["export", ids["child"].id, str(dest)], root)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == \
+        sorted(store.code.tree_files(ids["child"].commit_sha))
+    assert "MAX_STEPS = 45" in (dest / "main.py").read_text()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (tmp_path / "problem.md").write_text("Nothing to do.")
+    out = tmp_path / "out"
+    out.mkdir()
+    with Gateway(LLMClient(store)) as gateway:
+        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", agent_id=ids["child"].id,
+                                          campaign_id=ids["campaign"].id))
+        env = {**os.environ, "DGM_PROBLEM_FILE": str(tmp_path / "problem.md"), "DGM_REPO": str(repo),
+               "DGM_LLM_SOCKET": gateway.socket_path, "DGM_LLM_TOKEN": token, "DGM_MODEL": "scripted:noop",
+               "DGM_OUTPUT_DIR": str(out), "DGM_TIME_LIMIT_S": "60", "DGM_PYTHON": sys.executable,
+               "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        run = subprocess.run([sys.executable, str(dest / "main.py")], cwd=repo, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads((out / "trajectory.json").read_text())["exit_status"] == "submitted"
+
+
+def test_bad_input_is_one_line_and_exit_2(archive, tmp_path):
+    _, root, ids = archive
+    assert_one_line_error(run_dgm(["show", "deadbeef0000"], root, subprocess_=True), "no agent", "deadbeef0000")
+    assert_one_line_error(run_dgm(["show", "not-an-id"], root), "no agent")
+    assert_one_line_error(run_dgm(["diff", "feedface"], root), "no agent")
+    assert_one_line_error(run_dgm(["diff", ids["child"].id, "cafecafe"], root), "no agent", "cafecafe")
+    assert_one_line_error(run_dgm(["diff", ids["seed"].id], root), "no parent")
+    assert_one_line_error(run_dgm(["ls", "no-such-campaign"], root), "no campaign", "no-such-campaign")
+    assert_one_line_error(run_dgm(["export", "abcdef99", str(tmp_path / "x")], root), "no agent")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "f").write_text("x")
+    assert_one_line_error(run_dgm(["export", ids["seed"].id, str(busy)], root), "non-empty")
+    assert_one_line_error(run_dgm(["replay", "abcdef99", "--task", "t-1"], root), "no agent")
+    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "never-run"], root), "no finished run")
+    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "t-1", "--live", "--recorded"], root),
+                          "not both")

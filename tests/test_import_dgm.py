@@ -1,0 +1,186 @@
+"""`dgm import-dgm` on a run directory laid out like the original DGM's output,
+with model_patch.diff files made by real `git diff`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from browse_support import assert_one_line_error, run_dgm
+from dgm.archive import ArchiveStore
+
+GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+
+AGENT = "def forward(task):\n    return solve(task, tries=1)\n"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=GIT_ENV).stdout
+
+
+def patch_of(base: Path, edit) -> tuple[str, Path]:
+    """The `git diff` an edit makes to a copy of `base` (like DGM's model_patch.diff), and the edited tree."""
+    work = base.parent / f"work-{len(list(base.parent.iterdir()))}"
+    shutil.copytree(base, work)
+    git(work, "init", "-q")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "base")
+    edit(work)
+    git(work, "add", "-A")
+    diff = git(work, "diff", "--cached")
+    shutil.rmtree(work / ".git")
+    return diff, work
+
+
+def perf(resolved, unresolved, empty, **extra):
+    n = len(resolved) + len(unresolved) + len(empty)
+    return {"accuracy_score": len(resolved) / n, "total_resolved_ids": resolved, "total_unresolved_ids": unresolved,
+            "total_emptypatch_ids": empty, "total_submitted_instances": n, **extra}
+
+
+@pytest.fixture
+def dgm_run(tmp_path):
+    """initial -> A (compiled, kept) -> C (kept, deep eval); initial -> B (not compiled)."""
+    src = tmp_path / "src"
+    (src / "tools").mkdir(parents=True)
+    (src / "coding_agent.py").write_text(AGENT)
+    (src / "tools" / "edit.py").write_text("def edit(path, text):\n    open(path, 'w').write(text)\n")
+    patch_a, tree_a = patch_of(src, lambda w: (w / "coding_agent.py").write_text(AGENT.replace("tries=1", "tries=3")))
+    patch_c, tree_c = patch_of(tree_a, lambda w: (w / "tools" / "search.py").write_text("def search(q):\n    return []\n"))
+    run = tmp_path / "output_dgm" / "20250101000000_000000"
+    nodes = {
+        "initial": ({"run_id": "initial", "overall_performance": perf(["t1"], ["t2", "t3"], ["t4"])}, None),
+        "20250101_000001_000001": ({"run_id": "20250101_000001_000001", "parent_commit": "initial", "entry": "t2",
+                                    "problem_statement": "Retry the agent up to three times.",
+                                    "overall_performance": perf(["t1", "t2"], ["t3"], ["t4"])}, patch_a),
+        "20250101_000001_000002": ({"run_id": "20250101_000001_000002", "parent_commit": "initial",
+                                    "entry": "solve_empty_patches", "problem_statement": "Never submit empty patches.",
+                                    "overall_performance": perf([], [], ["t1", "t2", "t3", "t4"])}, ""),
+        "20250101_000002_000001": ({"run_id": "20250101_000002_000001", "parent_commit": "20250101_000001_000001",
+                                    "entry": "t3", "problem_statement": "Add a search tool.",
+                                    "overall_performance": perf(["t1", "t2", "t3"], [], ["t4"]),
+                                    "overall_performance_deep": perf(["t1", "t2", "t3", "t5"], ["t6"], ["t4"])},
+                                   patch_c),
+    }
+    for run_id, (metadata, patch) in nodes.items():
+        (run / run_id).mkdir(parents=True)
+        (run / run_id / "metadata.json").write_text(json.dumps(metadata, indent=4))
+        if patch is not None:
+            (run / run_id / "model_patch.diff").write_text(patch)
+    # Exactly how DGM_outer.py appends: json.dumps(..., indent=2) + "\n" per generation.
+    generations = [
+        {"generation": 0, "selfimprove_entries": [["initial", "t2"], ["initial", "solve_empty_patches"]],
+         "children": ["20250101_000001_000001", "20250101_000001_000002"],
+         "children_compiled": ["20250101_000001_000001"], "archive": ["initial", "20250101_000001_000001"]},
+        {"generation": 1, "selfimprove_entries": [["20250101_000001_000001", "t3"]],
+         "children": ["20250101_000002_000001"], "children_compiled": ["20250101_000002_000001"],
+         "archive": ["initial", "20250101_000001_000001", "20250101_000002_000001"]},
+    ]
+    with open(run / "dgm_metadata.jsonl", "w") as f:
+        for g in generations:
+            f.write(json.dumps(g, indent=2) + "\n")
+    return run, src, tree_c
+
+
+def test_import_makes_real_commits_lineage_scores_and_task_runs(dgm_run, tmp_path):
+    run, src, tree_c = dgm_run
+    root = tmp_path / "archive"
+    proc = run_dgm(["import-dgm", str(run), "--initial-dir", str(src), "--name", "imported"], root)
+    assert proc.returncode == 0, proc.stderr
+    assert "imported 4 DGM nodes" in proc.stdout
+    store = ArchiveStore.open(None, root)
+    campaign = store.get_campaign("imported")
+    assert campaign.kind == "import" and campaign.status == "completed"
+    agents = {a.meta["dgm_run_id"]: a for a in store.list_agents(campaign.id)}
+    assert set(agents) == {"initial", "20250101_000001_000001", "20250101_000001_000002", "20250101_000002_000001"}
+    init, a, b, c = (agents[k] for k in ("initial", "20250101_000001_000001", "20250101_000001_000002",
+                                         "20250101_000002_000001"))
+    assert (init.parent_id, a.parent_id, b.parent_id, c.parent_id) == (None, init.id, init.id, a.id)
+    assert (init.generation, a.generation, b.generation, c.generation) == (0, 1, 1, 2)
+    assert (init.status, a.status, b.status, c.status) == ("seed", "admitted", "rejected", "admitted")
+    assert "did not compile" in b.rejection_reason
+    assert a.score == pytest.approx(0.5) and c.score == pytest.approx(0.75)
+    assert a.proposal["problem_statement"] == "Retry the agent up to three times."
+    assert a.diagnosis_target == {"entry": "t2"}
+    # Code: C's commit is the initial tree with both patches applied, and a child of A's commit.
+    out = tmp_path / "c"
+    store.code.materialize(c.commit_sha, out)
+    assert subprocess.run(["diff", "-r", str(out), str(tree_c)]).returncode == 0
+    assert (out / "coding_agent.py").read_text() == AGENT.replace("tries=1", "tries=3")
+    assert store.code.tree_files(b.commit_sha) == store.code.tree_files(init.commit_sha)
+    log = subprocess.run(["git", f"--git-dir={store.code.path}", "rev-parse", f"{c.commit_sha}^"],
+                         capture_output=True, text=True).stdout.strip()
+    assert log == a.commit_sha
+    # Per-task outcomes, with the deep evaluation as its own stage.
+    runs = {(r.stage, r.task_id): r.status for r in store.list_task_runs(agent_id=c.id)}
+    assert runs[("dgm", "t3")] == "resolved" and runs[("dgm", "t4")] == "empty_patch"
+    assert runs[("dgm-full", "t6")] == "unresolved" and len(runs) == 4 + 6
+    # Browsable like any campaign.
+    diff = run_dgm(["diff", c.id], root)
+    assert "+def search(q):" in diff.stdout
+    graphml = tmp_path / "g.graphml"
+    assert run_dgm(["lineage", "imported", "--format", "graphml", "--out", str(graphml)], root).returncode == 0
+    assert set(nx.read_graphml(graphml).edges) == {(init.id, a.id), (init.id, b.id), (a.id, c.id)}
+    store.close()
+
+
+def test_import_without_initial_dir_uses_an_empty_root(tmp_path):
+    """An empty root works when the patches only add files (documented); otherwise see the next test."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "README").write_text("placeholder\n")
+    patch, _ = patch_of(src, lambda w: (w / "agent.py").write_text("print('hi')\n"))
+    patch = patch.replace("README", "README")  # patch only adds agent.py
+    run = tmp_path / "run"
+    (run / "initial").mkdir(parents=True)
+    (run / "initial" / "metadata.json").write_text(json.dumps({"run_id": "initial"}))
+    (run / "n1").mkdir()
+    (run / "n1" / "metadata.json").write_text(json.dumps({"run_id": "n1", "parent_commit": "initial",
+                                                          "overall_performance": perf(["x"], [], [])}))
+    (run / "n1" / "model_patch.diff").write_text(patch)
+    (run / "dgm_metadata.jsonl").write_text(json.dumps({"generation": 0, "children": ["n1"],
+                                                        "children_compiled": ["n1"], "archive": ["initial", "n1"]},
+                                                       indent=2) + "\n")
+    root = tmp_path / "archive"
+    assert run_dgm(["import-dgm", str(run)], root).returncode == 0
+    store = ArchiveStore.open(None, root)
+    agents = {a.meta["dgm_run_id"]: a for a in store.list_agents(store.get_campaign("dgm-run").id)}
+    assert store.code.tree_files(agents["initial"].commit_sha) == []
+    assert store.code.tree_files(agents["n1"].commit_sha) == ["agent.py"]
+    store.close()
+
+
+def test_missing_or_broken_files_are_one_line_and_exit_2(dgm_run, tmp_path):
+    run, src, _ = dgm_run
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(tmp_path / "nowhere")], root, subprocess_=True),
+                          "does not exist")
+    # A patch that modifies files cannot apply to an empty root: say what to do.
+    assert_one_line_error(run_dgm(["import-dgm", str(run)], root), "does not apply", "--initial-dir")
+    store = ArchiveStore.open(None, root)
+    assert store.list_campaigns() == []  # nothing half-imported
+    store.close()
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / "20250101_000002_000001" / "model_patch.diff").unlink()
+    assert_one_line_error(run_dgm(["import-dgm", str(broken), "--initial-dir", str(src)], root),
+                          "missing file", "model_patch.diff")
+    (broken / "20250101_000002_000001" / "metadata.json").unlink()
+    shutil.rmtree(broken / "20250101_000002_000001")
+    assert_one_line_error(run_dgm(["import-dgm", str(broken), "--initial-dir", str(src)], root),
+                          "missing file", "20250101_000002_000001")
+    (broken / "dgm_metadata.jsonl").unlink()
+    assert_one_line_error(run_dgm(["import-dgm", str(broken)], root), "missing file", "dgm_metadata.jsonl")
+    shutil.rmtree(broken / "initial")
+    (broken / "dgm_metadata.jsonl").write_text("{}")
+    assert_one_line_error(run_dgm(["import-dgm", str(broken)], root), "generation")
+    # Importing the same run twice under the same name is refused, not duplicated.
+    assert run_dgm(["import-dgm", str(run), "--initial-dir", str(src)], root).returncode == 0
+    assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(src)], root), "already exists")

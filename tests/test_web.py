@@ -1,0 +1,192 @@
+"""`dgm serve`: the JSON API against a real archive, and the explorer driven in
+headless Chromium (Debian's, through Playwright). Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from browse_support import ARTIFACTS
+from dgm.archive import ArchiveStore
+from dgm.lineage.graph import best_path, build_graph
+from dgm.lineage.synthetic import make_synthetic_campaign
+from dgm.web.server import ExplorerServer
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium_path() -> str:
+    """Debian's chromium; a hard failure under scripts/run_tests.sh (DGM_REQUIRE_SERVICES=1)."""
+    path = os.environ.get("DGM_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if path and Path(path).is_file() and os.access(path, os.X_OK):
+        return path
+    message = f"Chromium not found (DGM_TEST_CHROMIUM={os.environ.get('DGM_TEST_CHROMIUM')!r})"
+    if os.environ.get("DGM_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " but DGM_REQUIRE_SERVICES=1: run scripts/ensure_test_services.sh")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web") / "archive"
+    store = ArchiveStore.open(None, root)
+    synth = make_synthetic_campaign(store, 150, 8, n_tasks=10, generations=6, seed=5, name="web", status="running")
+    # One run with a trajectory and LLM calls, as a real evaluation leaves them.
+    best = synth.best_agent
+    run = store.start_task_run(synth.campaign_id, best, "task", "synthetic", "with-trajectory", "extra", "scripted:gold")
+    trajectory = {"agent": "dgm-seed", "exit_status": "submitted", "steps": [
+        {"step": 0, "command": "grep -n 'def add' calc.py", "returncode": 0, "output": "1:def add(a, b):"},
+        {"step": 1, "command": "echo DGM_SUBMIT_FINAL_OUTPUT", "returncode": 0, "output": "DGM_SUBMIT_FINAL_OUTPUT"}]}
+    transcript = store.artifacts.put_json({"request": {"model": "scripted:gold", "messages": [
+        {"role": "user", "content": "fix add"}], "params": {}}, "response": {"choices": []}, "error": None})
+    store.record_llm_call(model="scripted:gold", request_hash="ef" * 32, purpose="task", task_run_id=run.id,
+                          cost_usd=0.125, artifact_id=transcript, scripted=True)
+    store.finish_task_run(run.id, status="resolved", patch="diff --git a/calc.py b/calc.py\n",
+                          trajectory_artifact=store.artifacts.put(json.dumps(trajectory)))
+    yield store, synth
+    store.close()
+
+
+@pytest.fixture
+def server(archive):
+    store, _ = archive
+    with ExplorerServer(store, port=0) as srv:
+        yield srv
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+def test_api_serves_the_archive_read_only(archive, server):
+    store, synth = archive
+    status, graph = get(server.url + f"api/campaigns/{synth.campaign_id}/graph")
+    assert status == 200
+    agents = store.list_agents(synth.campaign_id)
+    assert set(graph["ids"]) == {a.id for a in agents}
+    parents = {graph["ids"][i]: (graph["ids"][p] if p >= 0 else None) for i, p in enumerate(graph["parent"])}
+    assert parents == {a.id: a.parent_id for a in agents}
+    assert [graph["ids"][i] for i in graph["best_path"]] == best_path(build_graph(store, synth.campaign_id))
+    assert graph["runs"][graph["ids"].index(synth.best_agent)] == 9
+    child = next(a for a in agents if a.parent_id)
+    _, details = get(server.url + f"api/agents/{child.id}")
+    parent = store.get_agent(child.parent_id)
+    assert details["diff_vs_parent"] == store.code.diff(parent.commit_sha, child.commit_sha)
+    _, heat = get(server.url + f"api/heatmap?agents={child.id},{parent.id}")
+    runs = {r.task_id: r.status for r in store.list_task_runs(agent_id=child.id)}
+    assert heat["status"][child.id] == runs
+    run_id = next(r.id for r in store.list_task_runs(agent_id=synth.best_agent) if r.task_id == "with-trajectory")
+    _, run = get(server.url + f"api/runs/{run_id}")
+    assert run["trajectory"]["steps"][0]["command"].startswith("grep") and run["llm_calls"][0]["cost_usd"] == 0.125
+    _, version = get(server.url + f"api/campaigns/{synth.campaign_id}/version")
+    assert version["status"] == "running" and len(version["version"]) == 16
+    for bad, code in ((f"api/agents/ffffffffffff", 404), ("api/heatmap", 400), ("../../etc/passwd", 404),
+                      ("api/nothing", 404)):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url + bad, timeout=10)
+        assert err.value.code == code, bad
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(urllib.request.Request(server.url + "api/campaigns", data=b"{}", method="POST"))
+    assert err.value.code == 405
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    profile = tempfile.mkdtemp(prefix="dgm-chromium-")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(profile, executable_path=executable, args=CHROMIUM_ARGS,
+                                                       headless=True, viewport={"width": 1500, "height": 900})
+        try:
+            yield context
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(archive, server, browser):
+    store, synth = archive
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    outside: list[str] = []
+    page.on("request", lambda req: None if req.url.startswith(server.url) else outside.append(req.url))
+    page.goto(server.url + "#campaign=web")
+    page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+    assert page.evaluate("window.dgmExplorer.nodeCount") == 150
+    # The canvas really has the tree painted: many non-white pixels, in score colours.
+    painted = page.evaluate("""() => { const c = document.querySelector('#tree');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i+1] < 250 || d[i+2] < 250) n++; return n; }""")
+    assert painted > 2000
+    page.screenshot(path=str(ARTIFACTS / "explorer-tree.png"))
+
+    # Click an agent with a parent on the canvas, like a user (real hit-testing).
+    target = next(a for a in store.list_agents(synth.campaign_id) if a.parent_id and a.generation >= 2)
+    pos = page.evaluate(f"window.dgmExplorer.screenPos('{target.id}')")
+    page.mouse.click(pos["x"], pos["y"])
+    page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{target.id}'",
+                           timeout=10_000)
+    page.wait_for_selector("[data-testid=heatmap]", timeout=10_000)
+    diff_text = page.inner_text("[data-testid=diff]")
+    parent = store.get_agent(target.parent_id)
+    real_diff = store.code.diff(parent.commit_sha, target.commit_sha)
+    added = [line for line in real_diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert added and all(line in diff_text for line in added)
+    # Heat map row of the clicked agent == its task runs in the archive.
+    cells = page.eval_on_selector_all(
+        "[data-testid=heatmap] tr:last-child td.cell", "tds => tds.map(td => [td.title, td.dataset.status])")
+    shown = {title.split(" · ")[1].split(":")[0]: status for title, status in cells if status}
+    assert shown == {r.task_id: r.status for r in store.list_task_runs(agent_id=target.id)}
+    rows = page.eval_on_selector_all("[data-testid=task-runs] tr[data-run]", "trs => trs.length")
+    assert rows == len(store.list_task_runs(agent_id=target.id))
+    page.screenshot(path=str(ARTIFACTS / "explorer-details.png"))
+
+    # Trajectory and LLM calls of a run.
+    page.fill("#search", synth.best_agent)
+    page.press("#search", "Enter")
+    page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{synth.best_agent}'")
+    page.click("tr[data-run] >> text=with-trajectory")
+    page.wait_for_selector("[data-testid=trajectory] .traj-step")
+    assert "grep -n 'def add' calc.py" in page.inner_text("[data-testid=trajectory]")
+
+    # Compare: back to the whole tree, then shift-click another agent.
+    page.click("#fit")
+    page.wait_for_timeout(100)
+    other = target
+    pos = page.evaluate(f"window.dgmExplorer.screenPos('{other.id}')")
+    page.keyboard.down("Shift")
+    page.mouse.click(pos["x"], pos["y"])
+    page.keyboard.up("Shift")
+    page.wait_for_selector("[data-testid=compare-cols]", timeout=10_000)
+    compare = page.inner_text("[data-testid=compare]")
+    assert synth.best_agent in compare and other.id in compare
+    page.screenshot(path=str(ARTIFACTS / "explorer-compare.png"))
+    assert not errors, errors
+    assert not outside, f"the explorer fetched from outside the server: {outside}"
+
+
+def test_explorer_refreshes_live_while_the_campaign_grows(archive, server, browser):
+    store, synth = archive
+    page = browser.new_page()
+    page.goto(server.url + "#campaign=web")
+    page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+    before = page.evaluate("window.dgmExplorer.nodeCount")
+    parent = store.get_agent(synth.best_agent)
+    child = store.add_agent(synth.campaign_id, parent.commit_sha, parent_id=parent.id,
+                            generation=parent.generation + 1, status="evaluating", origin="child")
+    page.wait_for_function(f"window.dgmExplorer.nodeCount === {before + 1}", timeout=15_000)
+    assert page.evaluate(f"window.dgmExplorer.screenPos('{child.id}')") is not None
+    assert page.evaluate("window.dgmExplorer.graphLoads") >= 2
