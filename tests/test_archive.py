@@ -486,3 +486,15 @@ def test_concurrent_writers_in_processes(db_url, tmp_path):
     assert store.get_campaign(campaign.id).spent_usd == pytest.approx(0.4)
     assert store.code.get_ref("ab0") == store.code.get_ref("ab1") == outs[0][0].strip()
     store.close()
+
+
+def test_schema_head_constant_matches_alembic():
+    """The fast path that skips Alembic on an up-to-date archive must know the real head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from dgm.archive.store import MIGRATIONS_DIR, SCHEMA_HEAD
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
