@@ -138,7 +138,7 @@ def test_sigkill_at_every_step_then_resume_matches_uninterrupted(tmp_path, store
         for part in ("agents", "runs"):
             extra = [x for x in got[part] if x not in want[part]]
             missing = [x for x in want[part] if x not in got[part]]
-            assert not extra and not missing, (part, extra, missing)
+            assert not extra and not missing, f"{part}: only after kills {extra}; only uninterrupted {missing}"
         # No finished task run was redone: one row per (agent, kind, task, stage), attempt 0.
         runs = killed_store.list_task_runs(campaign_id=killed.id)
         keys = [(r.agent_id, r.kind, r.task_id, r.stage) for r in runs]

@@ -121,11 +121,15 @@ class CampaignRunner:
         status = "completed"
         try:
             seed = self._ensure_seed()
-            self.state.phase = "evaluating the seed agent"
-            self._finish_child(seed)
-            self._check_harness(seed)
-            self._after_generation(0)
+            done = {s.generation for s in self.store.list_generation_stats(self.campaign.id)}
+            if 0 not in done:
+                self.state.phase = "evaluating the seed agent"
+                self._finish_child(seed)
+                self._check_harness(seed)
+                self._after_generation(0)
             for generation in range(1, self.config.generations + 1):
+                if generation in done:
+                    continue  # finished before a restart: its statistics are its commit mark
                 self._check()
                 self._run_generation(generation)
                 self._after_generation(generation)
@@ -178,6 +182,7 @@ class CampaignRunner:
         started = time.monotonic()
         self.state.generation = generation
         self.state.phase = f"generation {generation}: selecting parents"
+        # A generation's statistics are written last: without them it is unfinished.
         children = self._children_of(generation)
         if len(children) < self.config.children_per_generation:
             children = self._create_children(generation, children)
@@ -382,9 +387,15 @@ class CampaignRunner:
     # -- after each generation -----------------------------------------------------
     def _after_generation(self, generation: int) -> None:
         self.state.phase = f"generation {generation}: held-out and diversity"
-        admitted = [a for a in self.store.list_agents(self.campaign.id, statuses=["admitted"])]
-        self._score_heldout(admitted)
-        admitted = [a for a in self.store.list_agents(self.campaign.id, statuses=["admitted"])]
+
+        # The archive as of this generation, also when a resumed run redoes
+        # this step after later agents exist.
+        def archive_now():
+            return [a for a in self.store.list_agents(self.campaign.id, statuses=["admitted"])
+                    if a.generation <= generation]
+
+        self._score_heldout(archive_now())
+        admitted = archive_now()
         outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
         solved = [frozenset(t for t, ok in outcomes.get(a.id, {}).items() if ok) for a in admitted]
         scores = [a.score or 0.0 for a in admitted]
