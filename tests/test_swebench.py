@@ -315,3 +315,115 @@ def test_dgm_mini_style_tasks_grade_as_before(lite):
     box = _RecordedBox(_pytest_lines(plain.FAIL_TO_PASS + plain.PASS_TO_PASS, "PASSED"))
     assert grade(None, lite, plain, plain.patch, sandbox=box).resolved
     assert "/tmp/dgm_tests.patch" in box.scripts[0] and EVAL_SCRIPT_PATH not in box.files
+
+
+# --------------------------------------------------------------------------- offline builder: dependency resolution
+# What pip 26 printed for pylint-7080's requirements_test.txt on a 3.9 image:
+# coveralls needs docopt, which PyPI has only as an sdist.
+DOCOPT_FAILURE = """ERROR: Cannot install -r requirements_test.txt (line 4) because these package versions have conflicting dependencies.
+
+The conflict is caused by:
+    coveralls 3.3.1 depends on docopt>=0.6.1
+    coveralls 3.3.0 depends on docopt>=0.6.1
+
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/
+"""
+
+
+def _proc(returncode: int, out: str = "") -> subprocess.CompletedProcess:
+    return subprocess.CompletedProcess([], returncode, out, "")
+
+
+def _plan(requirements=("pytest",)) -> si.BuildPlan:
+    return si.BuildPlan("x__y-1", "3.9", list(requirements), None, [], ".", "")
+
+
+def test_sdist_only_dependencies_are_named_from_pips_messages(tmp_path):
+    assert si.sdist_only_candidates(DOCOPT_FAILURE, tmp_path) == ["docopt>=0.6.1"]
+    (tmp_path / "docopt-0.6.2-py2.py3-none-any.whl").write_bytes(b"")
+    assert si.sdist_only_candidates(DOCOPT_FAILURE, tmp_path) == []  # already built
+    assert si.sdist_only_candidates("ERROR: No matching distribution found for schema==0.7.5\n",
+                                    tmp_path) == ["schema==0.7.5"]
+    assert si.is_pure_wheel("docopt-0.6.2-py2.py3-none-any.whl", "3.9")
+    assert si.is_pure_wheel("x-1-cp39-none-any.whl", "3.9")
+    assert not si.is_pure_wheel("x-1-cp311-cp311-linux_x86_64.whl", "3.9")
+    assert not si.is_pure_wheel("x-1-cp311-none-any.whl", "3.9")
+
+
+def test_transitive_sdist_only_dependency_is_built_into_a_wheel(tmp_path, monkeypatch):
+    builder = si.OfflineBuilder(tmp_path, cache=tmp_path / "cache")
+    calls, built = [], []
+
+    def download(args, dest, python, **kw):
+        calls.append((list(args), kw.get("cutoff", True)))
+        return _proc(0) if built else _proc(1, DOCOPT_FAILURE)
+
+    def wheel(req, wheels, python, constraints, cutoff=True):
+        built.append(req)
+        return True
+
+    monkeypatch.setattr(builder, "_pip_download", download)
+    monkeypatch.setattr(builder, "_wheel_from_sdist", wheel)
+    builder._download_group(_plan(), ["-r", "req.txt"], tmp_path, tmp_path / "c.txt")
+    assert built == ["docopt>=0.6.1"]
+    assert [c[0] for c in calls] == [["-r", "req.txt"]] * 2
+
+
+def test_unpinned_dependencies_resolve_before_the_cutoff_unless_a_pin_needs_later(tmp_path, monkeypatch):
+    monkeypatch.delenv("DGM_SWEBENCH_PYPI_CUTOFF", raising=False)
+    builder = si.OfflineBuilder(tmp_path, cache=tmp_path / "cache")
+    assert builder.cutoff == si.PYPI_CUTOFF
+    cmd, env = builder._pip_command("download")
+    assert cmd[cmd.index("--uploaded-prior-to") + 1] == si.PYPI_CUTOFF
+    # The host's configured local indexes have no upload dates: not used under a cutoff.
+    assert env["PIP_CONFIG_FILE"] == os.devnull
+    cmd, env = builder._pip_command("download", cutoff=False)
+    assert "--uploaded-prior-to" not in cmd and env.get("PIP_CONFIG_FILE") != os.devnull
+
+    calls = []
+
+    def download(args, dest, python, **kw):
+        calls.append(kw.get("cutoff", True))
+        if kw.get("cutoff", True):
+            return _proc(1, "ERROR: No matching distribution found for tox==9.9.9\n")
+        return _proc(0)
+
+    monkeypatch.setattr(builder, "_pip_download", download)
+    builder._download_group(_plan(["tox==9.9.9", "pytest"]), ["tox==9.9.9", "pytest"], tmp_path, tmp_path / "c")
+    assert calls == [True, False]  # the pin newer than the cutoff lifts it for this step only
+
+    monkeypatch.setenv("DGM_SWEBENCH_PYPI_CUTOFF", "none")
+    assert si.OfflineBuilder(tmp_path, cache=tmp_path / "cache").cutoff is None
+    monkeypatch.setenv("DGM_SWEBENCH_PYPI_CUTOFF", "2021-01-21T00:00:00Z")
+    assert si.OfflineBuilder(tmp_path, cache=tmp_path / "cache").cutoff == "2021-01-21T00:00:00Z"
+    # A prepared wheelhouse is the whole index: no dates to cut by.
+    (tmp_path / "wh").mkdir()
+    prepared = si.OfflineBuilder(tmp_path, cache=tmp_path / "cache", wheelhouse=tmp_path / "wh")
+    cmd, _ = prepared._pip_command("download")
+    assert "--uploaded-prior-to" not in cmd and "--no-index" in cmd
+
+
+def test_older_python_sees_the_testbed_env_through_symlinks():
+    # tox-current-env (sphinx) runs the tests through a symlink to the env's
+    # python; a venv python reached that way is the bare interpreter.
+    step = si.testbed_pth_step("3.9")
+    assert "/usr/local/lib/python3.9/dist-packages/dgm-testbed.pth" in step
+    assert "site.addsitedir('/opt/miniconda3/envs/testbed/lib/python3.9/site-packages')" in step
+    assert si.testbed_pth_step(si.BASE_PYTHON) == ""  # the agent's own python stays clean
+    dockerfile = si.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step)
+    assert "dgm-testbed.pth" in dockerfile.split("FROM python\n")[-1]  # in the final stage
+
+
+def test_test_patches_that_only_add_files_do_not_reset_the_setup_commit(lite, lite_rows):
+    # swebench 4.1.0 would run a bare `git checkout BASE` here, which drops the
+    # setup commit (sphinx's `pytest -rA`): SWE-bench issue #518, fixed upstream.
+    row = lite_rows["sphinx-doc__sphinx-8595"]
+    script = lite.select(["sphinx-doc__sphinx-8595"])[0].extra["eval_script"]
+    lines = script.splitlines()
+    assert f"git checkout {row['base_commit']}" not in [ln.strip() for ln in lines]
+    reset = "rm -f tests/roots/test-ext-autodoc/target/empty_all.py tests/test_ext_autodoc_automodule.py"
+    assert lines.count(reset) == 2  # before the test patch and after the run, as swebench's reset
+    assert lines.index(reset) < lines.index("git apply -v - <<'EOF_114329324912'")
+    # Test patches that modify files keep swebench's own reset.
+    viewcode = lite.select(["sphinx-doc__sphinx-8721"])[0].extra["eval_script"]
+    assert f"git checkout {lite_rows['sphinx-doc__sphinx-8721']['base_commit']} tests/test_ext_viewcode.py" in viewcode

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import threading
 from contextlib import contextmanager
 from functools import cached_property
@@ -171,8 +173,26 @@ def eval_script(row: dict) -> str:
 
     specs = specs_for(row)
     commands = make_eval_script_list(row, specs, "testbed", "/testbed", row["base_commit"], row["test_patch"])
+    commands = [_reset_new_test_files(c, row) for c in commands]
     # The same header swebench's TestSpec.eval_script puts on it.
     return "\n".join(["#!/bin/bash", "set -uxo pipefail"] + commands) + "\n"
+
+
+def _reset_new_test_files(command: str, row: dict) -> str:
+    """swebench 4.1.0's fix-up for test patches that only add files.
+
+    swebench resets the test files with `git checkout BASE FILES...`, where
+    FILES are the files the test patch modifies. When it only adds files
+    (sphinx-8595, sphinx-9711, django-16877) the list is empty, and
+    `git checkout BASE` moves HEAD back to the base commit. That undoes the
+    setup commit, and with it sphinx's `pytest -rA` in tox.ini, so no test
+    result can be parsed and even the gold patch fails (SWE-bench issue #518).
+    Upstream fixed it later (SWE-bench PR #539) by removing the new files
+    instead, and this does the same."""
+    if command.strip() != f"git checkout {row['base_commit']}":
+        return command
+    new_files = re.findall(r"^--- /dev/null\n\+\+\+ b/(\S+)", row["test_patch"], flags=re.M)
+    return "rm -f " + " ".join(shlex.quote(f) for f in new_files) if new_files else "true"
 
 
 # swebench fetches requirements.txt / environment.yml from GitHub while making

@@ -36,7 +36,7 @@ from dgm.sandbox.images import base_image_tag
 
 PROVIDERS = ("auto", "pull", "build", "offline")
 # Bump when the Dockerfile or setup script below changes: images are keyed by it.
-OFFLINE_BUILDER_VERSION = "v1"
+OFFLINE_BUILDER_VERSION = "v2"
 DGM_LAYER_VERSION = "v1"
 SWEBENCH_NAMESPACE = "swebench"
 
@@ -51,6 +51,12 @@ DEBIAN_PYTHONS = {"3.9": ("bullseye", "python3.9", ("python3-distutils", "python
 # Build tools of the time SWE-bench's images were made: today's setuptools no
 # longer builds some old setup.py files. Used unless a repo demands newer.
 BUILD_TOOL_CONSTRAINTS = ("setuptools<70.1", "setuptools_scm<8.1", "wheel<0.44")
+# Unpinned dependencies resolve to what PyPI held after swebench 4.x's pins
+# (such as tox==4.16.0, July 2024), close to when SWE-bench built its
+# environment images, not to today's releases (docutils 0.22+ drops the
+# `roman` module sphinx 3.x imports). A pin newer than the cutoff lifts it for
+# that resolution step. $DGM_SWEBENCH_PYPI_CUTOFF overrides it (ISO date, "none").
+PYPI_CUTOFF = "2024-10-01T00:00:00Z"
 # Wheel platforms the image can load (bookworm has glibc 2.36). pip does not
 # expand a manylinux tag to the older ones, so every one is listed.
 PLATFORMS = ("linux_x86_64", "manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
@@ -374,6 +380,7 @@ class OfflineBuilder(_Provider):
         self.build_tools = list(build_tools)
         self.timings: dict[str, dict[str, float]] = {}
         self.nocache = False  # benchmarks measure cold builds with it
+        self.cutoff = pypi_cutoff()
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -467,25 +474,59 @@ class OfflineBuilder(_Provider):
             _run(["git", "-C", str(dest), "fetch", "-q", "--no-tags", git_dir, *refspecs], env=env)
         _run(["git", "-C", str(dest), "-c", "advice.detachedHead=false", "checkout", "-q", commit], env=env)
 
+    def _pip_command(self, verb: str, *, cutoff: bool = True) -> tuple[list[str], dict[str, str]]:
+        """`pip VERB` with the index options every host-side resolution shares."""
+        cmd = [*self.pip, verb, "--progress-bar", "off"]
+        # The host's own pip constraints and find-links are for the host's
+        # Python, not the image's.
+        env = {**os.environ, "PIP_CONSTRAINT": "", "PIP_FIND_LINKS": ""}
+        if self.wheelhouse is not None:
+            cmd += ["--no-index", "--find-links", str(self.wheelhouse)]
+        elif cutoff and self.cutoff:
+            cmd += ["--uploaded-prior-to", self.cutoff]
+            # Local indexes and find-links from the host's pip configuration
+            # carry no upload dates, so pip would take today's files from
+            # them whatever the cutoff: only the index is used (env settings
+            # such as PIP_INDEX_URL and PIP_CERT still apply).
+            env["PIP_CONFIG_FILE"] = os.devnull
+        return cmd, env
+
     def _pip_download(self, args: list[str], dest: Path, python: str, *, binary_only: bool = True,
-                      constraints: Path | None = None,
-                      build_constraints: Path | None = None) -> subprocess.CompletedProcess:
-        cmd = [*self.pip, "download", "--dest", str(dest), "--progress-bar", "off",
-               "--python-version", python, "--implementation", "cp",
-               *(arg for platform in PLATFORMS for arg in ("--platform", platform))]
+                      constraints: Path | None = None, build_constraints: Path | None = None,
+                      cutoff: bool = True) -> subprocess.CompletedProcess:
+        cmd, env = self._pip_command("download", cutoff=cutoff)
+        cmd += ["--dest", str(dest), "--python-version", python, "--implementation", "cp",
+                *(arg for platform in PLATFORMS for arg in ("--platform", platform))]
         cmd += ["--only-binary=:all:"] if binary_only else ["--no-deps", "--no-binary=:all:"]
+        if binary_only and any(dest.glob("*.whl")):
+            # Wheels built here from sdists (_wheel_from_sdist) count too.
+            cmd += ["--find-links", str(dest)]
         if constraints:
             cmd += ["-c", str(constraints)]
         if build_constraints:
             # Old setup.py files are read (for their dependencies) with the
             # era's setuptools too, not today's.
             cmd += ["--build-constraint", str(build_constraints)]
-        if self.wheelhouse is not None:
-            cmd += ["--no-index", "--find-links", str(self.wheelhouse)]
-        # The host's own pip constraints and find-links are for the host's
-        # Python, not the image's.
-        env = {**os.environ, "PIP_CONSTRAINT": "", "PIP_FIND_LINKS": ""}
         return _run(cmd + args, env=env, check=False, timeout=3600)
+
+    def _wheel_from_sdist(self, req: str, wheels: Path, python: str, constraints: Path, *,
+                          cutoff: bool = True) -> bool:
+        """A dependency published only as an sdist (docopt, which coveralls
+        needs): build its wheel on the host. Only a pure-Python wheel
+        (`py3-none-any`) is kept, since only that one also suits the image's
+        Python. True when one was added."""
+        with tempfile.TemporaryDirectory(prefix="dgm-sdist-") as out:
+            if self._pip_download(["--no-deps", req], Path(out), python, cutoff=cutoff).returncode == 0:
+                return False  # it has a wheel: the resolution failed for another reason
+            cmd, env = self._pip_command("wheel", cutoff=cutoff)
+            cmd += ["--no-deps", "--no-binary=:all:", "--wheel-dir", out,
+                    "--build-constraint", str(constraints), req]
+            if _run(cmd, env=env, check=False, timeout=1800).returncode != 0:
+                return False
+            built = [w for w in Path(out).glob("*.whl") if is_pure_wheel(w.name, python)]
+            for whl in built:
+                shutil.copy2(whl, wheels / whl.name)
+            return bool(built)
 
     def _download_wheelhouse(self, plan: BuildPlan, ctx: Path, host_repo: Path) -> None:
         wheels, build_wheels = ctx / "wheels", ctx / "build-wheels"
@@ -505,7 +546,7 @@ class OfflineBuilder(_Provider):
         constraints.write_text("\n".join(BUILD_TOOL_CONSTRAINTS) + "\n")
         proc = self._pip_download(build_reqs, build_wheels, plan.python, constraints=constraints)
         if proc.returncode != 0:  # a repo that needs newer build tools than the era's
-            proc = self._pip_download(build_reqs, build_wheels, plan.python)
+            proc = self._pip_download(build_reqs, build_wheels, plan.python, cutoff=False)
         if proc.returncode != 0:
             raise Unsupported(f"{plan.instance_id}: pip download of build tools failed: {_pip_error(proc)}")
         self._complete_for_markers(plan, build_wheels, constraints)
@@ -555,22 +596,41 @@ class OfflineBuilder(_Provider):
 
     def _download_group(self, plan: BuildPlan, args: list[str], wheels: Path, constraints: Path) -> None:
         args = list(args)
-        for _ in range(10):
+        cutoff = True
+        for _ in range(12):
             proc = self._pip_download(args, wheels, plan.python, constraints=constraints,
-                                      build_constraints=constraints)
+                                      build_constraints=constraints, cutoff=cutoff)
             if proc.returncode == 0:
                 return
-            missing = re.search(r"No matching distribution found for (\S+)", proc.stdout + proc.stderr)
-            if not missing or missing.group(1) not in args:
-                raise Unsupported(f"{plan.instance_id}: no wheels for Python {plan.python}: {_pip_error(proc)}")
-            # A pin that only exists as an sdist (e.g. MarkupSafe==2.1.1 for
-            # 3.11): take the sdist itself; it is built in the image.
-            req = missing.group(1)
-            sdist = self._pip_download([req], wheels, plan.python, binary_only=False)
-            if sdist.returncode != 0:
-                raise Unsupported(f"{plan.instance_id}: {req} has neither a wheel for Python {plan.python} "
-                                  f"nor an sdist: {_pip_error(sdist)}")
-            args.remove(req)
+            output = proc.stdout + proc.stderr
+            missing = re.search(r"No matching distribution found for (\S+)", output)
+            if missing and missing.group(1) in args:
+                req = missing.group(1)
+                if cutoff and self.cutoff and "==" in req and self.wheelhouse is None:
+                    # A pin newer than the cutoff: the spec asks for it, so
+                    # this step resolves without the cutoff.
+                    cutoff = False
+                    continue
+                # A pin that only exists as an sdist (e.g. MarkupSafe==2.1.1
+                # for 3.11): take the sdist itself; it is built in the image.
+                sdist = self._pip_download([req], wheels, plan.python, binary_only=False, cutoff=cutoff)
+                if sdist.returncode != 0:
+                    raise Unsupported(f"{plan.instance_id}: {req} has neither a wheel for Python {plan.python} "
+                                      f"nor an sdist: {_pip_error(sdist)}")
+                args.remove(req)
+                continue
+            # A dependency of a dependency with no wheel at all (docopt): a
+            # pure-Python one is built into a wheel here, once.
+            needed = sdist_only_candidates(output, wheels)
+            if needed and all(self._wheel_from_sdist(req, wheels, plan.python, constraints, cutoff=cutoff)
+                              for req in needed):
+                continue
+            if cutoff and self.cutoff and self.wheelhouse is None:
+                # The cutoff must not make impossible what today's index allows
+                # (a spec pin newer than it, deep in a requirements file).
+                cutoff = False
+                continue
+            raise Unsupported(f"{plan.instance_id}: no wheels for Python {plan.python}: {_pip_error(proc)}")
         raise Unsupported(f"{plan.instance_id}: could not assemble a wheelhouse: {_pip_error(proc)}")
 
     def _debian_python(self, python: str, ctx: Path) -> None:
@@ -659,7 +719,7 @@ class OfflineBuilder(_Provider):
         (ctx / "setup.sh").write_text(setup)
         (ctx / "Dockerfile").write_text(OFFLINE_DOCKERFILE.format(
             base=self.base_image, instance=plan.instance_id, python=plan.python,
-            version=OFFLINE_BUILDER_VERSION))
+            version=OFFLINE_BUILDER_VERSION, testbed_pth=testbed_pth_step(plan.python)))
         (ctx / ".dockerignore").write_text("build-constraints.txt\n")
 
 
@@ -668,6 +728,51 @@ def _dist_name(filename: str) -> str:
 
     stem = filename[:-4] if filename.endswith(".whl") else filename.rsplit(".tar", 1)[0].rsplit(".zip", 1)[0]
     return canonicalize_name(stem.split("-")[0] if filename.endswith(".whl") else stem.rsplit("-", 1)[0])
+
+
+def pypi_cutoff() -> str | None:
+    """The upload-date cutoff for unpinned dependencies ($DGM_SWEBENCH_PYPI_CUTOFF, else PYPI_CUTOFF)."""
+    value = os.environ.get("DGM_SWEBENCH_PYPI_CUTOFF", PYPI_CUTOFF).strip()
+    return None if value.lower() in ("", "none", "off", "0") else value
+
+
+def is_pure_wheel(filename: str, python: str) -> bool:
+    """Whether a wheel file installs on any platform with CPython `python`."""
+    from packaging.utils import parse_wheel_filename
+
+    try:
+        _name, _version, _build, tags = parse_wheel_filename(filename)
+    except ValueError:
+        return False
+    major, minor = python.split(".")[:2]
+    accepted = {f"py{major}", f"py{major}{minor}", f"cp{major}{minor}"}
+    return any(t.abi == "none" and t.platform == "any" and t.interpreter in accepted for t in tags)
+
+
+def sdist_only_candidates(pip_output: str, wheels: Path) -> list[str]:
+    """Requirements pip could not satisfy with wheels in a failed resolution,
+    as named in its messages, minus those already in `wheels`."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    present = {_dist_name(f.name) for f in wheels.glob("*.whl")}
+    found: dict[str, str] = {}
+    patterns = (r"No matching distribution found for (\S+)", r" depends on (\S+)")
+    for pattern in patterns:
+        for text in re.findall(pattern, pip_output):
+            try:
+                req = Requirement(text.rstrip(".,;"))
+            except InvalidRequirement:
+                continue
+            name = canonicalize_name(req.name)
+            if name not in present:
+                found.setdefault(name, str(req))
+    if " depends on " in pip_output:
+        # ResolutionImpossible lists every candidate of the parent package
+        # ("coveralls 3.3.1 depends on docopt>=0.6.1"); the parents resolve.
+        parents = {canonicalize_name(m) for m in re.findall(r"(\S+) \S+ depends on ", pip_output)}
+        found = {k: v for k, v in found.items() if k not in parents}
+    return list(found.values())
 
 
 def missing_dependencies(wheels: Path, python: str) -> set[str]:
@@ -814,6 +919,24 @@ conda activate testbed
 git -C /testbed update-ref {ref} HEAD
 """
 
+def testbed_pth_step(python: str) -> str:
+    """Dockerfile lines that make a Debian-packaged Python (used by nothing but
+    the testbed) see the testbed env also when run outside it.
+
+    A conda env's python is a real binary: a symlink to it, like the one
+    tox-current-env puts in .tox/py39/bin (sphinx's test command), still
+    finds the env. A venv's python is found only through pyvenv.cfg next to
+    the path it was started by, so through such a symlink it is the bare
+    /usr/bin/python3.9 without the env's packages. This .pth adds them. The
+    base image's Python (the agent's DGM_PYTHON) is left as it is."""
+    if python == BASE_PYTHON:
+        return ""
+    site = f"/opt/miniconda3/envs/testbed/lib/python{python}/site-packages"
+    pth = f"/usr/local/lib/python{python}/dist-packages/dgm-testbed.pth"
+    return (f" \\\n && mkdir -p {os.path.dirname(pth)} \\\n"
+            f" && echo \"import site; site.addsitedir('{site}')\" > {pth}")
+
+
 OFFLINE_DOCKERFILE = """# dgm offline SWE-bench image for {instance} (builder {version}): no registry, no network.
 FROM {base} AS python
 USER root
@@ -837,7 +960,7 @@ COPY --from=setup --chown=1000:1000 /opt/miniconda3/envs/ /opt/miniconda3/envs/
 COPY --from=setup --chown=1000:1000 /testbed/ /testbed/
 COPY --from=setup /opt/dgm-wheels/ /opt/dgm-wheels/
 RUN printf '[global]\\nno-index = true\\nfind-links = /opt/dgm-wheels\\ndisable-pip-version-check = true\\n' \\
-      > /opt/miniconda3/envs/testbed/pip.conf
+      > /opt/miniconda3/envs/testbed/pip.conf{testbed_pth}
 ENV PATH=/opt/miniconda3/envs/testbed/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR /testbed
 LABEL dgm.image=swebench dgm.provider=offline dgm.instance={instance} dgm.python={python} dgm.builder={version}
