@@ -19,6 +19,9 @@ class Lineage:
         for i, p in enumerate(self.parent):
             if p >= 0:
                 self.children[p].append(i)
+        # Both are asked for more than once per command; at 100k agents each costs ~0.1 s.
+        self._best: tuple[int | None] | None = None
+        self._bfs: list[int] | None = None
 
     @classmethod
     def load(cls, store, campaign_id: str) -> "Lineage":
@@ -32,8 +35,10 @@ class Lineage:
 
     def best(self) -> int | None:
         """Same rule as `best_agent`: highest score, then earlier generation, then smaller id."""
-        scored = [(-r.score, r.generation, r.id, i) for i, r in enumerate(self.rows) if r.score is not None]
-        return min(scored)[3] if scored else None
+        if self._best is None:
+            scored = [(-r.score, r.generation, r.id, i) for i, r in enumerate(self.rows) if r.score is not None]
+            self._best = (min(scored)[3] if scored else None,)
+        return self._best[0]
 
     def path_to(self, i: int | None) -> list[int]:
         chain: list[int] = []
@@ -43,12 +48,14 @@ class Lineage:
         return chain[::-1]
 
     def bfs(self) -> list[int]:
-        order = self.roots()
-        k = 0
-        while k < len(order):
-            order.extend(self.children[order[k]])
-            k += 1
-        return order
+        if self._bfs is None:
+            order = self.roots()
+            k = 0
+            while k < len(order):
+                order.extend(self.children[order[k]])
+                k += 1
+            self._bfs = order
+        return list(self._bfs)
 
 
 # -- colours -------------------------------------------------------------------
