@@ -74,6 +74,11 @@ def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = N
         return store.code.commit_tree(str(clean), parent_sha=parent_sha, message=message)
 
 
+def _import_grading() -> None:
+    import swebench.harness.grading  # noqa: F401
+    import swebench.harness.log_parsers  # noqa: F401
+
+
 class _Prepared:
     """A sandbox being started in the background; `get` waits, `discard` removes."""
 
@@ -116,6 +121,8 @@ class Evaluator:
         # during the agent's run for the same reason).
         self._spares: dict[str, list[_Prepared]] = {}
         self._spares_lock = threading.Lock()
+        # swebench's parsers take seconds to import: pay it now, not in the first grading.
+        threading.Thread(target=_import_grading, daemon=True).start()
 
     def _new_agent_sandbox(self, agent, image: str):
         return agent_sandbox(self.docker, image=image, agent_dir=self.code_cache.path(agent.commit_sha),
