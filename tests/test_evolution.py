@@ -37,8 +37,20 @@ def solved(store, agent_id):
 def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, store, docker_client):
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=[1, 4, 4, 1, 4])
     fields = dict(generations=1, children_per_generation=2, seed=7, stages=TWO_STAGES, heldout=1, time_limit_s=60)
-    campaign, status = run_campaign(store, docker_client, bench, name="first", **fields)
+    runners = []
+    campaign, status = run_campaign(store, docker_client, bench, name="first", on_runner=runners.append, **fields)
     assert status == "completed"
+
+    # The live view `dgm run` shows renders the runner's state and the archive's spend.
+    from rich.console import Console
+
+    from dgm.evolution.dashboard import live_view
+
+    console = Console(record=True, width=160)
+    console.print(live_view(runners[0]))
+    screen = console.export_text()
+    assert "generation  1 of 1" in screen and "best score  1.000" in screen
+    assert "[scripted rehearsal]" in screen and "$" in screen
     agents = store.list_agents(campaign.id)
     seed = next(a for a in agents if a.origin == "seed")
     children = [a for a in agents if a.origin == "child"]
