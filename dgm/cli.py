@@ -35,18 +35,7 @@ app.add_typer(sandbox_app, name="sandbox")
 console = Console()
 err_console = Console(stderr=True)
 
-ArchiveOpt = typer.Option(
-    None, "--archive", envvar="DGM_ARCHIVE",
-    help="SQLAlchemy URL of the archive database (default: sqlite:///<archive-dir>/dgm.db).")
-ArchiveDirOpt = typer.Option(
-    Path("archive"), "--archive-dir", envvar="DGM_ARCHIVE_DIR",
-    help="Directory for agent code (agents.git), artifacts and the default SQLite file.")
-
-
-def open_store(archive: Optional[str], archive_dir: Path):
-    from dgm.archive.store import ArchiveStore
-
-    return ArchiveStore.open(archive, root=archive_dir)
+from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, open_store  # noqa: E402,F401 - shared by cli_browse
 
 
 def model_label(model: str) -> str:

@@ -25,21 +25,14 @@ from dgm.errors import NotFound, UsageError
 
 console = Console()
 
-ArchiveOpt = typer.Option(
-    None, "--archive", envvar="DGM_ARCHIVE",
-    help="SQLAlchemy URL of the archive database (default: sqlite:///<archive-dir>/dgm.db).")
-ArchiveDirOpt = typer.Option(
-    Path("archive"), "--archive-dir", envvar="DGM_ARCHIVE_DIR",
-    help="Directory for agent code (agents.git), artifacts and the default SQLite file.")
+from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, open_store  # noqa: E402
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
                 "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
 
 
 def _store(archive: Optional[str], archive_dir: Path):
-    from dgm.archive.store import ArchiveStore
-
-    return ArchiveStore.open(archive, root=archive_dir)
+    return open_store(archive, archive_dir)
 
 
 def _fmt_score(score: float | None) -> str:
