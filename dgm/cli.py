@@ -387,46 +387,29 @@ def _launch(store, config, campaign) -> None:
 
 
 def _print_campaign_summary(store, campaign, status: str) -> None:
-    from rich.tree import Tree
+    from rich.text import Text
 
+    from dgm.lineage.forest import Lineage
+    from dgm.lineage.tree import print_lineage
+
+    lin = Lineage.load(store, campaign.id)
+    print_lineage(console, lin, f"lineage of {campaign.name}", max_nodes=None)
     agents = store.list_agents(campaign.id)
-    admitted = [a for a in agents if a.status == "admitted"]
-    best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
-    children: dict = {}
     for agent in agents:
-        children.setdefault(agent.parent_id, []).append(agent)
-    best_path = set()
-    node = best
-    by_id = {a.id: a for a in agents}
-    while node is not None:
-        best_path.add(node.id)
-        node = by_id.get(node.parent_id)
-
-    def label(agent) -> str:
-        score = f"{agent.score:.2f}" if agent.score is not None else "-"
-        held = f" held-out {agent.heldout_score:.2f}" if agent.heldout_score is not None else ""
-        colour = "green" if agent.status == "admitted" else "red" if agent.status == "rejected" else "yellow"
-        mark = " [bold]★ best[/]" if best is not None and agent.id == best.id else ""
-        why = f" ({agent.rejection_reason[:60]})" if agent.rejection_reason else ""
-        text = f"[{colour}]{agent.id}[/] g{agent.generation} {agent.status} score {score}{held}{why}{mark}"
-        return f"[bold]{text}[/]" if agent.id in best_path else text
-
-    tree = Tree(f"lineage of {campaign.name}")
-
-    def add(parent_node, parent_id):
-        for agent in sorted(children.get(parent_id, []), key=lambda a: (a.generation, a.id)):
-            add(parent_node.add(label(agent)), agent.id)
-
-    add(tree, None)
-    console.print(tree)
+        if agent.status == "rejected":
+            console.print(Text(f"rejected {agent.id} (generation {agent.generation}): {agent.rejection_reason}",
+                               style="dim"), soft_wrap=True)
     spent = store.campaign_spend(campaign.id)
-    console.print(f"status {status}; {len(agents)} agents ({len(admitted)} admitted); "
+    admitted = sum(a.status == "admitted" for a in agents)
+    console.print(f"status {status}; {len(agents)} agents ({admitted} admitted); "
                   f"spent ${spent:.4f}" + (f" of ${campaign.budget_usd:.2f}" if campaign.budget_usd is not None else ""))
+    best = lin.best()
     if best is not None:
+        row = lin.rows[best]
         gap = ""
-        if best.heldout_score is not None:
-            gap = f", held-out {best.heldout_score:.3f} (generalisation gap {(best.score or 0) - best.heldout_score:+.3f})"
-        console.print(f"best agent {best.id}: selection score {best.score or 0:.3f}{gap}")
+        if row.heldout_score is not None:
+            gap = f", held-out {row.heldout_score:.3f} (generalisation gap {(row.score or 0) - row.heldout_score:+.3f})"
+        console.print(f"best agent {row.id}: selection score {row.score or 0:.3f}{gap}", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- bench

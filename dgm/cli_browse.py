@@ -250,7 +250,7 @@ def lineage_cmd(
     """The lineage tree coloured by score, best agent's path marked ★; or its networkx graph as a file."""
     from dgm.lineage.forest import Lineage
     from dgm.lineage.graph import FORMATS, build_graph, export
-    from dgm.lineage.tree import rich_tree
+    from dgm.lineage.tree import print_lineage
 
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
@@ -274,18 +274,7 @@ def lineage_cmd(
     if not len(lin):
         console.print(f"campaign {c.name} has no agents")
         return
-    tree = rich_tree(lin, f"{c.name} ({c.id}): {len(lin)} agents", None if show_all else max_nodes)
-    # Piped: whole lines (soft wrap), so grep and less see one agent per line; a terminal crops instead.
-    if console.is_terminal:
-        console.print(tree, no_wrap=True, overflow="ellipsis")
-    else:
-        console.print(tree, soft_wrap=True)
-    best = lin.best()
-    if best is not None:
-        row = lin.rows[best]
-        path = " → ".join(lin.rows[i].id for i in lin.path_to(best))
-        console.print(f"★ best agent {row.id} (score {_fmt_score(row.score)}, generation {row.generation}); "
-                      f"path: {path}", soft_wrap=True)
+    print_lineage(console, lin, f"{c.name} ({c.id}): {len(lin)} agents", None if show_all else max_nodes)
 
 
 def plot_cmd(
@@ -343,7 +332,6 @@ def replay_cmd(
     """Re-run an archived agent on a task: from the recording (reports divergence) or live."""
     from dgm.bench.registry import load_benchmark
     from dgm.lineage.replay import VOLATILE_NOTE, find_source_run, replay
-    from docker import errors as docker_errors
 
     from dgm.sandbox.docker import docker_client, ensure_image, remove_orphans
 
@@ -374,10 +362,7 @@ def replay_cmd(
     (the_task,) = bench.select([task])
     client = docker_client()
     ensure_image(client, bench.image(the_task))
-    try:
-        remove_orphans(client)
-    except docker_errors.NotFound:
-        pass  # best-effort cleanup: a container vanished while being listed (removed by its owner meanwhile)
+    remove_orphans(client)
     if mode == "recorded":
         what = f"recording of run {source.id}"
     else:

@@ -78,10 +78,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if not tasks and not subset and len(selected) > 20:
             raise UsageError(f"{benchmark} has {len(selected)} instances; choose some with --tasks or --subset")
         client = docker_client()
-        try:
-            remove_orphans(client)
-        except Exception:  # noqa: BLE001 - races with another process removing the same container
-            pass
+        remove_orphans(client)
         if not hasattr(bench, "prepare_images"):
             for image in sorted({bench.image(t) for t in selected}):
                 ensure_image(client, image)

@@ -29,6 +29,8 @@ def _label(row, on_best: bool, is_best: bool) -> Text:
     text.append("  -  " if score is None else f"{score:.3f}",
                 style=Style(color=Color.from_rgb(*score_rgb(score)), bold=on_best))
     text.append(f"  {row.status}", style="dim" if row.status == "rejected" else "")
+    if row.heldout_score is not None:
+        text.append(f"  held-out {row.heldout_score:.3f}")
     if is_best:
         text.append("  best", style="bold red")
     return text
@@ -113,3 +115,20 @@ def rich_tree(lin: Lineage, title: str, max_nodes: int | None = 300) -> Text:
         for k in range(len(entries) - 1, -1, -1):
             stack.append((entries[k], child_prefix, k == len(entries) - 1))
     return out
+
+
+def print_lineage(console, lin: Lineage, title: str, max_nodes: int | None = 300) -> None:
+    """The tree, then one line naming the best agent and its path (`dgm lineage`, end of `dgm run`)."""
+    tree = rich_tree(lin, title, max_nodes)
+    # Piped: whole lines (soft wrap), so grep and less see one agent per line; a terminal crops instead.
+    if console.is_terminal:
+        console.print(tree, no_wrap=True, overflow="ellipsis")
+    else:
+        console.print(tree, soft_wrap=True)
+    best = lin.best()
+    if best is not None:
+        row = lin.rows[best]
+        path = " → ".join(lin.rows[i].id for i in lin.path_to(best))
+        score = "-" if row.score is None else f"{row.score:.3f}"
+        console.print(f"{BEST_MARK} best agent {row.id} (score {score}, generation {row.generation}); "
+                      f"path: {path}", soft_wrap=True)

@@ -154,7 +154,7 @@ class LLMClient:
 
     def _estimate(self, litellm, model: str, messages: list[dict]) -> float:
         """Cost of this call if its completion is as long as the longest seen."""
-        prompt_tokens = sum(max(1, len(str(m.get("content") or "")) // 4) for m in messages)
+        prompt_tokens = scripted.approx_prompt_tokens(messages)
         if not scripted.is_scripted(model):
             try:
                 prompt_tokens = litellm.token_counter(model=model, messages=messages)

@@ -208,6 +208,11 @@ def _approx_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def approx_prompt_tokens(messages: list[dict]) -> int:
+    """Prompt tokens as scripted models bill them (also the client's estimate for unknown tokenizers)."""
+    return sum(_approx_tokens(_text(m)) for m in messages)
+
+
 _registered = False
 _priced: set[str] = set()
 
@@ -234,7 +239,7 @@ def register_with_litellm() -> None:
             if spec.latency_s:
                 time.sleep(spec.latency_s)
             text = scripted_reply(model, messages, ctx)
-            prompt_tokens = sum(_approx_tokens(_text(m)) for m in messages)
+            prompt_tokens = approx_prompt_tokens(messages)
             completion_tokens = _approx_tokens(text)
             model_response.choices = [
                 Choices(index=0, finish_reason="stop", message=Message(role="assistant", content=text))
