@@ -89,7 +89,7 @@ def test_api_serves_the_archive_read_only(archive, server):
     assert run["trajectory"]["steps"][0]["command"].startswith("grep") and run["llm_calls"][0]["cost_usd"] == 0.125
     _, version = get(server.url + f"api/campaigns/{synth.campaign_id}/version")
     assert version["status"] == "running" and len(version["version"]) == 16
-    for bad, code in ((f"api/agents/ffffffffffff", 404), ("api/heatmap", 400), ("../../etc/passwd", 404),
+    for bad, code in (("api/agents/ffffffffffff", 404), ("api/heatmap", 400), ("../../etc/passwd", 404),
                       ("api/nothing", 404)):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(server.url + bad, timeout=10)

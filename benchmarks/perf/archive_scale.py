@@ -124,7 +124,6 @@ def explorer(root: Path, campaign: str, repeats: int) -> dict:
                 wall = time.perf_counter() - t0
                 nodes = page.evaluate("window.dgmExplorer.nodeCount")
                 first = page.evaluate("window.dgmExplorer.firstRenderMs") / 1000
-                draw = page.evaluate("window.dgmExplorer.lastDrawMs") / 1000
                 # Responsiveness: a zoom + pan redraw with every node in view.
                 page.mouse.move(700, 400)
                 page.mouse.wheel(0, -300)

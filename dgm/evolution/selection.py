@@ -426,7 +426,7 @@ def _rank_best(t: StatsTable, k: int) -> list[int]:
     take = min(k, len(rows))
     if take == 0:
         return []
-    score, kids, ids = t.score[rows], t.n_children[rows], t.agent_ids
+    score, ids = t.score[rows], t.agent_ids
     if take < len(rows):
         cut = np.partition(score, len(rows) - take)[len(rows) - take]
         sure = rows[score > cut]
