@@ -10,7 +10,6 @@ import json
 import os
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -76,7 +75,7 @@ def eval_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Run one agent on benchmark tasks in sandboxes, grade each diff, record every run."""
-    from dgm.bench.evaluate import EvalSettings, Evaluator, SEED_AGENT_DIR, commit_agent_dir
+    from dgm.bench.evaluate import EvalSettings, SEED_AGENT_DIR, commit_agent_dir
     from dgm.bench.registry import load_benchmark
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
@@ -170,7 +169,6 @@ def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id
                                        executor=executor, on_done=done)
         finally:
             executor.shutdown()
-            evaluator.close()
 
 
 def _print_runs(runs, model: str) -> None:
@@ -381,7 +379,6 @@ def _launch(store, config, campaign) -> None:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             executor.shutdown()
-            evaluator.close()
             drain_removals()
     _print_campaign_summary(store, store.get_campaign(campaign.id), status)
 

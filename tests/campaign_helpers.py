@@ -31,10 +31,7 @@ def run_campaign(store, docker_client, bench, *, campaign=None, on_runner=None, 
                                     task_executor=executor)
             if on_runner:
                 on_runner(runner)
-            try:
-                status = runner.run()
-            finally:
-                evaluator.close()
+            status = runner.run()
     finally:
         executor.shutdown()
         drain_removals()

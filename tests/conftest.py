@@ -42,6 +42,13 @@ def docker_client():
     return client
 
 
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    from dgm.sandbox.images import base_image_tag
+
+    return base_image_tag()
+
+
 @pytest.fixture
 def store(tmp_path):
     from dgm.archive.store import ArchiveStore
@@ -52,11 +59,13 @@ def store(tmp_path):
 
 
 def leftover_containers(client) -> list:
-    from dgm.sandbox.docker import LABEL, drain_removals
+    """This process's sandboxes still present (idle network-namespace holders,
+    kept for reuse until exit, do not count)."""
+    from dgm.sandbox.docker import LABEL, NetnsPool, drain_removals
 
     drain_removals()
     return [c for c in client.containers.list(all=True, filters={"label": LABEL})
-            if c.labels.get("dgm.owner_pid") == str(os.getpid())]
+            if c.labels.get("dgm.owner_pid") == str(os.getpid()) and c.labels.get(NetnsPool.ROLE_LABEL) != "netns"]
 
 
 def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int = 2, settings=None,
@@ -75,10 +84,7 @@ def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int 
     try:
         with Gateway(LLMClient(store)) as gateway:
             evaluator = Evaluator(store, client, gateway, bench, settings)
-            try:
-                return evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id, stage="eval",
-                                           executor=executor)
-            finally:
-                evaluator.close()
+            return evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id, stage="eval",
+                                       executor=executor)
     finally:
         executor.shutdown()

@@ -3,11 +3,9 @@ eval scripts for Lite rows, grading of recorded logs, and clear errors."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -243,11 +241,12 @@ class _RecordedBox:
         self.files: dict[str, str] = {}
         self.scripts: list[str] = []
 
-    def put_tar(self, dest, data):
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for member in tar.getmembers():
-                if member.isreg():
-                    self.files["/" + member.name] = tar.extractfile(member).read().decode()
+    def stage_file(self, name, content, mode=0o644):
+        from dgm.sandbox.docker import STAGE_MOUNT
+
+        path = f"{STAGE_MOUNT}/{name}"
+        self.files[path] = content if isinstance(content, str) else content.decode()
+        return path
 
     def exec(self, cmd, **kwargs):
         from dgm.bench.grade import TEST_END, TEST_START
@@ -314,7 +313,7 @@ def test_dgm_mini_style_tasks_grade_as_before(lite):
     plain = replace(task, extra={}, test_command="pytest -rA", log_parser="pytest")
     box = _RecordedBox(_pytest_lines(plain.FAIL_TO_PASS + plain.PASS_TO_PASS, "PASSED"))
     assert grade(None, lite, plain, plain.patch, sandbox=box).resolved
-    assert "/tmp/dgm_tests.patch" in box.scripts[0] and EVAL_SCRIPT_PATH not in box.files
+    assert "/dgm/in/tests.patch" in box.scripts[0] and EVAL_SCRIPT_PATH not in box.files
 
 
 # --------------------------------------------------------------------------- offline builder: dependency resolution

@@ -70,7 +70,6 @@ def main() -> None:
                                 task_executor=executor)
         started = time.monotonic()
         status = runner.run()
-        evaluator.close()
         drain_removals()
         wall = time.monotonic() - started
     executor.shutdown()

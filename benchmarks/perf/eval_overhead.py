@@ -6,12 +6,19 @@ what the harness adds: container starts, copies, the diff, grading set-up,
 archive writes. Runs the seed agent with scripted:gold on 20 dgm-mini tasks
 in real sandboxes. Targets on 2 cores: median overhead <= 1.0 s, speed-up >= 1.7x.
 
-usage: python benchmarks/perf/eval_overhead.py [--tasks 20] [--repeats 1]
+Each repeat runs the tasks with 1 worker, then with 2, back to back; the
+speed-up quoted is the median of those pairs' ratios (the machine is shared
+and its load drifts, so a ratio is taken within one pair). Also printed: how
+many cores each configuration kept busy (from /proc/stat, steal excluded),
+which is what bounds the speed-up on a 2-core machine.
+
+usage: python benchmarks/perf/eval_overhead.py [--tasks 20] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -29,10 +36,45 @@ from dgm.llm.gateway import Gateway  # noqa: E402
 from dgm.sandbox.docker import docker_client, drain_removals  # noqa: E402
 
 
+def busy_core_seconds() -> float:
+    """CPU time the whole machine spent busy (user, nice, system, irq, softirq)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def _spin(n: int) -> float:
+    started = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i * i % 7
+    return time.perf_counter() - started
+
+
+def machine_cpu_scaling(repeats: int = 3, n: int = 6_000_000) -> float:
+    """How much faster two processes finish two units of pure CPU work than
+    one process finishes one, twice over: the ceiling any 2-worker speed-up
+    meets on this machine (on a shared VM it is often below 2)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    ratios = []
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [1000, 1000]))  # both processes up
+        for _ in range(repeats):
+            started = time.perf_counter()
+            _spin(n)
+            _spin(n)
+            one = time.perf_counter() - started
+            started = time.perf_counter()
+            list(pool.map(_spin, [n, n]))
+            ratios.append(one / (time.perf_counter() - started))
+    return statistics.median(ratios)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=1, help="pairs of (1 worker, 2 workers) runs")
+    parser.add_argument("--repeats", type=int, default=3, help="pairs of (1 worker, 2 workers) runs")
     args = parser.parse_args()
     load_litellm()
     bench = load_benchmark("dgm-mini")
@@ -43,7 +85,7 @@ def main() -> None:
     campaign = store.create_campaign(name="perf-eval-overhead", kind="eval", config={})
     agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
     settings = EvalSettings(model="scripted:gold", time_limit_s=300)
-    overheads, walls = [], {1: [], 2: []}
+    overheads, walls, cores = [], {1: [], 2: []}, {1: [], 2: []}
     with Gateway(LLMClient(store)) as gateway:
         evaluator = Evaluator(store, client, gateway, bench, settings)
         evaluator.run_tasks(agent, tasks[:2], campaign_id=campaign.id, stage="warmup",
@@ -51,23 +93,30 @@ def main() -> None:
         for repeat in range(args.repeats):
             for workers in (1, 2):
                 executor = ThreadExecutor(workers)
-                started = time.monotonic()
+                started, busy = time.monotonic(), busy_core_seconds()
                 runs = evaluator.run_tasks(agent, tasks, campaign_id=campaign.id, stage=f"w{workers}-r{repeat}",
                                            executor=executor)
                 drain_removals()
-                walls[workers].append(time.monotonic() - started)
+                wall = time.monotonic() - started
+                walls[workers].append(wall)
+                cores[workers].append((busy_core_seconds() - busy) / wall)
                 executor.shutdown()
-                evaluator.close()
                 bad = [r.task_id for r in runs if r.status != "resolved"]
                 if bad:
                     print(f"warning: not resolved: {bad}")
                 if workers == 1:
                     overheads += [r.duration_s - (r.agent_duration_s or 0) - (r.test_duration_s or 0) for r in runs]
+            print(f"  pair {repeat + 1}: 1 worker {walls[1][-1]:.1f} s ({cores[1][-1]:.2f} cores busy), "
+                  f"2 workers {walls[2][-1]:.1f} s ({cores[2][-1]:.2f} cores busy), "
+                  f"ratio {walls[1][-1] / walls[2][-1]:.2f}", flush=True)
     w1, w2 = statistics.median(walls[1]), statistics.median(walls[2])
-    print(f"dgm-mini, {len(tasks)} tasks, seed agent + scripted:gold, real Docker sandboxes")
+    ratio = statistics.median(a / b for a, b in zip(walls[1], walls[2]))
+    print(f"dgm-mini, {len(tasks)} tasks, seed agent + scripted:gold, real Docker sandboxes, {os.cpu_count()} cores")
+    print(f"this machine's own 2-process scaling on pure CPU work: {machine_cpu_scaling():.2f}x (median of 3)")
     print(f"per-task harness overhead (1 worker): median {statistics.median(overheads):.3f} s, "
           f"p90 {sorted(overheads)[int(0.9 * (len(overheads) - 1))]:.3f} s (target <= 1.0 s)")
-    print(f"wall time: 1 worker {w1:.1f} s, 2 workers {w2:.1f} s; speed-up {w1 / w2:.2f}x (target >= 1.7x)")
+    print(f"wall time (medians of {args.repeats}): 1 worker {w1:.1f} s, 2 workers {w2:.1f} s; "
+          f"speed-up (median of the pairs' ratios) {ratio:.2f}x (target >= 1.7x)")
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dgm.bench.grade import grade, prepare_grading_sandbox
+from dgm.bench.grade import grade
 from dgm.bench.task import Benchmark, Task
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
-from dgm.sandbox.agent_run import agent_sandbox, run_agent
+from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import SandboxLimits
 
 SEED_AGENT_DIR = Path(__file__).resolve().parent.parent / "seed_agent"
@@ -79,35 +79,6 @@ def _import_grading() -> None:
     import swebench.harness.log_parsers  # noqa: F401
 
 
-class _Prepared:
-    """A sandbox being started in the background; `get` waits, `discard` removes."""
-
-    def __init__(self, start: Callable):
-        self._box = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(start,), daemon=True)
-        self._thread.start()
-
-    def _run(self, start) -> None:
-        try:
-            self._box = start()
-        except BaseException as exc:  # noqa: BLE001 - re-raised by get()
-            self._error = exc
-
-    def get(self):
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        box, self._box = self._box, None
-        return box
-
-    def discard(self) -> None:
-        self._thread.join()
-        if self._box is not None:
-            self._box.remove(wait=False)
-            self._box = None
-
-
 class Evaluator:
     def __init__(self, store, docker_client, gateway: Gateway, benchmark: Benchmark, settings: EvalSettings):
         self.store = store
@@ -116,45 +87,18 @@ class Evaluator:
         self.benchmark = benchmark
         self.settings = settings
         self.code_cache = AgentCodeCache(store)
-        # Fresh agent sandboxes started ahead of time, per agent, so a task run
-        # does not wait for a container start (the grading one is started
-        # during the agent's run for the same reason).
-        self._spares: dict[str, list[_Prepared]] = {}
-        self._spares_lock = threading.Lock()
         # swebench's parsers take seconds to import: pay it now, not in the first grading.
         threading.Thread(target=_import_grading, daemon=True).start()
 
-    def _new_agent_sandbox(self, agent, image: str):
-        return agent_sandbox(self.docker, image=image, agent_dir=self.code_cache.path(agent.commit_sha),
-                             gateway_socket_dir=self.gateway.socket_dir,
-                             gateway_socket_path_in_container=CONTAINER_SOCKET, limits=self.settings.limits,
-                             labels={"dgm.agent": agent.id})
-
-    def _take_agent_sandbox(self, agent, image: str, prewarm_next: bool):
-        key = f"{agent.commit_sha}|{image}"
-        with self._spares_lock:
-            spares = self._spares.setdefault(key, [])
-            spare = spares.pop() if spares else None
-            if prewarm_next:
-                spares.append(_Prepared(lambda: self._new_agent_sandbox(agent, image)))
-        if spare is not None:
-            try:
-                return spare.get()
-            except Exception:  # noqa: BLE001 - a failed pre-start: start one now instead
-                pass
-        return self._new_agent_sandbox(agent, image)
-
-    def close(self) -> None:
-        """Remove the sandboxes started ahead of time that no run took."""
-        with self._spares_lock:
-            spares = [p for group in self._spares.values() for p in group]
-            self._spares.clear()
-        for prepared in spares:
-            prepared.discard()
-
     def run_task(self, agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0,
-                 kind: str = "task", replay=None, prewarm_next: bool = False):
+                 kind: str = "task", replay=None):
         """One task run, recorded. Returns the finished TaskRun (possibly an earlier one).
+
+        Its steps run one after another: agent sandbox, agent, diff, grading
+        sandbox, tests. Nothing is started ahead of time, so `--workers N` is
+        the only concurrency: a worker keeps about one core busy, and N
+        workers scale on N cores (starting sandboxes ahead bought 10% with one
+        worker on two cores and nothing once workers filled the cores).
 
         With `replay` (a `Replayer`), the agent's LLM calls are answered from a
         recording instead of the model: offline, free, and reproducible.
@@ -175,13 +119,9 @@ class Evaluator:
             task_difficulty=task.difficulty if is_scripted else None,
         ))
         labels = {"dgm.task_run": run.id, "dgm.agent": agent.id}
-        # The grading sandbox starts while the agent works: its start-up is then free.
-        grading_box = _Prepared(lambda: prepare_grading_sandbox(
-            self.docker, self.benchmark, task, limits=settings.limits, labels=labels))
         try:
-            box = self._take_agent_sandbox(agent, self.benchmark.image(task), prewarm_next)
             agent_result = run_agent(
-                self.docker, sandbox=box, image=self.benchmark.image(task),
+                self.docker, image=self.benchmark.image(task),
                 agent_dir=self.code_cache.path(agent.commit_sha),
                 # SWE-bench images: the diff starts at the post-setup commit, and the
                 # agent runs on the image's own Python, not the testbed's.
@@ -192,17 +132,12 @@ class Evaluator:
                 time_limit_s=settings.time_limit_s, limits=settings.limits, labels=labels,
             )
         except Exception as exc:  # noqa: BLE001 - a run fails alone; the others carry on
-            grading_box.discard()
             return self.store.finish_task_run(
                 run.id, status="error", error=f"{type(exc).__name__}: {exc}",
                 duration_s=time.monotonic() - started)
         finally:
             self.gateway.revoke(token)
-        try:
-            self.gateway.raise_if_budget_hit(token)
-        except Exception:
-            grading_box.discard()
-            raise
+        self.gateway.raise_if_budget_hit(token)
 
         artifacts = self.store.artifacts
         trajectory_id = artifacts.put(agent_result.outputs["trajectory.json"]) \
@@ -210,8 +145,6 @@ class Evaluator:
         agent_log_id = artifacts.put(agent_result.agent_log) if agent_result.agent_log else None
         common = dict(patch=agent_result.patch, agent_duration_s=agent_result.agent_duration_s,
                       trajectory_artifact=trajectory_id, agent_log_artifact=agent_log_id)
-        if agent_result.status == "error" or not agent_result.patch.strip():
-            grading_box.discard()
         if agent_result.status == "error":
             return self.store.finish_task_run(run.id, status="error", error=agent_result.error,
                                               duration_s=time.monotonic() - started, **common)
@@ -221,9 +154,8 @@ class Evaluator:
                                               duration_s=time.monotonic() - started, **common)
         try:
             graded = grade(self.docker, self.benchmark, task, agent_result.patch, limits=settings.limits,
-                           test_timeout_s=settings.test_timeout_s, labels=labels, sandbox=grading_box.get())
+                           test_timeout_s=settings.test_timeout_s, labels=labels)
         except Exception as exc:  # noqa: BLE001
-            grading_box.discard()
             return self.store.finish_task_run(run.id, status="error", error=f"grading failed: {exc}",
                                               duration_s=time.monotonic() - started, **common)
         if agent_result.status == "timeout":
@@ -243,17 +175,10 @@ class Evaluator:
         When `should_stop` turns true, tasks not yet started are skipped and
         come back as None (they were never recorded, so a resume runs them).
         """
-        not_started = {"n": len(tasks)}
-        counter_lock = threading.Lock()
-
         def one(task):
             if should_stop is not None and should_stop():
                 return None
-            with counter_lock:
-                not_started["n"] -= 1
-                # Pre-start a sandbox for a later task only if one is coming.
-                prewarm = not_started["n"] >= executor.workers
-            return self.run_task(agent, task, campaign_id=campaign_id, stage=stage, prewarm_next=prewarm)
+            return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
 
         results: dict[str, object] = {}
         failure: BaseException | None = None

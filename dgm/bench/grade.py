@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass, field
 
 from dgm.bench.task import Benchmark, Task
-from dgm.sandbox.docker import Sandbox, SandboxLimits, TarEntry, build_tar
+from dgm.sandbox.agent_run import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
+from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits
 
 # Marks the start of the test run in the log, so apply noise is not parsed.
 TEST_START = ">>>>> DGM START TEST OUTPUT"
@@ -19,7 +20,8 @@ TEST_END = ">>>>> DGM END TEST OUTPUT"
 APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
 # Where a task's own eval script goes (Task.extra["eval_script"], e.g. SWE-bench's:
 # it resets the test files and applies the test patch itself).
-EVAL_SCRIPT_PATH = "/tmp/dgm_eval.sh"
+EVAL_SCRIPT_PATH = f"{STAGE_MOUNT}/eval.sh"
+REPO_TAR_PATH = f"{STAGE_MOUNT}/repo.tar"
 
 
 @dataclass
@@ -88,16 +90,15 @@ def patched_files(diff: str) -> list[str]:
 
 def prepare_grading_sandbox(docker_client, benchmark: Benchmark, task: Task, *,
                             limits: SandboxLimits | None = None, labels: dict[str, str] | None = None) -> Sandbox:
-    """A started sandbox holding the task's repository at base_commit, nothing else.
-
-    Callers start it while the agent is still working, so grading does not
-    wait for a container start.
+    """A started sandbox for the task: its image, and the repository at
+    base_commit staged (unpacked by the grading script) unless the image holds it.
     """
-    box = Sandbox(docker_client, benchmark.image(task), limits=limits, labels=labels, name_hint="grade").start()
+    repo = benchmark.repo_tar(task)
+    box = Sandbox(docker_client, benchmark.image(task), limits=limits, labels=labels, name_hint="grade",
+                  stage=True, tmpfs={REPO_PATH: REPO_TMPFS_MB} if repo is not None else None).start()
     try:
-        repo = benchmark.repo_tar(task)
         if repo is not None:
-            box.put_tar("/", repo)
+            box.stage_file("repo.tar", repo)
     except BaseException:
         box.remove()
         raise
@@ -117,31 +118,35 @@ def grade(
 ) -> GradeResult:
     """Run the hidden tests against `patch` in a fresh sandbox.
 
-    `sandbox` may be a fresh, already-started one holding the repository (so
-    callers can start it while the agent still works); it is removed here.
+    `sandbox` may be a fresh one from `prepare_grading_sandbox` (so callers
+    can start it while the agent still works); it is removed here.
     """
     box = sandbox or prepare_grading_sandbox(docker_client, benchmark, task, limits=limits, labels=labels)
     try:
         eval_script = task.extra.get("eval_script")
-        entries = [TarEntry("/tmp/dgm_model.patch", patch or ""), TarEntry("/tmp/dgm_tests.patch", task.test_patch)]
+        model_patch = box.stage_file("model.patch", patch or "")
+        tests_patch = box.stage_file("tests.patch", task.test_patch)
         if eval_script is not None:
-            entries.append(TarEntry(EVAL_SCRIPT_PATH, eval_script, mode=0o755))
-        box.put_tar("/", build_tar(entries))
+            box.stage_file(EVAL_SCRIPT_PATH.rsplit("/", 1)[1], eval_script, mode=0o755)
         script = "set -u\n"
+        script += f"if [ -f {REPO_TAR_PATH} ]; then {unpack_repo_command(REPO_TAR_PATH)}; fi\n"
+        script += f"cd {REPO_PATH}\n"
         if (patch or "").strip():
-            script += _apply_script("/tmp/dgm_model.patch") + "\n"
+            script += _apply_script(model_patch) + "\n"
         if eval_script is None:
             # Like SWE-bench: the hidden tests win over whatever the agent did to
             # the same files, so reset those files to the base commit first.
             for path in patched_files(task.test_patch):
                 quoted = shlex.quote(path)
                 script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
-            script += _apply_script("/tmp/dgm_tests.patch") + "\n"
+            script += _apply_script(tests_patch) + "\n"
         script += f"echo '{TEST_START}'\n{task.test_command}\necho '{TEST_END}'\n"
         started = time.monotonic()
         result = box.exec(["bash", "-c", script], timeout_s=test_timeout_s, output_cap=5_000_000)
         duration = time.monotonic() - started
         log = result.output
+        if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in log:
+            return GradeResult(False, {}, log, duration, error="could not unpack the repository for grading")
         if APPLY_FAILED in log:
             return GradeResult(False, {}, log, duration, patch_applied=False, error="patch does not apply")
         if result.timed_out:

@@ -7,18 +7,31 @@ cannot tell them apart, which is the point.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import time
 from dataclasses import dataclass, field
 
-from dgm.sandbox.docker import AGENT_UID, Mount, Sandbox, SandboxLimits, TarEntry, build_tar
+from dgm.sandbox.docker import Mount, Sandbox, SandboxLimits
 
 AGENT_MOUNT = "/agent"
 REPO_PATH = "/testbed"
-PROBLEM_FILE = "/dgm/problem.md"
 OUTPUT_DIR = "/dgm/output"
 OUTPUT_CAP_BYTES = 5_000_000
 PATCH_CAP_BYTES = 5_000_000
+# tmpfs sizes: what the agent may write to its output directory, and (when the
+# harness brings the repository) to the repository.
+OUTPUT_TMPFS_MB = 64
+REPO_TMPFS_MB = 1024
+SETUP_FAILED = ">>>>> DGM SETUP FAILED"
+# Exit code of the setup wrapper when the repository could not be unpacked.
+SETUP_FAILED_EXIT = 125
+
+
+def unpack_repo_command(stage_path: str) -> str:
+    """Shell that unpacks a staged `testbed/` tar at / (into the tmpfs at /testbed)."""
+    return (f"tar -xf {stage_path} -C / 2>&1 || {{ echo '{SETUP_FAILED}'; exit {SETUP_FAILED_EXIT}; }}")
 
 
 @dataclass
@@ -46,14 +59,87 @@ class AgentRunResult:
 
 
 def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_dir: str,
-                  gateway_socket_path_in_container: str, limits: SandboxLimits | None = None,
-                  labels: dict[str, str] | None = None) -> Sandbox:
-    """A fresh, started sandbox with the agent's code and the gateway mounted, nothing else."""
+                  gateway_socket_path_in_container: str, repo_in_image: bool,
+                  limits: SandboxLimits | None = None, labels: dict[str, str] | None = None) -> Sandbox:
+    """A fresh, started sandbox with the agent's code and the gateway mounted, nothing else.
+
+    `repo_in_image`: the image holds /testbed (SWE-bench); otherwise the run
+    brings the repository and /testbed is an empty tmpfs for it.
+    """
     mounts = [
         Mount(agent_dir, AGENT_MOUNT, read_only=True),
         Mount(gateway_socket_dir, gateway_socket_path_in_container.rsplit("/", 1)[0], read_only=True),
     ]
-    return Sandbox(docker_client, image, limits=limits, mounts=mounts, labels=labels, name_hint="agent").start()
+    tmpfs = {OUTPUT_DIR: OUTPUT_TMPFS_MB}
+    if not repo_in_image:
+        tmpfs[REPO_PATH] = REPO_TMPFS_MB
+    return Sandbox(docker_client, image, limits=limits, mounts=mounts, labels=labels, name_hint="agent",
+                   stage=True, tmpfs=tmpfs).start()
+
+
+def finish_script(base_commit: str) -> str:
+    """Run as the agent user once the agent is done: stop what it left running,
+    take the diff, and write one tar to stdout: the diff, its exit code and
+    errors, then the output directory (one exec instead of three API calls)."""
+    git = "git -c core.fsmonitor=false -c core.hooksPath=/dev/null"
+    return (
+        # Anything the agent left behind (daemons, setsid'd children) must not
+        # keep editing the repository while the diff is taken. This runs as the
+        # agent user (root here has no CAP_KILL) and spares only itself.
+        "for p in $(pgrep -u agent); do case \"$p\" in $$|$PPID) ;; *) kill -9 \"$p\" 2>/dev/null;; esac; done; "
+        # A fresh directory: the agent cannot have planted anything in it.
+        "d=$(mktemp -d) || exit 1; "
+        f"{git} add -A >/dev/null 2>&1; "
+        f"{git} diff --cached --no-color {base_commit} >\"$d/patch.diff\" 2>\"$d/diff.err\"; "
+        "echo $? >\"$d/diff.rc\"; "
+        f"tar -c -f - -C \"$d\" patch.diff diff.rc diff.err -C {OUTPUT_DIR.rsplit('/', 1)[0]} "
+        f"{OUTPUT_DIR.rsplit('/', 1)[1]} 2>/dev/null; true"
+    )
+
+
+@dataclass
+class FinishedRun:
+    patch: str | None
+    """None when no diff could be taken (see `error`)."""
+    outputs: dict[str, bytes]
+    error: str | None = None
+
+
+def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap: int = OUTPUT_CAP_BYTES) -> FinishedRun:
+    """Parse `finish_script`'s tar. Only regular files count: symlinks and
+    special files are the agent's, and the host must not follow them."""
+    patch: bytes | None = None
+    rc, err = None, b""
+    outputs: dict[str, bytes] = {}
+    total = 0
+    too_big = False
+    prefix = OUTPUT_DIR.rsplit("/", 1)[1] + "/"
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r|") as tar:
+            for member in tar:
+                if not member.isreg():
+                    continue
+                name = member.name
+                if name == "patch.diff":
+                    if member.size > patch_cap:
+                        too_big = True
+                        continue
+                    patch = tar.extractfile(member).read()
+                elif name == "diff.rc":
+                    rc = tar.extractfile(member).read().strip()
+                elif name == "diff.err":
+                    err = tar.extractfile(member).read()[-500:]
+                elif name.startswith(prefix) and total + member.size <= output_cap:
+                    outputs[name[len(prefix):]] = tar.extractfile(member).read()
+                    total += member.size
+    except (tarfile.TarError, EOFError, OSError):
+        pass  # cut at the output cap: keep what was read
+    if too_big:
+        return FinishedRun(None, outputs, f"diff larger than {patch_cap} bytes")
+    if patch is None or rc != b"0":
+        detail = err.decode("utf-8", "replace") if err else "no diff came back"
+        return FinishedRun(None, outputs, f"could not take the diff: {detail}")
+    return FinishedRun(patch.decode("utf-8", errors="replace"), outputs)
 
 
 def run_agent(
@@ -72,23 +158,17 @@ def run_agent(
     limits: SandboxLimits | None = None,
     labels: dict[str, str] | None = None,
     python: str = "python3",
-    sandbox: Sandbox | None = None,
 ) -> AgentRunResult:
-    """Run the agent; `sandbox` may be a fresh one from `agent_sandbox` started
-    ahead of time (it must have been made for this agent_dir and gateway)."""
+    """Run the agent in a fresh sandbox; take its diff and output files."""
     started = time.monotonic()
-    box = sandbox or agent_sandbox(docker_client, image=image, agent_dir=agent_dir,
+    box = agent_sandbox(docker_client, image=image, agent_dir=agent_dir,
                                    gateway_socket_dir=gateway_socket_dir,
                                    gateway_socket_path_in_container=gateway_socket_path_in_container,
-                                   limits=limits, labels=labels)
+                                   repo_in_image=repo_tar is None, limits=limits, labels=labels)
     with box:
-        box.put_tar("/", build_tar([
-            TarEntry("/dgm", uid=0),
-            TarEntry(PROBLEM_FILE, problem, uid=0),
-            TarEntry(OUTPUT_DIR, uid=AGENT_UID),
-        ], base=repo_tar))
+        problem_file = box.stage_file("problem.md", problem)
         env = {
-            "DGM_PROBLEM_FILE": PROBLEM_FILE,
+            "DGM_PROBLEM_FILE": problem_file,
             "DGM_REPO": REPO_PATH,
             "DGM_LLM_SOCKET": gateway_socket_path_in_container,
             "DGM_LLM_TOKEN": token,
@@ -99,8 +179,13 @@ def run_agent(
             "HOME": "/home/agent",
             "PYTHONUNBUFFERED": "1",
         }
-        result = box.exec([python, f"{AGENT_MOUNT}/main.py"], env=env, workdir=REPO_PATH,
-                          timeout_s=time_limit_s)
+        command = [python, f"{AGENT_MOUNT}/main.py"]
+        if repo_tar is not None:
+            # Unpacking the repository (tens of ms) rides on the agent's exec
+            # rather than costing one of its own.
+            setup = unpack_repo_command(box.stage_file("repo.tar", repo_tar))
+            command = ["sh", "-c", f'{setup}; exec "$@"', "sh", *command]
+        result = box.exec(command, env=env, workdir=REPO_PATH, timeout_s=time_limit_s)
         agent_duration = result.duration_s
         oom = box.oom_killed()
         if result.killed_by_host or box.dead:
@@ -110,28 +195,24 @@ def run_agent(
                 error="the sandbox had to be killed from the host" if result.killed_by_host
                 else "the sandbox stopped during the run", oom_killed=oom,
             )
-        # Anything the agent left behind (daemons, setsid'd children) must not
-        # keep editing the repository while the diff is taken. This runs as the
-        # agent user (root here has no CAP_KILL) and spares only itself.
-        diff_cmd = (
-            "for p in $(pgrep -u agent); do case \"$p\" in $$|$PPID) ;; *) kill -9 \"$p\" 2>/dev/null;; esac; done; "
-            "git -c core.fsmonitor=false -c core.hooksPath=/dev/null add -A >/dev/null 2>&1; "
-            f"git -c core.fsmonitor=false -c core.hooksPath=/dev/null diff --cached --no-color {base_commit}"
-        )
-        diff = box.exec(["bash", "-c", diff_cmd], workdir=REPO_PATH, timeout_s=120,
-                        output_cap=PATCH_CAP_BYTES)
-        outputs = box.get_tree(OUTPUT_DIR, cap_bytes=OUTPUT_CAP_BYTES)
+        if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in result.output:
+            return AgentRunResult(
+                status="error", patch="", agent_log=result.output, agent_exit_code=None,
+                agent_duration_s=agent_duration, wall_s=time.monotonic() - started,
+                error="could not unpack the repository in the sandbox", oom_killed=oom,
+            )
+        finish = box.exec(["bash", "-c", finish_script(base_commit)], workdir=REPO_PATH, timeout_s=120,
+                          output_cap=PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000)
+        finished = read_finish_tar(finish.raw)
         status, error = "ok", None
         if result.timed_out:
             status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
-        if diff.exit_code != 0:
-            status, error = "error", f"could not take the diff: {diff.output[-500:]}"
-        elif diff.truncated:
-            status, error = "error", f"diff larger than {PATCH_CAP_BYTES} bytes"
+        if finished.patch is None:
+            status, error = "error", finished.error
         return AgentRunResult(
-            status=status, patch=diff.output if diff.exit_code == 0 and not diff.truncated else "",
+            status=status, patch=finished.patch or "",
             agent_log=result.output + (f"\n[dgm: output truncated at {len(result.output)} of {result.output_bytes} bytes]"
                                        if result.truncated else ""),
             agent_exit_code=result.exit_code, agent_duration_s=agent_duration,
-            wall_s=time.monotonic() - started, outputs=outputs, error=error, oom_killed=oom,
+            wall_s=time.monotonic() - started, outputs=finished.outputs, error=error, oom_killed=oom,
         )

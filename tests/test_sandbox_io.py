@@ -1,0 +1,178 @@
+"""How files and network namespaces reach a sandbox.
+
+Files go in through a read-only host "stage" and come out as one tar from a
+finishing exec; network namespaces come from a pool and are lent to one
+sandbox at a time. These tests pin the isolation that must survive both.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+LISTEN = ("import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 7777)); s.listen(); "
+          "open('/tmp/listening', 'w').close(); time.sleep(60)")
+CONNECT = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', 7777), timeout=2); print('CONNECTED')\n"
+           "except OSError as e:\n    print('REFUSED', type(e).__name__)")
+
+
+def _netns(box) -> str:
+    result = box.exec(["readlink", "/proc/self/ns/net"], workdir="/")
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def _listen(box) -> None:
+    result = box.exec(["bash", "-c", f"nohup python3 -c \"{LISTEN}\" >/dev/null 2>&1 & "
+                       "for i in $(seq 50); do [ -e /tmp/listening ] && exit 0; sleep 0.1; done; exit 1"],
+                      workdir="/", timeout_s=30)
+    assert result.exit_code == 0, result.output
+
+
+def _connect(box) -> str:
+    return box.exec(["python3", "-c", CONNECT], workdir="/", timeout_s=30).output.strip()
+
+
+@pytest.mark.docker
+def test_running_sandboxes_never_share_a_network_namespace(docker_client, base_image):
+    from dgm.sandbox.docker import Sandbox
+
+    with Sandbox(docker_client, base_image) as a, Sandbox(docker_client, base_image) as b:
+        assert _netns(a) != _netns(b)
+        _listen(a)
+        assert _connect(a) == "CONNECTED"  # the listener works...
+        assert _connect(b).startswith("REFUSED")  # ...and only inside its own sandbox
+        devices = b.exec(["cat", "/proc/net/dev"], workdir="/").output
+        interfaces = {line.split(":")[0].strip() for line in devices.splitlines()[2:]}
+        assert interfaces == {"lo"}, devices
+
+
+@pytest.mark.docker
+def test_a_reused_network_namespace_keeps_nothing_of_its_last_sandbox(docker_client, base_image):
+    from dgm.sandbox.docker import Sandbox
+
+    first = Sandbox(docker_client, base_image).start()
+    namespace = _netns(first)
+    _listen(first)
+    first.remove(wait=True)
+    with Sandbox(docker_client, base_image) as second:
+        # The pool lent the same namespace again (that is the saving), and the
+        # earlier sandbox's listener died with it.
+        assert _netns(second) == namespace
+        assert _connect(second).startswith("REFUSED")
+
+
+@pytest.mark.docker
+def test_the_stage_is_read_only_inside_and_removed_with_the_sandbox(docker_client, base_image):
+    from dgm.sandbox.docker import STAGE_MOUNT, Sandbox
+
+    box = Sandbox(docker_client, base_image, stage=True, tmpfs={"/work": 16}).start()
+    stage_dir = Path(box.stage_dir)
+    path = box.stage_file("problem.md", "fix the bug\n")
+    assert path == f"{STAGE_MOUNT}/problem.md"
+    assert box.exec(["cat", path], workdir="/").output == "fix the bug\n"
+    for user in ("agent", "root"):
+        wrote = box.exec(["bash", "-c", f"echo x > {STAGE_MOUNT}/evil; echo x >> {path}"], user=user, workdir="/")
+        assert wrote.exit_code != 0, f"{user} wrote into the stage: {wrote.output}"
+    assert sorted(os.listdir(stage_dir)) == ["problem.md"] and (stage_dir / "problem.md").read_text() == "fix the bug\n"
+    # The tmpfs is the agent's to write, and capped.
+    assert box.exec(["bash", "-c", "echo ok > /work/f && cat /work/f"], workdir="/").output == "ok\n"
+    full = box.exec(["bash", "-c", "head -c 20000000 /dev/zero > /work/big"], workdir="/")
+    assert full.exit_code != 0 and "No space left" in full.output
+    box.remove(wait=True)
+    assert not stage_dir.exists()
+
+
+@pytest.mark.docker
+def test_stages_of_dead_processes_are_removed_as_orphans(docker_client, tmp_path):
+    import tempfile
+
+    from dgm.sandbox.docker import STAGE_PREFIX, remove_orphans
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    root = Path(tempfile.gettempdir())
+    orphan = root / f"{STAGE_PREFIX}{dead.pid}-dgm-agent-0123456789-x"
+    mine = root / f"{STAGE_PREFIX}{os.getpid()}-dgm-agent-0123456789-y"
+    for d in (orphan, mine):
+        d.mkdir()
+        (d / "repo.tar").write_bytes(b"x")
+    try:
+        remove_orphans(docker_client)
+        assert not orphan.exists()
+        assert mine.exists()  # a live process's stage is left alone
+    finally:
+        subprocess.run(["rm", "-rf", str(orphan), str(mine)], check=True)
+
+
+@pytest.mark.docker
+def test_a_repository_that_does_not_unpack_is_an_error_not_an_agent_failure(docker_client, base_image, tmp_path):
+    from dgm.sandbox.agent_run import run_agent
+
+    agent_dir = tmp_path / "agent"
+    agent_dir.mkdir()
+    (agent_dir / "main.py").write_text("print('the agent ran')\n")
+    os.chmod(agent_dir, 0o755)
+    os.chmod(agent_dir / "main.py", 0o644)
+    sockets = tmp_path / "sock"
+    sockets.mkdir()
+    result = run_agent(docker_client, image=base_image, agent_dir=str(agent_dir), repo_tar=b"not a tar" * 100,
+                       base_commit="HEAD", problem="p", gateway_socket_dir=str(sockets),
+                       gateway_socket_path_in_container="/run/dgm/llm.sock", token="t", model="scripted:noop",
+                       time_limit_s=30)
+    assert result.status == "error" and "could not unpack the repository" in result.error
+    assert "the agent ran" not in result.agent_log
+
+
+# --------------------------------------------------------------------------- the finishing tar
+def _tar(members: dict[str, bytes | str]) -> bytes:
+    """members: name -> content, or 'symlink:TARGET' for a symlink."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            if isinstance(content, str) and content.startswith("symlink:"):
+                info.type, info.linkname = tarfile.SYMTYPE, content.split(":", 1)[1]
+                tar.addfile(info)
+                continue
+            data = content.encode() if isinstance(content, str) else content
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_finish_tar_gives_the_diff_and_regular_output_files_only():
+    from dgm.sandbox.agent_run import read_finish_tar
+
+    raw = _tar({"patch.diff": "diff --git a/x b/x\n", "diff.rc": "0\n", "diff.err": "",
+                "output": b"", "output/trajectory.json": '{"steps": []}',
+                "output/secret": "symlink:/etc/shadow", "output/sub/notes.txt": "n"})
+    done = read_finish_tar(raw)
+    assert done.error is None and done.patch == "diff --git a/x b/x\n"
+    assert done.outputs == {"trajectory.json": b'{"steps": []}', "sub/notes.txt": b"n"}
+
+
+def test_finish_tar_refuses_an_oversized_diff_and_keeps_outputs_under_the_cap():
+    from dgm.sandbox.agent_run import read_finish_tar
+
+    raw = _tar({"patch.diff": "x" * 2000, "diff.rc": "0", "output/a": "a" * 600, "output/b": "b" * 600})
+    done = read_finish_tar(raw, patch_cap=1000, output_cap=1000)
+    assert done.patch is None and "diff larger than 1000 bytes" in done.error
+    assert done.outputs == {"a": b"a" * 600}
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"patch.diff": "", "diff.rc": "128", "diff.err": "fatal: bad revision 'abc'"}, "fatal: bad revision"),
+    ({}, "no diff came back"),
+])
+def test_finish_tar_without_a_good_diff_says_why(members, message):
+    from dgm.sandbox.agent_run import read_finish_tar
+
+    done = read_finish_tar(_tar(members) if members else b"")
+    assert done.patch is None and message in done.error
