@@ -45,8 +45,17 @@ def pg_url():
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    # FORCE may meet an autovacuum worker on the fresh database, which this
+    # non-superuser role may not terminate: it ends within moments, so retry.
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            break
+        except sa.exc.ProgrammingError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
     admin.dispose()
 
 
