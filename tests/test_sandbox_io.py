@@ -111,23 +111,74 @@ def test_stages_of_dead_processes_are_removed_as_orphans(docker_client, tmp_path
         subprocess.run(["rm", "-rf", str(orphan), str(mine)], check=True)
 
 
-@pytest.mark.docker
-def test_a_repository_that_does_not_unpack_is_an_error_not_an_agent_failure(docker_client, base_image, tmp_path):
+def _run(docker_client, image, tmp_path, main_py: str, *, repo_tar: bytes, base_commit: str, time_limit_s=30):
     from dgm.sandbox.agent_run import run_agent
 
     agent_dir = tmp_path / "agent"
     agent_dir.mkdir()
-    (agent_dir / "main.py").write_text("print('the agent ran')\n")
+    (agent_dir / "main.py").write_text(main_py)
     os.chmod(agent_dir, 0o755)
     os.chmod(agent_dir / "main.py", 0o644)
     sockets = tmp_path / "sock"
     sockets.mkdir()
-    result = run_agent(docker_client, image=base_image, agent_dir=str(agent_dir), repo_tar=b"not a tar" * 100,
-                       base_commit="HEAD", problem="p", gateway_socket_dir=str(sockets),
-                       gateway_socket_path_in_container="/run/dgm/llm.sock", token="t", model="scripted:noop",
-                       time_limit_s=30)
+    return run_agent(docker_client, image=image, agent_dir=str(agent_dir), repo_tar=repo_tar,
+                     base_commit=base_commit, problem="p", gateway_socket_dir=str(sockets),
+                     gateway_socket_path_in_container="/run/dgm/llm.sock", token="t", model="scripted:noop",
+                     time_limit_s=time_limit_s)
+
+
+@pytest.mark.docker
+def test_a_repository_that_does_not_unpack_is_an_error_not_an_agent_failure(docker_client, base_image, tmp_path):
+    result = _run(docker_client, base_image, tmp_path, "print('the agent ran')\n",
+                  repo_tar=b"not a tar" * 100, base_commit="HEAD")
     assert result.status == "error" and "could not unpack the repository" in result.error
     assert "the agent ran" not in result.agent_log
+
+
+KILLS_ITS_RUNNER = """
+import os, subprocess, sys
+try:
+    os.fstat(3)
+    print("FD3 OPEN")
+except OSError:
+    print("FD3 CLOSED")
+with open("calc.py", "a") as fh:
+    fh.write("# edited by the agent\\n")
+subprocess.run(["pkill", "-9", "-f", "dgm-runner"])
+print("runner killed", flush=True)
+sys.exit(3)
+"""
+
+
+@pytest.mark.docker
+def test_the_diff_is_taken_even_when_the_agent_kills_the_runner(docker_client, base_image, tmp_path):
+    from tiny_bench import TinyBenchmark
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
+    task = bench.tasks()[0]
+    result = _run(docker_client, base_image, tmp_path, KILLS_ITS_RUNNER, repo_tar=bench.repo_tar(task),
+                  base_commit=task.base_commit)
+    assert "FD3 CLOSED" in result.agent_log and "runner killed" in result.agent_log
+    assert result.status == "ok", result.error
+    assert "+# edited by the agent" in result.patch
+    assert result.agent_exit_code is None  # the runner that would have reported it is gone
+
+
+@pytest.mark.docker
+def test_the_runner_reports_the_agents_exit_code_and_its_diff(docker_client, base_image, tmp_path):
+    from tiny_bench import TinyBenchmark
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
+    task = bench.tasks()[0]
+    main_py = ("import os, sys\nopen(os.path.join(os.environ['DGM_OUTPUT_DIR'], 'note.txt'), 'w').write('hi')\n"
+               "open('new_file.py', 'w').write('x = 1\\n')\nprint('to stdout'); print('to stderr', file=sys.stderr)\n"
+               "sys.exit(7)\n")
+    result = _run(docker_client, base_image, tmp_path, main_py, repo_tar=bench.repo_tar(task),
+                  base_commit=task.base_commit)
+    assert result.status == "ok" and result.agent_exit_code == 7
+    assert "+x = 1" in result.patch and result.outputs == {"note.txt": b"hi"}
+    assert "to stdout" in result.agent_log and "to stderr" in result.agent_log
+    assert 0 < result.agent_duration_s < result.wall_s
 
 
 # --------------------------------------------------------------------------- the finishing tar

@@ -12,12 +12,17 @@ and its load drifts, so a ratio is taken within one pair). Also printed: how
 many cores each configuration kept busy (from /proc/stat, steal excluded),
 which is what bounds the speed-up on a 2-core machine.
 
-usage: python benchmarks/perf/eval_overhead.py [--tasks 20] [--repeats 3]
+`--llm-latency S` makes every model call take S seconds (a scripted gold
+model with latency): the regime of a real campaign, where agents mostly wait
+for the model. The targets are for the default, zero latency.
+
+usage: python benchmarks/perf/eval_overhead.py [--tasks 20] [--repeats 3] [--llm-latency 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -33,6 +38,7 @@ from dgm.bench.registry import load_benchmark  # noqa: E402
 from dgm.executor import ThreadExecutor  # noqa: E402
 from dgm.llm.client import LLMClient, load_litellm  # noqa: E402
 from dgm.llm.gateway import Gateway  # noqa: E402
+from dgm.llm.scripted import BUILTIN_SPECS  # noqa: E402
 from dgm.sandbox.docker import docker_client, drain_removals  # noqa: E402
 
 
@@ -74,6 +80,7 @@ def machine_cpu_scaling(repeats: int = 3, n: int = 6_000_000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--llm-latency", type=float, default=0.0, help="seconds each model call takes")
     parser.add_argument("--repeats", type=int, default=3, help="pairs of (1 worker, 2 workers) runs")
     args = parser.parse_args()
     load_litellm()
@@ -84,7 +91,13 @@ def main() -> None:
     sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed")
     campaign = store.create_campaign(name="perf-eval-overhead", kind="eval", config={})
     agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
-    settings = EvalSettings(model="scripted:gold", time_limit_s=300)
+    model = "scripted:gold"
+    if args.llm_latency > 0:
+        spec = dict(BUILTIN_SPECS["gold"], latency_s=args.llm_latency)
+        spec_path = Path(tempfile.mkdtemp(prefix="dgm-perf-")) / "gold_with_latency.json"
+        spec_path.write_text(json.dumps(spec))
+        model = f"scripted:{spec_path}"
+    settings = EvalSettings(model=model, time_limit_s=300)
     overheads, walls, cores = [], {1: [], 2: []}, {1: [], 2: []}
     with Gateway(LLMClient(store)) as gateway:
         evaluator = Evaluator(store, client, gateway, bench, settings)
@@ -111,7 +124,9 @@ def main() -> None:
                   f"ratio {walls[1][-1] / walls[2][-1]:.2f}", flush=True)
     w1, w2 = statistics.median(walls[1]), statistics.median(walls[2])
     ratio = statistics.median(a / b for a, b in zip(walls[1], walls[2]))
-    print(f"dgm-mini, {len(tasks)} tasks, seed agent + scripted:gold, real Docker sandboxes, {os.cpu_count()} cores")
+    latency = f", {args.llm_latency:g} s per model call" if args.llm_latency else ""
+    print(f"dgm-mini, {len(tasks)} tasks, seed agent + scripted:gold{latency}, real Docker sandboxes, "
+          f"{os.cpu_count()} cores")
     print(f"this machine's own 2-process scaling on pure CPU work: {machine_cpu_scaling():.2f}x (median of 3)")
     print(f"per-task harness overhead (1 worker): median {statistics.median(overheads):.3f} s, "
           f"p90 {sorted(overheads)[int(0.9 * (len(overheads) - 1))]:.3f} s (target <= 1.0 s)")

@@ -13,7 +13,7 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 
-from dgm.sandbox.docker import Mount, Sandbox, SandboxLimits
+from dgm.sandbox.docker import TIMEOUT_EXIT, Mount, Sandbox, SandboxLimits
 
 AGENT_MOUNT = "/agent"
 REPO_PATH = "/testbed"
@@ -25,6 +25,8 @@ PATCH_CAP_BYTES = 5_000_000
 OUTPUT_TMPFS_MB = 64
 REPO_TMPFS_MB = 1024
 SETUP_FAILED = ">>>>> DGM SETUP FAILED"
+# Seconds the finishing steps (kill leftovers, diff, tar) may take after the agent.
+FINISH_TIMEOUT_S = 120
 # Exit code of the setup wrapper when the repository could not be unpacked.
 SETUP_FAILED_EXIT = 125
 
@@ -77,12 +79,14 @@ def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_d
                    stage=True, tmpfs=tmpfs).start()
 
 
-def finish_script(base_commit: str) -> str:
-    """Run as the agent user once the agent is done: stop what it left running,
-    take the diff, and write one tar to stdout: the diff, its exit code and
-    errors, then the output directory (one exec instead of three API calls)."""
+def finish_script(base_commit: str, *, agent_status: bool = False) -> str:
+    """Shell run as the agent user once the agent is done: stop what it left
+    running, take the diff, and write one tar to stdout: the diff, its exit
+    code and errors, (with `agent_status`: the agent's exit code and start and
+    end times from $agent_rc/$agent_t0/$agent_t1), then the output directory."""
     git = "git -c core.fsmonitor=false -c core.hooksPath=/dev/null"
-    return (
+    status_files = ""
+    script = (
         # Anything the agent left behind (daemons, setsid'd children) must not
         # keep editing the repository while the diff is taken. This runs as the
         # agent user (root here has no CAP_KILL) and spares only itself.
@@ -92,8 +96,37 @@ def finish_script(base_commit: str) -> str:
         f"{git} add -A >/dev/null 2>&1; "
         f"{git} diff --cached --no-color {base_commit} >\"$d/patch.diff\" 2>\"$d/diff.err\"; "
         "echo $? >\"$d/diff.rc\"; "
-        f"tar -c -f - -C \"$d\" patch.diff diff.rc diff.err -C {OUTPUT_DIR.rsplit('/', 1)[0]} "
+    )
+    if agent_status:
+        script += "echo \"$agent_rc\" >\"$d/agent.rc\"; echo \"$agent_t0 $agent_t1\" >\"$d/agent.time\"; "
+        status_files = " agent.rc agent.time"
+    return script + (
+        f"tar -c -f - -C \"$d\" patch.diff diff.rc diff.err{status_files} -C {OUTPUT_DIR.rsplit('/', 1)[0]} "
         f"{OUTPUT_DIR.rsplit('/', 1)[1]} 2>/dev/null; true"
+    )
+
+
+def runner_script(*, time_limit_s: float, base_commit: str, repo_staged: str | None) -> str:
+    """What the agent exec runs (`bash -c RUNNER dgm-runner PYTHON MAIN`): unpack
+    the repository, run the agent under its time limit, then finish in the
+    same exec, the finishing tar on stdout (fd 3 while the agent runs, which
+    the agent does not inherit) and the agent's own output on stderr.
+
+    One exec instead of two saves a runtime round trip per task (~60 ms of
+    CPU). The agent runs as the same user and could kill the runner or write
+    to its stdout: the first only costs a fallback exec (the caller takes the
+    diff then), the second only lets it misreport its own result, which it
+    controls anyway through the repository. Timeouts are judged on the host.
+    """
+    unpack = f"{unpack_repo_command(repo_staged)}\n" if repo_staged else ""
+    return (
+        "exec 3>&1 1>&2\n"
+        f"{unpack}"
+        "agent_t0=$(date +%s.%N)\n"
+        f"timeout --kill-after=3 {max(1, int(time_limit_s))} \"$@\" 3>&-\n"
+        "agent_rc=$?\n"
+        "agent_t1=$(date +%s.%N)\n"
+        f"{{ {finish_script(base_commit, agent_status=True)}; }} >&3\n"
     )
 
 
@@ -103,6 +136,10 @@ class FinishedRun:
     """None when no diff could be taken (see `error`)."""
     outputs: dict[str, bytes]
     error: str | None = None
+    agent_exit_code: int | None = None
+    agent_duration_s: float | None = None
+    complete: bool = False
+    """The tar held the diff's exit code: the finishing steps ran to the end."""
 
 
 def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap: int = OUTPUT_CAP_BYTES) -> FinishedRun:
@@ -110,6 +147,7 @@ def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap:
     special files are the agent's, and the host must not follow them."""
     patch: bytes | None = None
     rc, err = None, b""
+    agent_rc, agent_time = None, None
     outputs: dict[str, bytes] = {}
     total = 0
     too_big = False
@@ -129,17 +167,37 @@ def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap:
                     rc = tar.extractfile(member).read().strip()
                 elif name == "diff.err":
                     err = tar.extractfile(member).read()[-500:]
+                elif name == "agent.rc":
+                    agent_rc = _int_or_none(tar.extractfile(member).read(100))
+                elif name == "agent.time":
+                    agent_time = _span_or_none(tar.extractfile(member).read(100))
                 elif name.startswith(prefix) and total + member.size <= output_cap:
                     outputs[name[len(prefix):]] = tar.extractfile(member).read()
                     total += member.size
     except (tarfile.TarError, EOFError, OSError):
         pass  # cut at the output cap: keep what was read
+    agent = dict(agent_exit_code=agent_rc, agent_duration_s=agent_time, complete=rc is not None)
     if too_big:
-        return FinishedRun(None, outputs, f"diff larger than {patch_cap} bytes")
+        return FinishedRun(None, outputs, f"diff larger than {patch_cap} bytes", **agent)
     if patch is None or rc != b"0":
         detail = err.decode("utf-8", "replace") if err else "no diff came back"
-        return FinishedRun(None, outputs, f"could not take the diff: {detail}")
-    return FinishedRun(patch.decode("utf-8", errors="replace"), outputs)
+        return FinishedRun(None, outputs, f"could not take the diff: {detail}", **agent)
+    return FinishedRun(patch.decode("utf-8", errors="replace"), outputs, **agent)
+
+
+def _int_or_none(raw: bytes) -> int | None:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
+
+
+def _span_or_none(raw: bytes) -> float | None:
+    try:
+        start, end = (float(x) for x in raw.split())
+    except ValueError:
+        return None
+    return end - start if end >= start else None
 
 
 def run_agent(
@@ -161,10 +219,9 @@ def run_agent(
 ) -> AgentRunResult:
     """Run the agent in a fresh sandbox; take its diff and output files."""
     started = time.monotonic()
-    box = agent_sandbox(docker_client, image=image, agent_dir=agent_dir,
-                                   gateway_socket_dir=gateway_socket_dir,
-                                   gateway_socket_path_in_container=gateway_socket_path_in_container,
-                                   repo_in_image=repo_tar is None, limits=limits, labels=labels)
+    box = agent_sandbox(docker_client, image=image, agent_dir=agent_dir, gateway_socket_dir=gateway_socket_dir,
+                        gateway_socket_path_in_container=gateway_socket_path_in_container,
+                        repo_in_image=repo_tar is None, limits=limits, labels=labels)
     with box:
         problem_file = box.stage_file("problem.md", problem)
         env = {
@@ -179,33 +236,42 @@ def run_agent(
             "HOME": "/home/agent",
             "PYTHONUNBUFFERED": "1",
         }
-        command = [python, f"{AGENT_MOUNT}/main.py"]
-        if repo_tar is not None:
-            # Unpacking the repository (tens of ms) rides on the agent's exec
-            # rather than costing one of its own.
-            setup = unpack_repo_command(box.stage_file("repo.tar", repo_tar))
-            command = ["sh", "-c", f'{setup}; exec "$@"', "sh", *command]
-        result = box.exec(command, env=env, workdir=REPO_PATH, timeout_s=time_limit_s)
-        agent_duration = result.duration_s
+        repo_staged = box.stage_file("repo.tar", repo_tar) if repo_tar is not None else None
+        runner = runner_script(time_limit_s=time_limit_s, base_commit=base_commit, repo_staged=repo_staged)
+        result = box.exec(["bash", "-c", runner, "dgm-runner", python, f"{AGENT_MOUNT}/main.py"], env=env,
+                          workdir=REPO_PATH, timeout_s=time_limit_s + FINISH_TIMEOUT_S,
+                          channel_cap=PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000)
         oom = box.oom_killed()
         if result.killed_by_host or box.dead:
             return AgentRunResult(
                 status="timeout" if result.timed_out else "error", patch="", agent_log=result.output,
-                agent_exit_code=None, agent_duration_s=agent_duration, wall_s=time.monotonic() - started,
+                agent_exit_code=None, agent_duration_s=result.duration_s, wall_s=time.monotonic() - started,
                 error="the sandbox had to be killed from the host" if result.killed_by_host
                 else "the sandbox stopped during the run", oom_killed=oom,
             )
         if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in result.output:
             return AgentRunResult(
                 status="error", patch="", agent_log=result.output, agent_exit_code=None,
-                agent_duration_s=agent_duration, wall_s=time.monotonic() - started,
+                agent_duration_s=result.duration_s, wall_s=time.monotonic() - started,
                 error="could not unpack the repository in the sandbox", oom_killed=oom,
             )
-        finish = box.exec(["bash", "-c", finish_script(base_commit)], workdir=REPO_PATH, timeout_s=120,
-                          output_cap=PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000)
-        finished = read_finish_tar(finish.raw)
+        finished = read_finish_tar(result.channel)
+        if not finished.complete:
+            # The runner did not get to the end (the agent killed it, or the
+            # whole exec overran): finish in an exec of its own.
+            finish = box.exec(["bash", "-c", finish_script(base_commit)], workdir=REPO_PATH,
+                              timeout_s=FINISH_TIMEOUT_S, output_cap=PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000)
+            finished = read_finish_tar(finish.raw)
+        agent_s = finished.agent_duration_s
+        if agent_s is None or not 0 <= agent_s <= result.duration_s:
+            agent_s = result.duration_s
+        # The host's own clock decides overruns too: a report from inside the
+        # sandbox could be the agent's.
+        timed_out = (result.timed_out or result.duration_s >= time_limit_s + 1.0
+                     or finished.agent_exit_code == TIMEOUT_EXIT
+                     or (finished.agent_exit_code == 137 and agent_s >= time_limit_s - 0.5))
         status, error = "ok", None
-        if result.timed_out:
+        if timed_out:
             status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
         if finished.patch is None:
             status, error = "error", finished.error
@@ -213,6 +279,6 @@ def run_agent(
             status=status, patch=finished.patch or "",
             agent_log=result.output + (f"\n[dgm: output truncated at {len(result.output)} of {result.output_bytes} bytes]"
                                        if result.truncated else ""),
-            agent_exit_code=result.exit_code, agent_duration_s=agent_duration,
+            agent_exit_code=finished.agent_exit_code, agent_duration_s=agent_s,
             wall_s=time.monotonic() - started, outputs=finished.outputs, error=error, oom_killed=oom,
         )

@@ -122,6 +122,8 @@ class ExecResult:
     output_bytes: int = 0
     raw: bytes = b""
     """The kept output as bytes (e.g. a tar stream written to stdout)."""
+    channel: bytes = b""
+    """stdout, when it was kept apart (`channel_cap`)."""
 
 
 def docker_client():
@@ -518,35 +520,49 @@ class Sandbox:
         workdir: str = "/testbed",
         timeout_s: float = 600.0,
         output_cap: int | None = None,
+        channel_cap: int | None = None,
     ) -> ExecResult:
-        """Run cmd; never longer than timeout_s (+ host grace), output capped."""
+        """Run cmd; never longer than timeout_s (+ host grace), output capped.
+
+        With `channel_cap`, stdout and stderr are kept apart: stderr is the
+        output (the log), stdout a byte channel for the harness (`channel`).
+        """
         if self._dead or self.container is None:
             return ExecResult(None, "sandbox is no longer running", 0.0, killed_by_host=True)
         cap = output_cap if output_cap is not None else self.limits.output_cap_bytes
         # --kill-after: an agent that ignores SIGTERM still ends.
         wrapped = ["timeout", "--kill-after=3", f"{max(1, int(timeout_s))}", *cmd]
         api = self.client.api
+        demux = channel_cap is not None
         started = time.monotonic()
         try:
             exec_id = api.exec_create(
                 self.container.id, wrapped, user=user, environment=env or {}, workdir=workdir,
                 stdout=True, stderr=True,
             )["Id"]
-            stream = api.exec_start(exec_id, stream=True, demux=False)
+            stream = api.exec_start(exec_id, stream=True, demux=demux)
         except Exception as exc:  # noqa: BLE001 - e.g. pids exhausted, container gone
             return ExecResult(None, f"exec failed: {str(exc)[:300]}", time.monotonic() - started,
                               killed_by_host=self._check_dead())
 
-        buf = bytearray()
+        buf, channel = bytearray(), bytearray()
         state = {"total": 0}
 
+        def keep(target: bytearray, chunk: bytes, limit: int) -> None:
+            if len(target) < limit:
+                target.extend(chunk[: limit - len(target)])
+
         def drain() -> None:
-            # Keep reading past the cap so the process never blocks on a full pipe.
+            # Keep reading past the caps so the process never blocks on a full pipe.
             try:
                 for chunk in stream:
+                    if demux:
+                        out, err = chunk
+                        if out:
+                            keep(channel, out, channel_cap)
+                        chunk = err or b""
                     state["total"] += len(chunk)
-                    if len(buf) < cap:
-                        buf.extend(chunk[: cap - len(buf)])
+                    keep(buf, chunk, cap)
             except Exception:  # noqa: BLE001 - the stream ends when the container is killed
                 pass
 
@@ -572,12 +588,12 @@ class Sandbox:
             output=output,
             duration_s=duration,
             truncated=state["total"] > cap,
-            # `timeout` exits 124 on overrun, 137 when it had to SIGKILL.
             timed_out=killed or exit_code == TIMEOUT_EXIT
             or (exit_code == 137 and duration >= timeout_s - 0.5),
             killed_by_host=killed,
             output_bytes=state["total"],
             raw=raw,
+            channel=bytes(channel),
         )
 
     def kill_user_processes(self) -> None:
