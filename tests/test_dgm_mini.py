@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from swebench.harness.log_parsers.python import parse_log_pytest
 
-from dgm.bench.dgm_mini import AGENT_GID, AGENT_UID, ROOT_ENV, DgmMini, default_root, git
+from dgm.bench.dgm_mini import ROOT_ENV, DgmMini, default_root, git
 from dgm.bench.registry import known_benchmarks, load_benchmark
 from dgm.bench.task import Task
 from dgm.errors import DgmError, NotFound
+from dgm.sandbox.docker import AGENT_UID
 from dgm.sandbox.images import base_image_tag
 
 BENCH = DgmMini()
@@ -126,7 +127,7 @@ def test_repo_tar_layout():
     assert {"testbed/.git/HEAD", "testbed/README.md", "testbed/tests"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     for member in members:
-        assert (member.uid, member.gid) == (AGENT_UID, AGENT_GID)
+        assert (member.uid, member.gid) == (AGENT_UID, AGENT_UID)
         assert member.isdir() or member.isfile(), member.name
         assert member.mode in (0o755, 0o644), (member.name, oct(member.mode))
 

@@ -181,6 +181,36 @@ def test_the_runner_reports_the_agents_exit_code_and_its_diff(docker_client, bas
     assert 0 < result.agent_duration_s < result.wall_s
 
 
+# --------------------------------------------------------------------------- the repository tar
+def test_testbed_tar_is_deterministic_owned_by_the_agent_and_never_follows_links(tmp_path):
+    from dgm.errors import DgmError
+    from dgm.sandbox.docker import AGENT_UID
+    from dgm.sandbox.testbed import testbed_tar
+
+    root = tmp_path / "code"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "mod.py").write_text("x = 1\n")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(root / "run.sh", 0o700)
+    (tmp_path / "secret").write_text("host secret")
+    first = testbed_tar(root)
+    os.utime(root / "pkg" / "mod.py", (0, 0))  # mtimes and owners on the host do not matter
+    assert testbed_tar(root) == first
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert set(members) == {"testbed", "testbed/pkg", "testbed/pkg/mod.py", "testbed/run.sh"}
+    assert all((m.uid, m.gid) == (AGENT_UID, AGENT_UID) for m in members.values())
+    assert members["testbed/run.sh"].mode == 0o755 and members["testbed/pkg/mod.py"].mode == 0o644
+
+    os.symlink(tmp_path / "secret", root / "link")
+    with pytest.raises(DgmError, match="symlinks are not allowed"):
+        testbed_tar(root)
+    with tarfile.open(fileobj=io.BytesIO(testbed_tar(root, allow_symlinks=True))) as tar:
+        link = tar.getmember("testbed/link")
+        assert link.issym() and link.linkname == str(tmp_path / "secret")
+        assert all(b"host secret" not in (tar.extractfile(m).read() if m.isfile() else b"") for m in tar)
+
+
 # --------------------------------------------------------------------------- the finishing tar
 def _tar(members: dict[str, bytes | str]) -> bytes:
     """members: name -> content, or 'symlink:TARGET' for a symlink."""

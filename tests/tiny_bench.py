@@ -6,15 +6,14 @@ real patches and real pytest runs, so the harness under test is the real one.
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 from dgm.bench.task import Task
 from dgm.errors import NotFound
 from dgm.sandbox.images import base_image_tag
+from dgm.sandbox.testbed import testbed_tar
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
@@ -57,14 +56,7 @@ class TinyBenchmark:
         gold = _diff(repo, lambda r: (r / "calc.py").write_text(CALC.replace("a - b", "a + b")))
         tests = _diff(repo, lambda r: (r / "tests" / "test_add.py").write_text(
             "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"))
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            def owner(info):
-                info.uid = info.gid = 1000
-                info.uname = info.gname = ""
-                return info
-            tar.add(repo, arcname="testbed", filter=owner)
-        self._tar = buf.getvalue()
+        self._tar = testbed_tar(repo)
         problems = problems or ["`add(2, 3)` returns -1; it should return 5."] * n_tasks
         self._tasks = [
             Task(instance_id=f"tiny__calc-{i}", repo="tiny/calc", base_commit=self.base,

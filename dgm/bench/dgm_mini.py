@@ -13,14 +13,11 @@ uses the same builder as this loader.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shlex
 import shutil
-import stat
 import subprocess
-import tarfile
 import tempfile
 import threading
 from pathlib import Path
@@ -28,16 +25,13 @@ from pathlib import Path
 from dgm.bench.task import Task
 from dgm.errors import DgmError, NotFound
 from dgm.sandbox.images import base_image_tag
+from dgm.sandbox.testbed import testbed_tar
 
 BENCHMARK_NAME = "dgm-mini"
 ROOT_ENV = "DGM_MINI_ROOT"
 TASKS_FILE = "tasks.json"
 REPOS_DIR = "repos"
 REGENERATE_COMMAND = "python benchmarks/dgm-mini/build_tasks.py"
-
-# The sandbox's agent user owns the repository it works in.
-AGENT_UID = 1000
-AGENT_GID = 1000
 
 # Everything that goes into the base commit object besides the tree. Changing
 # any of these changes every base_commit, so tasks.json must be regenerated.
@@ -146,39 +140,6 @@ def build_repo(src: Path, dest: Path) -> str:
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "--no-verify", "-m", COMMIT_MESSAGE)
     return git(dest, "rev-parse", "HEAD").strip()
-
-
-def tar_tree(root: Path, prefix: str = "testbed") -> bytes:
-    """An uncompressed tar of `root` with members under `prefix/`, owned by the
-    sandbox's agent user, with fixed mtimes and 0755/0644 modes."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-
-        def add(path: Path, arcname: str) -> None:
-            st = path.lstat()
-            info = tarfile.TarInfo(arcname)
-            info.uid, info.gid = AGENT_UID, AGENT_GID
-            info.uname = info.gname = ""
-            info.mtime = COMMIT_EPOCH
-            if stat.S_ISDIR(st.st_mode):
-                info.type = tarfile.DIRTYPE
-                info.mode = 0o755
-                tar.addfile(info)
-            elif stat.S_ISREG(st.st_mode):
-                info.mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
-                info.size = st.st_size
-                with path.open("rb") as fh:
-                    tar.addfile(info, fh)
-            else:
-                raise DgmError(f"{path}: not a regular file or directory")
-
-        add(root, prefix)
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            rel = Path(dirpath).relative_to(root)
-            for name in dirnames + sorted(filenames):
-                add(Path(dirpath) / name, f"{prefix}/{(rel / name).as_posix()}")
-    return buf.getvalue()
 
 
 def _task_from_json(row: dict, benchmark: str) -> Task:
@@ -290,7 +251,7 @@ class DgmMini:
                 with tempfile.TemporaryDirectory(prefix=f"dgm-mini-{name}-") as tmp:
                     work = Path(tmp) / "testbed"
                     sha = build_repo(self.source_dir(task), work)
-                    built = self._tars[name] = (sha, tar_tree(work))
+                    built = self._tars[name] = (sha, testbed_tar(work))
         sha, data = built
         self._check_commit(task, sha)
         return data

@@ -8,10 +8,8 @@ the child is untrusted code and never runs on the host.
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 
 from dgm.llm.client import CallContext
 from dgm.sandbox.agent_run import run_agent
+from dgm.sandbox.testbed import testbed_tar
 from dgm.sandbox.docker import Mount, Sandbox
 
 SELF_TASK_ID = "self"
@@ -57,7 +56,7 @@ def _git(cwd: str, *args: str, stdin: str | None = None) -> subprocess.Completed
 
 
 def repo_tar_of(code_dir: str) -> tuple[bytes, str]:
-    """The agent's code as a one-commit git repository, tarred under testbed/ for uid 1000.
+    """The agent's code as a one-commit git repository, tarred for the sandbox (`testbed_tar`).
 
     Deterministic (fixed identity and date), so a resumed run sees the same base.
     """
@@ -68,17 +67,8 @@ def repo_tar_of(code_dir: str) -> tuple[bytes, str]:
         _git(str(repo), "add", "-A")
         _git(str(repo), "commit", "-q", "--no-gpg-sign", "-m", "agent code")
         base = _git(str(repo), "rev-parse", "HEAD").stdout.strip()
-        buf = io.BytesIO()
-
-        def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-            info.uid = info.gid = 1000
-            info.uname = info.gname = ""
-            info.mode |= 0o200
-            return info
-
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            tar.add(repo, arcname="testbed", filter=owned)
-        return buf.getvalue(), base
+        # The agent's code may hold symlinks: kept as links, never followed.
+        return testbed_tar(repo, allow_symlinks=True), base
 
 
 def run_self_modification(*, store, docker_client, gateway, code_cache, campaign_id: str, parent, child,

@@ -1,0 +1,59 @@
+"""The tar a sandbox's repository (/testbed) is unpacked from.
+
+One builder for every caller (dgm-mini's repositories, an agent's own code
+for self-modification, test fixtures), so all of them reach the sandbox the
+same way: members under `testbed/`, owned by the agent user, 0755/0644 modes
+(the owner's execute bit kept), fixed mtimes, in a stable order. The same
+tree always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+from dgm.errors import DgmError
+from dgm.sandbox.docker import AGENT_UID
+
+# 2024-01-01T00:00:00Z: git decides what changed from content, not mtimes.
+FIXED_MTIME = 1704067200
+
+
+def testbed_tar(root: Path, *, prefix: str = "testbed", allow_symlinks: bool = False) -> bytes:
+    """An uncompressed tar of `root` with members under `prefix/`.
+
+    Symlinks are stored as links (never followed) when allowed, refused
+    otherwise; anything but files, directories and symlinks is refused.
+    """
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
+        def add(path: Path, arcname: str) -> None:
+            st = path.lstat()
+            info = tarfile.TarInfo(arcname)
+            info.uid = info.gid = AGENT_UID
+            info.uname = info.gname = ""
+            info.mtime = FIXED_MTIME
+            if stat.S_ISLNK(st.st_mode):
+                if not allow_symlinks:
+                    raise DgmError(f"{path}: symlinks are not allowed here")
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, os.readlink(path), 0o777
+                tar.addfile(info)
+            elif stat.S_ISDIR(st.st_mode):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+                for child in sorted(os.listdir(path)):
+                    add(path / child, f"{arcname}/{child}")
+            elif stat.S_ISREG(st.st_mode):
+                info.mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
+                info.size = st.st_size
+                with path.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                raise DgmError(f"{path}: not a regular file, directory or symlink")
+
+        add(Path(root), prefix)
+    return buf.getvalue()
