@@ -98,7 +98,9 @@ def ls_cmd(
     c = store.get_campaign(campaign)
     agents = store.lineage_rows(c.id)
     if sort == "score":
-        agents = sorted(agents, key=lambda a: (a.score is None, -(a.score or 0.0), a.generation, a.id))
+        from dgm.ranking import best_key
+
+        agents = sorted(agents, key=lambda a: (a.score is None, best_key(a.score, a.heldout_score, a.generation, a.id)))
     if limit is not None:
         agents = agents[:limit]
     ids = [a.id for a in agents]

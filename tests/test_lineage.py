@@ -127,3 +127,33 @@ def test_bulk_loading_validates_rows(archive):
         store.bulk_add_task_runs([{"campaign_id": synth.campaign_id, "agent_id": "missing", "kind": "task",
                                    "benchmark": "b", "task_id": "t", "stage": "s", "status": "resolved",
                                    "model": "m"}])
+
+
+def test_one_rule_names_the_best_agent_everywhere():
+    """Equal selection scores: the agent with a (higher) held-out score wins,
+    then the earlier generation; the loop, the light lineage and the graph agree."""
+    from collections import namedtuple
+
+    import networkx as nx
+
+    from dgm.lineage.forest import Lineage
+    from dgm.ranking import best_key
+
+    Row = namedtuple("Row", "id parent_id generation status origin score heldout_score stage_reached commit_sha")
+    rows = [
+        Row("a0", None, 0, "admitted", "seed", 0.7, 0.8, "full", "c"),
+        Row("b1", "a0", 1, "admitted", "child", 1.0, None, "full", "c"),   # smaller id, no held-out
+        Row("c1", "a0", 1, "admitted", "child", 1.0, 0.9, "full", "c"),    # measured on held-out: best
+        Row("d1", "a0", 1, "admitted", "child", 1.0, 0.6, "full", "c"),
+        Row("e2", "c1", 2, "admitted", "child", 1.0, None, "full", "c"),   # later generation
+        Row("f2", "c1", 2, "rejected", "child", None, None, "sanity", "c"),
+    ]
+    assert Lineage(rows).rows[Lineage(rows).best()].id == "c1"
+    graph = nx.DiGraph()
+    graph.add_nodes_from((r.id, {"score": r.score, "heldout_score": r.heldout_score, "generation": r.generation})
+                         for r in rows)
+    assert best_agent(graph) == "c1"
+    # The loop's key, with slots as the last tie-break.
+    slots = {"a0": 0, "b1": 0, "c1": 1, "d1": 2, "e2": 0}
+    scored = [r for r in rows if r.score is not None]
+    assert min(scored, key=lambda r: best_key(r.score, r.heldout_score, r.generation, slots[r.id])).id == "c1"

@@ -30,6 +30,7 @@ from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modifi
 from dgm.evolution.staging import HELDOUT, StagePlan, build_plan, should_advance
 from dgm.llm.client import CallContext, UpstreamError
 from dgm.llm.gateway import CONTAINER_SOCKET
+from dgm.ranking import best_key
 
 HEARTBEAT_S = 5.0
 
@@ -401,8 +402,8 @@ class CampaignRunner:
         scores = [a.score or 0.0 for a in admitted]
         n_tasks = len(self.plan.selection_task_ids)
         cov = coverage(solved)
-        best = min(admitted, key=lambda a: (-(a.score or 0.0), a.generation, (a.meta or {}).get("slot", 0)),
-                   default=None)
+        best = min(admitted, key=lambda a: best_key(a.score, a.heldout_score, a.generation,
+                                                    (a.meta or {}).get("slot", 0)), default=None)
         self.store.record_generation_stat(
             self.campaign.id, generation, archive_size=len(admitted),
             best_score=max(scores, default=0.0), mean_score=sum(scores) / len(scores) if scores else 0.0,

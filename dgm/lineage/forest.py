@@ -6,6 +6,8 @@ tree, `dgm show` and the explorer's API use only this module.
 
 from __future__ import annotations
 
+from dgm.ranking import best_key
+
 
 class Lineage:
     """The lineage as plain lists indexed by row number: what the text tree and the
@@ -34,10 +36,11 @@ class Lineage:
         return [i for i, p in enumerate(self.parent) if p < 0]
 
     def best(self) -> int | None:
-        """Same rule as `best_agent`: highest score, then earlier generation, then smaller id."""
+        """The best scored agent (`dgm.ranking.best_key`, ties to the smaller id)."""
         if self._best is None:
-            scored = [(-r.score, r.generation, r.id, i) for i, r in enumerate(self.rows) if r.score is not None]
-            self._best = (min(scored)[3] if scored else None,)
+            scored = [(best_key(r.score, r.heldout_score, r.generation, r.id), i)
+                      for i, r in enumerate(self.rows) if r.score is not None]
+            self._best = (min(scored)[1] if scored else None,)
         return self._best[0]
 
     def path_to(self, i: int | None) -> list[int]:

@@ -15,6 +15,8 @@ from typing import Any, TextIO
 
 import networkx as nx
 
+from dgm.ranking import best_key
+
 FORMATS = ("graphml", "json", "dot")
 
 # Re-exported: the light structures live apart so the text tree and `dgm show` never import networkx.
@@ -50,20 +52,14 @@ def roots(graph: nx.DiGraph) -> list[str]:
 
 
 def best_agent(graph: nx.DiGraph) -> str | None:
-    """Highest score; ties go to the earlier generation, then the smaller id.
+    """The best scored agent (`dgm.ranking.best_key`, ties to the smaller id).
 
     Only agent columns decide, so a graph built without run counts (the
     text tree) names the same best agent as the exports.
     """
-    best_key: tuple | None = None
-    best: str | None = None
-    for node, data in graph.nodes(data=True):
-        if data.get("score") is None:
-            continue
-        key = (-data["score"], data.get("generation") or 0, node)
-        if best_key is None or key < best_key:
-            best_key, best = key, node
-    return best
+    scored = [(best_key(data["score"], data.get("heldout_score"), data.get("generation"), node), node)
+              for node, data in graph.nodes(data=True) if data.get("score") is not None]
+    return min(scored)[1] if scored else None
 
 
 def path_to(graph: nx.DiGraph, node: str | None) -> list[str]:
