@@ -20,7 +20,8 @@ TEST_END = ">>>>> DGM END TEST OUTPUT"
 APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
 # Where a task's own eval script goes (Task.extra["eval_script"], e.g. SWE-bench's:
 # it resets the test files and applies the test patch itself).
-EVAL_SCRIPT_PATH = f"{STAGE_MOUNT}/eval.sh"
+EVAL_SCRIPT_NAME = "eval.sh"
+EVAL_SCRIPT_PATH = f"{STAGE_MOUNT}/{EVAL_SCRIPT_NAME}"
 REPO_TAR_PATH = f"{STAGE_MOUNT}/repo.tar"
 
 
@@ -118,8 +119,8 @@ def grade(
 ) -> GradeResult:
     """Run the hidden tests against `patch` in a fresh sandbox.
 
-    `sandbox` may be a fresh one from `prepare_grading_sandbox` (so callers
-    can start it while the agent still works); it is removed here.
+    `sandbox` stands in for the one `prepare_grading_sandbox` would start
+    (tests pass one that answers with a recorded log); it is removed here.
     """
     box = sandbox or prepare_grading_sandbox(docker_client, benchmark, task, limits=limits, labels=labels)
     try:
@@ -127,7 +128,7 @@ def grade(
         model_patch = box.stage_file("model.patch", patch or "")
         tests_patch = box.stage_file("tests.patch", task.test_patch)
         if eval_script is not None:
-            box.stage_file(EVAL_SCRIPT_PATH.rsplit("/", 1)[1], eval_script, mode=0o755)
+            box.stage_file(EVAL_SCRIPT_NAME, eval_script, mode=0o755)
         script = "set -u\n"
         script += f"if [ -f {REPO_TAR_PATH} ]; then {unpack_repo_command(REPO_TAR_PATH)}; fi\n"
         script += f"cd {REPO_PATH}\n"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from dgm.llm.client import CallContext
 from dgm.sandbox.agent_run import run_agent
-from dgm.sandbox.testbed import testbed_tar
 from dgm.sandbox.docker import Mount, Sandbox
+from dgm.sandbox.testbed import testbed_tar
 
 SELF_TASK_ID = "self"
 SELF_BENCHMARK = "self"

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import tarfile
 import time
 from dataclasses import dataclass, field
 
-from dgm.sandbox.docker import TIMEOUT_EXIT, Mount, Sandbox, SandboxLimits
+from dgm.sandbox.docker import TIMEOUT_EXIT, Mount, Sandbox, SandboxLimits, timeout_argv
 
 AGENT_MOUNT = "/agent"
 REPO_PATH = "/testbed"
 OUTPUT_DIR = "/dgm/output"
 OUTPUT_CAP_BYTES = 5_000_000
 PATCH_CAP_BYTES = 5_000_000
+# The finishing tar: the diff and the output files, plus headers and slack.
+FINISH_TAR_CAP_BYTES = PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000
 # tmpfs sizes: what the agent may write to its output directory, and (when the
 # harness brings the repository) to the repository.
 OUTPUT_TMPFS_MB = 64
@@ -79,14 +82,15 @@ def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_d
                    stage=True, tmpfs=tmpfs).start()
 
 
-def finish_script(base_commit: str, *, agent_status: bool = False) -> str:
+def finish_script(base_commit: str) -> str:
     """Shell run as the agent user once the agent is done: stop what it left
     running, take the diff, and write one tar to stdout: the diff, its exit
-    code and errors, (with `agent_status`: the agent's exit code and start and
-    end times from $agent_rc/$agent_t0/$agent_t1), then the output directory."""
+    code and errors, the agent's exit code and start and end times (from
+    $agent_rc/$agent_t0/$agent_t1, which only the runner sets: empty
+    otherwise), then the output directory."""
     git = "git -c core.fsmonitor=false -c core.hooksPath=/dev/null"
-    status_files = ""
-    script = (
+    output_parent, output_name = OUTPUT_DIR.rsplit("/", 1)
+    return (
         # Anything the agent left behind (daemons, setsid'd children) must not
         # keep editing the repository while the diff is taken. This runs as the
         # agent user (root here has no CAP_KILL) and spares only itself.
@@ -96,13 +100,9 @@ def finish_script(base_commit: str, *, agent_status: bool = False) -> str:
         f"{git} add -A >/dev/null 2>&1; "
         f"{git} diff --cached --no-color {base_commit} >\"$d/patch.diff\" 2>\"$d/diff.err\"; "
         "echo $? >\"$d/diff.rc\"; "
-    )
-    if agent_status:
-        script += "echo \"$agent_rc\" >\"$d/agent.rc\"; echo \"$agent_t0 $agent_t1\" >\"$d/agent.time\"; "
-        status_files = " agent.rc agent.time"
-    return script + (
-        f"tar -c -f - -C \"$d\" patch.diff diff.rc diff.err{status_files} -C {OUTPUT_DIR.rsplit('/', 1)[0]} "
-        f"{OUTPUT_DIR.rsplit('/', 1)[1]} 2>/dev/null; true"
+        "echo \"${agent_rc:-}\" >\"$d/agent.rc\"; echo \"${agent_t0:-} ${agent_t1:-}\" >\"$d/agent.time\"; "
+        f"tar -c -f - -C \"$d\" patch.diff diff.rc diff.err agent.rc agent.time -C {output_parent} {output_name} "
+        "2>/dev/null; true"
     )
 
 
@@ -123,10 +123,10 @@ def runner_script(*, time_limit_s: float, base_commit: str, repo_staged: str | N
         "exec 3>&1 1>&2\n"
         f"{unpack}"
         "agent_t0=$(date +%s.%N)\n"
-        f"timeout --kill-after=3 {max(1, int(time_limit_s))} \"$@\" 3>&-\n"
+        f"{shlex.join(timeout_argv(time_limit_s))} \"$@\" 3>&-\n"
         "agent_rc=$?\n"
         "agent_t1=$(date +%s.%N)\n"
-        f"{{ {finish_script(base_commit, agent_status=True)}; }} >&3\n"
+        f"{{ {finish_script(base_commit)}; }} >&3\n"
     )
 
 
@@ -240,7 +240,7 @@ def run_agent(
         runner = runner_script(time_limit_s=time_limit_s, base_commit=base_commit, repo_staged=repo_staged)
         result = box.exec(["bash", "-c", runner, "dgm-runner", python, f"{AGENT_MOUNT}/main.py"], env=env,
                           workdir=REPO_PATH, timeout_s=time_limit_s + FINISH_TIMEOUT_S,
-                          channel_cap=PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000)
+                          channel_cap=FINISH_TAR_CAP_BYTES)
         oom = box.oom_killed()
         if result.killed_by_host or box.dead:
             return AgentRunResult(
@@ -260,8 +260,8 @@ def run_agent(
             # The runner did not get to the end (the agent killed it, or the
             # whole exec overran): finish in an exec of its own.
             finish = box.exec(["bash", "-c", finish_script(base_commit)], workdir=REPO_PATH,
-                              timeout_s=FINISH_TIMEOUT_S, output_cap=PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000)
-            finished = read_finish_tar(finish.raw)
+                              timeout_s=FINISH_TIMEOUT_S, channel_cap=FINISH_TAR_CAP_BYTES)
+            finished = read_finish_tar(finish.channel)
         agent_s = finished.agent_duration_s
         if agent_s is None or not 0 <= agent_s <= result.duration_s:
             agent_s = result.duration_s

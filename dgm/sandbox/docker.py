@@ -33,10 +33,8 @@ nothing the agent writes lands on a host path.
 from __future__ import annotations
 
 import atexit
-import io
 import os
 import shutil
-import tarfile
 import tempfile
 import threading
 import time
@@ -75,40 +73,6 @@ class SandboxLimits:
     """How long past an exec's own timeout the host waits before killing the container."""
 
 
-@dataclass(frozen=True)
-class TarEntry:
-    """A file (content given) or a directory (content None) for `build_tar`."""
-
-    path: str
-    content: bytes | str | None = None
-    uid: int = AGENT_UID
-    mode: int | None = None
-
-
-def build_tar(entries: list[TarEntry], base: bytes | None = None) -> bytes:
-    """One tar to extract at `/`: every copy-in of a run costs one API call."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        if base:
-            with tarfile.open(fileobj=io.BytesIO(base), mode="r") as src:
-                for member in src.getmembers():
-                    tar.addfile(member, src.extractfile(member) if member.isreg() else None)
-        for entry in entries:
-            info = tarfile.TarInfo(entry.path.lstrip("/"))
-            info.uid = info.gid = entry.uid
-            info.mtime = int(time.time())
-            if entry.content is None:
-                info.type = tarfile.DIRTYPE
-                info.mode = entry.mode if entry.mode is not None else 0o755
-                tar.addfile(info)
-            else:
-                data = entry.content.encode() if isinstance(entry.content, str) else entry.content
-                info.size = len(data)
-                info.mode = entry.mode if entry.mode is not None else 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 @dataclass
 class ExecResult:
     exit_code: int | None
@@ -120,10 +84,19 @@ class ExecResult:
     killed_by_host: bool = False
     """The host had to kill the container: nothing more can be run in it."""
     output_bytes: int = 0
-    raw: bytes = b""
-    """The kept output as bytes (e.g. a tar stream written to stdout)."""
     channel: bytes = b""
     """stdout, when it was kept apart (`channel_cap`)."""
+
+
+def timeout_argv(seconds: float) -> list[str]:
+    """The `timeout` prefix for a wall-clock limit (--kill-after: a process
+    that ignores SIGTERM still ends)."""
+    return ["timeout", "--kill-after=3", f"{max(1, int(seconds))}"]
+
+
+def owner_labels() -> dict[str, str]:
+    """Labels every dgm container carries, so `remove_orphans` can tell whose it is."""
+    return {LABEL: "1", OWNER_PID_LABEL: str(os.getpid()), "dgm.host": os.uname().nodename}
 
 
 def docker_client():
@@ -191,8 +164,7 @@ class NetnsPool:
                 self._atexit = True
         holder = client.api.create_container(
             image, command=["sleep", "infinity"], name=f"dgm-netns-{uuid.uuid4().hex[:10]}",
-            labels={LABEL: "1", OWNER_PID_LABEL: str(os.getpid()), "dgm.host": os.uname().nodename,
-                    self.ROLE_LABEL: "netns"},
+            labels={**owner_labels(), self.ROLE_LABEL: "netns"},
             host_config=client.api.create_host_config(
                 init=True, network_mode="none", mem_limit="32m", memswap_limit="32m", pids_limit=8,
                 cap_drop=["ALL"], security_opt=["no-new-privileges"], log_config={"type": "none", "config": {}},
@@ -343,12 +315,7 @@ class Sandbox:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "Sandbox":
-        labels = {
-            LABEL: "1",
-            OWNER_PID_LABEL: str(os.getpid()),
-            "dgm.host": os.uname().nodename,
-            **self.labels,
-        }
+        labels = {**owner_labels(), **self.labels}
         mounts = list(self.mounts)
         if self._want_stage and self.stage_dir is None:
             self.stage_dir = tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-{self.name}-")
@@ -428,13 +395,12 @@ class Sandbox:
     def remove(self, *, wait: bool = True) -> None:
         """Remove the container; with wait=False in the background (it costs
         ~0.1 s that nobody needs to wait for; `drain_removals` waits at exit)."""
+        if self.container is None:
+            self._drop_stage()
+            return
         container, self.container = self.container, None
         stage, self.stage_dir = self.stage_dir, None
         netns, self._netns = self._netns, None
-        if container is None:
-            if stage:
-                shutil.rmtree(stage, ignore_errors=True)
-            return
         if wait:
             _remove_container(container, stage, netns)
         else:
@@ -465,51 +431,6 @@ class Sandbox:
         os.chmod(path, mode)
         return f"{STAGE_MOUNT}/{name}"
 
-    def put_tar(self, dest_dir: str, data: bytes) -> None:
-        """Extract a tar archive (bytes) at dest_dir inside the container."""
-        ok = self.container.put_archive(dest_dir, data)
-        if not ok:
-            raise RuntimeError(f"could not copy files into sandbox at {dest_dir}")
-
-    def put_file(self, path: str, content: bytes | str, *, uid: int = AGENT_UID, mode: int = 0o644) -> None:
-        self.put_tar("/", build_tar([TarEntry(path, content, uid=uid, mode=mode)]))
-
-    def get_tree(self, path: str, *, cap_bytes: int) -> dict[str, bytes]:
-        """Regular files under `path` (relative names), at most cap_bytes in total.
-
-        Symlinks and special files are skipped: they are the agent's, and the
-        host must not follow them.
-        """
-        import docker.errors
-
-        try:
-            stream, _ = self.container.get_archive(path)
-        except docker.errors.NotFound:
-            return {}
-        raw = bytearray()
-        for chunk in stream:
-            raw.extend(chunk)
-            if len(raw) > cap_bytes + 1_000_000:
-                break
-        files: dict[str, bytes] = {}
-        total = 0
-        try:
-            with tarfile.open(fileobj=io.BytesIO(bytes(raw)), mode="r|") as tar:
-                for member in tar:
-                    if not member.isreg():
-                        continue
-                    if total + member.size > cap_bytes:
-                        continue
-                    fh = tar.extractfile(member)
-                    if fh is None:
-                        continue
-                    name = member.name.split("/", 1)[1] if "/" in member.name else member.name
-                    files[name] = fh.read()
-                    total += member.size
-        except (tarfile.TarError, EOFError):
-            pass  # truncated on purpose at the cap: keep what was read
-        return files
-
     # -- exec --------------------------------------------------------------
     def exec(
         self,
@@ -530,8 +451,7 @@ class Sandbox:
         if self._dead or self.container is None:
             return ExecResult(None, "sandbox is no longer running", 0.0, killed_by_host=True)
         cap = output_cap if output_cap is not None else self.limits.output_cap_bytes
-        # --kill-after: an agent that ignores SIGTERM still ends.
-        wrapped = ["timeout", "--kill-after=3", f"{max(1, int(timeout_s))}", *cmd]
+        wrapped = [*timeout_argv(timeout_s), *cmd]
         api = self.client.api
         demux = channel_cap is not None
         started = time.monotonic()
@@ -581,27 +501,18 @@ class Sandbox:
                 exit_code = api.exec_inspect(exec_id).get("ExitCode")
             except Exception:  # noqa: BLE001
                 exit_code = None
-        raw = bytes(buf)
-        output = raw.decode("utf-8", errors="replace")
         return ExecResult(
             exit_code=exit_code,
-            output=output,
+            output=bytes(buf).decode("utf-8", errors="replace"),
             duration_s=duration,
             truncated=state["total"] > cap,
+            # `timeout` exits 124 on overrun, 137 when it had to SIGKILL.
             timed_out=killed or exit_code == TIMEOUT_EXIT
             or (exit_code == 137 and duration >= timeout_s - 0.5),
             killed_by_host=killed,
             output_bytes=state["total"],
-            raw=raw,
             channel=bytes(channel),
         )
-
-    def kill_user_processes(self) -> None:
-        """End everything the agent left running (daemons, setsid'd children).
-
-        Run as the agent user itself: root here has no CAP_KILL to signal it.
-        """
-        self.exec(["kill", "-9", "-1"], user=AGENT_USER, timeout_s=10, workdir="/")
 
     def kill(self) -> None:
         self._dead = True
