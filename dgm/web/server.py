@@ -59,16 +59,26 @@ class ExplorerApi:
         campaign = self.store.get_campaign(campaign_id)
         return {"version": self.store.campaign_fingerprint(campaign.id), "status": campaign.status}
 
-    def graph_bytes(self, campaign_id: str) -> bytes:
-        """The lineage payload, rebuilt only when the campaign's fingerprint changes."""
-        from dgm.lineage.forest import Lineage
-
+    def _cached(self, cache: dict, campaign_id: str, build):
+        """`build(campaign, fingerprint)`, kept until the campaign's fingerprint changes."""
         campaign = self.store.get_campaign(campaign_id)
         version = self.store.campaign_fingerprint(campaign.id)
         with self._lock:
-            cached = self._graphs.get(campaign.id)
+            cached = cache.get(campaign.id)
         if cached and cached[0] == version:
             return cached[1]
+        value = build(campaign, version)
+        with self._lock:
+            cache[campaign.id] = (version, value)
+        return value
+
+    def graph_bytes(self, campaign_id: str) -> bytes:
+        """The lineage payload, rebuilt only when the campaign's fingerprint changes."""
+        return self._cached(self._graphs, campaign_id, self._build_graph)
+
+    def _build_graph(self, campaign, version: str) -> bytes:
+        from dgm.lineage.forest import Lineage
+
         lin = Lineage.load(self.store, campaign.id)
         counts = self.store.task_run_counts(campaign.id)
         rows = lin.rows
@@ -86,25 +96,16 @@ class ExplorerApi:
             "runs": [counts.get(r.id, 0) for r in rows],
             "best_path": lin.path_to(lin.best()),
         }
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        with self._lock:
-            self._graphs[campaign.id] = (version, data)
-        return data
+        return json.dumps(payload, separators=(",", ":")).encode()
 
     def series(self, campaign_id: str) -> dict[str, Any]:
+        return self._cached(self._series, campaign_id, self._build_series)
+
+    def _build_series(self, campaign, version: str) -> dict[str, Any]:
         from dgm.lineage.plot import generation_series
 
-        campaign = self.store.get_campaign(campaign_id)
-        version = self.store.campaign_fingerprint(campaign.id)
-        with self._lock:
-            cached = self._series.get(campaign.id)
-        if cached and cached[0] == version:
-            return cached[1]
         points, source = generation_series(self.store, campaign.id)
-        result = {"source": source, "points": [p.as_dict() for p in points]}
-        with self._lock:
-            self._series[campaign.id] = (version, result)
-        return result
+        return {"source": source, "points": [p.as_dict() for p in points]}
 
     # -- agents ----------------------------------------------------------------
 
