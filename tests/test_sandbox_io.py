@@ -144,24 +144,26 @@ except OSError:
     print("FD3 CLOSED")
 with open("calc.py", "a") as fh:
     fh.write("# edited by the agent\\n")
-subprocess.run(["pkill", "-9", "-f", "dgm-runner"])
-print("runner killed", flush=True)
-sys.exit(3)
+for sig in ("-TERM", "-HUP", "-INT", "-KILL"):
+    subprocess.run(["pkill", sig, "-f", "dgm-runner"])
+print("runner signalled", flush=True)
+os.kill(-1, 9)  # everything this user may signal, the runner included
 """
 
 
 @pytest.mark.docker
-def test_the_diff_is_taken_even_when_the_agent_kills_the_runner(docker_client, base_image, tmp_path):
+def test_the_diff_is_taken_even_when_the_agent_tries_to_kill_the_runner(docker_client, base_image, tmp_path):
     from tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]
     result = _run(docker_client, base_image, tmp_path, KILLS_ITS_RUNNER, repo_tar=bench.repo_tar(task),
                   base_commit=task.base_commit)
-    assert "FD3 CLOSED" in result.agent_log and "runner killed" in result.agent_log
+    assert "FD3 CLOSED" in result.agent_log and "runner signalled" in result.agent_log
     assert result.status == "ok", result.error
     assert "+# edited by the agent" in result.patch
-    assert result.agent_exit_code is None  # the runner that would have reported it is gone
+    # The runner (PID 1) outlived it and reports how it ended: killed by its own signal.
+    assert result.agent_exit_code == 137
 
 
 @pytest.mark.docker

@@ -234,7 +234,7 @@ def test_pull_without_registry_names_the_options(lite):
 
 # --------------------------------------------------------------------------- grading recorded logs
 class _RecordedBox:
-    """A started sandbox stand-in that answers the test run with a recorded log."""
+    """A sandbox stand-in that answers the test run with a recorded log."""
 
     def __init__(self, log: str):
         self.log = log
@@ -248,7 +248,7 @@ class _RecordedBox:
         self.files[path] = content if isinstance(content, str) else content.decode()
         return path
 
-    def exec(self, cmd, **kwargs):
+    def run(self, cmd, **kwargs):
         from dgm.bench.grade import TEST_END, TEST_START
         from dgm.sandbox.docker import ExecResult
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from dgm.bench.task import Benchmark, Task
 from dgm.sandbox.agent_run import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
-from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits
+from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_timeout
 
 # Marks the start of the test run in the log, so apply noise is not parsed.
 TEST_START = ">>>>> DGM START TEST OUTPUT"
@@ -91,18 +91,15 @@ def patched_files(diff: str) -> list[str]:
 
 def prepare_grading_sandbox(docker_client, benchmark: Benchmark, task: Task, *,
                             limits: SandboxLimits | None = None, labels: dict[str, str] | None = None) -> Sandbox:
-    """A started sandbox for the task: its image, and the repository at
-    base_commit staged (unpacked by the grading script) unless the image holds it.
+    """A fresh sandbox (started by `grade`) for the task: its image, and the
+    repository at base_commit staged (unpacked by the grading script) unless
+    the image holds it.
     """
     repo = benchmark.repo_tar(task)
     box = Sandbox(docker_client, benchmark.image(task), limits=limits, labels=labels, name_hint="grade",
-                  stage=True, tmpfs={REPO_PATH: REPO_TMPFS_MB} if repo is not None else None).start()
-    try:
-        if repo is not None:
-            box.stage_file("repo.tar", repo)
-    except BaseException:
-        box.remove()
-        raise
+                  stage=True, tmpfs={REPO_PATH: REPO_TMPFS_MB} if repo is not None else None)
+    if repo is not None:
+        box.stage_file("repo.tar", repo)
     return box
 
 
@@ -119,7 +116,7 @@ def grade(
 ) -> GradeResult:
     """Run the hidden tests against `patch` in a fresh sandbox.
 
-    `sandbox` stands in for the one `prepare_grading_sandbox` would start
+    `sandbox` stands in for the one `prepare_grading_sandbox` would make
     (tests pass one that answers with a recorded log); it is removed here.
     """
     box = sandbox or prepare_grading_sandbox(docker_client, benchmark, task, limits=limits, labels=labels)
@@ -143,7 +140,7 @@ def grade(
             script += _apply_script(tests_patch) + "\n"
         script += f"echo '{TEST_START}'\n{task.test_command}\necho '{TEST_END}'\n"
         started = time.monotonic()
-        result = box.exec(["bash", "-c", script], timeout_s=test_timeout_s, output_cap=5_000_000)
+        result = box.run(shell_under_timeout(script, test_timeout_s), timeout_s=test_timeout_s, output_cap=5_000_000)
         duration = time.monotonic() - started
         log = result.output
         if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in log:

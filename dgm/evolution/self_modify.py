@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dgm.llm.client import CallContext
 from dgm.sandbox.agent_run import run_agent
-from dgm.sandbox.docker import Mount, Sandbox
+from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
 from dgm.sandbox.testbed import testbed_tar
 
 SELF_TASK_ID = "self"
@@ -160,9 +160,13 @@ def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, im
     if run.status == "running":
         started = time.monotonic()
         mounts = [Mount(code_cache.path(child.commit_sha), "/agent", read_only=True)]
-        with Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
-                     labels={"dgm.task_run": run.id, "dgm.agent": child.id}) as box:
-            result = box.exec(["bash", "-c", SANITY_SCRIPT], workdir="/tmp", timeout_s=time_limit_s)
+        box = Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
+                      labels={"dgm.task_run": run.id, "dgm.agent": child.id})
+        try:
+            result = box.run(shell_under_timeout(SANITY_SCRIPT, time_limit_s), workdir="/tmp",
+                             timeout_s=time_limit_s)
+        finally:
+            box.remove(wait=False)
         ok = result.exit_code == 0 and "DGM_SANITY_OK" in result.output
         if ok:
             error = None

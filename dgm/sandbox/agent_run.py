@@ -66,7 +66,7 @@ class AgentRunResult:
 def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_dir: str,
                   gateway_socket_path_in_container: str, repo_in_image: bool,
                   limits: SandboxLimits | None = None, labels: dict[str, str] | None = None) -> Sandbox:
-    """A fresh, started sandbox with the agent's code and the gateway mounted, nothing else.
+    """A fresh sandbox (not started yet) with the agent's code and the gateway mounted, nothing else.
 
     `repo_in_image`: the image holds /testbed (SWE-bench); otherwise the run
     brings the repository and /testbed is an empty tmpfs for it.
@@ -79,15 +79,14 @@ def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_d
     if not repo_in_image:
         tmpfs[REPO_PATH] = REPO_TMPFS_MB
     return Sandbox(docker_client, image, limits=limits, mounts=mounts, labels=labels, name_hint="agent",
-                   stage=True, tmpfs=tmpfs).start()
+                   stage=True, tmpfs=tmpfs)
 
 
 def finish_script(base_commit: str) -> str:
-    """Shell run as the agent user once the agent is done: stop what it left
+    """Shell run by the runner once the agent is done: stop what it left
     running, take the diff, and write one tar to stdout: the diff, its exit
     code and errors, the agent's exit code and start and end times (from
-    $agent_rc/$agent_t0/$agent_t1, which only the runner sets: empty
-    otherwise), then the output directory."""
+    $agent_rc/$agent_t0/$agent_t1), then the output directory."""
     git = "git -c core.fsmonitor=false -c core.hooksPath=/dev/null"
     output_parent, output_name = OUTPUT_DIR.rsplit("/", 1)
     return (
@@ -107,16 +106,17 @@ def finish_script(base_commit: str) -> str:
 
 
 def runner_script(*, time_limit_s: float, base_commit: str, repo_staged: str | None) -> str:
-    """What the agent exec runs (`bash -c RUNNER dgm-runner PYTHON MAIN`): unpack
-    the repository, run the agent under its time limit, then finish in the
-    same exec, the finishing tar on stdout (fd 3 while the agent runs, which
-    the agent does not inherit) and the agent's own output on stderr.
+    """The sandbox's main process (`bash -c RUNNER dgm-runner PYTHON MAIN`):
+    unpack the repository, run the agent under its time limit, then finish,
+    the finishing tar on stdout (fd 3 while the agent runs, which the agent
+    does not inherit) and the agent's own output on stderr.
 
-    One exec instead of two saves a runtime round trip per task (~60 ms of
-    CPU). The agent runs as the same user and could kill the runner or write
-    to its stdout: the first only costs a fallback exec (the caller takes the
-    diff then), the second only lets it misreport its own result, which it
-    controls anyway through the repository. Timeouts are judged on the host.
+    As PID 1 the runner gets no signal from the agent (the kernel drops
+    signals to a namespace's init that it has no handler for, SIGKILL
+    included), so the diff is taken whatever the agent kills. The agent runs
+    as the same user and could still write to the runner's stdout or trace
+    it: that only lets it misreport its own result, which it controls anyway
+    through the repository. Timeouts are judged on the host too.
     """
     unpack = f"{unpack_repo_command(repo_staged)}\n" if repo_staged else ""
     return (
@@ -222,7 +222,7 @@ def run_agent(
     box = agent_sandbox(docker_client, image=image, agent_dir=agent_dir, gateway_socket_dir=gateway_socket_dir,
                         gateway_socket_path_in_container=gateway_socket_path_in_container,
                         repo_in_image=repo_tar is None, limits=limits, labels=labels)
-    with box:
+    try:
         problem_file = box.stage_file("problem.md", problem)
         env = {
             "DGM_PROBLEM_FILE": problem_file,
@@ -238,47 +238,42 @@ def run_agent(
         }
         repo_staged = box.stage_file("repo.tar", repo_tar) if repo_tar is not None else None
         runner = runner_script(time_limit_s=time_limit_s, base_commit=base_commit, repo_staged=repo_staged)
-        result = box.exec(["bash", "-c", runner, "dgm-runner", python, f"{AGENT_MOUNT}/main.py"], env=env,
-                          workdir=REPO_PATH, timeout_s=time_limit_s + FINISH_TIMEOUT_S,
-                          channel_cap=FINISH_TAR_CAP_BYTES)
+        result = box.run(["bash", "-c", runner, "dgm-runner", python, f"{AGENT_MOUNT}/main.py"], env=env,
+                         workdir=REPO_PATH, timeout_s=time_limit_s + FINISH_TIMEOUT_S,
+                         channel_cap=FINISH_TAR_CAP_BYTES)
         oom = box.oom_killed()
-        if result.killed_by_host or box.dead:
-            return AgentRunResult(
-                status="timeout" if result.timed_out else "error", patch="", agent_log=result.output,
-                agent_exit_code=None, agent_duration_s=result.duration_s, wall_s=time.monotonic() - started,
-                error="the sandbox had to be killed from the host" if result.killed_by_host
-                else "the sandbox stopped during the run", oom_killed=oom,
-            )
-        if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in result.output:
-            return AgentRunResult(
-                status="error", patch="", agent_log=result.output, agent_exit_code=None,
-                agent_duration_s=result.duration_s, wall_s=time.monotonic() - started,
-                error="could not unpack the repository in the sandbox", oom_killed=oom,
-            )
-        finished = read_finish_tar(result.channel)
-        if not finished.complete:
-            # The runner did not get to the end (the agent killed it, or the
-            # whole exec overran): finish in an exec of its own.
-            finish = box.exec(["bash", "-c", finish_script(base_commit)], workdir=REPO_PATH,
-                              timeout_s=FINISH_TIMEOUT_S, channel_cap=FINISH_TAR_CAP_BYTES)
-            finished = read_finish_tar(finish.channel)
-        agent_s = finished.agent_duration_s
-        if agent_s is None or not 0 <= agent_s <= result.duration_s:
-            agent_s = result.duration_s
-        # The host's own clock decides overruns too: a report from inside the
-        # sandbox could be the agent's.
-        timed_out = (result.timed_out or result.duration_s >= time_limit_s + 1.0
-                     or finished.agent_exit_code == TIMEOUT_EXIT
-                     or (finished.agent_exit_code == 137 and agent_s >= time_limit_s - 0.5))
-        status, error = "ok", None
-        if timed_out:
-            status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
-        if finished.patch is None:
-            status, error = "error", finished.error
+    finally:
+        box.remove(wait=False)
+    if result.killed_by_host:
         return AgentRunResult(
-            status=status, patch=finished.patch or "",
-            agent_log=result.output + (f"\n[dgm: output truncated at {len(result.output)} of {result.output_bytes} bytes]"
-                                       if result.truncated else ""),
-            agent_exit_code=finished.agent_exit_code, agent_duration_s=agent_s,
-            wall_s=time.monotonic() - started, outputs=finished.outputs, error=error, oom_killed=oom,
+            status="timeout" if result.timed_out else "error", patch="", agent_log=result.output,
+            agent_exit_code=None, agent_duration_s=result.duration_s, wall_s=time.monotonic() - started,
+            error="the sandbox had to be killed from the host", oom_killed=oom,
         )
+    if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in result.output:
+        return AgentRunResult(
+            status="error", patch="", agent_log=result.output, agent_exit_code=None,
+            agent_duration_s=result.duration_s, wall_s=time.monotonic() - started,
+            error="could not unpack the repository in the sandbox", oom_killed=oom,
+        )
+    finished = read_finish_tar(result.channel)
+    agent_s = finished.agent_duration_s
+    if agent_s is None or not 0 <= agent_s <= result.duration_s:
+        agent_s = result.duration_s
+    # The host's own clock decides overruns too: a report from inside the
+    # sandbox could be the agent's.
+    timed_out = (result.timed_out or result.duration_s >= time_limit_s + 1.0
+                 or finished.agent_exit_code == TIMEOUT_EXIT
+                 or (finished.agent_exit_code == 137 and agent_s >= time_limit_s - 0.5))
+    status, error = "ok", None
+    if timed_out:
+        status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
+    if finished.patch is None:
+        status, error = "error", finished.error
+    return AgentRunResult(
+        status=status, patch=finished.patch or "",
+        agent_log=result.output + (f"\n[dgm: output truncated at {len(result.output)} of {result.output_bytes} bytes]"
+                                   if result.truncated else ""),
+        agent_exit_code=finished.agent_exit_code, agent_duration_s=agent_s,
+        wall_s=time.monotonic() - started, outputs=finished.outputs, error=error, oom_killed=oom,
+    )

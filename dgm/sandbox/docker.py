@@ -1,8 +1,10 @@
 """Docker sandboxes for untrusted code: every limit is set here, nowhere else.
 
-A sandbox is one container kept alive by a `sleep` under docker-init; work is
-done with `exec`. Keeping the container up between steps (copy repo in, run the
-agent, take the diff) costs one container start per run instead of three.
+A sandbox is one container, used in one of two ways. `run` makes a command
+the container's own main process and waits for it to end: the way task runs
+and grading use it, since an exec costs the runtime a second process set-up
+(~70 ms of CPU, a fifth of a container's life cycle). `start` keeps the
+container up with a `sleep` under docker-init, for any number of `exec`s.
 
 Why each setting:
 - `network_mode="none"`: the only way out is the LLM gateway's Unix socket.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import shutil
 import tempfile
 import threading
@@ -92,6 +95,12 @@ def timeout_argv(seconds: float) -> list[str]:
     """The `timeout` prefix for a wall-clock limit (--kill-after: a process
     that ignores SIGTERM still ends)."""
     return ["timeout", "--kill-after=3", f"{max(1, int(seconds))}"]
+
+
+def shell_under_timeout(script: str, seconds: float) -> list[str]:
+    """argv for `Sandbox.run`: a shell as PID 1 (it reaps whatever the script
+    leaves orphaned) running `script` under `timeout` (exit 124 on overrun)."""
+    return ["bash", "-c", f'{shlex.join(timeout_argv(seconds))} bash -c "$0"; exit $?', script]
 
 
 def owner_labels() -> dict[str, str]:
@@ -315,27 +324,81 @@ class Sandbox:
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "Sandbox":
+        """Start the container, kept up by `sleep`, for `exec`."""
+        self.container = self._launch(["sleep", "infinity"], init=True)
+        return self
+
+    def run(
+        self,
+        cmd: list[str],
+        *,
+        user: str = AGENT_USER,
+        env: dict[str, str] | None = None,
+        workdir: str = "/testbed",
+        timeout_s: float = 600.0,
+        output_cap: int | None = None,
+        channel_cap: int | None = None,
+    ) -> ExecResult:
+        """Start the container with `cmd` as its main process (PID 1) and wait
+        for it to end; the sandbox is then spent (only `remove` is left).
+
+        No `timeout` is put around `cmd` (callers put their own inside): PID 1
+        gets no signal from inside the container that it has no handler for,
+        so a shell as PID 1 outlives anything its children do, `kill -9 -1`
+        included. The host still kills the container past `timeout_s` + grace.
+        Output and `channel_cap` are as for `exec`.
+        """
+        if self.container is not None:
+            raise RuntimeError("run() starts the sandbox itself; this one is already started")
+        holder: dict = {}
+
+        def attach(container) -> None:
+            # Attached before the start, so no output is missed.
+            holder["stream"] = self.client.api.attach(
+                container.id, stdout=True, stderr=True, stream=True, logs=False, demux=channel_cap is not None)
+
+        started = time.monotonic()
+        self.container = self._launch(cmd, init=False, user=user, env=env, workdir=workdir, before_start=attach)
+        stream = holder["stream"]
+
+        def exit_code() -> int | None:
+            return self.client.api.wait(self.container.id, timeout=30).get("StatusCode")
+
+        result = self._collect(stream, started=started, timeout_s=timeout_s, output_cap=output_cap,
+                               channel_cap=channel_cap, exit_code=exit_code)
+        self._dead = True  # its one process has ended
+        return result
+
+    def _launch(self, command: list[str], *, init: bool, user: str | None = None, env: dict[str, str] | None = None,
+                workdir: str | None = None, before_start=None):
         labels = {**owner_labels(), **self.labels}
         mounts = list(self.mounts)
-        if self._want_stage and self.stage_dir is None:
-            self.stage_dir = tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-{self.name}-")
-            os.chmod(self.stage_dir, 0o755)  # the agent user reads it; only the host writes it
-        if self.stage_dir is not None:
-            mounts.append(Mount(self.stage_dir, STAGE_MOUNT, read_only=True))
+        if self._want_stage:
+            mounts.append(Mount(self._ensure_stage(), STAGE_MOUNT, read_only=True))
         try:
-            self.container = self._run_in_pooled_netns(mounts, labels)
+            return self._run_in_pooled_netns(
+                mounts, labels, dict(command=command, init=init, user=user, environment=env or {},
+                                     working_dir=workdir), before_start)
         except BaseException:
             self._drop_stage()
             raise
-        return self
 
-    def _run_in_pooled_netns(self, mounts: list[Mount], labels: dict[str, str]):
+    def _ensure_stage(self) -> str:
+        if self.stage_dir is None:
+            self.stage_dir = tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-{self.name}-")
+            os.chmod(self.stage_dir, 0o755)  # the agent user reads it; only the host writes it
+        return self.stage_dir
+
+    def _run_in_pooled_netns(self, mounts: list[Mount], labels: dict[str, str], process: dict, before_start):
         import docker.errors
 
         for attempt in (1, 2):
             netns = NETNS_POOL.borrow(self.client, self.image)
             try:
-                container = self._run(mounts, labels, netns)
+                container = self._create(mounts, labels, netns, process)
+                if before_start is not None:
+                    before_start(container)
+                container.start()
             except docker.errors.APIError:
                 self._remove_leftover()
                 if NETNS_POOL.holder_running(netns) or attempt == 2:
@@ -352,22 +415,20 @@ class Sandbox:
             return container
 
     def _remove_leftover(self) -> None:
-        """A failed `run` may have created the container before starting it."""
+        """A failed launch may have created the container before starting it."""
         try:
             self.client.api.remove_container(self.name, force=True)
         except Exception:  # noqa: BLE001 - nothing was created
             pass
 
-    def _run(self, mounts: list[Mount], labels: dict[str, str], netns: str):
+    def _create(self, mounts: list[Mount], labels: dict[str, str], netns: str, process: dict):
         import docker.types
 
         limits = self.limits
-        return self.client.containers.run(
+        process = {k: v for k, v in process.items() if v is not None}
+        return self.client.containers.create(
             self.image,
-            command=["sleep", "infinity"],
             name=self.name,
-            detach=True,
-            init=True,
             network_mode=f"container:{netns}",
             mem_limit=f"{limits.memory_mb}m",
             memswap_limit=f"{limits.memory_mb}m",
@@ -376,15 +437,16 @@ class Sandbox:
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             labels=labels,
-            environment={},
             mounts=[
                 docker.types.Mount(m.container_path, m.host_path, type="bind", read_only=m.read_only)
                 for m in mounts
             ],
             tmpfs={path: f"rw,exec,nosuid,nodev,size={size_mb}m,uid={AGENT_UID},gid={AGENT_UID},mode=0755"
                    for path, size_mb in self.tmpfs.items()},
-            # The json-file log only ever holds `sleep`'s nothing; cap it anyway.
-            log_config=docker.types.LogConfig(type="json-file", config={"max-size": "1m"}),
+            # Output is read from the attached streams, never from a log: a
+            # log would only make dockerd write a copy of it to disk.
+            log_config=docker.types.LogConfig(type="none"),
+            **process,
         )
 
     def _drop_stage(self) -> None:
@@ -421,11 +483,11 @@ class Sandbox:
     def stage_file(self, name: str, content: bytes | str, *, mode: int = 0o644) -> str:
         """Put a file in the stage (a host write, visible at once inside);
         returns its path in the container."""
-        if self.stage_dir is None:
+        if not self._want_stage:
             raise RuntimeError("this sandbox was made without a stage")
         if "/" in name or name in ("", ".", ".."):
             raise ValueError(f"stage file names are plain names, not {name!r}")
-        path = os.path.join(self.stage_dir, name)
+        path = os.path.join(self._ensure_stage(), name)
         with open(path, "wb") as fh:
             fh.write(content.encode() if isinstance(content, str) else content)
         os.chmod(path, mode)
@@ -450,7 +512,6 @@ class Sandbox:
         """
         if self._dead or self.container is None:
             return ExecResult(None, "sandbox is no longer running", 0.0, killed_by_host=True)
-        cap = output_cap if output_cap is not None else self.limits.output_cap_bytes
         wrapped = [*timeout_argv(timeout_s), *cmd]
         api = self.client.api
         demux = channel_cap is not None
@@ -465,6 +526,17 @@ class Sandbox:
             return ExecResult(None, f"exec failed: {str(exc)[:300]}", time.monotonic() - started,
                               killed_by_host=self._check_dead())
 
+        def exit_code() -> int | None:
+            return api.exec_inspect(exec_id).get("ExitCode")
+
+        return self._collect(stream, started=started, timeout_s=timeout_s, output_cap=output_cap,
+                             channel_cap=channel_cap, exit_code=exit_code)
+
+    def _collect(self, stream, *, started: float, timeout_s: float, output_cap: int | None,
+                 channel_cap: int | None, exit_code) -> ExecResult:
+        """Read a process's output stream to its end, within the deadline."""
+        cap = output_cap if output_cap is not None else self.limits.output_cap_bytes
+        demux = channel_cap is not None
         buf, channel = bytearray(), bytearray()
         state = {"total": 0}
 
@@ -495,20 +567,20 @@ class Sandbox:
             self.kill()
             reader.join(10)
         duration = time.monotonic() - started
-        exit_code = None
+        code = None
         if not killed:
             try:
-                exit_code = api.exec_inspect(exec_id).get("ExitCode")
+                code = exit_code()
             except Exception:  # noqa: BLE001
-                exit_code = None
+                code = None
         return ExecResult(
-            exit_code=exit_code,
+            exit_code=code,
             output=bytes(buf).decode("utf-8", errors="replace"),
             duration_s=duration,
             truncated=state["total"] > cap,
             # `timeout` exits 124 on overrun, 137 when it had to SIGKILL.
-            timed_out=killed or exit_code == TIMEOUT_EXIT
-            or (exit_code == 137 and duration >= timeout_s - 0.5),
+            timed_out=killed or code == TIMEOUT_EXIT
+            or (code == 137 and duration >= timeout_s - 0.5),
             killed_by_host=killed,
             output_bytes=state["total"],
             channel=bytes(channel),
