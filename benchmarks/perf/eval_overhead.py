@@ -6,9 +6,10 @@ what the harness adds: container starts, copies, the diff, grading set-up,
 archive writes. Runs the seed agent with scripted:gold on 20 dgm-mini tasks
 in real sandboxes. Targets on 2 cores: median overhead <= 1.0 s, speed-up >= 1.7x.
 
-Each repeat runs the tasks with 1 worker, then with 2, back to back; the
-speed-up quoted is the median of those pairs' ratios (the machine is shared
-and its load drifts, so a ratio is taken within one pair). Also printed: how
+Each repeat runs the tasks with 1 worker and with 2, back to back, in
+alternating order (1-2, 2-1, ...) so a drift in the machine's load does not
+favour either; the speed-up quoted is the median of those pairs' ratios (the
+machine is shared and its load drifts, so a ratio is taken within one pair). Also printed: how
 many cores each configuration kept busy (from /proc/stat, steal excluded),
 which is what bounds the speed-up on a 2-core machine.
 
@@ -16,7 +17,7 @@ which is what bounds the speed-up on a 2-core machine.
 model with latency): the regime of a real campaign, where agents mostly wait
 for the model. The targets are for the default, zero latency.
 
-usage: python benchmarks/perf/eval_overhead.py [--tasks 20] [--repeats 3] [--llm-latency 0]
+usage: python benchmarks/perf/eval_overhead.py [--tasks 20] [--repeats 5] [--llm-latency 0]
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--llm-latency", type=float, default=0.0, help="seconds each model call takes")
-    parser.add_argument("--repeats", type=int, default=3, help="pairs of (1 worker, 2 workers) runs")
+    parser.add_argument("--repeats", type=int, default=5, help="pairs of (1 worker, 2 workers) runs")
     args = parser.parse_args()
     load_litellm()
     bench = load_benchmark("dgm-mini")
@@ -104,7 +105,7 @@ def main() -> None:
         evaluator.run_tasks(agent, tasks[:2], campaign_id=campaign.id, stage="warmup",
                             executor=ThreadExecutor(2))  # images, litellm, page cache
         for repeat in range(args.repeats):
-            for workers in (1, 2):
+            for workers in ((1, 2) if repeat % 2 == 0 else (2, 1)):
                 executor = ThreadExecutor(workers)
                 started, busy = time.monotonic(), busy_core_seconds()
                 runs = evaluator.run_tasks(agent, tasks, campaign_id=campaign.id, stage=f"w{workers}-r{repeat}",

@@ -475,10 +475,6 @@ class Sandbox:
     def __exit__(self, *exc) -> None:
         self.remove(wait=False)
 
-    @property
-    def dead(self) -> bool:
-        return self._dead
-
     # -- files -------------------------------------------------------------
     def stage_file(self, name: str, content: bytes | str, *, mode: int = 0o644) -> str:
         """Put a file in the stage (a host write, visible at once inside);
