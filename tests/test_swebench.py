@@ -316,6 +316,35 @@ def test_dgm_mini_style_tasks_grade_as_before(lite):
     assert "/dgm/in/tests.patch" in box.scripts[0] and EVAL_SCRIPT_PATH not in box.files
 
 
+
+def test_swebench_grading_gets_at_least_what_its_tests_need(lite):
+    """pylint-7080's PASS_TO_PASS holds test_jobs_score, which skips itself
+    under a 1-CPU quota: graded with the agents' default limits, its gold
+    patch came out unresolved. Grading limits are raised, never lowered."""
+    from dgm.bench.grade import prepare_grading_sandbox
+    from dgm.sandbox.docker import SandboxLimits
+
+    task = lite.select(["pylint-dev__pylint-7080"])[0]
+    assert "tests/test_self.py::TestRunTC::test_jobs_score" in task.PASS_TO_PASS
+    agents = SandboxLimits(cpus=1.0, memory_mb=2048, pids=256)
+    box = prepare_grading_sandbox(None, lite, task, limits=agents)
+    try:
+        assert box.limits.cpus == min(2.0, os.cpu_count()) and box.limits.cpus > 1.0
+        assert box.limits.memory_mb >= 4096 and box.limits.pids >= 1024
+        assert box.limits.host_grace_s == agents.host_grace_s
+    finally:
+        box.remove()
+    generous = SandboxLimits(cpus=2.0, memory_mb=16384, pids=4096)
+    assert lite.grading_limits(generous) == generous
+    # dgm-mini has no such needs: its grading keeps the agents' limits.
+    mini = load_benchmark("dgm-mini")
+    mini_box = prepare_grading_sandbox(None, mini, mini.tasks()[0], limits=agents)
+    try:
+        assert mini_box.limits == agents
+    finally:
+        mini_box.remove()
+
+
 # --------------------------------------------------------------------------- offline builder: dependency resolution
 # What pip 26 printed for pylint-7080's requirements_test.txt on a 3.9 image:
 # coveralls needs docopt, which PyPI has only as an sdist.

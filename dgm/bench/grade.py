@@ -91,11 +91,14 @@ def patched_files(diff: str) -> list[str]:
 
 def prepare_grading_sandbox(docker_client, benchmark: Benchmark, task: Task, *,
                             limits: SandboxLimits | None = None, labels: dict[str, str] | None = None) -> Sandbox:
-    """A fresh sandbox (started by `grade`) for the task: its image, and the
-    repository at base_commit staged (unpacked by the grading script) unless
-    the image holds it.
+    """A fresh sandbox (started by `grade`) for the task: its image, the
+    benchmark's grading limits, and the repository at base_commit staged
+    (unpacked by the grading script) unless the image holds it.
     """
     repo = benchmark.repo_tar(task)
+    limits = limits or SandboxLimits()
+    if hasattr(benchmark, "grading_limits"):
+        limits = benchmark.grading_limits(limits)
     box = Sandbox(docker_client, benchmark.image(task), limits=limits, labels=labels, name_hint="grade",
                   stage=True, tmpfs={REPO_PATH: REPO_TMPFS_MB} if repo is not None else None)
     if repo is not None:

@@ -384,3 +384,15 @@ class SweBench:
 
     def repo_tar(self, task: Task) -> bytes | None:
         return None  # the instance image holds /testbed
+
+    # -- grading -----------------------------------------------------------------
+    def grading_limits(self, limits):
+        """The grading sandbox's limits: at least what SWE-bench's tests need,
+        whatever the agents get. The official harness caps neither CPU,
+        memory nor processes. Some tests skip themselves below two CPUs
+        (pylint-7080's PASS_TO_PASS `test_jobs_score` reads the CPU quota), and
+        a skip is not a pass; others start many processes."""
+        from dataclasses import replace
+
+        return replace(limits, cpus=max(limits.cpus, min(2.0, float(os.cpu_count() or 1))),
+                       memory_mb=max(limits.memory_mb, 4096), pids=max(limits.pids, 1024))

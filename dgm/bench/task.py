@@ -57,3 +57,7 @@ class Benchmark(Protocol):
         """A tar of the repository at base_commit (with .git), members under
         `testbed/`, to extract at `/`; None when the image already holds /testbed."""
         ...
+
+    # Optional: `grading_limits(limits) -> SandboxLimits`, the limits of the
+    # grading sandbox given the agents' (see dgm.bench.grade). Without it,
+    # grading gets the agents' limits.
