@@ -109,3 +109,86 @@ def test_scripted_rules_and_errors(tmp_path):
     bad.write_text("{oops")
     with pytest.raises(UsageError, match="not valid JSON"):
         scripted.load_spec(str(bad))
+
+
+class _FakeOpenAI:
+    """An OpenAI-compatible HTTP server on loopback, standing in for a provider:
+    the model is the only fake part; litellm, its OpenAI client and HTTP are real."""
+
+    def __init__(self, replies: list[tuple[int, dict]]):
+        import http.server
+
+        self.replies = list(replies)
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+                status, reply = outer.replies.pop(0)
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("retry-after", "0")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+
+
+def _completion(content: str, prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}
+
+
+def test_a_provider_model_goes_through_litellm_retries_and_is_priced(store, monkeypatch):
+    """The path a real model takes: gateway -> litellm's OpenAI provider -> HTTP.
+    A rate limit is retried by dgm (and recorded), the reply is priced from
+    litellm's price map, the key goes upstream, and the agent sees no key."""
+    import litellm
+
+    upstream = _FakeOpenAI([
+        (429, {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}),
+        (200, _completion("DONE", prompt_tokens=1200, completion_tokens=300)),
+    ])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream-only")
+    monkeypatch.setenv("OPENAI_BASE_URL", upstream.base_url)
+    monkeypatch.setenv("OPENAI_API_BASE", upstream.base_url)
+    campaign = store.create_campaign(name="provider", kind="eval", config={})
+    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+                                 message="seed")
+    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    try:
+        with Gateway(LLMClient(store, max_retries=2, backoff_s=0.01)) as gateway:
+            token = gateway.grant(CallContext(purpose="task", model="openai/gpt-4o-mini", campaign_id=campaign.id,
+                                              agent_id=agent.id))
+            status, body = post(gateway, token, {"messages": [{"role": "user", "content": "fix the bug"}]})
+    finally:
+        upstream.close()
+    assert status == 200 and body["choices"][0]["message"]["content"] == "DONE", (body, upstream.requests, [(c.status, c.error) for c in store.list_llm_calls(campaign_id=campaign.id)])
+    assert "sk-upstream-only" not in json.dumps(body)
+    # Two requests upstream, both carrying the key; both recorded, in order.
+    assert [r["path"] for r in upstream.requests] == ["/v1/chat/completions"] * 2
+    assert all(r["auth"] == "Bearer sk-upstream-only" for r in upstream.requests)
+    assert upstream.requests[1]["body"]["model"] == "gpt-4o-mini"
+    calls = store.list_llm_calls(campaign_id=campaign.id)
+    assert [c.status for c in calls] == ["error", "ok"]
+    assert "RateLimitError" in calls[0].error and calls[0].cost_usd == 0
+    ok = calls[1]
+    assert (ok.prompt_tokens, ok.completion_tokens, ok.scripted) == (1200, 300, False)
+    price = litellm.model_cost["gpt-4o-mini"]
+    expected = 1200 * price["input_cost_per_token"] + 300 * price["output_cost_per_token"]
+    assert ok.cost_usd == pytest.approx(expected) and ok.cost_usd > 0
+    assert store.campaign_spend(campaign.id) == pytest.approx(expected)
