@@ -192,3 +192,8 @@ def test_a_provider_model_goes_through_litellm_retries_and_is_priced(store, monk
     expected = 1200 * price["input_cost_per_token"] + 300 * price["output_cost_per_token"]
     assert ok.cost_usd == pytest.approx(expected) and ok.cost_usd > 0
     assert store.campaign_spend(campaign.id) == pytest.approx(expected)
+
+
+def test_an_unattributable_call_is_refused_before_it_is_made():
+    with pytest.raises(ValueError, match="attributable"):
+        CallContext(purpose="task", model="openai/gpt-4o-mini", campaign_id="c1")

@@ -61,6 +61,12 @@ class CallContext:
     task_difficulty: int | None = None
     replay: "Replayer | None" = None
 
+    def __post_init__(self):
+        # Checked here, before any call: a provider's answer that cannot be
+        # recorded would be a dollar spent and not accounted for.
+        if self.task_run_id is None and self.agent_id is None:
+            raise ValueError("an LLM call must be attributable: give it a task_run_id or an agent_id")
+
 
 def request_hash(model: str, messages: list[dict], params: dict) -> str:
     canonical = json.dumps({"model": model, "messages": messages, "params": params},
