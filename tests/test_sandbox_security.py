@@ -81,6 +81,7 @@ def test_hostile_agent_is_contained(tmp_path, store, docker_client, monkeypatch)
     assert by_attack["sleep"].status == "timeout"
     assert by_attack["fork-bomb"].status in {"timeout", "unresolved", "error"}
     assert by_attack["memory"].status in {"unresolved", "error", "timeout"}
+    assert "512 MB memory limit" in (by_attack["memory"].error or ""), by_attack["memory"].error
     # After an overrun the diff is still taken (the inner deadline fired, not the host's).
     assert "sleeping past the limit" in by_attack["sleep"].patch
 

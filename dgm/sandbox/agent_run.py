@@ -270,6 +270,9 @@ def run_agent(
         status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
     if finished.patch is None:
         status, error = "error", finished.error
+    if oom and error is None:
+        # Otherwise the run only looks like an agent that gave up.
+        error = f"a process in the sandbox was killed at its {box.limits.memory_mb} MB memory limit"
     return AgentRunResult(
         status=status, patch=finished.patch or "",
         agent_log=result.output + (f"\n[dgm: output truncated at {len(result.output)} of {result.output_bytes} bytes]"
