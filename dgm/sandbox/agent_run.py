@@ -92,8 +92,8 @@ def finish_script(base_commit: str) -> str:
     return (
         # Anything the agent left behind (daemons, setsid'd children) must not
         # keep editing the repository while the diff is taken. This runs as the
-        # agent user (root here has no CAP_KILL) and spares only itself.
-        "for p in $(pgrep -u agent); do case \"$p\" in $$|$PPID) ;; *) kill -9 \"$p\" 2>/dev/null;; esac; done; "
+        # agent user (root here has no CAP_KILL) in the runner, PID 1, which it spares.
+        "for p in $(pgrep -u agent); do [ \"$p\" = $$ ] || kill -9 \"$p\" 2>/dev/null; done; "
         # A fresh directory: the agent cannot have planted anything in it.
         "d=$(mktemp -d) || exit 1; "
         f"{git} add -A >/dev/null 2>&1; "
@@ -138,8 +138,6 @@ class FinishedRun:
     error: str | None = None
     agent_exit_code: int | None = None
     agent_duration_s: float | None = None
-    complete: bool = False
-    """The tar held the diff's exit code: the finishing steps ran to the end."""
 
 
 def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap: int = OUTPUT_CAP_BYTES) -> FinishedRun:
@@ -176,7 +174,7 @@ def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap:
                     total += member.size
     except (tarfile.TarError, EOFError, OSError):
         pass  # cut at the output cap: keep what was read
-    agent = dict(agent_exit_code=agent_rc, agent_duration_s=agent_time, complete=rc is not None)
+    agent = dict(agent_exit_code=agent_rc, agent_duration_s=agent_time)
     if too_big:
         return FinishedRun(None, outputs, f"diff larger than {patch_cap} bytes", **agent)
     if patch is None or rc != b"0":
