@@ -6,6 +6,7 @@ package's own, so a dgm-mini verdict means the same as a SWE-bench one.
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_
 TEST_START = ">>>>> DGM START TEST OUTPUT"
 TEST_END = ">>>>> DGM END TEST OUTPUT"
 APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
+# Printed after TEST_END with the clock read just before and just after the
+# test command: the test command's own time, without the sandbox's start, the
+# unpacking and the patching (those are the harness's).
+TEST_CLOCK = ">>>>> DGM TEST CLOCK"
+_TEST_CLOCK_LINE = re.compile(rf"^{re.escape(TEST_CLOCK)} (\d+\.\d+) (\d+\.\d+)$", re.MULTILINE)
 # Where a task's own eval script goes (Task.extra["eval_script"], e.g. SWE-bench's:
 # it resets the test files and applies the test patch itself).
 EVAL_SCRIPT_NAME = "eval.sh"
@@ -34,6 +40,17 @@ class GradeResult:
     patch_applied: bool = True
     error: str | None = None
     status_map: dict = field(default_factory=dict)
+
+
+def test_command_time(log: str, whole_run_s: float) -> float:
+    """The test command's own time from the clock line the grading script
+    prints last; the whole sandbox run's time when there is none (the tests
+    timed out, or the script never got there)."""
+    clocks = _TEST_CLOCK_LINE.findall(log)
+    if not clocks:
+        return whole_run_s
+    t0, t1 = (float(x) for x in clocks[-1])  # the last: a test's own output cannot come after it
+    return min(max(t1 - t0, 0.0), whole_run_s)
 
 
 def log_parser(task: Task):
@@ -141,10 +158,11 @@ def grade(
                 quoted = shlex.quote(path)
                 script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
             script += _apply_script(tests_patch) + "\n"
-        script += f"echo '{TEST_START}'\n{task.test_command}\necho '{TEST_END}'\n"
+        script += (f"echo '{TEST_START}'\n__dgm_t0=$EPOCHREALTIME\n{task.test_command}\n"
+                   f"__dgm_t1=$EPOCHREALTIME\necho '{TEST_END}'\necho \"{TEST_CLOCK} $__dgm_t0 $__dgm_t1\"\n")
         started = time.monotonic()
         result = box.run(shell_under_timeout(script, test_timeout_s), timeout_s=test_timeout_s, output_cap=5_000_000)
-        duration = time.monotonic() - started
+        duration = test_command_time(result.output, time.monotonic() - started)
         log = result.output
         if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in log:
             return GradeResult(False, {}, log, duration, error="could not unpack the repository for grading")
