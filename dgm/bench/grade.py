@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from dgm.bench.task import Benchmark, Task
-from dgm.sandbox.agent_run import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_timeout
+from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 
 # Marks the start of the test run in the log, so apply noise is not parsed.
 TEST_START = ">>>>> DGM START TEST OUTPUT"

@@ -15,28 +15,18 @@ import time
 from dataclasses import dataclass, field
 
 from dgm.sandbox.docker import TIMEOUT_EXIT, Mount, Sandbox, SandboxLimits, timeout_argv
+from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 
 AGENT_MOUNT = "/agent"
-REPO_PATH = "/testbed"
 OUTPUT_DIR = "/dgm/output"
 OUTPUT_CAP_BYTES = 5_000_000
 PATCH_CAP_BYTES = 5_000_000
 # The finishing tar: the diff and the output files, plus headers and slack.
 FINISH_TAR_CAP_BYTES = PATCH_CAP_BYTES + OUTPUT_CAP_BYTES + 1_000_000
-# tmpfs sizes: what the agent may write to its output directory, and (when the
-# harness brings the repository) to the repository.
+# tmpfs size: what the agent may write to its output directory.
 OUTPUT_TMPFS_MB = 64
-REPO_TMPFS_MB = 1024
-SETUP_FAILED = ">>>>> DGM SETUP FAILED"
 # Seconds the finishing steps (kill leftovers, diff, tar) may take after the agent.
 FINISH_TIMEOUT_S = 120
-# Exit code of the setup wrapper when the repository could not be unpacked.
-SETUP_FAILED_EXIT = 125
-
-
-def unpack_repo_command(stage_path: str) -> str:
-    """Shell that unpacks a staged `testbed/` tar at / (into the tmpfs at /testbed)."""
-    return (f"tar -xf {stage_path} -C / 2>&1 || {{ echo '{SETUP_FAILED}'; exit {SETUP_FAILED_EXIT}; }}")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The tar a sandbox's repository (/testbed) is unpacked from.
+"""The tar a sandbox's repository (/testbed) is unpacked from, and the shell
+that unpacks it inside the sandbox (for the agent's run and for grading alike).
 
 One builder for every caller (dgm-mini's repositories, an agent's own code
 for self-modification, test fixtures), so all of them reach the sandbox the
@@ -20,6 +21,18 @@ from dgm.sandbox.docker import AGENT_UID
 
 # 2024-01-01T00:00:00Z: git decides what changed from content, not mtimes.
 FIXED_MTIME = 1704067200
+
+REPO_PATH = "/testbed"
+# Size of the tmpfs the repository is unpacked into: what may be written to it.
+REPO_TMPFS_MB = 1024
+SETUP_FAILED = ">>>>> DGM SETUP FAILED"
+# Exit code of the setup wrapper when the repository could not be unpacked.
+SETUP_FAILED_EXIT = 125
+
+
+def unpack_repo_command(stage_path: str) -> str:
+    """Shell that unpacks a staged `testbed/` tar at / (into the tmpfs at /testbed)."""
+    return (f"tar -xf {stage_path} -C / 2>&1 || {{ echo '{SETUP_FAILED}'; exit {SETUP_FAILED_EXIT}; }}")
 
 
 def testbed_tar(root: Path, *, prefix: str = "testbed", allow_symlinks: bool = False) -> bytes:
