@@ -51,13 +51,13 @@ def test_gold_resolves_every_task_and_noop_resolves_none(tmp_path, docker_client
         assert {c.model for c in calls} == {"scripted:gold", "scripted:noop"}
         # The test time is the test command's own (the clock line the grading
         # script prints), not the grading sandbox's whole run: the rest is harness.
-        from dgm.bench.grade import test_command_time
+        from dgm.bench.grade import own_test_time
 
         graded = [r for r in runs if r.eval_log_artifact]
         assert len(graded) == n  # the gold runs; an empty patch is not graded
         for run in graded:
             log = store.artifacts.get(run.eval_log_artifact).decode()
-            assert test_command_time(log, float("inf")) == pytest.approx(run.test_duration_s)
+            assert own_test_time(log, float("inf")) == pytest.approx(run.test_duration_s)
             assert 0 < run.test_duration_s < run.duration_s - (run.agent_duration_s or 0)
         gold_run = next(r for r in runs if r.status == "resolved")
         trajectory = json.loads(store.artifacts.get(gold_run.trajectory_artifact))

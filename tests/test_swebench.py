@@ -260,14 +260,14 @@ class _RecordedBox:
 
 
 def test_test_time_is_the_test_commands_own():
-    from dgm.bench.grade import TEST_CLOCK, TEST_END, test_command_time
+    from dgm.bench.grade import TEST_CLOCK, TEST_END, own_test_time
 
     log = f"tests\n{TEST_END}\n{TEST_CLOCK} 1700000000.250000 1700000002.000000\n"
-    assert test_command_time(log, 5.0) == pytest.approx(1.75)
+    assert own_test_time(log, 5.0) == pytest.approx(1.75)
     # A test printing a clock line of its own comes before the script's, which wins.
-    assert test_command_time(f"{TEST_CLOCK} 1.0 900.0\n" + log, 5.0) == pytest.approx(1.75)
-    assert test_command_time("timed out, no clock line\n", 5.0) == 5.0
-    assert test_command_time(log, 1.0) == 1.0  # never more than the whole run
+    assert own_test_time(f"{TEST_CLOCK} 1.0 900.0\n" + log, 5.0) == pytest.approx(1.75)
+    assert own_test_time("timed out, no clock line\n", 5.0) == 5.0
+    assert own_test_time(log, 1.0) == 1.0  # never more than the whole run
 
 
 def _eval_log(body: str, noise: str = "") -> str:

@@ -42,10 +42,11 @@ class GradeResult:
     status_map: dict = field(default_factory=dict)
 
 
-def test_command_time(log: str, whole_run_s: float) -> float:
+def own_test_time(log: str, whole_run_s: float) -> float:
     """The test command's own time from the clock line the grading script
     prints last; the whole sandbox run's time when there is none (the tests
-    timed out, or the script never got there)."""
+    timed out, the script never got there, or a bash older than 5 has no
+    EPOCHREALTIME)."""
     clocks = _TEST_CLOCK_LINE.findall(log)
     if not clocks:
         return whole_run_s
@@ -158,11 +159,11 @@ def grade(
                 quoted = shlex.quote(path)
                 script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
             script += _apply_script(tests_patch) + "\n"
-        script += (f"echo '{TEST_START}'\n__dgm_t0=$EPOCHREALTIME\n{task.test_command}\n"
-                   f"__dgm_t1=$EPOCHREALTIME\necho '{TEST_END}'\necho \"{TEST_CLOCK} $__dgm_t0 $__dgm_t1\"\n")
+        script += (f"echo '{TEST_START}'\n__dgm_t0=${{EPOCHREALTIME:-}}\n{task.test_command}\n"
+                   f"__dgm_t1=${{EPOCHREALTIME:-}}\necho '{TEST_END}'\necho \"{TEST_CLOCK} $__dgm_t0 $__dgm_t1\"\n")
         started = time.monotonic()
         result = box.run(shell_under_timeout(script, test_timeout_s), timeout_s=test_timeout_s, output_cap=5_000_000)
-        duration = test_command_time(result.output, time.monotonic() - started)
+        duration = own_test_time(result.output, time.monotonic() - started)
         log = result.output
         if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in log:
             return GradeResult(False, {}, log, duration, error="could not unpack the repository for grading")
