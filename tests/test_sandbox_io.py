@@ -43,7 +43,7 @@ def _connect(box) -> str:
 def test_running_sandboxes_never_share_a_network_namespace(docker_client, base_image):
     from dgm.sandbox.docker import Sandbox
 
-    with Sandbox(docker_client, base_image) as a, Sandbox(docker_client, base_image) as b:
+    with Sandbox(docker_client, base_image).start() as a, Sandbox(docker_client, base_image).start() as b:
         assert _netns(a) != _netns(b)
         _listen(a)
         assert _connect(a) == "CONNECTED"  # the listener works...
@@ -61,7 +61,7 @@ def test_a_reused_network_namespace_keeps_nothing_of_its_last_sandbox(docker_cli
     namespace = _netns(first)
     _listen(first)
     first.remove(wait=True)
-    with Sandbox(docker_client, base_image) as second:
+    with Sandbox(docker_client, base_image).start() as second:
         # The pool lent the same namespace again (that is the saving), and the
         # earlier sandbox's listener died with it.
         assert _netns(second) == namespace

@@ -129,7 +129,7 @@ def test_offline_image_grades_gold_and_empty_and_keeps_agent_contract(synthetic,
     assert not empty.resolved
     assert empty.status_map.get("test_add (tests.test_calc.CalcTest.test_add)") == "FAILED"
 
-    with Sandbox(docker_client, tag) as box:
+    with Sandbox(docker_client, tag).start() as box:
         probe = box.exec(["bash", "-c",
                           "stat -c %u /testbed /testbed/calc.py && git -C /testbed rev-parse refs/dgm/base HEAD "
                           "&& /usr/bin/python3 -c 'import sys; print(sys.version_info >= (3, 8))' "

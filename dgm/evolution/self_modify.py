@@ -160,13 +160,10 @@ def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, im
     if run.status == "running":
         started = time.monotonic()
         mounts = [Mount(code_cache.path(child.commit_sha), "/agent", read_only=True)]
-        box = Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
-                      labels={"dgm.task_run": run.id, "dgm.agent": child.id})
-        try:
+        with Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
+                     labels={"dgm.task_run": run.id, "dgm.agent": child.id}) as box:
             result = box.run(shell_under_timeout(SANITY_SCRIPT, time_limit_s), workdir="/tmp",
                              timeout_s=time_limit_s)
-        finally:
-            box.remove(wait=False)
         ok = result.exit_code == 0 and "DGM_SANITY_OK" in result.output
         if ok:
             error = None

@@ -210,7 +210,7 @@ def run_agent(
     box = agent_sandbox(docker_client, image=image, agent_dir=agent_dir, gateway_socket_dir=gateway_socket_dir,
                         gateway_socket_path_in_container=gateway_socket_path_in_container,
                         repo_in_image=repo_tar is None, limits=limits, labels=labels)
-    try:
+    with box:
         problem_file = box.stage_file("problem.md", problem)
         env = {
             "DGM_PROBLEM_FILE": problem_file,
@@ -230,8 +230,6 @@ def run_agent(
                          workdir=REPO_PATH, timeout_s=time_limit_s + FINISH_TIMEOUT_S,
                          channel_cap=FINISH_TAR_CAP_BYTES)
         oom = box.oom_killed()
-    finally:
-        box.remove(wait=False)
     if result.killed_by_host:
         return AgentRunResult(
             status="timeout" if result.timed_out else "error", patch="", agent_log=result.output,

@@ -470,7 +470,9 @@ class Sandbox:
                 _pending_removals.append(_removal_pool().submit(_remove_container, container, stage, netns))
 
     def __enter__(self) -> "Sandbox":
-        return self if self.container is not None else self.start()
+        """`with box:` removes the sandbox (in the background) on leaving. It
+        does not start it: `run` starts it itself, `start` is for `exec`."""
+        return self
 
     def __exit__(self, *exc) -> None:
         self.remove(wait=False)
