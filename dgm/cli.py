@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dgm.errors import DgmError, UsageError
+from dgm.errors import DgmError, InfrastructureError, UsageError
 
 app = typer.Typer(
     help="Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes.",
@@ -131,9 +131,20 @@ def eval_cmd(
     console.print(f"evaluating agent [bold]{the_agent.id}[/] ({label}, commit {sha[:10]}) on "
                   f"{len(selected)} {benchmark} task(s) with model [bold]{model_label(model)}[/], "
                   f"{workers} worker(s); campaign {campaign.id}")
-    runs = _run_with_progress(store, client, bench, settings, the_agent, selected, campaign.id, workers,
-                              stage="eval", llm_client_cls=LLMClient, gateway_cls=Gateway,
-                              executor=ThreadExecutor(workers))
+    try:
+        runs = _run_with_progress(store, client, bench, settings, the_agent, selected, campaign.id, workers,
+                                  stage="eval", llm_client_cls=LLMClient, gateway_cls=Gateway,
+                                  executor=ThreadExecutor(workers))
+    except InfrastructureError as exc:
+        # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
+        cut = store.list_task_runs(campaign_id=campaign.id, status="running")
+        for run in cut:
+            store.finish_task_run(run.id, status="error", error=f"cut short by the sandbox machinery: {exc}")
+        store.set_campaign_status(campaign.id, "failed", finished=True)
+        finished = len(store.list_task_runs(campaign_id=campaign.id)) - len(cut)
+        raise InfrastructureError(
+            f"{exc}. The evaluation stopped: {finished} of {len(selected)} task(s) finished (kept in campaign "
+            f"{campaign.id}), {len(cut)} cut short (recorded as errors), the rest not started") from None
     store.set_campaign_status(campaign.id, "completed", finished=True)
     _print_runs(runs, model)
     if json_out is not None:
@@ -363,24 +374,39 @@ def _launch(store, config, campaign) -> None:
                       f"{config.children_per_generation} child(ren) on {config.benchmark}, "
                       f"stages {', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages)}, "
                       f"held-out {len(runner.plan.heldout)}")
+        broken = None
         try:
             if live_enabled:
                 with Live(live_view(runner), console=console, refresh_per_second=2) as live:
                     result = {}
-                    worker = threading.Thread(target=lambda: result.setdefault("status", runner.run()), daemon=True)
+
+                    def drive() -> None:
+                        try:
+                            result["status"] = runner.run()
+                        except BaseException as exc:  # noqa: BLE001 - raised again below, in the main thread
+                            result["error"] = exc
+
+                    worker = threading.Thread(target=drive, daemon=True)
                     worker.start()
                     while worker.is_alive():
                         worker.join(0.5)
                         live.update(live_view(runner))
-                    status = result.get("status", "failed")
+                    if "error" in result:
+                        raise result["error"]
+                    status = result["status"]
             else:
                 status = runner.run()
+        except InfrastructureError as exc:
+            broken, status = exc, "failed"
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             executor.shutdown()
             drain_removals()
     _print_campaign_summary(store, store.get_campaign(campaign.id), status)
+    if broken is not None:
+        raise InfrastructureError(f"{broken}. The campaign stopped; nothing finished is lost and the runs it "
+                                  f"interrupted are not counted: once fixed, `dgm resume {campaign.id}` redoes them")
 
 
 def _print_campaign_summary(store, campaign, status: str) -> None:

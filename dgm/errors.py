@@ -2,7 +2,8 @@
 
 Anything raised as a `UsageError` is the user's input being wrong (exit 2);
 `DgmError` is an environment problem the user must fix (exit 2 as well, since
-nothing ran). Everything else is a bug and keeps its traceback.
+nothing ran); an `InfrastructureError` that stops work under way exits 1.
+Everything else is a bug and keeps its traceback.
 """
 
 
@@ -20,12 +21,34 @@ class NotFound(UsageError):
     """An id (task, agent, campaign, benchmark) that does not exist."""
 
 
-class DockerUnavailable(DgmError):
+class InfrastructureError(DgmError):
+    """The sandbox machinery failed (the Docker engine, an image), not the agent.
+
+    Raised instead of recording the run as the agent's error: a task run it
+    interrupts stays unfinished, the way a crash leaves it, so the agent's
+    score is not charged for it and `dgm resume` redoes it. A campaign stops
+    on it rather than spending on children it cannot evaluate. Exit code 1
+    when work had started; the missing engine or image found before any
+    work is an environment problem like the others (exit 2).
+    """
+
+    exit_code = 1
+
+
+class DockerUnavailable(InfrastructureError):
     """No Docker engine answers."""
 
+    exit_code = 2
 
-class ImageUnavailable(DgmError):
+
+class ImageUnavailable(InfrastructureError):
     """A sandbox image is missing and cannot be produced."""
+
+    exit_code = 2
+
+
+class SandboxLaunchFailed(InfrastructureError):
+    """The Docker engine answers but would not start a sandbox (before any agent code ran)."""
 
 
 class ArchiveUnavailable(DgmError):

@@ -18,6 +18,7 @@ from typing import Callable
 
 from dgm.bench.grade import grade
 from dgm.bench.task import Benchmark, Task
+from dgm.errors import InfrastructureError
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
@@ -131,6 +132,8 @@ class Evaluator:
                 gateway_socket_path_in_container=CONTAINER_SOCKET, token=token, model=settings.model,
                 time_limit_s=settings.time_limit_s, limits=settings.limits, labels=labels,
             )
+        except InfrastructureError:
+            raise  # not the agent's doing: the run stays unfinished, for a resume to redo
         except Exception as exc:  # noqa: BLE001 - a run fails alone; the others carry on
             return self.store.finish_task_run(
                 run.id, status="error", error=f"{type(exc).__name__}: {exc}",
@@ -155,6 +158,8 @@ class Evaluator:
         try:
             graded = grade(self.docker, self.benchmark, task, agent_result.patch, limits=settings.limits,
                            test_timeout_s=settings.test_timeout_s, labels=labels)
+        except InfrastructureError:
+            raise
         except Exception as exc:  # noqa: BLE001
             return self.store.finish_task_run(run.id, status="error", error=f"grading failed: {exc}",
                                               duration_s=time.monotonic() - started, **common)
@@ -174,17 +179,28 @@ class Evaluator:
 
         When `should_stop` turns true, tasks not yet started are skipped and
         come back as None (they were never recorded, so a resume runs them).
+        After an `InfrastructureError` no further task starts either, and the
+        error is raised once the runs in flight have ended.
         """
+        broken = threading.Event()
+
         def one(task):
-            if should_stop is not None and should_stop():
+            if broken.is_set() or (should_stop is not None and should_stop()):
                 return None
-            return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
+            try:
+                return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
+            except InfrastructureError:
+                broken.set()
+                raise
 
         results: dict[str, object] = {}
         failure: BaseException | None = None
         for task, outcome in executor.map_unordered(one, tasks):
             if isinstance(outcome, BaseException):
-                failure = failure or outcome  # let the other in-flight runs finish and be recorded
+                # The sandbox machinery's failure explains the others: report it first.
+                if failure is None or (isinstance(outcome, InfrastructureError)
+                                       and not isinstance(failure, InfrastructureError)):
+                    failure = outcome  # let the other in-flight runs finish and be recorded
                 continue
             results[task.instance_id] = outcome
             if on_done and outcome is not None:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dgm.errors import BudgetExceeded
+from dgm.errors import BudgetExceeded, InfrastructureError
 from dgm.evolution import diagnose as diag
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
@@ -140,6 +140,12 @@ class CampaignRunner:
         except BudgetExceeded:
             self.request_stop("budget_exhausted")
             status = "budget_exhausted"
+        except InfrastructureError as exc:
+            # Sandboxes cannot run: going on would only spend on children that
+            # cannot be evaluated. Work in flight stays unfinished, for `dgm resume`.
+            self.stop_reason = f"infrastructure: {exc}"
+            status = "failed"
+            raise
         except BaseException:
             status = "failed"  # a bug or a broken harness; `dgm resume` retries after the fix
             raise
@@ -195,8 +201,13 @@ class CampaignRunner:
             for future in futures:
                 try:
                     future.result()
-                except (Stopped, BudgetExceeded) as exc:
+                except (Stopped, BudgetExceeded, InfrastructureError) as exc:
+                    if isinstance(exc, InfrastructureError):
+                        self.request_stop("infrastructure")  # the other children start nothing new
                     errors.append(exc)
+        broken = [e for e in errors if isinstance(e, InfrastructureError)]
+        if broken:
+            raise broken[0]
         if errors or self._stop.is_set():
             if any(isinstance(e, BudgetExceeded) for e in errors):
                 self.request_stop("budget_exhausted")
@@ -273,8 +284,8 @@ class CampaignRunner:
                 self._admit(self.store.get_agent(agent.id))
         except RejectChild as exc:
             self._reject(agent, str(exc))
-        except (Stopped, BudgetExceeded):
-            raise
+        except (Stopped, BudgetExceeded, InfrastructureError):
+            raise  # InfrastructureError: the child is not at fault; it stays where it is, for a resume
         except Exception as exc:  # noqa: BLE001 - one broken child must not end the campaign
             if agent.origin == "seed":
                 raise  # without a working seed there is no campaign

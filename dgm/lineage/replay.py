@@ -182,7 +182,10 @@ def replay(store, docker_client, bench, agent, task, *, mode: str, source=None, 
                                   EvalSettings(model=model, time_limit_s=time_limit_s))
             run = evaluator.run_task(agent, task, campaign_id=campaign.id, stage=f"{mode}-{campaign.id}",
                                      kind="replay", replay=replayer)
-    except BaseException:
+    except BaseException as exc:
+        # A replay is not resumed: a run the failure cut short is closed, not left 'running'.
+        for cut in store.list_task_runs(campaign_id=campaign.id, status="running"):
+            store.finish_task_run(cut.id, status="error", error=f"replay stopped: {type(exc).__name__}: {exc}")
         store.set_campaign_status(campaign.id, "failed", finished=True)
         raise
     store.set_campaign_status(campaign.id, "completed", finished=True)

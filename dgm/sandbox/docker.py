@@ -22,6 +22,10 @@ Why each setting:
   after an agent overruns) and a host-side deadline that kills the whole
   container if the inside one does not work (fork bombs, a wedged exec).
 - Labels: containers of a crashed run are found and removed on the next start.
+- A failure of Docker itself (the engine stops answering, an image is gone,
+  a container will not start) raises an `InfrastructureError` instead of
+  ending as a run's result: it is not the agent's doing, and must neither
+  score against it nor let a campaign go on without sandboxes.
 
 Files go in through a host directory mounted read-only at /dgm/in (the
 "stage"), not through Docker's archive API: every `put_archive` or
@@ -45,7 +49,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgm.errors import DockerUnavailable, ImageUnavailable
+from dgm.errors import DockerUnavailable, ImageUnavailable, InfrastructureError, SandboxLaunchFailed
 
 LABEL = "dgm.sandbox"
 OWNER_PID_LABEL = "dgm.owner_pid"
@@ -106,6 +110,14 @@ def shell_under_timeout(script: str, seconds: float) -> list[str]:
 def owner_labels() -> dict[str, str]:
     """Labels every dgm container carries, so `remove_orphans` can tell whose it is."""
     return {LABEL: "1", OWNER_PID_LABEL: str(os.getpid()), "dgm.host": os.uname().nodename}
+
+
+def engine_answers(client) -> bool:
+    """Whether the Docker engine answers a ping now."""
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001 - any failure means no
+        return False
 
 
 def docker_client():
@@ -379,9 +391,28 @@ class Sandbox:
             return self._run_in_pooled_netns(
                 mounts, labels, dict(command=command, init=init, user=user, environment=env or {},
                                      working_dir=workdir), before_start)
+        except InfrastructureError:
+            self._drop_stage()
+            raise
+        except Exception as exc:
+            self._drop_stage()
+            raise self._infrastructure_error(exc, "starting a sandbox") from None
         except BaseException:
             self._drop_stage()
             raise
+
+    def _infrastructure_error(self, exc: BaseException, doing: str) -> InfrastructureError:
+        """What a Docker failure means: the engine is gone, the image is, or
+        the engine refused this one container (nothing of the agent ran yet)."""
+        import docker.errors
+
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        if isinstance(exc, docker.errors.ImageNotFound):
+            return ImageUnavailable(f"sandbox image {self.image} is missing ({reason})")
+        if not engine_answers(self.client):
+            return DockerUnavailable(f"the Docker engine stopped answering while {doing} ({reason}); "
+                                     "start it again (e.g. `scripts/ensure_docker.sh`)")
+        return SandboxLaunchFailed(f"Docker would not start a sandbox from {self.image}: {reason}")
 
     def _ensure_stage(self) -> str:
         if self.stage_dir is None:
@@ -521,6 +552,8 @@ class Sandbox:
             )["Id"]
             stream = api.exec_start(exec_id, stream=True, demux=demux)
         except Exception as exc:  # noqa: BLE001 - e.g. pids exhausted, container gone
+            if not engine_answers(self.client):
+                raise self._infrastructure_error(exc, "running a command in a sandbox") from None
             return ExecResult(None, f"exec failed: {str(exc)[:300]}", time.monotonic() - started,
                               killed_by_host=self._check_dead())
 
@@ -569,7 +602,14 @@ class Sandbox:
         if not killed:
             try:
                 code = exit_code()
-            except Exception:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001
+                # A stream that ends because the engine died looks like a
+                # process that ended: only the engine's silence tells them apart.
+                if not engine_answers(self.client):
+                    self._dead = True
+                    raise DockerUnavailable(
+                        f"the Docker engine stopped answering during a sandbox run ({type(exc).__name__}); "
+                        "start it again (e.g. `scripts/ensure_docker.sh`)") from None
                 code = None
         return ExecResult(
             exit_code=code,

@@ -1,0 +1,320 @@
+"""When Docker itself fails, nothing is scored against the agents and nothing is lost.
+
+The engine's "death" is real from dgm's side: dgm talks to the real engine
+through a Unix-socket relay, and the test cuts the relay (the socket file
+goes away and every open connection drops), which is what dgm sees when
+dockerd dies. The containers themselves run on the real engine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from campaign_helpers import archive_fingerprint, run_campaign
+from conftest import leftover_containers
+from tiny_bench import TinyBenchmark
+
+pytestmark = pytest.mark.docker
+
+TWO_STAGES = [{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}]
+
+
+class EngineRelay:
+    """A Unix socket that relays to the real Docker engine until `cut()`."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.path = os.path.join(tempfile.mkdtemp(prefix="dgm-relay-"), "docker.sock")
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listen()
+
+    def _listen(self) -> None:
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(self.path)
+        self._server.listen(64)
+        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # cut
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def client(self):
+        import docker
+
+        return docker.DockerClient(base_url=f"unix://{self.path}", timeout=120)
+
+    def cut(self) -> None:
+        """The engine 'dies': no new connection, every open one dropped."""
+        self._server.close()
+        os.unlink(self.path)
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def restore(self) -> None:
+        self._listen()
+
+
+@pytest.fixture
+def relay(docker_client):
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert host.startswith("unix://"), f"the relay needs a Unix-socket engine, not {host}"
+    r = EngineRelay(host[len("unix://"):])
+    yield r
+    if not os.path.exists(r.path):
+        r.restore()
+    # Removals tried while the engine was cut failed, and the pool dropped the
+    # namespace holders of those sandboxes: remove them (and empty the pool,
+    # whose holders may have been made through the relay) on the real engine.
+    from dgm.sandbox.docker import NETNS_POOL, OWNER_PID_LABEL
+
+    NETNS_POOL.close()
+    _remove_by_label(docker_client, OWNER_PID_LABEL, str(os.getpid()))
+
+
+def _remove_by_label(client, key: str, value: str) -> None:
+    for c in client.containers.list(all=True, filters={"label": f"{key}={value}"}):
+        c.remove(force=True)
+
+
+def _wait_for(predicate, timeout_s: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _running_container(client, task_run_id: str) -> bool:
+    return bool(client.containers.list(filters={"label": f"dgm.task_run={task_run_id}", "status": "running"}))
+
+
+# --------------------------------------------------------------------------- the sandbox layer
+def test_sandbox_failures_of_docker_itself_are_infrastructure_errors(tmp_path, docker_client, base_image, relay):
+    from dgm.errors import DockerUnavailable, ImageUnavailable, SandboxLaunchFailed
+    from dgm.sandbox.docker import STAGE_PREFIX, Mount, Sandbox
+
+    def stages() -> set[str]:
+        return {p.name for p in Path(tempfile.gettempdir()).glob(f"{STAGE_PREFIX}{os.getpid()}-*")}
+
+    before = stages()
+    # The engine refuses this container (a relative bind-mount source): nothing of an agent ran.
+    with pytest.raises(SandboxLaunchFailed, match="would not start a sandbox"):
+        with Sandbox(docker_client, base_image, mounts=[Mount("relative/dir", "/x")], stage=True) as box:
+            box.run(["true"], workdir="/tmp", timeout_s=30)
+    with pytest.raises(ImageUnavailable, match="dgm-no-such-image"):
+        with Sandbox(docker_client, "dgm-no-such-image:0", stage=True) as box:
+            box.run(["true"], workdir="/tmp", timeout_s=30)
+
+    # The engine dies while a sandbox runs: the run does not end as the process's own result.
+    proxied = relay.client()
+    box = Sandbox(proxied, base_image, labels={"dgm.test": "engine-cut"}, stage=True)
+    outcome = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = box.run(["sleep", "60"], workdir="/tmp", timeout_s=90)
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    _wait_for(lambda: docker_client.containers.list(filters={"label": "dgm.test=engine-cut", "status": "running"}),
+              what="the sandbox to run")
+    cut_at = time.monotonic()
+    relay.cut()
+    worker.join(30)
+    assert not worker.is_alive(), "the run did not notice that the engine was gone"
+    assert time.monotonic() - cut_at < 15
+    assert isinstance(outcome.get("error"), DockerUnavailable), outcome
+    assert "stopped answering" in str(outcome["error"])
+    # And with the engine gone, the next sandbox does not start either.
+    with pytest.raises(DockerUnavailable):
+        with Sandbox(proxied, base_image, stage=True) as other:
+            other.run(["true"], workdir="/tmp", timeout_s=30)
+    relay.restore()
+    box.remove()
+    _remove_by_label(docker_client, "dgm.test", "engine-cut")
+    assert leftover_containers(docker_client) == []
+    assert stages() == before
+
+
+# --------------------------------------------------------------------------- an evaluation
+def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, store, docker_client, relay):
+    import json
+
+    from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
+    from dgm.errors import DockerUnavailable
+    from dgm.executor import ThreadExecutor
+    from dgm.llm.client import LLMClient
+    from dgm.llm.gateway import Gateway
+    from dgm.llm.scripted import BUILTIN_SPECS
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=4)
+    # Gold answers, slowly: the agent is mid-run when the engine goes.
+    spec = tmp_path / "slow_gold.json"
+    spec.write_text(json.dumps(dict(BUILTIN_SPECS["gold"], latency_s=3)))
+    campaign = store.create_campaign(name="engine-dies", kind="eval", config={})
+    agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                            origin="seed")
+    executor = ThreadExecutor(1)
+    outcome = {}
+    try:
+        with Gateway(LLMClient(store)) as gateway:
+            evaluator = Evaluator(store, relay.client(), gateway, bench,
+                                  EvalSettings(model=f"scripted:{spec}", time_limit_s=60))
+
+            def run() -> None:
+                try:
+                    outcome["runs"] = evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id,
+                                                          stage="eval", executor=executor)
+                except BaseException as exc:  # noqa: BLE001
+                    outcome["error"] = exc
+
+            worker = threading.Thread(target=run)
+            worker.start()
+            _wait_for(lambda: any(_running_container(docker_client, r.id)
+                                  for r in store.list_task_runs(campaign_id=campaign.id)),
+                      what="the first task's agent to run")
+            relay.cut()
+            worker.join(60)
+            assert not worker.is_alive()
+    finally:
+        executor.shutdown()
+    assert isinstance(outcome.get("error"), DockerUnavailable), outcome
+    runs = store.list_task_runs(campaign_id=campaign.id)
+    # The run in flight is left unfinished (a resume redoes it), not scored as the agent's error,
+    # and no other task was started against a dead engine.
+    assert [r.status for r in runs] == ["running"]
+    relay.restore()
+    _remove_by_label(docker_client, "dgm.task_run", runs[0].id)
+
+
+# --------------------------------------------------------------------------- a campaign
+def test_a_dead_engine_stops_a_campaign_and_resume_finishes_it_as_if_nothing_happened(
+        tmp_path, store, docker_client, relay):
+    from dgm.errors import InfrastructureError
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=[1, 4, 4, 1, 4])
+    fields = dict(generations=2, children_per_generation=2, seed=7, stages=TWO_STAGES, heldout=1, time_limit_s=60)
+    reference, status = run_campaign(store, docker_client, bench, name="uninterrupted", **fields)
+    assert status == "completed"
+
+    proxied = relay.client()
+    cut = threading.Event()
+
+    def cut_during_generation_1(runner) -> None:
+        def watch() -> None:
+            def child_task_running() -> bool:
+                agents = {a.id: a for a in store.list_agents(runner.campaign.id)}
+                return any(r.kind == "task" and agents[r.agent_id].generation == 1
+                           and _running_container(docker_client, r.id)
+                           for r in store.list_task_runs(campaign_id=runner.campaign.id, status="running"))
+
+            _wait_for(child_task_running, timeout_s=120, what="a generation-1 task run")
+            relay.cut()
+            cut.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    with pytest.raises(InfrastructureError, match="stopped answering"):
+        run_campaign(store, proxied, bench, name="engine-dies", on_runner=cut_during_generation_1, **fields)
+    assert cut.is_set()
+    campaign = store.get_campaign("engine-dies")
+    assert campaign.status == "failed"
+    agents = store.list_agents(campaign.id)
+    # No child paid for the engine: none rejected, none scored; the interrupted runs are
+    # unfinished (not errors), and the campaign stopped instead of going on to generation 2.
+    assert not [a for a in agents if a.status == "rejected"]
+    assert {a.status for a in agents if a.generation == 1} <= {"evaluating", "self_modifying"}
+    assert max(a.generation for a in agents) == 1
+    runs = store.list_task_runs(campaign_id=campaign.id)
+    assert not [r for r in runs if r.status == "error"]
+    assert [r for r in runs if r.status == "running"]
+    last = store.list_events(campaign.id)[-1]
+    assert last.kind == "campaign_stopped" and last.payload["status"] == "failed"
+    assert last.payload["reason"].startswith("infrastructure: the Docker engine stopped answering")
+
+    # The engine is back: resume finishes it, and the archive is what an uninterrupted run gives.
+    relay.restore()
+    for run in runs:
+        _remove_by_label(docker_client, "dgm.task_run", run.id)
+    resumed, status = run_campaign(store, docker_client, bench, campaign=campaign, **fields)
+    assert status == "completed"
+    assert archive_fingerprint(store, resumed.id) == archive_fingerprint(store, reference.id)
+
+
+# --------------------------------------------------------------------------- the command line
+def test_dgm_eval_reports_a_dead_engine_in_one_line_and_keeps_what_finished(tmp_path, docker_client, relay):
+    import json
+    import subprocess
+    import sys
+
+    from dgm.archive.store import ArchiveStore
+    from dgm.llm.scripted import BUILTIN_SPECS
+
+    spec = tmp_path / "slow_gold.json"
+    spec.write_text(json.dumps(dict(BUILTIN_SPECS["gold"], latency_s=2)))
+    tasks = "minicalc__minicalc-1,minicalc__minicalc-2,minicalc__minicalc-3"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "dgm-mini", "--tasks", tasks,
+         "--model", f"scripted:{spec}", "--workers", "1", "--archive-dir", str(tmp_path / "archive")],
+        env={**os.environ, "DOCKER_HOST": f"unix://{relay.path}", "COLUMNS": "200"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with ArchiveStore.open(None, tmp_path / "archive") as store:
+            def second_task_running() -> bool:
+                runs = store.list_task_runs()
+                return len(runs) == 2 and any(_running_container(docker_client, r.id) for r in runs)
+
+            _wait_for(second_task_running, timeout_s=120, what="the second task's agent to run")
+            relay.cut()
+            out, err = proc.communicate(timeout=60)
+            runs = store.list_task_runs()
+            campaign = store.list_campaigns()[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, (proc.returncode, out, err)
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: the Docker engine stopped answering"), err
+    assert "1 of 3 task(s) finished" in lines[0] and "1 cut short" in lines[0], lines[0]
+    # What finished is kept; the run cut short is closed as the harness's error; the third never started.
+    assert campaign.status == "failed"
+    assert sorted(r.status for r in runs) == ["error", "resolved"]
+    assert "cut short by the sandbox machinery" in next(r.error for r in runs if r.status == "error")
+    relay.restore()
+    for run in runs:
+        _remove_by_label(docker_client, "dgm.task_run", run.id)
