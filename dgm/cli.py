@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
+from rich.text import Text
 from rich.table import Table
 
+from dgm.cli_tables import add_whole_column, make_console
 from dgm.errors import DgmError, InfrastructureError, UsageError
 
 app = typer.Typer(
@@ -31,8 +32,8 @@ sandbox_app = typer.Typer(help="Sandbox images.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")
 
-console = Console()
-err_console = Console(stderr=True)
+console = make_console()
+err_console = make_console(stderr=True)
 
 from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, open_store  # noqa: E402,F401 - shared by cli_browse
 
@@ -183,22 +184,20 @@ def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id
 
 
 def _print_runs(runs, model: str) -> None:
-    table = Table(title=f"results ({model_label(model)})")
-    width = max((len(r.task_id) for r in runs), default=4)
-    table.add_column("task", no_wrap=True, min_width=width)
-    table.add_column("status", no_wrap=True)
-    for col in ("F2P", "P2P"):
-        table.add_column(col)
-    for col in ("patch lines", "seconds", "cost $"):
-        table.add_column(col, justify="right")
+    def frac(d: dict) -> str:
+        return f"{len(d.get('success', []))}/{len(d.get('success', [])) + len(d.get('failure', []))}" if d else "-"
+
+    cells = []
     for r in runs:
         ts = r.tests_status or {}
-        f2p = ts.get("FAIL_TO_PASS", {})
-        p2p = ts.get("PASS_TO_PASS", {})
-        frac = lambda d: f"{len(d.get('success', []))}/{len(d.get('success', [])) + len(d.get('failure', []))}" if d else "-"  # noqa: E731
-        style = STATUS_STYLE.get(r.status, "")
-        table.add_row(r.task_id, f"[{style}]{r.status}[/]", frac(f2p), frac(p2p),
-                      str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}")
+        cells.append([r.task_id, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+                      frac(ts.get("FAIL_TO_PASS", {})), frac(ts.get("PASS_TO_PASS", {})),
+                      str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}"])
+    table = Table(title=f"results ({model_label(model)})")
+    for i, col in enumerate(("task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $")):
+        add_whole_column(table, col, [c[i] for c in cells], justify="right" if i >= 4 else "left")
+    for c in cells:
+        table.add_row(*c)
     console.print(table)
 
 
@@ -410,8 +409,6 @@ def _launch(store, config, campaign) -> None:
 
 
 def _print_campaign_summary(store, campaign, status: str) -> None:
-    from rich.text import Text
-
     from dgm.lineage.forest import Lineage
     from dgm.lineage.tree import print_lineage
 
@@ -443,10 +440,11 @@ def bench_ls(benchmark: str = typer.Argument("dgm-mini", help="Benchmark name.")
 
     bench = load_benchmark(benchmark)
     table = Table(title=f"{benchmark}")
-    table.add_column("task id")
+    tasks = bench.tasks()
+    add_whole_column(table, "task id", [t.instance_id for t in tasks])
     table.add_column("difficulty", justify="right")
     table.add_column("summary")
-    for task in bench.tasks():
+    for task in tasks:
         table.add_row(task.instance_id, str(task.difficulty), task.summary)
     console.print(table)
 
@@ -529,8 +527,6 @@ def main() -> None:
     try:
         app()
     except DgmError as exc:
-        from rich.text import Text
-
         # The message is data (ids, paths, config keys): never parse it as markup.
         err_console.print(Text.assemble(("error:", "red"), " ", str(exc)), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from dgm.cli_tables import add_whole_column, make_console
 from dgm.errors import NotFound, UsageError
 
-console = Console()
+console = make_console()
 
 from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, open_store  # noqa: E402
 
@@ -87,12 +87,19 @@ def ls_cmd(
         if not rows:
             console.print(f"no campaigns in {store.url}")
             return
+        cells = [[r["id"], r["name"], r["kind"], r["status"], str(r["agents"]), str(r["admitted"]),
+                  _score_text(r["best_score"]), f"{r['spent_usd']:.4f}", r["created_at"][:16].replace("T", " ")]
+                 for r in rows]
         table = Table(title=f"campaigns ({store.url})")
-        for col in ("id", "name", "kind", "status", "agents", "best", "spent $", "created"):
-            table.add_column(col, justify="right" if col in ("agents", "best", "spent $") else "left")
-        for r in rows:
-            table.add_row(r["id"], r["name"], r["kind"], r["status"], f"{r['agents']} ({r['admitted']} adm.)",
-                          _score_text(r["best_score"]), f"{r['spent_usd']:.4f}", r["created_at"][:19])
+        for i, col in enumerate(("id", "name", "kind", "status", "agents", "admitted", "best", "spent $",
+                                 "created")):
+            justify = "right" if col in ("agents", "admitted", "best", "spent $") else "left"
+            if col in ("name", "kind"):
+                table.add_column(col, justify=justify)
+            else:
+                add_whole_column(table, col, [c[i] for c in cells], justify=justify)
+        for c in cells:
+            table.add_row(*c)
         console.print(table)
         return
     c = store.get_campaign(campaign)
@@ -114,15 +121,19 @@ def ls_cmd(
     if json_out:
         return _echo_json({"campaign": {"id": c.id, "name": c.name, "kind": c.kind, "status": c.status},
                            "agents": rows})
-    table = Table(title=f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)")
-    for col in ["agent", "parent", "gen", "status", "score", *stage_names, "held-out", "cost $"]:
-        table.add_column(col, justify="right" if col not in ("agent", "parent", "status") else "left")
+    cells = []
     for r in rows:
         per = [f"{r['stages'][s]['resolved']}/{r['stages'][s]['finished']}" if s in r["stages"] else "-"
                for s in stage_names]
         st = r["status"]
-        table.add_row(r["id"], r["parent_id"] or "-", str(r["generation"]), f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
-                      _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}")
+        cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
+                      _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}"])
+    table = Table(title=f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)")
+    for i, col in enumerate(["agent", "parent", "gen", "status", "score", *stage_names, "held-out", "cost $"]):
+        add_whole_column(table, col, [row[i] for row in cells],
+                         justify="right" if col not in ("agent", "parent", "status") else "left")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 
@@ -170,14 +181,19 @@ def show_cmd(
             console.print(Panel(Syntax(text, "json", theme="ansi_dark", word_wrap=True), title=label))
     runs = [r for r in d["task_runs"]]
     if runs:
+        cells = [[r["id"][:10], r["kind"], r["stage"], r["task_id"], Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
+                  r["f2p"] or "-", r["p2p"] or "-", str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}",
+                  f"{r['cost_usd']:.4f}", r["model"]] for r in runs]
         table = Table(title=f"task runs ({len(runs)})")
-        for col in ("run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $", "model"):
-            table.add_column(col, justify="right" if col in ("patch lines", "seconds", "cost $") else "left")
-        for r in runs:
-            st = r["status"]
-            table.add_row(r["id"][:10], r["kind"], r["stage"], r["task_id"], f"[{STATUS_STYLE.get(st, '')}]{st}[/]",
-                          r["f2p"] or "-", r["p2p"] or "-", str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}",
-                          f"{r['cost_usd']:.4f}", r["model"])
+        for i, col in enumerate(("run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds",
+                                 "cost $", "model")):
+            justify = "right" if col in ("patch lines", "seconds", "cost $") else "left"
+            if col in ("kind", "stage", "model"):
+                table.add_column(col, justify=justify)
+            else:
+                add_whole_column(table, col, [row[i] for row in cells], justify=justify)
+        for row in cells:
+            table.add_row(*row)
         console.print(table)
     else:
         console.print("[dim]no task runs[/]")

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dgm.cli_tables import make_console
 from dgm.errors import UsageError
 
-console = Console()
+console = make_console()
 
 DatasetOpt = typer.Option(None, "--dataset", help="SWE-bench dataset: a JSON/JSONL/parquet file or a hub name "
                                                   "(default: local copy, else the HuggingFace hub).")

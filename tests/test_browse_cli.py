@@ -160,3 +160,35 @@ def test_bad_input_is_one_line_and_exit_2(archive, tmp_path):
     assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "never-run"], root), "no finished run")
     assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "t-1", "--live", "--recorded"], root),
                           "not both")
+
+
+def test_tables_keep_ids_whole_on_a_narrow_terminal_and_rows_whole_in_a_pipe(archive):
+    store, root, ids = archive
+    campaign = ids["campaign"]
+
+    def dgm(args: list[str], columns: int | None) -> str:
+        env = {**os.environ, "DGM_ARCHIVE_DIR": str(root), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+        env.pop("DGM_ARCHIVE", None)
+        env.pop("COLUMNS", None)
+        if columns:
+            env["COLUMNS"] = str(columns)
+        proc = subprocess.run([sys.executable, "-m", "dgm", *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    # An 80-column terminal: ids come out whole, ready to paste into the next command.
+    narrow = dgm(["ls"], 80)
+    assert campaign.id in narrow
+    agents = dgm(["ls", "browse"], 80)
+    rows = [line for line in agents.splitlines() if ids["grand"].id in line]
+    assert rows and ids["child"].id in rows[0]  # the grandchild's row, its parent's id whole
+    assert ids["seed"].id in agents
+    shown = dgm(["show", ids["child"].id, "--no-diff"], 80)
+    runs = store.list_task_runs(agent_id=ids["child"].id)
+    assert all(r.id[:10] in shown for r in runs)
+    # A pipe (no COLUMNS): each row on one line, to its last column.
+    created = store.get_campaign(campaign.id).created_at.strftime("%Y-%m-%d %H:%M")
+    piped = dgm(["ls"], None)
+    (row,) = [line for line in piped.splitlines() if campaign.id in line]
+    assert "browse" in row and "evolution" in row and created in row
