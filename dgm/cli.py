@@ -261,7 +261,7 @@ def resume_cmd(
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """Continue a campaign after Ctrl-C, kill -9, a crash or a budget stop; nothing done is redone."""
+    """Continue a campaign after Ctrl-C, kill -9, a crash, a budget stop or a Docker/model outage; nothing done is redone."""
     from dgm.config import CampaignConfig
 
     store = open_store(archive, archive_dir)

@@ -47,6 +47,11 @@ class ImageUnavailable(InfrastructureError):
     exit_code = 2
 
 
+class ModelUnavailable(InfrastructureError):
+    """The model kept failing with errors worth retrying (rate limits, server
+    errors, timeouts) through every retry: an outage, not the agent's doing."""
+
+
 class SandboxLaunchFailed(InfrastructureError):
     """The Docker engine answers but would not start a sandbox (before any agent code ran)."""
 

@@ -203,6 +203,51 @@ def test_rate_limits_server_errors_and_timeouts_are_retried_and_recorded(tmp_pat
     assert sum(c.purpose == "diagnose" for c in errors) == 2
 
 
+def test_a_model_outage_stops_the_campaign_without_blaming_any_agent(tmp_path, store, docker_client):
+    from dgm.errors import ModelUnavailable
+
+    def task_outage(spec):
+        for rule in spec["rules"]:
+            if rule["purpose"] == "task":
+                rule["fail"] = {"status": 500, "times": 1000}
+
+    def proposer_outage(spec):
+        for rule in spec["rules"]:
+            if rule["purpose"] == "diagnose":
+                rule["fail"] = {"status": 429, "times": 1000}
+
+    # The agents' model is down from the start: the seed is not scored 0, the campaign stops.
+    with pytest.raises(ModelUnavailable, match="was unavailable during a run"):
+        _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "down", task_outage), "down")
+    campaign = store.get_campaign("down")
+    (seed,) = store.list_agents(campaign.id)
+    assert campaign.status == "failed" and seed.status == "evaluating" and seed.score is None
+    runs = store.list_task_runs(campaign_id=campaign.id)
+    assert runs and {r.status for r in runs} == {"running"}
+    assert store.list_events(campaign.id)[-1].payload["reason"].startswith("infrastructure: the model")
+    # Every call was retried, and every attempt is on record.
+    failed = [c for c in store.list_llm_calls(campaign_id=campaign.id) if c.status == "error"]
+    assert len(failed) >= 5 and all("InternalServerError" in c.error for c in failed)
+
+    # The provider is back: resume finishes the campaign as if nothing had happened.
+    healthy = _rules_with(tmp_path, "healthy", lambda spec: None)
+    bench = TinyBenchmark(tmp_path / "bench-down-again", n_tasks=3, difficulties=[1, 4, 1])
+    fields = dict(model=healthy, generations=1, children_per_generation=1, heldout=0, time_limit_s=60,
+                  stages=[{"name": "all", "tasks": "rest"}])
+    resumed, status = run_campaign(store, docker_client, bench, campaign=campaign, **fields)
+    assert status == "completed"
+    reference, status = run_campaign(store, docker_client, bench, name="never-down", **fields)
+    assert archive_fingerprint(store, resumed.id) == archive_fingerprint(store, reference.id)
+
+    # The proposer is down: the child waits, undiagnosed, instead of being rejected.
+    with pytest.raises(ModelUnavailable, match="proposer model"):
+        _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "no-proposer", proposer_outage),
+                   "no-proposer")
+    campaign = store.get_campaign("no-proposer")
+    child = next(a for a in store.list_agents(campaign.id) if a.origin == "child")
+    assert campaign.status == "failed" and child.status == "pending" and child.rejection_reason is None
+
+
 def test_malformed_proposals_are_retried_then_the_child_is_rejected(tmp_path, store, docker_client):
     def malformed(spec):
         for rule in spec["rules"]:

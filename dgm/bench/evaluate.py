@@ -140,7 +140,7 @@ class Evaluator:
                 duration_s=time.monotonic() - started)
         finally:
             self.gateway.revoke(token)
-        self.gateway.raise_if_budget_hit(token)
+        self.gateway.raise_if_run_spoiled(token)
 
         artifacts = self.store.artifacts
         trajectory_id = artifacts.put(agent_result.outputs["trajectory.json"]) \

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dgm.errors import BudgetExceeded, InfrastructureError
+from dgm.errors import BudgetExceeded, InfrastructureError, ModelUnavailable
 from dgm.evolution import diagnose as diag
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
@@ -329,6 +329,8 @@ class CampaignRunner:
         except diag.DiagnosisFailed as exc:
             raise RejectChild(f"diagnosis: {exc}") from None
         except UpstreamError as exc:
+            if exc.outage:  # the provider is down: no fault of this child's
+                raise ModelUnavailable(f"the proposer model {self.config.diagnosis_model} was unavailable: {exc}") from None
             raise RejectChild(f"diagnosis: the proposer model failed: {exc}") from None
         agent = self.store.update_agent(child.id, status="self_modifying", proposal=proposal.model_dump(),
                                         diagnosis_target=target.as_dict())

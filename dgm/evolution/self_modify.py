@@ -93,7 +93,7 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
         )
     finally:
         gateway.revoke(token)
-    gateway.raise_if_budget_hit(token)
+    gateway.raise_if_run_spoiled(token)
     trajectory = store.artifacts.put(result.outputs["trajectory.json"]) if "trajectory.json" in result.outputs else None
     log = store.artifacts.put(result.agent_log) if result.agent_log else None
     status = "ok" if result.status == "ok" else result.status

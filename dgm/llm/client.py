@@ -43,7 +43,16 @@ def load_litellm():
 
 
 class UpstreamError(Exception):
-    """The model could not be reached after all retries (or refused the request)."""
+    """The model could not be reached after all retries (or refused the request).
+
+    `outage`: the errors were of the kind worth retrying (rate limits, server
+    errors, timeouts) and every retry failed: the provider is down, which says
+    nothing about the request. Otherwise the request itself was refused.
+    """
+
+    def __init__(self, message: str, *, outage: bool = False):
+        super().__init__(message)
+        self.outage = outage
 
 
 @dataclass
@@ -226,7 +235,8 @@ class LLMClient:
                 retryable = type(exc).__name__ in RETRYABLE_NAMES or any(
                     cls.__name__ in RETRYABLE_NAMES for cls in type(exc).__mro__)
                 if not retryable or attempt >= self.max_retries:
-                    raise UpstreamError(error) from None
+                    raise UpstreamError(error if not retryable else f"{error} (after {attempt + 1} attempts)",
+                                        outage=retryable) from None
                 # Exponential backoff; a provider's rate limit needs real waiting.
                 time.sleep(min(60.0, self.backoff_s * (2 ** attempt)))
                 attempt += 1

@@ -19,7 +19,7 @@ import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler
 
-from dgm.errors import BudgetExceeded
+from dgm.errors import BudgetExceeded, ModelUnavailable
 from dgm.llm.client import CallContext, LLMClient, UpstreamError
 
 SOCKET_NAME = "llm.sock"
@@ -38,6 +38,7 @@ class Gateway:
         self.client = client
         self._grants: dict[str, CallContext] = {}
         self._budget_hits: set[str] = set()
+        self._outages: dict[str, str] = {}
         self._lock = threading.Lock()
         self.socket_dir = tempfile.mkdtemp(prefix="dgm-gateway-")
         # The agent runs as an unprivileged uid inside the container: it must
@@ -62,17 +63,26 @@ class Gateway:
         with self._lock:
             self._budget_hits.add(token)
 
-    def raise_if_budget_hit(self, token: str) -> None:
-        """After a run: if the budget stopped any of its calls, its result is not real.
+    def note_outage(self, token: str, error: str) -> None:
+        with self._lock:
+            self._outages.setdefault(token, error)
 
-        The caller then leaves the run unfinished, so a resumed campaign (with
-        a larger budget) redoes it rather than keeping a budget-truncated result.
+    def raise_if_run_spoiled(self, token: str) -> None:
+        """After a run: if the budget stopped any of its calls, or the model was
+        down (a call failed through every retry), its result is not the agent's.
+
+        Raises BudgetExceeded or ModelUnavailable; the caller then leaves the run
+        unfinished, so a resumed campaign (with a larger budget, or once the
+        provider is back) redoes it rather than keeping a truncated result.
         """
         with self._lock:
             hit = token in self._budget_hits
             self._budget_hits.discard(token)
+            outage = self._outages.pop(token, None)
         if hit:
             raise BudgetExceeded("the budget ran out during this run")
+        if outage is not None:
+            raise ModelUnavailable(outage)
 
     def context(self, token: str) -> CallContext | None:
         with self._lock:
@@ -137,6 +147,8 @@ class Gateway:
                     gateway.note_budget_hit(token)
                     return self._error(402, str(exc), "budget_exhausted")
                 except UpstreamError as exc:
+                    if exc.outage:
+                        gateway.note_outage(token, f"the model {ctx.model} was unavailable during a run: {exc}")
                     return self._error(502, str(exc), "upstream_error")
                 except Exception as exc:  # noqa: BLE001 - never kill the server thread
                     return self._error(500, f"gateway error: {type(exc).__name__}: {exc}", "server_error")
