@@ -239,6 +239,19 @@ def test_a_model_outage_stops_the_campaign_without_blaming_any_agent(tmp_path, s
     reference, status = run_campaign(store, docker_client, bench, name="never-down", **fields)
     assert archive_fingerprint(store, resumed.id) == archive_fingerprint(store, reference.id)
 
+    # A blip the agents ride out (one call fails through all 5 attempts, the agent's
+    # own retry is answered) stops nothing: their results stand.
+    def blip(spec):
+        for rule in spec["rules"]:
+            if rule["purpose"] == "task":
+                rule["fail"] = {"status": 500, "times": 5}
+
+    campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "blip", blip), "blip")
+    assert status == "completed" and child.status == "admitted"
+    assert not [r for r in store.list_task_runs(campaign_id=campaign.id) if r.status in ("running", "error")]
+    failed = [c for c in store.list_llm_calls(campaign_id=campaign.id) if c.status == "error"]
+    assert len(failed) >= 5
+
     # The proposer is down: the child waits, undiagnosed, instead of being rejected.
     with pytest.raises(ModelUnavailable, match="proposer model"):
         _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "no-proposer", proposer_outage),

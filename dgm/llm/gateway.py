@@ -67,9 +67,17 @@ class Gateway:
         with self._lock:
             self._outages.setdefault(token, error)
 
+    def note_answer(self, token: str) -> None:
+        """A call answered: an earlier outage in this run is over, and the
+        agent carried on from it, so its result stands."""
+        if self._outages:
+            with self._lock:
+                self._outages.pop(token, None)
+
     def raise_if_run_spoiled(self, token: str) -> None:
         """After a run: if the budget stopped any of its calls, or the model was
-        down (a call failed through every retry), its result is not the agent's.
+        down at the end (a call failed through every retry, and no later call
+        was answered), its result is not the agent's.
 
         Raises BudgetExceeded or ModelUnavailable; the caller then leaves the run
         unfinished, so a resumed campaign (with a larger budget, or once the
@@ -152,6 +160,7 @@ class Gateway:
                     return self._error(502, str(exc), "upstream_error")
                 except Exception as exc:  # noqa: BLE001 - never kill the server thread
                     return self._error(500, f"gateway error: {type(exc).__name__}: {exc}", "server_error")
+                gateway.note_answer(token)
                 self._reply(200, response)
 
         self._server = _UnixHTTPServer(self.socket_path, Handler)
