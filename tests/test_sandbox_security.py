@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -101,4 +102,82 @@ def test_hostile_agent_is_contained(tmp_path, store, docker_client, monkeypatch)
                 assert secret.encode() not in store.artifacts.get(artifact_id), path
     assert secret.encode() not in (store.root / "dgm.db").read_bytes()
 
+    assert leftover_containers(docker_client) == []
+
+
+FLOOD_SCRIPT = """
+import socket, time
+conns = []
+for _ in range(2000):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect('{sock}')
+    conns.append(s)
+print('opened', len(conns), flush=True)
+time.sleep({hold})
+refused = closed = 0
+for s in conns:
+    s.settimeout(1)
+    try:
+        data = s.recv(300)
+    except socket.timeout:
+        data = None
+    if data and b' 429 ' in data.split(b'\\\\r\\\\n')[0]:
+        refused += 1
+    elif data == b'':
+        closed += 1
+print('refused', refused, 'closed', closed, flush=True)
+"""
+
+CALL_SCRIPT = """
+import http.client, json, socket
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect('{sock}')
+conn = C('localhost', timeout=30)
+conn.request('POST', '/v1/chat/completions', body=json.dumps({{'messages': [{{'role': 'user', 'content': 'hi'}}]}}),
+             headers={{'Authorization': 'Bearer {token}', 'Content-Type': 'application/json'}})
+print('status', conn.getresponse().status, flush=True)
+"""
+
+
+def test_a_sandbox_flooding_the_gateway_costs_the_host_a_few_threads_and_starves_no_one(
+        store, docker_client, base_image):
+    from dgm.llm.client import CallContext, LLMClient
+    from dgm.llm.gateway import CONTAINER_SOCKET, CONTAINER_SOCKET_DIR, Gateway
+    from dgm.sandbox.docker import Mount, Sandbox
+
+    from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
+
+    campaign = store.create_campaign(name="flood", kind="eval", config={})
+    agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                            origin="seed")
+    per_sandbox = 8
+    with Gateway(LLMClient(store), max_connections_per_sandbox=per_sandbox, request_timeout_s=3) as gateway:
+        mounts = [Mount(gateway.socket_dir, CONTAINER_SOCKET_DIR)]
+        baseline = threading.active_count()
+        flooder = Sandbox(docker_client, base_image, mounts=mounts, name_hint="flood")
+        outcome = {}
+        worker = threading.Thread(target=lambda: outcome.setdefault("flood", flooder.run(
+            ["python3", "-c", FLOOD_SCRIPT.format(sock=CONTAINER_SOCKET, hold=8)], workdir="/tmp", timeout_s=60)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while gateway.connections()["refused"] < 2000 - per_sandbox and time.monotonic() < deadline:
+            time.sleep(0.05)
+        during = gateway.connections()
+        threads = threading.active_count()
+        # Meanwhile another sandbox's call goes through.
+        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
+                                          agent_id=agent.id))
+        with Sandbox(docker_client, base_image, mounts=mounts, name_hint="caller") as caller:
+            call = caller.run(["python3", "-c", CALL_SCRIPT.format(sock=CONTAINER_SOCKET, token=token)],
+                              workdir="/tmp", timeout_s=60)
+        worker.join(90)
+        flooder.remove()
+    assert during["refused"] == 2000 - per_sandbox and sorted(during["open"].values()) == [per_sandbox]
+    assert threads <= baseline + per_sandbox + 2, (threads, baseline)
+    assert "status 200" in call.output, call.output
+    # The surplus was told why (429); the connections it held were closed once idle.
+    flood = outcome["flood"].output
+    assert f"refused {2000 - per_sandbox} closed {per_sandbox}" in flood, flood
     assert leftover_containers(docker_client) == []

@@ -14,7 +14,9 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import socketserver
+import struct
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -29,13 +31,85 @@ MAX_REQUEST_BYTES = 20_000_000
 ALLOWED_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "n")
 
 
-class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+# An agent is untrusted code and each connection costs the host a thread:
+# each sandbox may hold this many at once (more are refused with a 429), and
+# all sandboxes together this many, so no agent can exhaust the host's
+# threads or starve the other sandboxes' calls.
+MAX_CONNECTIONS_PER_SANDBOX = 16
+MAX_CONNECTIONS = 512
+# A connection whose next request has not arrived within this is closed.
+REQUEST_TIMEOUT_S = 120.0
+_REFUSED_BODY = json.dumps({"error": {"message": "too many open connections from this sandbox",
+                                      "type": "rate_limit_error"}}).encode()
+_REFUSED = (b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
+
+
+def _peer_sandbox(sock: socket.socket) -> str:
+    """Which sandbox a connection comes from: its process's pid namespace (one
+    per container). The kernel reports the peer's pid as the host sees it."""
+    try:
+        pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                            struct.calcsize("3i")))
+    except OSError:
+        return "unknown"
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:  # gone already, or not ours to inspect: one shared allowance per uid
+        return f"uid:{uid}"
+
+
+class _UnixHTTPServer(socketserver.UnixStreamServer):
+    """A thread per connection, within per-sandbox and total caps."""
+
+    def __init__(self, path: str, handler, *, per_sandbox: int, total: int):
+        super().__init__(path, handler)
+        self.per_sandbox, self.total = per_sandbox, total
+        self._slots_lock = threading.Lock()
+        self.open_by_sandbox: dict[str, int] = {}
+        self.refused = 0
+
+    def process_request(self, request, client_address) -> None:
+        peer = _peer_sandbox(request)
+        with self._slots_lock:
+            full = (self.open_by_sandbox.get(peer, 0) >= self.per_sandbox
+                    or sum(self.open_by_sandbox.values()) >= self.total)
+            if full:
+                self.refused += 1
+            else:
+                self.open_by_sandbox[peer] = self.open_by_sandbox.get(peer, 0) + 1
+        if full:
+            try:
+                request.setblocking(False)  # a peer that does not read cannot hold this thread
+                request.send(_REFUSED)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        threading.Thread(target=self._serve, args=(request, client_address, peer), daemon=True).start()
+
+    def _serve(self, request, client_address, peer: str) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - a broken connection is the peer's problem
+            pass
+        finally:
+            self.shutdown_request(request)
+            with self._slots_lock:
+                left = self.open_by_sandbox.get(peer, 1) - 1
+                if left:
+                    self.open_by_sandbox[peer] = left
+                else:
+                    self.open_by_sandbox.pop(peer, None)
 
 
 class Gateway:
-    def __init__(self, client: LLMClient):
+    def __init__(self, client: LLMClient, *, max_connections_per_sandbox: int = MAX_CONNECTIONS_PER_SANDBOX,
+                 max_connections: int = MAX_CONNECTIONS, request_timeout_s: float = REQUEST_TIMEOUT_S):
         self.client = client
+        self.max_connections_per_sandbox = max_connections_per_sandbox
+        self.max_connections = max_connections
+        self.request_timeout_s = request_timeout_s
         self._grants: dict[str, CallContext] = {}
         self._budget_hits: set[str] = set()
         self._outages: dict[str, str] = {}
@@ -102,6 +176,7 @@ class Gateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = self.request_timeout_s  # idle or trickling connections end
 
             def log_message(self, *args):  # the archive is the log
                 pass
@@ -163,7 +238,8 @@ class Gateway:
                 gateway.note_answer(token)
                 self._reply(200, response)
 
-        self._server = _UnixHTTPServer(self.socket_path, Handler)
+        self._server = _UnixHTTPServer(self.socket_path, Handler, per_sandbox=self.max_connections_per_sandbox,
+                                       total=self.max_connections)
         os.chmod(self.socket_path, 0o666)
         self._thread = threading.Thread(target=self._server.serve_forever, name="dgm-gateway", daemon=True)
         self._thread.start()
@@ -172,6 +248,14 @@ class Gateway:
 
         threading.Thread(target=load_litellm, daemon=True).start()
         return self
+
+    def connections(self) -> dict:
+        """Open connections per sandbox (pid namespace), and how many were refused."""
+        server = self._server
+        if server is None:
+            return {"open": {}, "refused": 0}
+        with server._slots_lock:
+            return {"open": dict(server.open_by_sandbox), "refused": server.refused}
 
     def stop(self) -> None:
         if self._server is not None:
