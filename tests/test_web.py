@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -34,6 +35,10 @@ def chromium_path() -> str:
     pytest.skip(message)
 
 
+HOSTILE = ('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+           '<svg onload="window.__pwned=3"></svg>')
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("web") / "archive"
@@ -51,6 +56,14 @@ def archive(tmp_path_factory):
                           cost_usd=0.125, artifact_id=transcript, scripted=True)
     store.finish_task_run(run.id, status="resolved", patch="diff --git a/calc.py b/calc.py\n",
                           trajectory_artifact=store.artifacts.put(json.dumps(trajectory)))
+    # An agent writes its own trajectory: one that carries markup, for the explorer to show as text.
+    root = next(a.id for a in store.list_agents(synth.campaign_id) if a.parent_id is None)
+    run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", "hostile-trajectory", "extra",
+                               "scripted:gold")
+    store.finish_task_run(run.id, status="unresolved", patch=HOSTILE + "\n", error=HOSTILE,
+                          trajectory_artifact=store.artifacts.put(json.dumps({
+                              "exit_status": HOSTILE, "steps": [{"step": HOSTILE, "command": HOSTILE,
+                                                                 "returncode": HOSTILE, "output": HOSTILE}]})))
     yield store, synth
     store.close()
 
@@ -106,8 +119,12 @@ def browser():
     executable = chromium_path()
     profile = tempfile.mkdtemp(prefix="dgm-chromium-")
     with sync_playwright() as p:
+        # bypass_csp: Playwright's wait_for_function evaluates its predicate with
+        # eval(), which the explorer's policy forbids; the policy itself is
+        # exercised by test_markup_written_by_an_agent_is_shown_as_text_and_never_runs.
         context = p.chromium.launch_persistent_context(profile, executable_path=executable, args=CHROMIUM_ARGS,
-                                                       headless=True, viewport={"width": 1500, "height": 900})
+                                                       headless=True, viewport={"width": 1500, "height": 900},
+                                                       bypass_csp=True)
         try:
             yield context
         finally:
@@ -190,3 +207,52 @@ def test_explorer_refreshes_live_while_the_campaign_grows(archive, server, brows
     page.wait_for_function(f"window.dgmExplorer.nodeCount === {before + 1}", timeout=15_000)
     assert page.evaluate(f"window.dgmExplorer.screenPos('{child.id}')") is not None
     assert page.evaluate("window.dgmExplorer.graphLoads") >= 2
+
+
+def _wait_until(page, expression: str, timeout_s: float = 15.0) -> None:
+    """Poll through DevTools (page.evaluate), which the page's policy does not govern."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
+def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, server):
+    from playwright.sync_api import sync_playwright
+
+    store, synth = archive
+    root = next(a.id for a in store.list_agents(synth.campaign_id) if a.parent_id is None)
+    profile = tempfile.mkdtemp(prefix="dgm-chromium-")
+    with sync_playwright() as p:
+        # The explorer under its own Content-Security-Policy, as a user's browser runs it.
+        context = p.chromium.launch_persistent_context(profile, executable_path=chromium_path(), args=CHROMIUM_ARGS,
+                                                       headless=True, viewport={"width": 1500, "height": 900})
+        try:
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            refused: list[str] = []
+            page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
+            page.goto(server.url + "#campaign=web")
+            _wait_until(page, "window.dgmExplorer && window.dgmExplorer.ready")
+            page.fill("#search", root)
+            page.press("#search", "Enter")
+            _wait_until(page, f"document.querySelector('[data-testid=agent-id]')?.textContent === '{root}'")
+            page.click("tr[data-run] >> text=hostile-trajectory")
+            _wait_until(page, "!!document.querySelector('[data-testid=trajectory] .traj-step')")
+            page.wait_for_timeout(300)  # time for an injected handler to fire, were there one
+            pwned = page.evaluate("window.__pwned")
+            injected = page.eval_on_selector_all("#run-slot img, #run-slot script, #run-slot svg", "els => els.length")
+            shown = page.inner_text("[data-testid=trajectory]")
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+    assert pwned is None and injected == 0
+    assert HOSTILE in shown
+    # Nothing was even attempted against the policy (a missed escape would show here), and the app runs under it.
+    assert not refused, refused
+    assert not errors, errors
+    with urllib.request.urlopen(server.url, timeout=10) as resp:
+        policy = resp.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]

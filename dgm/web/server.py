@@ -171,6 +171,11 @@ def _cap(text: str) -> str:
     return text[:MAX_DIFF_CHARS] + f"\n[... {len(text) - MAX_DIFF_CHARS} more characters; use `dgm diff` ...]\n"
 
 
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                           "style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+                           "frame-ancestors 'none'")
+
+
 def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -185,6 +190,10 @@ def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", cache)
             self.send_header("X-Content-Type-Options", "nosniff")
+            # Much of what the explorer shows was written by agents (trajectories,
+            # patches, proposals): untrusted. Everything is escaped, and should an
+            # escape be missed, no script but app.js runs and nothing leaves the server.
+            self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

@@ -379,7 +379,7 @@
     if (r.error) html += `<pre class="wrap st-error">${esc(r.error)}</pre>`;
     const steps = (r.trajectory && r.trajectory.steps) || [];
     html += `<div data-testid="trajectory"><b>Trajectory</b> (${steps.length} steps${r.trajectory && r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""})`;
-    html += steps.map((s) => `<div class="traj-step"><div>step ${s.step}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
+    html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
       (s.command ? `<div class="cmd">${esc(s.command.slice(0, 2000))}</div>` : "") +
       (s.output ? `<pre>${esc(String(s.output).slice(0, 4000))}</pre>` : "") + "</div>").join("") + "</div>";
     html += `<b>Patch</b>${diffHtml(r.patch)}`;
