@@ -327,3 +327,19 @@ def test_budget_cap_stops_the_campaign_within_one_call(tmp_path, store, docker_c
     assert all(c.campaign_id == campaign.id and c.agent_id for c in calls)
     # Nothing left half-done that a resume could not redo.
     assert store.list_events(campaign.id)[-1].payload["status"] == "budget_exhausted"
+
+
+# --------------------------------------------------------------------------- what agents write
+@pytest.mark.parametrize("raw", [
+    b"[1, 2, 3]", b'"a string"', b"42", b"[" * 200_000 + b"]" * 200_000, b'{"messages": 7}',
+    b'{"messages": [1, "x", null, {"role": "user", "content": "kept"}]}', b"\xff\xfe not json",
+])
+def test_a_trajectory_is_read_whatever_the_agent_wrote(raw):
+    from dgm.evolution.diagnose import render_trajectory
+    from dgm.sandbox.agent_run import load_trajectory
+
+    text = render_trajectory(raw, 1000)  # never raises: the proposer always gets something to read
+    assert isinstance(text, str) and text
+    if b"kept" in raw:
+        assert "--- user ---\nkept" in text
+    assert load_trajectory(raw) is None or isinstance(load_trajectory(raw), dict)

@@ -64,6 +64,10 @@ def archive(tmp_path_factory):
                           trajectory_artifact=store.artifacts.put(json.dumps({
                               "exit_status": HOSTILE, "steps": [{"step": HOSTILE, "command": HOSTILE,
                                                                  "returncode": HOSTILE, "output": HOSTILE}]})))
+    for task, raw in (("list-trajectory", b"[1, 2]"), ("steps-not-a-list", b'{"steps": "oops"}'),
+                      ("deep-trajectory", b"[" * 100_000 + b"]" * 100_000)):
+        run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", task, "extra", "scripted:gold")
+        store.finish_task_run(run.id, status="unresolved", trajectory_artifact=store.artifacts.put(raw))
     yield store, synth
     store.close()
 
@@ -100,6 +104,13 @@ def test_api_serves_the_archive_read_only(archive, server):
     run_id = next(r.id for r in store.list_task_runs(agent_id=synth.best_agent) if r.task_id == "with-trajectory")
     _, run = get(server.url + f"api/runs/{run_id}")
     assert run["trajectory"]["steps"][0]["command"].startswith("grep") and run["llm_calls"][0]["cost_usd"] == 0.125
+    # Trajectories are whatever the agents wrote: the API serves an object the page can render.
+    root = next(a.id for a in agents if a.parent_id is None)
+    by_task = {r.task_id: r.id for r in store.list_task_runs(agent_id=root)}
+    for task, want in (("list-trajectory", {"unreadable": True}), ("deep-trajectory", {"unreadable": True}),
+                       ("steps-not-a-list", {"steps": []})):
+        status, served = get(server.url + f"api/runs/{by_task[task]}")
+        assert status == 200 and served["trajectory"] == want, (task, served["trajectory"])
     _, version = get(server.url + f"api/campaigns/{synth.campaign_id}/version")
     assert version["status"] == "running" and len(version["version"]) == 16
     for bad, code in (("api/agents/ffffffffffff", 404), ("api/heatmap", 400), ("../../etc/passwd", 404),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field, ValidationError
 
 from dgm.llm.client import CallContext
+from dgm.sandbox.agent_run import load_trajectory
 
 EMPTY_PATCH_SHARE = 0.5
 CONTEXT_MARKERS = ("context length", "context_length", "maximum context", "too many tokens", "ContextWindow")
@@ -104,14 +105,21 @@ def _clip(text: str, limit: int) -> str:
 
 
 def render_trajectory(raw: bytes | None, limit: int) -> str:
+    """The conversation in an agent's trajectory.json, as text for the proposer.
+
+    The agent wrote the file, so anything goes: what is not a JSON object
+    with a list of messages is shown as raw text instead.
+    """
     if not raw:
         return "(no trajectory recorded)"
-    try:
-        data = json.loads(raw)
-    except ValueError:
+    data = load_trajectory(raw)
+    messages = data.get("messages") if data is not None else None
+    if not isinstance(messages, list):
         return _clip(raw.decode("utf-8", "replace"), limit)
     lines = [f"exit status: {data.get('exit_status')}"]
-    for message in data.get("messages", []):
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
         if message.get("role") == "system":
             continue  # the agent's own code is shown in full already
         lines.append(f"--- {message.get('role')} ---\n{message.get('content', '')}")

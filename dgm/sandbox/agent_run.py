@@ -44,13 +44,23 @@ class AgentRunResult:
 
     @property
     def trajectory(self) -> dict | None:
-        raw = self.outputs.get("trajectory.json")
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return None
+        return load_trajectory(self.outputs.get("trajectory.json"))
+
+
+def load_trajectory(raw: bytes | str | None) -> dict | None:
+    """An agent's trajectory.json as a JSON object, or None.
+
+    The agent wrote it: it may be anything (a list, garbage, nesting deep
+    enough to exhaust the parser's recursion). Whoever reads it gets an
+    object or nothing, never an exception.
+    """
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_dir: str,

@@ -140,6 +140,7 @@ class ExplorerApi:
 
     def run(self, run_id: str) -> dict[str, Any]:
         from dgm.lineage.details import call_summary, run_summary
+        from dgm.sandbox.agent_run import load_trajectory
 
         run = self.store.get_task_run(run_id)
         out = run_summary(run)
@@ -147,9 +148,15 @@ class ExplorerApi:
         trajectory = None
         if run.trajectory_artifact:
             try:
-                trajectory = json.loads(self.store.artifacts.get(run.trajectory_artifact))
-            except (ValueError, DgmError):
+                trajectory = load_trajectory(self.store.artifacts.get(run.trajectory_artifact))
+            except DgmError:
+                trajectory = None
+            if trajectory is None:
                 trajectory = {"unreadable": True}
+            elif not isinstance(trajectory.get("steps", []), list):
+                trajectory = {**trajectory, "steps": []}  # the agent wrote it: the page expects a list
+            else:
+                trajectory["steps"] = [s for s in trajectory.get("steps", []) if isinstance(s, dict)]
         out["trajectory"] = trajectory
         out["eval_log_tail"] = (self.store.artifacts.get_text(run.eval_log_artifact)[-6000:]
                                 if run.eval_log_artifact else None)
