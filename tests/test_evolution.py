@@ -343,3 +343,26 @@ def test_a_trajectory_is_read_whatever_the_agent_wrote(raw):
     if b"kept" in raw:
         assert "--- user ---\nkept" in text
     assert load_trajectory(raw) is None or isinstance(load_trajectory(raw), dict)
+
+
+def _symlink_patch(name: str, target: str) -> str:
+    return (f"diff --git a/{name} b/{name}\nnew file mode 120000\nindex 0000000..1111111\n--- /dev/null\n"
+            f"+++ b/{name}\n@@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n")
+
+
+@pytest.mark.parametrize("target,allowed", [("/etc/shadow", False), ("../../../etc", False), ("main.py", True)])
+def test_a_child_whose_code_links_out_of_itself_is_rejected_with_the_reason(store, target, allowed):
+    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.evolution.self_modify import RejectChild, commit_child
+
+    campaign = store.create_campaign(name="links", kind="evolution", config={})
+    parent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="admitted",
+                             origin="seed")
+    cache = AgentCodeCache(store)
+    patch = _symlink_patch("link", target)
+    if not allowed:
+        with pytest.raises(RejectChild, match=f"symlink leading out of the agent's code: link -> {target}"):
+            commit_child(store, cache, parent, patch, message="child")
+        return
+    sha = commit_child(store, cache, parent, patch, message="child")
+    assert os.readlink(os.path.join(cache.path(sha), "link")) == "main.py"

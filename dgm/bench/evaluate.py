@@ -52,14 +52,21 @@ class AgentCodeCache:
             if not dest.is_dir():
                 self.root.mkdir(parents=True, exist_ok=True)
                 tmp = Path(tempfile.mkdtemp(prefix=f".{commit_sha[:12]}-", dir=self.root))
-                self.store.code.materialize(commit_sha, str(tmp))
-                # The sandbox's agent user (uid 1000) must read it; nobody may write it.
-                for base, dirs, files in os.walk(tmp):
-                    os.chmod(base, 0o755)
-                    for name in files:
-                        os.chmod(os.path.join(base, name), 0o644)
-                os.chmod(tmp, 0o755)
-                os.replace(tmp, dest)
+                try:
+                    self.store.code.materialize(commit_sha, str(tmp))
+                    # The sandbox's agent user (uid 1000) must read it; nobody may write it.
+                    for base, dirs, files in os.walk(tmp):
+                        os.chmod(base, 0o755)
+                        for name in files:
+                            # Not through a link: materialize keeps only links inside the tree, and
+                            # its mode is not the point anyway.
+                            if not os.path.islink(os.path.join(base, name)):
+                                os.chmod(os.path.join(base, name), 0o644)
+                    os.chmod(tmp, 0o755)
+                    os.replace(tmp, dest)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
         return str(dest)
 
 

@@ -105,6 +105,21 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     return SelfModifyResult(result.patch, run.id)
 
 
+def _links_leading_out(tree: Path) -> list[str]:
+    """Symlinks in `tree` that point outside it ("link -> target"): the
+    archive would keep them, but no copy of the code may be made with them."""
+    root = os.path.realpath(tree)
+    found = []
+    for base, dirs, files in os.walk(tree):
+        for name in dirs + files:
+            path = os.path.join(base, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if target != root and not target.startswith(root + os.sep):
+                    found.append(f"{os.path.relpath(path, tree)} -> {os.readlink(path)}")
+    return found
+
+
 def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
     """Apply the self-modification diff to the parent's tree; commit it as the child."""
     if not patch.strip():
@@ -115,7 +130,8 @@ def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
         for base, dirs, files in os.walk(tree):  # the cache is read-only by design
             os.chmod(base, 0o755)
             for name in files:
-                os.chmod(os.path.join(base, name), 0o644)
+                if not os.path.islink(os.path.join(base, name)):  # never chmod through a link
+                    os.chmod(os.path.join(base, name), 0o644)
         patch_file = Path(tmp) / "change.patch"
         patch_file.write_text(patch if patch.endswith("\n") else patch + "\n")
         applied = _git(str(tree), "apply", "--whitespace=nowarn", str(patch_file))
@@ -123,6 +139,9 @@ def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
             raise RejectChild(f"self-modification diff does not apply: {applied.stderr.strip()[:300]}")
         if not (tree / "main.py").is_file():
             raise RejectChild("self-modification removed main.py")
+        escaping = _links_leading_out(tree)
+        if escaping:
+            raise RejectChild(f"self-modification added a symlink leading out of the agent's code: {escaping[0]}")
         sha = store.code.commit_tree(str(tree), parent_sha=parent.commit_sha, message=message)
     if sha == parent.commit_sha or store.code.diff(parent.commit_sha, sha).strip() == "":
         raise RejectChild("self-modification changed nothing (the tree is identical to the parent's)")
