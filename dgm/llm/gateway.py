@@ -46,16 +46,18 @@ _REFUSED = (b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r
 
 
 def _peer_sandbox(sock: socket.socket) -> str:
-    """Which sandbox a connection comes from: its process's pid namespace (one
-    per container). The kernel reports the peer's pid as the host sees it."""
+    """Which sandbox a connection comes from: its process's control group (one
+    per container; world-readable, so this works when dgm is not root). The
+    kernel reports the peer's pid as the host sees it."""
     try:
         pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
                                                             struct.calcsize("3i")))
     except OSError:
         return "unknown"
     try:
-        return os.readlink(f"/proc/{pid}/ns/pid")
-    except OSError:  # gone already, or not ours to inspect: one shared allowance per uid
+        with open(f"/proc/{pid}/cgroup") as fh:
+            return fh.read()
+    except OSError:  # gone already: one shared allowance per uid
         return f"uid:{uid}"
 
 
@@ -250,7 +252,7 @@ class Gateway:
         return self
 
     def connections(self) -> dict:
-        """Open connections per sandbox (pid namespace), and how many were refused."""
+        """Open connections per sandbox (control group), and how many were refused."""
         server = self._server
         if server is None:
             return {"open": {}, "refused": 0}
