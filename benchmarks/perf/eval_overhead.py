@@ -10,7 +10,8 @@ Each repeat runs the tasks with 1 worker and with 2, back to back, in
 alternating order (1-2, 2-1, ...) so a drift in the machine's load does not
 favour either; the speed-up quoted is the median of those pairs' ratios (the
 machine is shared and its load drifts, so a ratio is taken within one pair). Also printed: how
-many cores each configuration kept busy (from /proc/stat, steal excluded),
+many cores each configuration kept busy (from /proc/stat) and how much CPU
+time the hypervisor gave to other guests meanwhile (steal),
 and, right after each pair, how much faster two processes finish pure CPU
 work than one: the ceiling this (virtual, shared) machine put on any 2-worker
 speed-up at that moment. The target is on the raw ratio, not on the ratio to
@@ -46,11 +47,13 @@ from dgm.llm.scripted import BUILTIN_SPECS  # noqa: E402
 from dgm.sandbox.docker import docker_client, drain_removals  # noqa: E402
 
 
-def busy_core_seconds() -> float:
-    """CPU time the whole machine spent busy (user, nice, system, irq, softirq)."""
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time the whole machine spent busy (user, nice, system, irq, softirq),
+    and the time the hypervisor gave its CPUs to other guests (steal)."""
     with open("/proc/stat") as fh:
         fields = [int(x) for x in fh.readline().split()[1:]]
-    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / tick, fields[7] / tick
 
 
 def _spin(n: int) -> float:
@@ -102,7 +105,7 @@ def main() -> None:
         spec_path.write_text(json.dumps(spec))
         model = f"scripted:{spec_path}"
     settings = EvalSettings(model=model, time_limit_s=300)
-    overheads, walls, cores, ceilings = [], {1: [], 2: []}, {1: [], 2: []}, []
+    overheads, walls, cores, stolen, ceilings = [], {1: [], 2: []}, {1: [], 2: []}, {1: [], 2: []}, []
     with Gateway(LLMClient(store)) as gateway:
         evaluator = Evaluator(store, client, gateway, bench, settings)
         evaluator.run_tasks(agent, tasks[:2], campaign_id=campaign.id, stage="warmup",
@@ -110,13 +113,15 @@ def main() -> None:
         for repeat in range(args.repeats):
             for workers in ((1, 2) if repeat % 2 == 0 else (2, 1)):
                 executor = ThreadExecutor(workers)
-                started, busy = time.monotonic(), busy_core_seconds()
+                started, (busy, steal) = time.monotonic(), cpu_seconds()
                 runs = evaluator.run_tasks(agent, tasks, campaign_id=campaign.id, stage=f"w{workers}-r{repeat}",
                                            executor=executor)
                 drain_removals()
                 wall = time.monotonic() - started
                 walls[workers].append(wall)
-                cores[workers].append((busy_core_seconds() - busy) / wall)
+                busy_after, steal_after = cpu_seconds()
+                cores[workers].append((busy_after - busy) / wall)
+                stolen[workers].append((steal_after - steal) / wall)
                 executor.shutdown()
                 bad = [r.task_id for r in runs if r.status != "resolved"]
                 if bad:
@@ -124,8 +129,9 @@ def main() -> None:
                 if workers == 1:
                     overheads += [r.duration_s - (r.agent_duration_s or 0) - (r.test_duration_s or 0) for r in runs]
             ceilings.append(machine_cpu_scaling())
-            print(f"  pair {repeat + 1}: 1 worker {walls[1][-1]:.1f} s ({cores[1][-1]:.2f} cores busy), "
-                  f"2 workers {walls[2][-1]:.1f} s ({cores[2][-1]:.2f} cores busy), "
+            print(f"  pair {repeat + 1}: 1 worker {walls[1][-1]:.1f} s ({cores[1][-1]:.2f} cores busy, "
+                  f"{stolen[1][-1]:.2f} stolen), 2 workers {walls[2][-1]:.1f} s ({cores[2][-1]:.2f} cores busy, "
+                  f"{stolen[2][-1]:.2f} stolen), "
                   f"ratio {walls[1][-1] / walls[2][-1]:.2f}; pure-CPU ceiling {ceilings[-1]:.2f}x", flush=True)
     w1, w2 = statistics.median(walls[1]), statistics.median(walls[2])
     ratio = statistics.median(a / b for a, b in zip(walls[1], walls[2]))
