@@ -249,11 +249,15 @@ class _RecordedBox:
         return path
 
     def run(self, cmd, **kwargs):
+        import re
+
         from dgm.bench.grade import TEST_END, TEST_START
         from dgm.sandbox.docker import ExecResult
 
         self.scripts.append(cmd[-1])
-        return ExecResult(0, f"noise PASSED bogus\n{TEST_START}\n{self.log}\n{TEST_END}\n", 1.0)
+        # The markers the script would echo (they carry the grading's nonce).
+        start, end = (re.search(rf"echo '({re.escape(m)} [0-9a-f]+)'", cmd[-1]).group(1) for m in (TEST_START, TEST_END))
+        return ExecResult(0, f"noise PASSED bogus\n{start}\n{self.log}\n{end}\n", 1.0)
 
     def remove(self, wait=True):
         pass
@@ -268,6 +272,11 @@ def test_test_time_is_the_test_commands_own():
     assert own_test_time(f"{TEST_CLOCK} 1.0 900.0\n" + log, 5.0) == pytest.approx(1.75)
     assert own_test_time("timed out, no clock line\n", 5.0) == 5.0
     assert own_test_time(log, 1.0) == 1.0  # never more than the whole run
+    # With the grading's nonce, only its own line counts, wherever a forged one stands.
+    ours = f"{TEST_CLOCK} 0123abcd 1700000000.000000 1700000001.500000\n"
+    forged = f"{TEST_CLOCK} ffff0000 1.0 2.0\n{TEST_CLOCK} 1.0 3.0\n"
+    assert own_test_time(ours + forged, 5.0, "0123abcd") == pytest.approx(1.5)
+    assert own_test_time(forged, 5.0, "0123abcd") == 5.0
 
 
 def _eval_log(body: str, noise: str = "") -> str:

@@ -7,6 +7,7 @@ package's own, so a dgm-mini verdict means the same as a SWE-bench one.
 from __future__ import annotations
 
 import re
+import secrets
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from dgm.bench.task import Benchmark, Task
 from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_timeout
 from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 
-# Marks the start of the test run in the log, so apply noise is not parsed.
+# Mark the test run in the log, so apply noise is not parsed. Each grading
+# adds a fresh nonce to them: the code under test (the agent's) cannot print
+# a marker of its own to cut the log short and hide its failures.
 TEST_START = ">>>>> DGM START TEST OUTPUT"
 TEST_END = ">>>>> DGM END TEST OUTPUT"
 APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
@@ -23,7 +26,7 @@ APPLY_FAILED = ">>>>> DGM PATCH APPLY FAILED"
 # test command: the test command's own time, without the sandbox's start, the
 # unpacking and the patching (those are the harness's).
 TEST_CLOCK = ">>>>> DGM TEST CLOCK"
-_TEST_CLOCK_LINE = re.compile(rf"^{re.escape(TEST_CLOCK)} (\d+\.\d+) (\d+\.\d+)$", re.MULTILINE)
+_TEST_CLOCK_LINE = re.compile(rf"^{re.escape(TEST_CLOCK)} (?:([0-9a-f]+) )?(\d+\.\d+) (\d+\.\d+)$", re.MULTILINE)
 # Where a task's own eval script goes (Task.extra["eval_script"], e.g. SWE-bench's:
 # it resets the test files and applies the test patch itself).
 EVAL_SCRIPT_NAME = "eval.sh"
@@ -42,12 +45,12 @@ class GradeResult:
     status_map: dict = field(default_factory=dict)
 
 
-def own_test_time(log: str, whole_run_s: float) -> float:
+def own_test_time(log: str, whole_run_s: float, nonce: str | None = None) -> float:
     """The test command's own time from the clock line the grading script
-    prints last; the whole sandbox run's time when there is none (the tests
-    timed out, the script never got there, or a bash older than 5 has no
-    EPOCHREALTIME)."""
-    clocks = _TEST_CLOCK_LINE.findall(log)
+    prints last (with `nonce`: the line carrying it); the whole sandbox run's
+    time when there is none (the tests timed out, the script never got
+    there, or a bash older than 5 has no EPOCHREALTIME)."""
+    clocks = [(t0, t1) for n, t0, t1 in _TEST_CLOCK_LINE.findall(log) if nonce is None or n == nonce]
     if not clocks:
         return whole_run_s
     t0, t1 = (float(x) for x in clocks[-1])  # the last: a test's own output cannot come after it
@@ -159,11 +162,13 @@ def grade(
                 quoted = shlex.quote(path)
                 script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
             script += _apply_script(tests_patch) + "\n"
-        script += (f"echo '{TEST_START}'\n__dgm_t0=${{EPOCHREALTIME:-}}\n{task.test_command}\n"
-                   f"__dgm_t1=${{EPOCHREALTIME:-}}\necho '{TEST_END}'\necho \"{TEST_CLOCK} $__dgm_t0 $__dgm_t1\"\n")
+        nonce = secrets.token_hex(8)
+        start, end = f"{TEST_START} {nonce}", f"{TEST_END} {nonce}"
+        script += (f"echo '{start}'\n__dgm_t0=${{EPOCHREALTIME:-}}\n{task.test_command}\n"
+                   f"__dgm_t1=${{EPOCHREALTIME:-}}\necho '{end}'\necho \"{TEST_CLOCK} {nonce} $__dgm_t0 $__dgm_t1\"\n")
         started = time.monotonic()
         result = box.run(shell_under_timeout(script, test_timeout_s), timeout_s=test_timeout_s, output_cap=5_000_000)
-        duration = own_test_time(result.output, time.monotonic() - started)
+        duration = own_test_time(result.output, time.monotonic() - started, nonce)
         log = result.output
         if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in log:
             return GradeResult(False, {}, log, duration, error="could not unpack the repository for grading")
@@ -171,7 +176,7 @@ def grade(
             return GradeResult(False, {}, log, duration, patch_applied=False, error="patch does not apply")
         if result.timed_out:
             return GradeResult(False, {}, log, duration, error=f"tests timed out after {test_timeout_s:.0f} s")
-        test_log = log.split(TEST_START, 1)[-1].split(TEST_END, 1)[0]
+        test_log = log.split(start, 1)[-1].split(end, 1)[0]
         if eval_script is not None:
             test_log = eval_script_test_log(test_log)
         status_map = log_parser(task)(test_log, None)
