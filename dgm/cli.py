@@ -19,7 +19,7 @@ from rich.text import Text
 from rich.table import Table
 
 from dgm.cli_tables import add_whole_column, make_console
-from dgm.errors import DgmError, InfrastructureError, UsageError
+from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, UsageError
 
 app = typer.Typer(
     help="Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes.",
@@ -138,11 +138,15 @@ def eval_cmd(
                                   executor=ThreadExecutor(workers))
     except InfrastructureError as exc:
         # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
-        cut = store.list_task_runs(campaign_id=campaign.id, status="running")
-        for run in cut:
-            store.finish_task_run(run.id, status="error", error=f"cut short by the sandbox machinery: {exc}")
-        store.set_campaign_status(campaign.id, "failed", finished=True)
-        finished = len(store.list_task_runs(campaign_id=campaign.id)) - len(cut)
+        try:
+            cut = store.list_task_runs(campaign_id=campaign.id, status="running")
+            for run in cut:
+                store.finish_task_run(run.id, status="error", error=f"cut short by the sandbox machinery: {exc}")
+            store.set_campaign_status(campaign.id, "failed", finished=True)
+            finished = len(store.list_task_runs(campaign_id=campaign.id)) - len(cut)
+        except ArchiveUnavailable:
+            raise InfrastructureError(f"{exc}. The evaluation stopped (campaign {campaign.id}); "
+                                      "its unfinished runs could not be closed") from None
         raise InfrastructureError(
             f"{exc}. The evaluation stopped: {finished} of {len(selected)} task(s) finished (kept in campaign "
             f"{campaign.id}), {len(cut)} cut short (recorded as errors), the rest not started") from None
@@ -273,6 +277,12 @@ def resume_cmd(
                        "workers": workers}.items():
         if value is not None:
             data[key] = value
+    agents = store.list_agents(campaign.id)
+    absent = set(store.code.missing(sorted({a.commit_sha for a in agents})))
+    missing = [a.id for a in agents if a.commit_sha in absent]
+    if missing:
+        raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
+                         f"in {store.code.path}: pass the --archive-dir the campaign was started with")
     config = CampaignConfig(**data)
     if budget_usd is not None or generations is not None or max_hours is not None or workers is not None:
         campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
@@ -402,7 +412,11 @@ def _launch(store, config, campaign) -> None:
                 signal.signal(sig, handler)
             executor.shutdown()
             drain_removals()
-    _print_campaign_summary(store, store.get_campaign(campaign.id), status)
+    try:
+        _print_campaign_summary(store, store.get_campaign(campaign.id), status)
+    except ArchiveUnavailable:
+        if broken is None:
+            raise
     if broken is not None:
         raise InfrastructureError(f"{broken}. The campaign stopped; nothing finished is lost and the runs it "
                                   f"interrupted are not counted: once fixed, `dgm resume {campaign.id}` redoes them")

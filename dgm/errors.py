@@ -56,8 +56,10 @@ class SandboxLaunchFailed(InfrastructureError):
     """The Docker engine answers but would not start a sandbox (before any agent code ran)."""
 
 
-class ArchiveUnavailable(DgmError):
-    """The archive database cannot be opened."""
+class ArchiveUnavailable(InfrastructureError):
+    """The archive database cannot be opened, or stopped answering."""
+
+    exit_code = 2
 
 
 class BudgetExceeded(DgmError):

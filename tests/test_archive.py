@@ -148,6 +148,31 @@ def test_unreachable_archive_fails_fast_with_one_line(url, tmp_path):
     assert "\n" not in message and "s3cret" not in message and len(message) < 400
 
 
+def test_a_database_that_stops_answering_mid_run_is_archive_unavailable(pg_url, tmp_path):
+    """What a campaign meets when PostgreSQL dies under it: one line, no password
+    (the loop then stops the campaign for a resume; see test_engine_failure.py)."""
+    from relay import Relay
+
+    url = sa.make_url(pg_url)
+    relay = Relay((url.host, url.port or 5432))
+    s = ArchiveStore.open(url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False),
+                          root=tmp_path / "archive")
+    try:
+        campaign = s.create_campaign("c", "evolution", {})
+        relay.cut()
+        t0 = time.monotonic()
+        with pytest.raises(ArchiveUnavailable) as info:
+            s.set_campaign_status(campaign.id, "running")
+        assert time.monotonic() - t0 < 15
+        message = str(info.value)
+        assert message.startswith("archive postgresql") and "\n" not in message
+        assert f":{url.password}@" not in message and ":***@" in message
+        relay.restore()
+        assert s.set_campaign_status(campaign.id, "running").status == "running"  # and back, once it answers
+    finally:
+        s.close()
+
+
 def test_root_that_cannot_be_created_is_archive_unavailable(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

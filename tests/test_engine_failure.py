@@ -9,7 +9,6 @@ dockerd dies. The containers themselves run on the real engine.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -19,71 +18,12 @@ import pytest
 
 from campaign_helpers import archive_fingerprint, run_campaign
 from conftest import leftover_containers
+from relay import EngineRelay
 from tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
 
 TWO_STAGES = [{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}]
-
-
-class EngineRelay:
-    """A Unix socket that relays to the real Docker engine until `cut()`."""
-
-    def __init__(self, target: str):
-        self.target = target
-        self.path = os.path.join(tempfile.mkdtemp(prefix="dgm-relay-"), "docker.sock")
-        self._conns: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._listen()
-
-    def _listen(self) -> None:
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(self.path)
-        self._server.listen(64)
-        threading.Thread(target=self._accept, args=(self._server,), daemon=True).start()
-
-    def _accept(self, server: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = server.accept()
-            except OSError:
-                return  # cut
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            upstream.connect(self.target)
-            with self._lock:
-                self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-            dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def client(self):
-        import docker
-
-        return docker.DockerClient(base_url=f"unix://{self.path}", timeout=120)
-
-    def cut(self) -> None:
-        """The engine 'dies': no new connection, every open one dropped."""
-        self._server.close()
-        os.unlink(self.path)
-        with self._lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
-
-    def restore(self) -> None:
-        self._listen()
 
 
 @pytest.fixture
@@ -318,3 +258,61 @@ def test_dgm_eval_reports_a_dead_engine_in_one_line_and_keeps_what_finished(tmp_
     relay.restore()
     for run in runs:
         _remove_by_label(docker_client, "dgm.task_run", run.id)
+
+
+# --------------------------------------------------------------------------- the archive
+def test_an_archive_outage_stops_a_campaign_without_blaming_children(tmp_path, store, docker_client, monkeypatch):
+    """The store turns a database that stops answering into ArchiveUnavailable
+    (tested with PostgreSQL in test_archive.py); here it strikes while a child's
+    tasks finish, and clears before anything else is written."""
+    from dgm.errors import ArchiveUnavailable
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=[1, 4, 4, 1, 4])
+    fields = dict(generations=1, children_per_generation=2, seed=7, stages=TWO_STAGES, heldout=1, time_limit_s=60)
+    reference, status = run_campaign(store, docker_client, bench, name="no-outage", **fields)
+    assert status == "completed"
+
+    real_finish = store.finish_task_run
+    outage = {"on": False, "hits": 0}
+
+    def finish_task_run(run_id, **kwargs):
+        run = store.get_task_run(run_id)
+        if run.kind == "task" and store.get_agent(run.agent_id).generation == 1 and not outage["hits"]:
+            outage["hits"] += 1
+            raise ArchiveUnavailable("archive sqlite:///x: database is locked")
+        return real_finish(run_id, **kwargs)
+
+    monkeypatch.setattr(store, "finish_task_run", finish_task_run)
+    with pytest.raises(ArchiveUnavailable):
+        run_campaign(store, docker_client, bench, name="outage", **fields)
+    monkeypatch.setattr(store, "finish_task_run", real_finish)
+    campaign = store.get_campaign("outage")
+    assert outage["hits"] == 1 and campaign.status == "failed"
+    assert not [a for a in store.list_agents(campaign.id) if a.status == "rejected"]
+    resumed, status = run_campaign(store, docker_client, bench, campaign=campaign, **fields)
+    assert status == "completed"
+    assert archive_fingerprint(store, resumed.id) == archive_fingerprint(store, reference.id)
+
+
+def test_resume_refuses_an_archive_dir_without_the_campaigns_code(tmp_path):
+    import subprocess
+    import sys
+
+    from dgm.archive.store import ArchiveStore
+    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.config import CampaignConfig
+    from dgm.errors import ArchiveUnavailable
+
+    with ArchiveStore.open(None, tmp_path / "a") as a:
+        campaign = a.create_campaign(name="elsewhere", kind="evolution", config=CampaignConfig().model_dump(mode="json"))
+        a.add_agent(campaign.id, commit_agent_dir(a, SEED_AGENT_DIR, "seed"), status="admitted", origin="seed")
+    with ArchiveStore.open(f"sqlite:///{tmp_path / 'a' / 'dgm.db'}", tmp_path / "b") as b:
+        # Evaluating an agent whose code is not in the code store is the archive's failure, not the agent's.
+        with pytest.raises(ArchiveUnavailable, match="is missing from"):
+            AgentCodeCache(b).path(b.list_agents()[0].commit_sha)
+    proc = subprocess.run([sys.executable, "-m", "dgm", "resume", "elsewhere", "--archive",
+                           f"sqlite:///{tmp_path / 'a' / 'dgm.db'}", "--archive-dir", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "pass the --archive-dir the campaign was started with" in lines[0], proc.stderr

@@ -117,6 +117,14 @@ class AgentCodeStore:
             return False
         return True
 
+    def missing(self, shas: list[str]) -> list[str]:
+        """Those of `shas` (full commit shas) the store does not hold, in one git call."""
+        if not shas:
+            return []
+        out = self._git("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(shas) + "\n")
+        held = {line.split()[0] for line in out.splitlines() if line.endswith(" commit")}
+        return [sha for sha in shas if sha not in held]
+
     def get_ref(self, agent_id: str) -> str | None:
         try:
             return self._git("rev-parse", "--verify", "--quiet", self._agent_ref(agent_id)).strip()

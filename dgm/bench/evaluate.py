@@ -18,7 +18,7 @@ from typing import Callable
 
 from dgm.bench.grade import grade
 from dgm.bench.task import Benchmark, Task
-from dgm.errors import InfrastructureError
+from dgm.errors import ArchiveUnavailable, InfrastructureError
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
@@ -50,6 +50,12 @@ class AgentCodeCache:
         dest = self.root / commit_sha
         with self._lock:
             if not dest.is_dir():
+                if not self.store.code.has(commit_sha):
+                    # The database names a commit its code store lacks: the archive is
+                    # incomplete (often: a different --archive-dir), not the agent wrong.
+                    raise ArchiveUnavailable(
+                        f"agent code {commit_sha[:12]} is missing from {self.store.code.path}; is the archive "
+                        "directory (--archive-dir) the one this campaign was started with?")
                 self.root.mkdir(parents=True, exist_ok=True)
                 tmp = Path(tempfile.mkdtemp(prefix=f".{commit_sha[:12]}-", dir=self.root))
                 try:
@@ -128,9 +134,14 @@ class Evaluator:
         ))
         labels = {"dgm.task_run": run.id, "dgm.agent": agent.id}
         try:
+            agent_dir = self.code_cache.path(agent.commit_sha)
+        except InfrastructureError:
+            self.gateway.revoke(token)
+            raise
+        try:
             agent_result = run_agent(
                 self.docker, image=self.benchmark.image(task),
-                agent_dir=self.code_cache.path(agent.commit_sha),
+                agent_dir=agent_dir,
                 # SWE-bench images: the diff starts at the post-setup commit, and the
                 # agent runs on the image's own Python, not the testbed's.
                 repo_tar=self.benchmark.repo_tar(task), base_commit=task.extra.get("diff_base", task.base_commit),

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from dgm.errors import BudgetExceeded, InfrastructureError, ModelUnavailable
+from dgm.errors import ArchiveUnavailable, BudgetExceeded, InfrastructureError, ModelUnavailable
 from dgm.evolution import diagnose as diag
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
@@ -151,8 +151,14 @@ class CampaignRunner:
             raise
         finally:
             self._stop.set()
-            self.store.set_campaign_status(self.campaign.id, status, finished=True)
-            self._event("campaign_stopped", {"status": status, "reason": self.stop_reason or "done"})
+            try:
+                self.store.set_campaign_status(self.campaign.id, status, finished=True)
+                self._event("campaign_stopped", {"status": status, "reason": self.stop_reason or "done"})
+            except ArchiveUnavailable:
+                # The archive itself failed: the stop cannot be recorded (its heartbeat
+                # goes stale instead), and the failure that got us here is the one to report.
+                if status == "completed":
+                    raise
         return status
 
     def _check_harness(self, seed) -> None:
@@ -169,7 +175,10 @@ class CampaignRunner:
                 self.store.heartbeat(self.campaign.id, os.getpid())
             except Exception:  # noqa: BLE001 - a missed heartbeat is harmless
                 pass
-        self.store.heartbeat(self.campaign.id, os.getpid())
+        try:
+            self.store.heartbeat(self.campaign.id, os.getpid())
+        except Exception:  # noqa: BLE001 - the archive may be what failed
+            pass
 
     def _ensure_seed(self):
         seeds = [a for a in self.store.list_agents(self.campaign.id) if a.origin == "seed"]
