@@ -76,9 +76,15 @@ def status_view(store, campaign) -> Group:
         hb = heartbeat if heartbeat.tzinfo else heartbeat.replace(tzinfo=timezone.utc)
         age = (datetime.now(timezone.utc) - hb).total_seconds()
     alive = campaign.status == "running" and age is not None and age < 30
+    events = store.list_events(campaign.id)
     state = campaign.status
     if campaign.status == "running" and not alive:
         state = "running? (no heartbeat for " + _duration(age) + "; resume with `dgm resume`)"
+    elif campaign.status in ("failed", "interrupted", "budget_exhausted") and campaign.kind == "evolution":
+        # Why it stopped, and what to do: the first thing to read in the morning.
+        stop = next((e for e in reversed(events) if e.kind == "campaign_stopped"), None)
+        reason = (stop.payload or {}).get("reason") if stop is not None else None
+        state += (f" — {reason}" if reason and reason != "done" else "") + f"; `dgm resume {campaign.id}` continues it"
     table = Table.grid(padding=(0, 2))
     table.add_row("campaign", f"{campaign.name} ({campaign.id}), kind {campaign.kind}")
     table.add_row("status", state + (f" (pid {campaign.pid}, heartbeat {age:.0f} s ago)" if alive else ""))
@@ -90,11 +96,10 @@ def status_view(store, campaign) -> Group:
     table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
     model = config.get("model", "?")
     table.add_row("model", model + (" \\[scripted]" if str(model).startswith("scripted:") else ""))
-    events = store.list_events(campaign.id)[-8:]
     recent = Table(title="recent events", show_edge=False)
     recent.add_column("time")
     recent.add_column("event")
-    for event in events:
+    for event in events[-8:]:
         payload = ", ".join(f"{k}={v}" for k, v in (event.payload or {}).items())
         recent.add_row(event.created_at.strftime("%H:%M:%S"), f"{event.kind}: {payload}"[:120])
     return Group(table, recent)
