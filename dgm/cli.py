@@ -272,6 +272,7 @@ def resume_cmd(
     campaign = store.get_campaign(campaign_id)
     if campaign.kind != "evolution":
         raise UsageError(f"campaign {campaign.name} is a {campaign.kind} run, not an evolution campaign")
+    _refuse_if_running(campaign)
     data = dict(campaign.config or {})
     for key, value in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
                        "workers": workers}.items():
@@ -309,6 +310,28 @@ def status_cmd(
     else:
         campaign = store.get_campaign(campaign_id)
     console.print(status_view(store, campaign))
+
+
+def _refuse_if_running(campaign) -> None:
+    """Two runners on one campaign would redo each other's runs and pay twice:
+    refuse while its runner on this machine is alive (a fresh heartbeat and a
+    live pid; a killed runner's pid is gone at once)."""
+    from dgm.evolution.dashboard import HEARTBEAT_FRESH_S
+
+    if campaign.status != "running" or campaign.heartbeat_at is None or not campaign.pid:
+        return
+    beat = campaign.heartbeat_at if campaign.heartbeat_at.tzinfo else campaign.heartbeat_at.replace(tzinfo=timezone.utc)
+    age = (datetime.now(timezone.utc) - beat).total_seconds()
+    if age >= HEARTBEAT_FRESH_S or campaign.pid == os.getpid():
+        return
+    try:
+        os.kill(campaign.pid, 0)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        pass  # alive, someone else's
+    raise UsageError(f"campaign {campaign.name} is running (pid {campaign.pid}, heartbeat {age:.0f} s ago); "
+                     f"stop it first (kill -INT {campaign.pid}), then resume")
 
 
 def _preflight(config) -> None:

@@ -40,12 +40,17 @@ def test_run_interrupt_status_resume(tmp_path, docker_client):
     for line in proc.stdout:
         lines.append(line)
         if "agent_admitted" in line:
+            # A second runner on the same campaign is refused while this one lives.
+            second = subprocess.run(dgm("resume", "cli-run", archive_dir=archive_dir), capture_output=True,
+                                    text=True, env=env, timeout=120)
             proc.send_signal(signal.SIGINT)
             break
     rest, _ = proc.communicate(timeout=600)
     output = "".join(lines) + rest
     assert proc.returncode == 0, output[-3000:]
     assert "scripted rehearsal" in output and "status interrupted" in output
+    assert second.returncode == 2 and f"is running (pid {proc.pid}" in second.stderr, second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
 
     status = subprocess.run(dgm("status", "cli-run", archive_dir=archive_dir), capture_output=True, text=True,
                             env=env, timeout=120)

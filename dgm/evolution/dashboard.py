@@ -15,6 +15,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+# A campaign whose last heartbeat (every 5 s, loop.HEARTBEAT_S) is younger than this has a live runner.
+HEARTBEAT_FRESH_S = 30.0
+
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
@@ -75,7 +78,7 @@ def status_view(store, campaign) -> Group:
     if heartbeat is not None:
         hb = heartbeat if heartbeat.tzinfo else heartbeat.replace(tzinfo=timezone.utc)
         age = (datetime.now(timezone.utc) - hb).total_seconds()
-    alive = campaign.status == "running" and age is not None and age < 30
+    alive = campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
     events = store.list_events(campaign.id)
     state = campaign.status
     if campaign.status == "running" and not alive:
