@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 from rich.table import Table
 
@@ -99,7 +100,7 @@ def eval_cmd(
         failed = bench.prepare_images(client, selected)
         if failed:
             for task_id, reason in failed.items():
-                err_console.print(f"no image for {task_id}: {reason}", highlight=False, soft_wrap=True)
+                err_console.print(Text(f"no image for {task_id}: {reason}"), highlight=False, soft_wrap=True)
             selected = [t for t in selected if t.instance_id not in failed]
             if not selected:
                 raise DgmError("no task has an image; see the reasons above")
@@ -129,8 +130,8 @@ def eval_cmd(
                                     origin="seed" if agent == "seed" else "dir", generation=0)
 
     settings = EvalSettings(model=model, time_limit_s=time_limit)
-    console.print(f"evaluating agent [bold]{the_agent.id}[/] ({label}, commit {sha[:10]}) on "
-                  f"{len(selected)} {benchmark} task(s) with model [bold]{model_label(model)}[/], "
+    console.print(f"evaluating agent [bold]{the_agent.id}[/] ({escape(label)}, commit {sha[:10]}) on "
+                  f"{len(selected)} {escape(benchmark)} task(s) with model [bold]{escape(model_label(model))}[/], "
                   f"{workers} worker(s); campaign {campaign.id}")
     try:
         runs = _run_with_progress(store, client, bench, settings, the_agent, selected, campaign.id, workers,
@@ -194,10 +195,10 @@ def _print_runs(runs, model: str) -> None:
     cells = []
     for r in runs:
         ts = r.tests_status or {}
-        cells.append([r.task_id, Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+        cells.append([Text(r.task_id), Text(r.status, style=STATUS_STYLE.get(r.status, "")),
                       frac(ts.get("FAIL_TO_PASS", {})), frac(ts.get("PASS_TO_PASS", {})),
                       str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}"])
-    table = Table(title=f"results ({model_label(model)})")
+    table = Table(title=Text(f"results ({model_label(model)})"))
     for i, col in enumerate(("task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $")):
         add_whole_column(table, col, [c[i] for c in cells], justify="right" if i >= 4 else "left")
     for c in cells:
@@ -381,7 +382,7 @@ def _launch(store, config, campaign) -> None:
     settings = EvalSettings(model=config.model, time_limit_s=config.time_limit_s, limits=limits)
     executor = ThreadExecutor(config.workers)
     if config.model.startswith("scripted:"):
-        console.print(f"[yellow]scripted rehearsal[/]: the model {config.model} is an offline stand-in; "
+        console.print(f"[yellow]scripted rehearsal[/]: the model {escape(config.model)} is an offline stand-in; "
                       "scores measure the machinery, not a model")
     live_enabled = console.is_terminal
     with Gateway(llm) as gateway:
@@ -402,9 +403,9 @@ def _launch(store, config, campaign) -> None:
                           "`dgm resume` picks up either way)")
 
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        console.print(f"campaign [bold]{campaign.name}[/] ({campaign.id}): {config.generations} generation(s) x "
-                      f"{config.children_per_generation} child(ren) on {config.benchmark}, "
-                      f"stages {', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages)}, "
+        console.print(f"campaign [bold]{escape(campaign.name)}[/] ({campaign.id}): {config.generations} generation(s) x "
+                      f"{config.children_per_generation} child(ren) on {escape(config.benchmark)}, "
+                      f"stages {escape(', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages))}, "
                       f"held-out {len(runner.plan.heldout)}")
         broken = None
         try:
@@ -476,7 +477,7 @@ def bench_ls(benchmark: str = typer.Argument("dgm-mini", help="Benchmark name.")
     from dgm.bench.registry import load_benchmark
 
     bench = load_benchmark(benchmark)
-    table = Table(title=f"{benchmark}")
+    table = Table(title=Text(benchmark))
     tasks = bench.tasks()
     add_whole_column(table, "task id", [t.instance_id for t in tasks])
     table.add_column("difficulty", justify="right")

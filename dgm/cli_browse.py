@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
@@ -87,10 +88,10 @@ def ls_cmd(
         if not rows:
             console.print(f"no campaigns in {store.url}")
             return
-        cells = [[r["id"], r["name"], r["kind"], r["status"], str(r["agents"]), str(r["admitted"]),
+        cells = [[r["id"], Text(r["name"]), r["kind"], r["status"], str(r["agents"]), str(r["admitted"]),
                   _score_text(r["best_score"]), f"{r['spent_usd']:.4f}", r["created_at"][:16].replace("T", " ")]
                  for r in rows]
-        table = Table(title=f"campaigns ({store.url})")
+        table = Table(title=Text(f"campaigns ({store.url})"))
         for i, col in enumerate(("id", "name", "kind", "status", "agents", "admitted", "best", "spent $",
                                  "created")):
             justify = "right" if col in ("agents", "admitted", "best", "spent $") else "left"
@@ -128,9 +129,9 @@ def ls_cmd(
         st = r["status"]
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
                       _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}"])
-    table = Table(title=f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)")
+    table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"))
     for i, col in enumerate(["agent", "parent", "gen", "status", "score", *stage_names, "held-out", "cost $"]):
-        add_whole_column(table, col, [row[i] for row in cells],
+        add_whole_column(table, escape(col), [row[i] for row in cells],
                          justify="right" if col not in ("agent", "parent", "status") else "left")
     for row in cells:
         table.add_row(*row)
@@ -160,20 +161,20 @@ def show_cmd(
     head.add_column()
     head.add_row("agent", f"{d['id']}  (campaign {d['campaign_id']}, generation {d['generation']}, {d['origin']})")
     head.add_row("parent", d["parent_id"] or "- (root)")
-    head.add_row("status", d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else ""))
+    head.add_row("status", Text(d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else "")))
     head.add_row("commit", d["commit"])
     head.add_row("score", Text.assemble(_score_text(d["score"]), f"   held-out {_fmt_score(d['heldout_score'])}   "
                                         f"stage reached {d['stage_reached']}"))
     for stage, s in d["stages"].items():
-        head.add_row(f"  stage {stage}", f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])})")
+        head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])})")
     cost = d["cost"]
     purposes = ", ".join(f"{p} ${v['cost_usd']:.4f} ({v['calls']} calls)" for p, v in cost["by_purpose"].items())
-    head.add_row("cost", f"${cost['total_usd']:.4f} in {cost['calls']} LLM calls"
-                 + (f": {purposes}" if purposes else "") + (" [scripted models]" if cost["scripted"] else ""))
+    head.add_row("cost", Text(f"${cost['total_usd']:.4f} in {cost['calls']} LLM calls"
+                              + (f": {purposes}" if purposes else "") + (" [scripted models]" if cost["scripted"] else "")))
     if d["children"]:
         head.add_row("children", ", ".join(d["children"][:12]) + (" ..." if len(d["children"]) > 12 else ""))
     if d["meta"]:
-        head.add_row("meta", json.dumps(d["meta"], default=str)[:300])
+        head.add_row("meta", Text(json.dumps(d["meta"], default=str)[:300]))
     console.print(Panel(head, title=f"agent {d['id']}", expand=False))
     for label, value in (("diagnosis target", d["diagnosis_target"]), ("proposal", d["proposal"])):
         if value:
@@ -181,9 +182,10 @@ def show_cmd(
             console.print(Panel(Syntax(text, "json", theme="ansi_dark", word_wrap=True), title=label))
     runs = [r for r in d["task_runs"]]
     if runs:
-        cells = [[r["id"][:10], r["kind"], r["stage"], r["task_id"], Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
-                  r["f2p"] or "-", r["p2p"] or "-", str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}",
-                  f"{r['cost_usd']:.4f}", r["model"]] for r in runs]
+        cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
+                  Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
+                  str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"])]
+                 for r in runs]
         table = Table(title=f"task runs ({len(runs)})")
         for i, col in enumerate(("run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds",
                                  "cost $", "model")):
@@ -252,7 +254,7 @@ def _print_stat(diff: str) -> None:
         elif current and line.startswith("-") and not line.startswith("---"):
             files[current][1] += 1
     for name, (plus, minus) in files.items():
-        console.print(f"{name}  [green]+{plus}[/] [red]-{minus}[/]")
+        console.print(Text.assemble(name, "  ", (f"+{plus}", "green"), " ", (f"-{minus}", "red")))
     console.print(f"{len(files)} file(s) changed")
 
 

@@ -90,7 +90,7 @@ def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
     text = run_dgm(["show", child.id], root)
     assert text.returncode == 0, text.stderr
     for needle in ("raise MAX_STEPS to 45", "runs out of steps", "t-3", "unresolved", "+MAX_STEPS = 45",
-                   "held-out 0.500", "diagnose $1.5000"):
+                   "held-out 0.500", "diagnose $1.5000", "[scripted models]"):
         assert needle in text.stdout, needle
 
 
@@ -192,3 +192,35 @@ def test_tables_keep_ids_whole_on_a_narrow_terminal_and_rows_whole_in_a_pipe(arc
     piped = dgm(["ls"], None)
     (row,) = [line for line in piped.splitlines() if campaign.id in line]
     assert "browse" in row and "evolution" in row and created in row
+
+
+def test_text_from_users_models_and_agents_is_never_read_as_markup(tmp_path):
+    """Names, reasons, proposals and file names are data: "[/bold]" in one must
+    print as itself, not crash Rich or restyle the output."""
+    root = tmp_path / "archive"
+    mark = "[/bold] [red]x[/red] [link=http://e]"
+    fmark = "[bold] [red]x [link=e]"
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign(f"exp {mark}", "evolution", {"generations": 1, "model": f"m{mark}"})
+        seed_sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
+        seed = store.add_agent(campaign.id, seed_sha, status="admitted", origin="seed")
+        child_dir = tmp_path / "child"
+        shutil.copytree(SEED_AGENT_DIR, child_dir, ignore=shutil.ignore_patterns("__pycache__"))
+        (child_dir / f"notes {fmark}.txt").write_text("x\n")  # a file name cannot hold "/"
+        child = store.add_agent(campaign.id, commit_agent_dir(store, child_dir, "child", parent_sha=seed_sha),
+                                parent_id=seed.id, generation=1, status="pending", origin="child",
+                                proposal={"summary": mark})
+        store.update_agent(child.id, status="rejected", rejection_reason=f"sanity gate {mark}")
+        store.add_event(campaign.id, "agent_diagnosed", {"agent": child.id, "proposal": mark}, agent_id=child.id)
+        run = store.start_task_run(campaign.id, child.id, "task", "dgm-mini", f"t{mark}", f"stage{mark}", f"m{mark}")
+        store.finish_task_run(run.id, status="unresolved", patch="")
+        store.set_campaign_status(campaign.id, "failed", finished=True)
+    for args in (["ls"], ["ls", campaign.id], ["show", child.id, "--no-diff"], ["status", campaign.id],
+                 ["diff", child.id, "--stat"], ["lineage", campaign.id]):
+        proc = run_dgm(args, root)
+        assert proc.returncode == 0, (args, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr
+    assert mark in run_dgm(["show", child.id, "--no-diff"], root).stdout
+    assert f"exp {mark}" in run_dgm(["ls"], root).stdout
+    assert fmark in run_dgm(["diff", child.id, "--stat"], root).stdout
+    assert f"proposal={mark}" in run_dgm(["status", campaign.id], root).stdout

@@ -46,9 +46,11 @@ def live_view(runner) -> Panel:
     remaining = max(0, config.generations - state.generation + (1 if in_flight else 0))
     eta = (sum(gen_times) / len(gen_times)) * remaining if gen_times else None
     head = Table.grid(padding=(0, 2))
-    head.add_row("campaign", f"{runner.campaign.name} ({runner.campaign.id})",
-                 "models", f"{config.model} / {config.diagnosis_model}")
-    head.add_row("generation", f"{state.generation} of {config.generations}", "phase", state.phase)
+    # Names, models, phases and events hold text from users, models and agents:
+    # always plain Text, never Rich markup (a stray "[/x]" would crash the view).
+    head.add_row("campaign", Text(f"{runner.campaign.name} ({runner.campaign.id})"),
+                 "models", Text(f"{config.model} / {config.diagnosis_model}"))
+    head.add_row("generation", f"{state.generation} of {config.generations}", "phase", Text(state.phase))
     best = f"{state.best_score:.3f} ({state.best_agent})" if state.best_score is not None else "-"
     head.add_row("best score", best, "archive", str(state.archive_size))
     head.add_row("spend", _spend_line(spent, config.budget_usd), "elapsed / ETA",
@@ -57,7 +59,7 @@ def live_view(runner) -> Panel:
     flight.add_column("agent")
     flight.add_column("doing")
     for agent_id, what in sorted(in_flight.items()):
-        flight.add_row(agent_id, what)
+        flight.add_row(agent_id, Text(what))
     if not in_flight:
         flight.add_row("-", "-")
     events = Text("\n".join(log), style="dim")
@@ -89,8 +91,8 @@ def status_view(store, campaign) -> Group:
         reason = (stop.payload or {}).get("reason") if stop is not None else None
         state += (f" — {reason}" if reason and reason != "done" else "") + f"; `dgm resume {campaign.id}` continues it"
     table = Table.grid(padding=(0, 2))
-    table.add_row("campaign", f"{campaign.name} ({campaign.id}), kind {campaign.kind}")
-    table.add_row("status", state + (f" (pid {campaign.pid}, heartbeat {age:.0f} s ago)" if alive else ""))
+    table.add_row("campaign", Text(f"{campaign.name} ({campaign.id}), kind {campaign.kind}"))
+    table.add_row("status", Text(state + (f" (pid {campaign.pid}, heartbeat {age:.0f} s ago)" if alive else "")))
     table.add_row("generation", f"{max((a.generation for a in agents), default=0)} of {config.get('generations', '?')}")
     table.add_row("agents", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
     if best is not None:
@@ -98,11 +100,11 @@ def status_view(store, campaign) -> Group:
         table.add_row("best", f"{best.id}: score {best.score or 0:.3f}{held} (generation {best.generation})")
     table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
     model = config.get("model", "?")
-    table.add_row("model", model + (" \\[scripted]" if str(model).startswith("scripted:") else ""))
+    table.add_row("model", Text(str(model) + (" [scripted]" if str(model).startswith("scripted:") else "")))
     recent = Table(title="recent events", show_edge=False)
     recent.add_column("time")
     recent.add_column("event")
     for event in events[-8:]:
         payload = ", ".join(f"{k}={v}" for k, v in (event.payload or {}).items())
-        recent.add_row(event.created_at.strftime("%H:%M:%S"), f"{event.kind}: {payload}"[:120])
+        recent.add_row(event.created_at.strftime("%H:%M:%S"), Text(f"{event.kind}: {payload}"[:120]))
     return Group(table, recent)
