@@ -292,7 +292,7 @@ def lineage_cmd(
         return
     lin = Lineage.load(store, c.id)
     if not len(lin):
-        console.print(f"campaign {c.name} has no agents")
+        console.print(Text(f"campaign {c.name} has no agents"))
         return
     print_lineage(console, lin, f"{c.name} ({c.id}): {len(lin)} agents", None if show_all else max_nodes)
 
@@ -388,7 +388,7 @@ def replay_cmd(
     else:
         what = f"model {model or (source.model if source is not None else '?')}"
     if not json_out:
-        console.print(f"replaying agent [bold]{a.id}[/] on {bench_name}/{task} ({mode}: {what})")
+        console.print(f"replaying agent [bold]{a.id}[/] on {escape(f'{bench_name}/{task}')} ({mode}: {escape(what)})")
     report = replay(store, client, bench, a, the_task, mode=mode, source=source, model=model, time_limit_s=time_limit)
     report.notes[:0] = notes
     if json_out:
@@ -398,20 +398,20 @@ def replay_cmd(
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row("replay run", f"{run.id} (campaign {report.campaign_id}, kind replay) — "
-                 f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/], model {run.model}, ${run.cost_usd:.4f}")
+                 f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/], model {escape(run.model)}, ${run.cost_usd:.4f}")
     if source is not None:
-        grid.add_row("compared with", f"run {source.id} ({source.kind}, {source.status}, model {source.model})")
+        grid.add_row("compared with", Text(f"run {source.id} ({source.kind}, {source.status}, model {source.model})"))
         grid.add_row("patch", "[green]byte-identical[/]" if report.patch_identical else "[red]differs[/]")
     if mode == "recorded":
         grid.add_row("requests", f"{report.replayed_steps} replayed of {report.recorded_steps} recorded")
         ex = report.exact_divergence
         grid.add_row("exact check", "every request hash matched" if ex is None else
-                     f"step {ex['step'] + 1}: {ex['reason']}")
+                     Text(f"step {ex['step'] + 1}: {ex['reason']}"))
         grid.add_row("normalised check", "no divergence" if report.divergence is None else
-                     f"step {report.divergence['step'] + 1}: {report.divergence['reason']}")
+                     Text(f"step {report.divergence['step'] + 1}: {report.divergence['reason']}"))
         grid.add_row("", Text(f"({VOLATILE_NOTE})", style="dim"))
     for note in report.notes:
-        grid.add_row("note", note)
+        grid.add_row("note", Text(note))
     style = "green" if (report.divergence is None and report.patch_identical is not False) else "yellow"
     console.print(Panel(grid, title=report.verdict, border_style=style, expand=False))
     if report.patch_identical is False and source is not None:
@@ -455,7 +455,7 @@ def import_dgm_cmd(
     store = _store(archive, archive_dir)
     campaign, ids = import_run(store, output_dir, initial_dir=initial_dir, name=name, benchmark=benchmark)
     n_runs = sum(store.task_run_counts(campaign.id).values())
-    console.print(f"imported {len(ids)} DGM nodes as campaign {campaign.name} ({campaign.id}) with {n_runs} task "
+    console.print(f"imported {len(ids)} DGM nodes as campaign {escape(campaign.name)} ({campaign.id}) with {n_runs} task "
                   f"run(s); browse with `dgm lineage {campaign.id}` or `dgm serve`")
 
 

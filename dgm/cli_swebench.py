@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dgm.cli_tables import make_console
@@ -86,7 +87,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         console.print(f"validating {len(selected)} {benchmark} instance(s): gold must resolve, empty must not")
 
         def on_image(task, error):
-            console.print(f"  image {task.instance_id}: " + (f"[yellow]{error}[/]" if error else "ready"),
+            console.print(f"  image {escape(task.instance_id)}: " + (f"[yellow]{escape(error)}[/]" if error else "ready"),
                           highlight=False)
 
         def on_done(v):
