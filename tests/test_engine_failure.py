@@ -306,6 +306,7 @@ def test_resume_refuses_an_archive_dir_without_the_campaigns_code(tmp_path):
     with ArchiveStore.open(None, tmp_path / "a") as a:
         campaign = a.create_campaign(name="elsewhere", kind="evolution", config=CampaignConfig().model_dump(mode="json"))
         a.add_agent(campaign.id, commit_agent_dir(a, SEED_AGENT_DIR, "seed"), status="admitted", origin="seed")
+        a.set_campaign_status(campaign.id, "interrupted", finished=True)  # stopped, so a resume is in order
     with ArchiveStore.open(f"sqlite:///{tmp_path / 'a' / 'dgm.db'}", tmp_path / "b") as b:
         # Evaluating an agent whose code is not in the code store is the archive's failure, not the agent's.
         with pytest.raises(ArchiveUnavailable, match="is missing from"):
