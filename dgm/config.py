@@ -78,6 +78,10 @@ class CampaignConfig(_Strict):
     """Extra attempts when the proposer's reply is not valid JSON of the right shape."""
     trajectory_chars: int = Field(30000, ge=1000)
     """How much of a failed run's trajectory the proposer reads (head and tail kept)."""
+    infrastructure_wait_minutes: float = Field(30.0, ge=0)
+    """How long, in all, the campaign waits out failures of Docker, the archive or the
+    model (retrying from what is committed, with backoff from 10 s to 5 min) before
+    it stops as failed; 0 stops at once. Interrupted runs are redone either way."""
     stages: list[StageConfig] | None = None
     """Evaluation stages (default: 'small' = 6 tasks, advance at 0.4; then 'rest')."""
     heldout: list[str] | int | str | None = None

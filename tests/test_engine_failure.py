@@ -190,7 +190,8 @@ def test_a_dead_engine_stops_a_campaign_and_resume_finishes_it_as_if_nothing_hap
         threading.Thread(target=watch, daemon=True).start()
 
     with pytest.raises(InfrastructureError, match="stopped answering"):
-        run_campaign(store, proxied, bench, name="engine-dies", on_runner=cut_during_generation_1, **fields)
+        run_campaign(store, proxied, bench, name="engine-dies", on_runner=cut_during_generation_1,
+                     infrastructure_wait_minutes=0, **fields)
     assert cut.is_set()
     campaign = store.get_campaign("engine-dies")
     assert campaign.status == "failed"
@@ -214,6 +215,26 @@ def test_a_dead_engine_stops_a_campaign_and_resume_finishes_it_as_if_nothing_hap
     resumed, status = run_campaign(store, docker_client, bench, campaign=campaign, **fields)
     assert status == "completed"
     assert archive_fingerprint(store, resumed.id) == archive_fingerprint(store, reference.id)
+
+    # Given time to wait (the default), the campaign rides out an engine that comes back by itself.
+    cut.clear()
+
+    def cut_then_restore(runner) -> None:
+        cut_during_generation_1(runner)
+
+        def restore() -> None:
+            cut.wait(300)
+            time.sleep(3)
+            relay.restore()
+
+        threading.Thread(target=restore, daemon=True).start()
+
+    waited, status = run_campaign(store, proxied, bench, name="engine-comes-back", on_runner=cut_then_restore,
+                                  infrastructure_wait_minutes=2, **fields)
+    assert cut.is_set() and status == "completed"
+    waits = [e for e in store.list_events(waited.id) if e.kind == "infrastructure_wait"]
+    assert waits and "stopped answering" in waits[0].payload["reason"]
+    assert archive_fingerprint(store, waited.id) == archive_fingerprint(store, reference.id)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -284,7 +305,7 @@ def test_an_archive_outage_stops_a_campaign_without_blaming_children(tmp_path, s
 
     monkeypatch.setattr(store, "finish_task_run", finish_task_run)
     with pytest.raises(ArchiveUnavailable):
-        run_campaign(store, docker_client, bench, name="outage", **fields)
+        run_campaign(store, docker_client, bench, name="outage", infrastructure_wait_minutes=0, **fields)
     monkeypatch.setattr(store, "finish_task_run", real_finish)
     campaign = store.get_campaign("outage")
     assert outage["hits"] == 1 and campaign.status == "failed"

@@ -218,7 +218,8 @@ def test_a_model_outage_stops_the_campaign_without_blaming_any_agent(tmp_path, s
 
     # The agents' model is down from the start: the seed is not scored 0, the campaign stops.
     with pytest.raises(ModelUnavailable, match="was unavailable during a run"):
-        _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "down", task_outage), "down")
+        _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "down", task_outage), "down",
+                   infrastructure_wait_minutes=0)
     campaign = store.get_campaign("down")
     (seed,) = store.list_agents(campaign.id)
     assert campaign.status == "failed" and seed.status == "evaluating" and seed.score is None
@@ -255,7 +256,7 @@ def test_a_model_outage_stops_the_campaign_without_blaming_any_agent(tmp_path, s
     # The proposer is down: the child waits, undiagnosed, instead of being rejected.
     with pytest.raises(ModelUnavailable, match="proposer model"):
         _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "no-proposer", proposer_outage),
-                   "no-proposer")
+                   "no-proposer", infrastructure_wait_minutes=0)
     campaign = store.get_campaign("no-proposer")
     child = next(a for a in store.list_agents(campaign.id) if a.origin == "child")
     assert campaign.status == "failed" and child.status == "pending" and child.rejection_reason is None

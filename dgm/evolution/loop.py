@@ -84,6 +84,8 @@ class CampaignRunner:
         self.state = RunnerState()
         self.stop_reason: str | None = None
         self._stop = threading.Event()
+        # Set while an infrastructure failure is being waited out: children start nothing new.
+        self._paused = threading.Event()
         self._on_event = on_event
         self._deadline = (time.monotonic() + config.max_hours * 3600) if config.max_hours else None
 
@@ -100,7 +102,7 @@ class CampaignRunner:
         budget = self.llm.budget_for(self.campaign.id)
         if budget is not None and budget.exhausted():
             self.request_stop("budget_exhausted")
-        return self._stop.is_set()
+        return self._stop.is_set() or self._paused.is_set()
 
     def _check(self) -> None:
         if self.stopping():
@@ -121,19 +123,7 @@ class CampaignRunner:
         self.store.set_campaign_status(self.campaign.id, "running")
         status = "completed"
         try:
-            seed = self._ensure_seed()
-            done = {s.generation for s in self.store.list_generation_stats(self.campaign.id)}
-            if 0 not in done:
-                self.state.phase = "evaluating the seed agent"
-                self._finish_child(seed)
-                self._check_harness(seed)
-                self._after_generation(0)
-            for generation in range(1, self.config.generations + 1):
-                if generation in done:
-                    continue  # finished before a restart: its statistics are its commit mark
-                self._check()
-                self._run_generation(generation)
-                self._after_generation(generation)
+            self._run_waiting_out_outages()
             self._event("campaign_done", {"generations": self.config.generations})
         except Stopped:
             status = "budget_exhausted" if self.stop_reason == "budget_exhausted" else "interrupted"
@@ -160,6 +150,44 @@ class CampaignRunner:
                 if status == "completed":
                     raise
         return status
+
+    def _run_generations(self) -> None:
+        seed = self._ensure_seed()
+        done = {s.generation for s in self.store.list_generation_stats(self.campaign.id)}
+        if 0 not in done:
+            self.state.phase = "evaluating the seed agent"
+            self._finish_child(seed)
+            self._check_harness(seed)
+            self._after_generation(0)
+        for generation in range(1, self.config.generations + 1):
+            if generation in done:
+                continue  # finished before a restart: its statistics are its commit mark
+            self._check()
+            self._run_generation(generation)
+            self._after_generation(generation)
+
+    def _run_waiting_out_outages(self) -> None:
+        """Run the generations; when Docker, the archive or the model fails, wait
+        (with backoff, up to `infrastructure_wait_minutes` in all) and go on
+        from what is committed, exactly as `dgm resume` would; past that, the
+        InfrastructureError stops the campaign. An overnight campaign thus
+        rides out a restart of dockerd or a provider's bad quarter hour."""
+        allowance = self.config.infrastructure_wait_minutes * 60.0
+        waited, pause = 0.0, 10.0
+        while True:
+            try:
+                return self._run_generations()
+            except InfrastructureError as exc:
+                if waited >= allowance or self._stop.is_set():
+                    raise
+                wait = min(pause, allowance - waited)
+                self._event("infrastructure_wait", {"reason": str(exc)[:300], "retry_in_s": round(wait),
+                                                    "waited_s": round(waited)})
+                self.state.phase = f"waiting {wait:.0f} s for the infrastructure: {str(exc)[:120]}"
+                if self._stop.wait(wait):
+                    raise Stopped(self.stop_reason) from None
+                waited, pause = waited + wait, min(pause * 2, 300.0)
+                self._paused.clear()  # the children left waiting may start again
 
     def _check_harness(self, seed) -> None:
         """If every seed run errored, the harness is broken (not the agent): stop loudly."""
@@ -212,7 +240,7 @@ class CampaignRunner:
                     future.result()
                 except (Stopped, BudgetExceeded, InfrastructureError) as exc:
                     if isinstance(exc, InfrastructureError):
-                        self.request_stop("infrastructure")  # the other children start nothing new
+                        self._paused.set()  # the other children start nothing new
                     errors.append(exc)
         broken = [e for e in errors if isinstance(e, InfrastructureError)]
         if broken:
