@@ -317,13 +317,12 @@ def _refuse_if_running(campaign) -> None:
     """Two runners on one campaign would redo each other's runs and pay twice:
     refuse while its runner on this machine is alive (a fresh heartbeat and a
     live pid; a killed runner's pid is gone at once)."""
-    from dgm.evolution.dashboard import HEARTBEAT_FRESH_S
+    from dgm.evolution.dashboard import HEARTBEAT_FRESH_S, heartbeat_age
 
-    if campaign.status != "running" or campaign.heartbeat_at is None or not campaign.pid:
+    age = heartbeat_age(campaign)
+    if campaign.status != "running" or age is None or age >= HEARTBEAT_FRESH_S:
         return
-    beat = campaign.heartbeat_at if campaign.heartbeat_at.tzinfo else campaign.heartbeat_at.replace(tzinfo=timezone.utc)
-    age = (datetime.now(timezone.utc) - beat).total_seconds()
-    if age >= HEARTBEAT_FRESH_S or campaign.pid == os.getpid():
+    if campaign.pid in (None, 0, os.getpid()):
         return
     try:
         os.kill(campaign.pid, 0)

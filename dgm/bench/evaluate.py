@@ -24,6 +24,7 @@ from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
 from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import SandboxLimits
+from dgm.sandbox.testbed import make_tree_readable
 
 SEED_AGENT_DIR = Path(__file__).resolve().parent.parent / "seed_agent"
 IGNORED_NAMES = ("__pycache__", ".pytest_cache", ".git")
@@ -60,15 +61,7 @@ class AgentCodeCache:
                 tmp = Path(tempfile.mkdtemp(prefix=f".{commit_sha[:12]}-", dir=self.root))
                 try:
                     self.store.code.materialize(commit_sha, str(tmp))
-                    # The sandbox's agent user (uid 1000) must read it; nobody may write it.
-                    for base, dirs, files in os.walk(tmp):
-                        os.chmod(base, 0o755)
-                        for name in files:
-                            # Not through a link: materialize keeps only links inside the tree, and
-                            # its mode is not the point anyway.
-                            if not os.path.islink(os.path.join(base, name)):
-                                os.chmod(os.path.join(base, name), 0o644)
-                    os.chmod(tmp, 0o755)
+                    make_tree_readable(tmp)  # the sandbox's agent user (uid 1000) reads it
                     os.replace(tmp, dest)
                 except BaseException:
                     shutil.rmtree(tmp, ignore_errors=True)
@@ -134,14 +127,9 @@ class Evaluator:
         ))
         labels = {"dgm.task_run": run.id, "dgm.agent": agent.id}
         try:
-            agent_dir = self.code_cache.path(agent.commit_sha)
-        except InfrastructureError:
-            self.gateway.revoke(token)
-            raise
-        try:
             agent_result = run_agent(
                 self.docker, image=self.benchmark.image(task),
-                agent_dir=agent_dir,
+                agent_dir=self.code_cache.path(agent.commit_sha),
                 # SWE-bench images: the diff starts at the post-setup commit, and the
                 # agent runs on the image's own Python, not the testbed's.
                 repo_tar=self.benchmark.repo_tar(task), base_commit=task.extra.get("diff_base", task.base_commit),

@@ -19,6 +19,15 @@ from rich.text import Text
 HEARTBEAT_FRESH_S = 30.0
 
 
+def heartbeat_age(campaign) -> float | None:
+    """Seconds since the campaign's runner last checked in (None: never)."""
+    beat = campaign.heartbeat_at
+    if beat is None:
+        return None
+    beat = beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - beat).total_seconds()
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -75,11 +84,7 @@ def status_view(store, campaign) -> Group:
         by_status[agent.status] = by_status.get(agent.status, 0) + 1
     admitted = [a for a in agents if a.status == "admitted"]
     best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
-    heartbeat = campaign.heartbeat_at
-    age = None
-    if heartbeat is not None:
-        hb = heartbeat if heartbeat.tzinfo else heartbeat.replace(tzinfo=timezone.utc)
-        age = (datetime.now(timezone.utc) - hb).total_seconds()
+    age = heartbeat_age(campaign)
     alive = campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
     events = store.list_events(campaign.id)
     state = campaign.status

@@ -18,7 +18,7 @@ from pathlib import Path
 from dgm.llm.client import CallContext
 from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
-from dgm.sandbox.testbed import testbed_tar
+from dgm.sandbox.testbed import make_tree_readable, testbed_tar
 
 SELF_TASK_ID = "self"
 SELF_BENCHMARK = "self"
@@ -127,11 +127,7 @@ def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "agent"
         subprocess.run(["cp", "-a", f"{code_cache.path(parent.commit_sha)}/.", str(tree)], check=True)
-        for base, dirs, files in os.walk(tree):  # the cache is read-only by design
-            os.chmod(base, 0o755)
-            for name in files:
-                if not os.path.islink(os.path.join(base, name)):  # never chmod through a link
-                    os.chmod(os.path.join(base, name), 0o644)
+        make_tree_readable(tree)  # the copy is ours to patch
         patch_file = Path(tmp) / "change.patch"
         patch_file.write_text(patch if patch.endswith("\n") else patch + "\n")
         applied = _git(str(tree), "apply", "--whitespace=nowarn", str(patch_file))

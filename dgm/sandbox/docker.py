@@ -120,6 +120,15 @@ def engine_answers(client) -> bool:
         return False
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _engine_gone(when: str, reason: str) -> DockerUnavailable:
+    return DockerUnavailable(f"the Docker engine stopped answering {when} ({reason}); "
+                             "start it again (e.g. `scripts/ensure_docker.sh`)")
+
+
 def docker_client():
     """A docker SDK client, or DockerUnavailable with one clear line."""
     try:
@@ -391,27 +400,22 @@ class Sandbox:
             return self._run_in_pooled_netns(
                 mounts, labels, dict(command=command, init=init, user=user, environment=env or {},
                                      working_dir=workdir), before_start)
-        except InfrastructureError:
+        except BaseException as exc:
             self._drop_stage()
-            raise
-        except Exception as exc:
-            self._drop_stage()
-            raise self._infrastructure_error(exc, "starting a sandbox") from None
-        except BaseException:
-            self._drop_stage()
+            if isinstance(exc, Exception) and not isinstance(exc, InfrastructureError):
+                raise self._launch_error(exc) from None
             raise
 
-    def _infrastructure_error(self, exc: BaseException, doing: str) -> InfrastructureError:
-        """What a Docker failure means: the engine is gone, the image is, or
-        the engine refused this one container (nothing of the agent ran yet)."""
+    def _launch_error(self, exc: Exception) -> InfrastructureError:
+        """What a failed launch means: the image is gone, the engine is, or the
+        engine refused this one container (nothing of the agent ran yet)."""
         import docker.errors
 
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        reason = _first_line(exc)
         if isinstance(exc, docker.errors.ImageNotFound):
             return ImageUnavailable(f"sandbox image {self.image} is missing ({reason})")
         if not engine_answers(self.client):
-            return DockerUnavailable(f"the Docker engine stopped answering while {doing} ({reason}); "
-                                     "start it again (e.g. `scripts/ensure_docker.sh`)")
+            return _engine_gone("while starting a sandbox", reason)
         return SandboxLaunchFailed(f"Docker would not start a sandbox from {self.image}: {reason}")
 
     def _ensure_stage(self) -> str:
@@ -553,7 +557,7 @@ class Sandbox:
             stream = api.exec_start(exec_id, stream=True, demux=demux)
         except Exception as exc:  # noqa: BLE001 - e.g. pids exhausted, container gone
             if not engine_answers(self.client):
-                raise self._infrastructure_error(exc, "running a command in a sandbox") from None
+                raise _engine_gone("while running a command in a sandbox", _first_line(exc)) from None
             return ExecResult(None, f"exec failed: {str(exc)[:300]}", time.monotonic() - started,
                               killed_by_host=self._check_dead())
 
@@ -607,9 +611,7 @@ class Sandbox:
                 # process that ended: only the engine's silence tells them apart.
                 if not engine_answers(self.client):
                     self._dead = True
-                    raise DockerUnavailable(
-                        f"the Docker engine stopped answering during a sandbox run ({type(exc).__name__}); "
-                        "start it again (e.g. `scripts/ensure_docker.sh`)") from None
+                    raise _engine_gone("during a sandbox run", type(exc).__name__) from None
                 code = None
         return ExecResult(
             exit_code=code,

@@ -35,6 +35,17 @@ def unpack_repo_command(stage_path: str) -> str:
     return (f"tar -xf {stage_path} -C / 2>&1 || {{ echo '{SETUP_FAILED}'; exit {SETUP_FAILED_EXIT}; }}")
 
 
+def make_tree_readable(root: Path | str) -> None:
+    """Directories 0755, files 0644 under `root`: the sandbox's agent user reads
+    them, only the owner writes. Never through a symlink (it may point anywhere)."""
+    for base, dirs, files in os.walk(root):
+        os.chmod(base, 0o755)
+        for name in files:
+            path = os.path.join(base, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+
+
 def testbed_tar(root: Path, *, prefix: str = "testbed", allow_symlinks: bool = False) -> bytes:
     """An uncompressed tar of `root` with members under `prefix/`.
 

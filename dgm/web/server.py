@@ -153,10 +153,9 @@ class ExplorerApi:
                 trajectory = None
             if trajectory is None:
                 trajectory = {"unreadable": True}
-            elif not isinstance(trajectory.get("steps", []), list):
-                trajectory = {**trajectory, "steps": []}  # the agent wrote it: the page expects a list
-            else:
-                trajectory["steps"] = [s for s in trajectory.get("steps", []) if isinstance(s, dict)]
+            else:  # the agent wrote it: the page expects a list of objects
+                steps = trajectory.get("steps")
+                trajectory["steps"] = [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
         out["trajectory"] = trajectory
         out["eval_log_tail"] = (self.store.artifacts.get_text(run.eval_log_artifact)[-6000:]
                                 if run.eval_log_artifact else None)
