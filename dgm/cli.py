@@ -482,7 +482,7 @@ def bench_ls(benchmark: str = typer.Argument("dgm-mini", help="Benchmark name.")
     table.add_column("difficulty", justify="right")
     table.add_column("summary")
     for task in tasks:
-        table.add_row(task.instance_id, str(task.difficulty), task.summary)
+        table.add_row(Text(task.instance_id), str(task.difficulty), Text(task.summary))  # issue text, not markup
     console.print(table)
 
 
