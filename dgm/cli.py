@@ -20,7 +20,7 @@ from rich.text import Text
 from rich.table import Table
 
 from dgm.cli_tables import add_whole_column, make_console
-from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, UsageError
+from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, OutputNotWritten, UsageError
 
 app = typer.Typer(
     help="Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes.",
@@ -36,14 +36,14 @@ app.add_typer(sandbox_app, name="sandbox")
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, open_store  # noqa: E402,F401 - shared by cli_browse
+from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by cli_browse
 
 
 def model_label(model: str) -> str:
     from dgm.llm.scripted import is_scripted
 
-    # Escaped: Rich would read a bare "[scripted]" as a style tag and drop it.
-    return f"{model} \\[scripted]" if is_scripted(model) else model
+    # Plain text: whoever prints it through Rich markup escapes it there.
+    return f"{model} [scripted]" if is_scripted(model) else model
 
 
 def check_model(model: str) -> None:
@@ -93,6 +93,8 @@ def eval_cmd(
     bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))
     selected = bench.select([t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
     check_model(model)
+    if json_out is not None:
+        check_output_file(json_out, "--json")  # now, not after an hour of runs
     store = open_store(archive, archive_dir)
     client = docker_client()
     remove_orphans(client)
@@ -154,10 +156,14 @@ def eval_cmd(
     store.set_campaign_status(campaign.id, "completed", finished=True)
     _print_runs(runs, model)
     if json_out is not None:
-        json_out.write_text(json.dumps([
-            {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
-             "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id}
-            for r in runs], indent=2))
+        try:
+            json_out.write_text(json.dumps([
+                {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
+                 "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id}
+                for r in runs], indent=2))
+        except OSError as exc:
+            raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
+                           f"campaign {campaign.id} (see `dgm ls {campaign.id}`)") from None
     resolved = sum(r.status == "resolved" for r in runs)
     console.print(f"resolved {resolved}/{len(runs)}")
 

@@ -26,7 +26,7 @@ from dgm.errors import NotFound, UsageError
 
 console = make_console()
 
-from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, open_store  # noqa: E402
+from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
                 "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
@@ -276,6 +276,8 @@ def lineage_cmd(
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if out is not None and fmt is None:
         raise UsageError("--out needs --format (graphml, json or dot)")
+    if out is not None:
+        check_output_file(out, "--out")
     store = _store(archive, archive_dir)
     c = store.get_campaign(campaign)
     if fmt is not None:
@@ -286,7 +288,6 @@ def lineage_cmd(
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         else:
-            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(data)
             console.print(f"wrote {fmt} with {graph.number_of_nodes()} agents and {graph.number_of_edges()} edges to {out}")
         return
@@ -308,6 +309,7 @@ def plot_cmd(
 
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--out must end in .png, .svg or .pdf, not {out.name!r}")
+    check_output_file(out, "--out")
     store = _store(archive, archive_dir)
     c = store.get_campaign(campaign)
     points, source = generation_series(store, c.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -19,3 +20,18 @@ def open_store(archive: Optional[str], archive_dir: Path):
     from dgm.archive.store import ArchiveStore
 
     return ArchiveStore.open(archive, root=archive_dir)
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Make sure `path` can be written (creating its directory), or fail in
+    one line: checked before the work, not after it."""
+    from dgm.errors import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot create its directory: {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")

@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from dgm.cli_options import check_output_file
 from dgm.cli_tables import make_console
 from dgm.errors import UsageError
 
@@ -78,6 +79,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         selected = parse_tasks(bench, tasks, subset)
         if not tasks and not subset and len(selected) > 20:
             raise UsageError(f"{benchmark} has {len(selected)} instances; choose some with --tasks or --subset")
+        if json_out is not None:
+            check_output_file(json_out, "--json")
         client = docker_client()
         remove_orphans(client)
         if not hasattr(bench, "prepare_images"):

@@ -17,6 +17,12 @@ class UsageError(DgmError):
     """Bad input: unknown ids, bad config, missing files."""
 
 
+class OutputNotWritten(DgmError):
+    """Work was done and recorded, but a file asked for could not be written."""
+
+    exit_code = 1
+
+
 class NotFound(UsageError):
     """An id (task, agent, campaign, benchmark) that does not exist."""
 

@@ -73,3 +73,25 @@ def test_usage_error_exit_code(tmp_path):
 def test_help_works(args):
     r = dgm(*args)
     assert r.returncode == 0 and "Usage" in r.stdout
+
+
+def test_unwritable_json_output_is_refused_before_any_run(tmp_path):
+    """A --json path that cannot be written fails at once, not after every task has run."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = dgm("eval", "--agent", "seed", "--json", str(blocker / "results.json"), "--archive-dir", str(tmp_path / "arch"),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})  # checked before Docker is even asked
+    assert_one_line_error(r, "--json", "cannot create its directory")
+    r = dgm("eval", "--agent", "seed", "--json", str(tmp_path), "--archive-dir", str(tmp_path / "arch"),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, "is a directory")
+    assert not (tmp_path / "arch").exists()  # refused before the archive was opened: nothing recorded
+
+
+def test_json_output_directory_is_created(tmp_path):
+    """A --json path in a directory that does not exist yet: the directory is made, as `--out` does."""
+    from dgm.cli_options import check_output_file
+
+    target = tmp_path / "new" / "deeper" / "results.json"
+    check_output_file(target, "--json")
+    assert target.parent.is_dir()
