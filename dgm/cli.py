@@ -95,7 +95,8 @@ def eval_cmd(
     check_model(model)
     if json_out is not None:
         check_output_file(json_out, "--json")  # now, not after an hour of runs
-    store = open_store(archive, archive_dir)
+    # An archived agent is looked up in an archive that exists; seed or a directory may start one.
+    store = open_store(archive, archive_dir, create=agent is None or agent == "seed")
     client = docker_client()
     remove_orphans(client)
     if hasattr(bench, "prepare_images"):
@@ -275,7 +276,7 @@ def resume_cmd(
     """Continue a campaign after Ctrl-C, kill -9, a crash, a budget stop or a Docker/model outage; nothing done is redone."""
     from dgm.config import CampaignConfig
 
-    store = open_store(archive, archive_dir)
+    store = open_store(archive, archive_dir, create=False)
     campaign = store.get_campaign(campaign_id)
     if campaign.kind != "evolution":
         raise UsageError(f"campaign {campaign.name} is a {campaign.kind} run, not an evolution campaign")
@@ -308,7 +309,7 @@ def status_cmd(
     """Show a campaign's progress, including one running in another process."""
     from dgm.evolution.dashboard import status_view
 
-    store = open_store(archive, archive_dir)
+    store = open_store(archive, archive_dir, create=False)
     if campaign_id is None:
         campaigns = [c for c in store.list_campaigns() if c.kind == "evolution"]
         if not campaigns:

@@ -33,7 +33,7 @@ STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim
 
 
 def _store(archive: Optional[str], archive_dir: Path):
-    return open_store(archive, archive_dir)
+    return open_store(archive, archive_dir, create=False)  # browsing never makes an archive
 
 
 def _fmt_score(score: float | None) -> str:
@@ -454,7 +454,7 @@ def import_dgm_cmd(
     from dgm.lineage.import_dgm import import_run, scan
 
     scan(output_dir)  # every file checked before the archive is even opened
-    store = _store(archive, archive_dir)
+    store = open_store(archive, archive_dir)
     campaign, ids = import_run(store, output_dir, initial_dir=initial_dir, name=name, benchmark=benchmark)
     n_runs = sum(store.task_run_counts(campaign.id).values())
     console.print(f"imported {len(ids)} DGM nodes as campaign {escape(campaign.name)} ({campaign.id}) with {n_runs} task "

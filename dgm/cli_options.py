@@ -16,10 +16,12 @@ ArchiveDirOpt = typer.Option(
     help="Directory for agent code (agents.git), artifacts and the default SQLite file.")
 
 
-def open_store(archive: Optional[str], archive_dir: Path):
+def open_store(archive: Optional[str], archive_dir: Path, *, create: bool = True):
+    """The archive; with `create=False` (commands that read what a campaign
+    left) one that does not exist yet is an error, not a new empty one."""
     from dgm.archive.store import ArchiveStore
 
-    return ArchiveStore.open(archive, root=archive_dir)
+    return ArchiveStore.open(archive, root=archive_dir, create=create)
 
 
 def check_output_file(path: Path, option: str) -> None:

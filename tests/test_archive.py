@@ -532,3 +532,41 @@ def test_schema_head_constant_matches_alembic():
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_HEAD
+
+
+# -- opening an archive that is not there -------------------------------------
+
+
+def test_reading_commands_refuse_a_missing_archive_and_create_nothing(tmp_path, db_url):
+    """Browsing from the wrong directory (or with a mistyped URL) must say so,
+    not show an empty archive it just made: that looks like a lost campaign."""
+    from dgm.errors import NotFound
+
+    root = tmp_path / "elsewhere" / "archive"
+    missing_url = db_url if db_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'nope.db'}"
+    with pytest.raises(NotFound, match="no archive"):
+        ArchiveStore.open(missing_url, root=root, create=False)
+    with pytest.raises(NotFound, match=r"no archive in .*elsewhere/archive.*--archive-dir"):
+        ArchiveStore.open(None, root=root, create=False)
+    assert not root.exists() and not (tmp_path / "nope.db").exists()
+    if db_url.startswith("postgresql"):  # nothing was created in the empty database either
+        engine = sa.create_engine(db_url)
+        try:
+            assert sa.inspect(engine).get_table_names() == []
+        finally:
+            engine.dispose()
+    # Once something made it, the reading commands open it.
+    ArchiveStore.open(missing_url, root=root).close()
+    ArchiveStore.open(missing_url, root=root, create=False).close()
+
+
+def test_dgm_ls_in_a_directory_without_an_archive_is_one_line_and_exit_2(tmp_path):
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    for var in ("DGM_ARCHIVE", "DGM_ARCHIVE_DIR"):
+        env.pop(var, None)
+    for args in (["ls"], ["status"], ["show", "abc"]):
+        r = subprocess.run([sys.executable, "-m", "dgm", *args], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.startswith("error: no archive in ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -60,7 +60,13 @@ def test_unknown_scripted_model(tmp_path):
 
 
 def test_unknown_agent_id(tmp_path):
-    r = dgm("eval", "--agent", "deadbeef", "--archive-dir", str(tmp_path))
+    from dgm.archive.store import ArchiveStore
+
+    r = dgm("eval", "--agent", "deadbeef", "--archive-dir", str(tmp_path / "archive"))
+    assert_one_line_error(r, "no archive in")  # an archived agent needs an archive: none is made up
+    assert not (tmp_path / "archive").exists()
+    ArchiveStore.open(None, tmp_path / "archive").close()
+    r = dgm("eval", "--agent", "deadbeef", "--archive-dir", str(tmp_path / "archive"))
     assert_one_line_error(r, "deadbeef")
 
 

@@ -109,19 +109,30 @@ class ArchiveStore:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str | None = None, root: Path | str = "archive") -> ArchiveStore:
-        """Open (creating and migrating if needed) the archive; ArchiveUnavailable if impossible."""
+    def open(cls, url: str | None = None, root: Path | str = "archive", *, create: bool = True) -> ArchiveStore:
+        """Open (creating and migrating if needed) the archive; ArchiveUnavailable if impossible.
+
+        With `create=False` (commands that only look at what exists) an
+        archive that is not there is `NotFound` instead of a new, empty one:
+        browsing from the wrong directory must not look like a lost campaign.
+        """
         root = Path(root)
+        default_url = url is None
         url = url or f"sqlite:///{root.resolve() / 'dgm.db'}"
         shown = _redact(url)
+        if not create:
+            _require_sqlite_file(url, root, shown, default_url)
         try:
-            root.mkdir(parents=True, exist_ok=True)
+            if create:
+                root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveUnavailable(f"cannot open archive {shown}: cannot create directory {root}: {exc.strerror}") from None
         try:
             engine = _create_engine(url)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+        if not create:
+            _require_schema(engine, shown)
         try:
             _migrate(engine)
         except ArchiveUnavailable as exc:
@@ -879,6 +890,40 @@ SCHEMA_HEAD = "0001"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, a second off
 every command's start-up."""
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (None for other databases, memory, or an unparsable URL)."""
+    try:
+        parsed = sa.make_url(url)
+    except Exception:  # noqa: BLE001 - left for create_engine to report
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _require_sqlite_file(url: str, root: Path, shown: str, default_url: bool) -> None:
+    """NotFound when `url` names an SQLite file that does not exist."""
+    path = _sqlite_file(url)
+    if path is None or path.exists():
+        return
+    if default_url:
+        raise NotFound(f"no archive in {root.resolve()} (it has no dgm.db): run dgm where the campaign's "
+                       "archive/ is, or give --archive-dir (or --archive)")
+    raise NotFound(f"no archive at {shown}: the database file does not exist")
+
+
+def _require_schema(engine: sa.Engine, shown: str) -> None:
+    """NotFound when the database answers but holds no dgm archive (nothing is created in it)."""
+    try:
+        exists = sa.inspect(engine).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+    if not exists:
+        engine.dispose()
+        raise NotFound(f"no archive in {shown}: the database has no dgm tables (`dgm run` or `dgm eval` makes them)")
 
 
 def _at_head(engine: sa.Engine) -> bool:
