@@ -345,7 +345,7 @@ def replay_cmd(
     recorded: bool = typer.Option(False, "--recorded", help="Serve the recorded LLM responses (default): offline, free."),
     live: bool = typer.Option(False, "--live", help="Call the model again and store the new run."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="--live: model to use (default: the recorded run's)."),
-    run_id: Optional[str] = typer.Option(None, "--run", help="--recorded: the task run whose recording to serve (default: latest)."),
+    run_id: Optional[str] = typer.Option(None, "--run", help="--recorded: the task run whose recording to serve (default: the agent's latest evaluation run on the task, else its latest live replay)."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds for the agent."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     archive: Optional[str] = ArchiveOpt,
@@ -353,7 +353,7 @@ def replay_cmd(
 ):
     """Re-run an archived agent on a task: from the recording (reports divergence) or live."""
     from dgm.bench.registry import load_benchmark
-    from dgm.lineage.replay import VOLATILE_NOTE, find_source_run, replay
+    from dgm.lineage.replay import VOLATILE_NOTE, default_source_run, find_source_run, replay
 
     from dgm.sandbox.docker import docker_client, ensure_image, remove_orphans
 
@@ -378,7 +378,7 @@ def replay_cmd(
         if run_id is not None and source.task_id != task:
             notes.append(f"run {source.id} was on task {source.task_id}; its recording is served on {task}")
     else:
-        source = store.latest_finished_run(a.id, task, kinds=("task", "replay"))
+        source = default_source_run(store, a, task)
     bench_name = benchmark or (source.benchmark if source is not None else "dgm-mini")
     bench = load_benchmark(bench_name)
     (the_task,) = bench.select([task])

@@ -155,3 +155,26 @@ def test_volatile_numbers_are_masked_only_for_the_normalised_check():
     assert compare_requests(a, b) is None
     assert compare_requests(a, c)["step"] == 0  # integers (test counts) still count
     assert compare_requests(a + a, b)["reason"].startswith("the agent stopped after 1 of 2")
+
+
+def test_default_replay_source_is_the_evaluation_run_never_a_recorded_replay(recorded, tiny_registered):
+    """A recorded replay may serve another run's recording (--run); a later
+    default replay must not chain on to it and call that 'faithful'."""
+    store, root, bench, agent, _, original = recorded
+    other = bench.tasks()[1].instance_id
+    live = run_dgm(["replay", agent.id, "--task", other, "--live", "--model", "scripted:gold", "--benchmark", "tiny",
+                    "--json"], root)
+    assert live.returncode == 0, live.stderr + live.stdout
+    live_run = json.loads(live.stdout)["task_run_id"]
+    crossed = run_dgm(["replay", agent.id, "--task", original.task_id, "--run", live_run, "--json"], root)
+    assert crossed.returncode == 0, crossed.stderr + crossed.stdout
+    assert json.loads(crossed.stdout)["divergence"] is not None  # the other task's recording does not fit
+    again = run_dgm(["replay", agent.id, "--task", original.task_id, "--json"], root)
+    assert again.returncode == 0, again.stderr + again.stdout
+    report = json.loads(again.stdout)
+    assert report["source_run_id"] == original.id and report["verdict"].startswith("faithful")
+    # No evaluation run on `other`: the default is a live replay there, never a recorded one.
+    on_other = run_dgm(["replay", agent.id, "--task", other, "--json"], root)
+    assert on_other.returncode == 0, on_other.stderr + on_other.stdout
+    source = store.get_task_run(json.loads(on_other.stdout)["source_run_id"])
+    assert source.kind == "replay" and store.get_campaign(source.campaign_id).config["mode"] == "live"

@@ -104,11 +104,29 @@ class ReplayReport:
         }
 
 
+def default_source_run(store, agent, task_id: str):
+    """The run a replay starts from by default: the agent's latest finished
+    evaluation run on the task; failing that, its latest live replay there.
+
+    Never a recorded replay: that may have served another run's recording
+    (`--run`), and a later default replay would chain on to it, reporting
+    'faithful' to the wrong recording.
+    """
+    run = store.latest_finished_run(agent.id, task_id, kinds=("task",))
+    if run is not None:
+        return run
+    replays = store.list_task_runs(agent_id=agent.id, task_id=task_id, kind="replay")
+    for candidate in sorted(replays, key=lambda r: r.finished_at or r.created_at, reverse=True):
+        if candidate.status != "running" and (store.get_campaign(candidate.campaign_id).config or {}).get("mode") == "live":
+            return candidate
+    return None
+
+
 def find_source_run(store, agent, task_id: str, run_id: str | None = None):
-    """The run to replay: `run_id`, else the agent's latest finished run on the task."""
+    """The run to replay: `run_id`, else `default_source_run`."""
     if run_id is not None:
         return store.get_task_run(run_id)
-    run = store.latest_finished_run(agent.id, task_id, kinds=("task", "replay"))
+    run = default_source_run(store, agent, task_id)
     if run is None:
         raise NotFound(f"agent {agent.id} has no finished run on task {task_id} to replay; "
                        "use --live, or --run RUN_ID to serve another run's recording")
