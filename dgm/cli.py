@@ -140,6 +140,14 @@ def eval_cmd(
         runs = _run_with_progress(store, client, bench, settings, the_agent, selected, campaign.id, workers,
                                   stage="eval", llm_client_cls=LLMClient, gateway_cls=Gateway,
                                   executor=ThreadExecutor(workers))
+    except KeyboardInterrupt:
+        # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.
+        for run in store.list_task_runs(campaign_id=campaign.id, status="running"):
+            store.finish_task_run(run.id, status="error", error="interrupted before it finished")
+        store.set_campaign_status(campaign.id, "interrupted", finished=True)
+        done = len(store.list_task_runs(campaign_id=campaign.id))
+        err_console.print(Text(f"{done} of {len(selected)} task(s) recorded in campaign {campaign.id}"))
+        raise
     except InfrastructureError as exc:
         # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
         try:
@@ -567,7 +575,24 @@ from dgm import cli_swebench  # noqa: E402 - bench validate, SWE-bench options
 cli_swebench.register(app, bench_app)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken like Ctrl-C: what is in flight is closed and recorded
+    on the way out instead of being left 'running' by a silent death."""
+
+
+_terminated = threading.Event()
+
+
+def _raise_terminated(signum, frame):
+    _terminated.set()
+    raise Terminated
+
+
 def main() -> None:
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)  # `dgm run` puts its own graceful stop on top
     try:
         app()
     except DgmError as exc:
@@ -575,8 +600,17 @@ def main() -> None:
         err_console.print(Text.assemble(("error:", "red"), " ", str(exc)), highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+        _exit_interrupted()
+    except SystemExit as exc:
+        if exc.code == 130:  # Typer's own exit for a KeyboardInterrupt (Ctrl-C, or SIGTERM above)
+            _exit_interrupted()
+        raise
+
+
+def _exit_interrupted() -> None:
+    terminated = _terminated.is_set()
+    err_console.print("terminated" if terminated else "interrupted")
+    sys.exit(143 if terminated else 130)
 
 
 if __name__ == "__main__":
