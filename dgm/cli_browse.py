@@ -36,6 +36,10 @@ def _store(archive: Optional[str], archive_dir: Path):
     return open_store(archive, archive_dir, create=False)  # browsing never makes an archive
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _fmt_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.3f}"
 
@@ -112,9 +116,15 @@ def ls_cmd(
     if limit is not None:
         agents = agents[:limit]
     ids = [a.id for a in agents]
-    stages = store.stage_results(campaign_id=c.id) if limit is None else store.stage_results(agent_ids=ids)
-    costs = store.agent_costs(campaign_id=c.id) if limit is None else store.agent_costs(agent_ids=ids)
-    stage_names = sorted({s for per in stages.values() for s in per})
+    # This campaign's figures only (an agent's later evals and replays are other campaigns'), with or without --limit.
+    only = None if limit is None else ids
+    stages = store.stage_results(campaign_id=c.id, agent_ids=only)
+    costs = store.agent_costs(campaign_id=c.id, agent_ids=only)
+    # Stages in the campaign's own order; the held-out runs last, beside the held-out score.
+    planned = [st.get("name") for st in (c.config or {}).get("stages", []) if isinstance(st, dict)]
+    found = {s for per in stages.values() for s in per}
+    stage_names = [s for s in planned if s in found] + sorted(found - set(planned) - {"heldout"}) \
+        + (["heldout"] if "heldout" in found else [])
     rows = [{"id": a.id, "parent_id": a.parent_id, "generation": a.generation, "status": a.status,
              "origin": a.origin, "score": a.score, "heldout_score": a.heldout_score,
              "stages": {s: {"resolved": r, "finished": n} for s, (r, n) in stages.get(a.id, {}).items()},
@@ -130,7 +140,8 @@ def ls_cmd(
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
                       _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}"])
     table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"))
-    for i, col in enumerate(["agent", "parent", "gen", "status", "score", *stage_names, "held-out", "cost $"]):
+    headers = [("held-out runs" if s == "heldout" else s) for s in stage_names]
+    for i, col in enumerate(["agent", "parent", "gen", "status", "score", *headers, "held-out", "cost $"]):
         add_whole_column(table, escape(col), [row[i] for row in cells],
                          justify="right" if col not in ("agent", "parent", "status") else "left")
     for row in cells:
@@ -168,9 +179,14 @@ def show_cmd(
     for stage, s in d["stages"].items():
         head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])})")
     cost = d["cost"]
-    purposes = ", ".join(f"{p} ${v['cost_usd']:.4f} ({v['calls']} calls)" for p, v in cost["by_purpose"].items())
-    head.add_row("cost", Text(f"${cost['total_usd']:.4f} in {cost['calls']} LLM calls"
-                              + (f": {purposes}" if purposes else "") + (" [scripted models]" if cost["scripted"] else "")))
+    purposes = ", ".join(f"{p} ${v['cost_usd']:.4f} ({_n(v['calls'], 'call')})" for p, v in cost["by_purpose"].items())
+    line = f"${cost['campaign_usd']:.4f} in {_n(cost['campaign_calls'], 'LLM call')} in campaign {d['campaign_id']}" \
+        + (f": {purposes}" if purposes else "")
+    if cost["elsewhere_by_kind"]:
+        later = ", ".join(f"{k} ${v['cost_usd']:.4f} ({_n(v['calls'], 'call')})"
+                          for k, v in sorted(cost["elsewhere_by_kind"].items()))
+        line += f"; later, in other campaigns: {later}; ${cost['total_usd']:.4f} in all"
+    head.add_row("cost", Text(line + (" [scripted models]" if cost["scripted"] else "")))
     if d["children"]:
         head.add_row("children", ", ".join(d["children"][:12]) + (" ..." if len(d["children"]) > 12 else ""))
     if d["meta"]:

@@ -224,3 +224,28 @@ def test_text_from_users_models_and_agents_is_never_read_as_markup(tmp_path):
     assert f"exp {mark}" in run_dgm(["ls"], root).stdout
     assert fmark in run_dgm(["diff", child.id, "--stat"], root).stdout
     assert f"proposal={mark}" in run_dgm(["status", campaign.id], root).stdout
+
+
+def test_an_agents_later_evaluations_are_kept_apart_from_its_campaigns_figures(archive):
+    """An eval of an archived agent is another campaign: `dgm ls CAMPAIGN` (with
+    or without --limit) counts only the campaign's runs and spend, and `dgm
+    show` gives the later spend separately."""
+    store, root, ids = archive
+    child = ids["child"]
+    later = store.create_campaign("later-eval", "eval", {"benchmark": "dgm-mini"})
+    run = store.start_task_run(later.id, child.id, "task", "dgm-mini", "t-9", "eval", "scripted:gold")
+    store.record_llm_call(model="scripted:gold", request_hash="ef" * 32, purpose="task", task_run_id=run.id,
+                          cost_usd=0.5, scripted=True)
+    store.finish_task_run(run.id, status="resolved", patch="diff --git a/x b/x\n")
+    own_cost = 3 * 0.25 + 1.5
+    for extra in ([], ["--limit", "3"], ["--sort", "score", "--limit", "2"]):
+        rows = {a["id"]: a for a in json.loads(run_dgm(["ls", "browse", "--json", *extra], root).stdout)["agents"]}
+        assert rows[child.id]["cost_usd"] == pytest.approx(own_cost), extra
+        assert set(rows[child.id]["stages"]) == {"small", "medium"}, extra
+    d = json.loads(run_dgm(["show", child.id, "--json"], root).stdout)["cost"]
+    assert d["campaign_usd"] == pytest.approx(own_cost) and d["total_usd"] == pytest.approx(own_cost + 0.5)
+    assert d["elsewhere_by_kind"] == {"eval": {"calls": 1, "cost_usd": pytest.approx(0.5)}}
+    text = " ".join(run_dgm(["show", child.id, "--no-diff"], root).stdout.replace("│", " ").split())  # unwrapped
+    n_own = len([c for c in store.list_llm_calls(agent_id=child.id) if c.campaign_id == child.campaign_id])
+    assert f"${own_cost:.4f} in {n_own} LLM calls in campaign {child.campaign_id}" in text
+    assert "later, in other campaigns: eval $0.5000 (1 call)" in text

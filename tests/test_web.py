@@ -180,6 +180,9 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
     assert shown == {r.task_id: r.status for r in store.list_task_runs(agent_id=target.id)}
     rows = page.eval_on_selector_all("[data-testid=task-runs] tr[data-run]", "trs => trs.length")
     assert rows == len(store.list_task_runs(agent_id=target.id))
+    # Its campaign's spend on it, as `dgm ls` shows it.
+    own = sum(c.cost_usd for c in store.list_llm_calls(agent_id=target.id) if c.campaign_id == target.campaign_id)
+    assert page.inner_text("[data-testid=agent-cost]").startswith(f"${own:.4f} in ")
     page.screenshot(path=str(ARTIFACTS / "explorer-details.png"))
 
     # Trajectory and LLM calls of a run.

@@ -57,8 +57,21 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
         entry["resolved"] += run.status == "resolved"
     for entry in stages.values():
         entry["score"] = entry["resolved"] / entry["finished"] if entry["finished"] else None
-    by_purpose: dict[str, dict[str, Any]] = {}
+    # What its own campaign spent on it, apart from what later evaluations and
+    # replays of it (other campaigns) cost: `dgm ls` shows the first.
+    own = [c for c in calls if c.campaign_id == agent.campaign_id]
+    elsewhere: dict[str, dict[str, Any]] = {}
+    kinds: dict[str, str] = {}
     for call in calls:
+        if call.campaign_id == agent.campaign_id:
+            continue
+        if call.campaign_id not in kinds:
+            kinds[call.campaign_id] = store.get_campaign(call.campaign_id).kind if call.campaign_id else "none"
+        e = elsewhere.setdefault(kinds[call.campaign_id], {"calls": 0, "cost_usd": 0.0})
+        e["calls"] += 1
+        e["cost_usd"] += call.cost_usd
+    by_purpose: dict[str, dict[str, Any]] = {}
+    for call in own:
         p = by_purpose.setdefault(call.purpose, {"calls": 0, "cost_usd": 0.0, "prompt_tokens": 0,
                                                  "completion_tokens": 0, "errors": 0})
         p["calls"] += 1
@@ -75,7 +88,9 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
         "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
         "created_at": _iso(agent.created_at), "children": [c.id for c in children],
         "task_runs": [run_summary(r) for r in runs],
-        "cost": {"total_usd": sum(c.cost_usd for c in calls), "calls": len(calls), "by_purpose": by_purpose,
+        "cost": {"total_usd": sum(c.cost_usd for c in calls), "calls": len(calls),
+                 "campaign_usd": sum(c.cost_usd for c in own), "campaign_calls": len(own),
+                 "by_purpose": by_purpose, "elsewhere_by_kind": elsewhere,
                  "scripted": any(c.scripted for c in calls)},
         "llm_calls": [call_summary(c) for c in calls],
     }

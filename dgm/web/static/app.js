@@ -28,6 +28,12 @@
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const fmt = (s) => (s === null || s === undefined ? "–" : Number(s).toFixed(3));
   const money = (x) => "$" + Number(x || 0).toFixed(4);
+  // What later evaluations and replays of an agent (other campaigns) cost, apart from its own campaign's spend.
+  function laterCost(cost) {
+    const later = Object.entries(cost.elsewhere_by_kind || {});
+    if (!later.length) return "";
+    return "; later " + later.map(([k, v]) => `${esc(k)} ${money(v.cost_usd)}`).join(", ") + `; ${money(cost.total_usd)} in all`;
+  }
 
   // Same ramp as dgm.lineage.graph.score_rgb: red (0) -> amber (0.5) -> green (1).
   function scoreRGB(s) {
@@ -350,7 +356,7 @@
       <tr><td>parent</td><td>${d.parent_id ? `<button class="link" data-agent="${esc(d.parent_id)}">${esc(d.parent_id)}</button>` : "– (root)"}</td></tr>
       <tr><td>children</td><td>${d.children.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ") || "–"}${d.children.length > 20 ? " …" : ""}</td></tr>
       <tr><td>commit</td><td><code>${esc(d.commit.slice(0, 12))}</code></td></tr>
-      <tr><td>cost</td><td>${money(d.cost.total_usd)} in ${d.cost.calls} LLM calls${d.cost.scripted ? " (scripted models)" : ""}</td></tr>
+      <tr><td>cost</td><td data-testid="agent-cost">${money(d.cost.campaign_usd)} in ${d.cost.campaign_calls} LLM call${d.cost.campaign_calls === 1 ? "" : "s"} in its campaign${laterCost(d.cost)}${d.cost.scripted ? " (scripted models)" : ""}</td></tr>
       </table>`;
     if (d.diagnosis_target) html += `<h3>Diagnosis target</h3><pre class="wrap">${esc(JSON.stringify(d.diagnosis_target, null, 2))}</pre>`;
     if (d.proposal) html += `<h3>Proposal</h3><pre class="wrap" data-testid="proposal">${esc(typeof d.proposal === "string" ? d.proposal : JSON.stringify(d.proposal, null, 2))}</pre>`;
@@ -406,7 +412,7 @@
       <tr><td>score</td><td>${scoreBadge(d.score)}</td></tr><tr><td>held-out</td><td>${fmt(d.heldout_score)}</td></tr>
       <tr><td>generation</td><td>${d.generation}</td></tr><tr><td>status</td><td>${esc(d.status)}</td></tr>
       <tr><td>stages</td><td>${Object.entries(d.stages).map(([s, v]) => `${esc(s)} ${v.resolved}/${v.finished}`).join(", ") || "–"}</td></tr>
-      <tr><td>task runs</td><td>${d.task_runs.length}</td></tr><tr><td>cost</td><td>${money(d.cost.total_usd)}</td></tr></table>
+      <tr><td>task runs</td><td>${d.task_runs.length}</td></tr><tr><td>cost</td><td>${money(d.cost.campaign_usd)}${laterCost(d.cost)}</td></tr></table>
       ${d.proposal ? `<pre class="wrap">${esc(JSON.stringify(d.proposal, null, 2).slice(0, 3000))}</pre>` : ""}</div>`;
     pane.innerHTML = `<div class="cols" data-testid="compare-cols">${col(da)}${col(db)}</div>
       <div id="cmp-heat"></div><h3>Code diff ${esc(a.slice(0, 8))} → ${esc(b.slice(0, 8))}</h3>${diffHtml(diff.diff)}`;
