@@ -198,15 +198,22 @@ def show_cmd(
             console.print(Panel(Syntax(text, "json", theme="ansi_dark", word_wrap=True), title=label))
     runs = [r for r in d["task_runs"]]
     if runs:
+        # Why a run failed, when the harness knows (the whole text is in `--json` and the explorer).
+        why = [(r["error"] or "").strip().splitlines()[0][:100] if (r["error"] or "").strip() else "" for r in runs]
         cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
                   Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
-                  str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"])]
-                 for r in runs]
+                  str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"]),
+                  Text(note, style="dim")]
+                 for r, note in zip(runs, why)]
+        columns = ["run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $", "model"]
+        if any(why):
+            columns.append("why")
+        else:
+            cells = [row[:-1] for row in cells]
         table = Table(title=f"task runs ({len(runs)})")
-        for i, col in enumerate(("run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds",
-                                 "cost $", "model")):
+        for i, col in enumerate(columns):
             justify = "right" if col in ("patch lines", "seconds", "cost $") else "left"
-            if col in ("kind", "stage", "model"):
+            if col in ("kind", "stage", "model", "why"):
                 table.add_column(col, justify=justify)
             else:
                 add_whole_column(table, col, [row[i] for row in cells], justify=justify)

@@ -245,7 +245,10 @@ def test_an_agents_later_evaluations_are_kept_apart_from_its_campaigns_figures(a
     d = json.loads(run_dgm(["show", child.id, "--json"], root).stdout)["cost"]
     assert d["campaign_usd"] == pytest.approx(own_cost) and d["total_usd"] == pytest.approx(own_cost + 0.5)
     assert d["elsewhere_by_kind"] == {"eval": {"calls": 1, "cost_usd": pytest.approx(0.5)}}
+    failed = store.start_task_run(later.id, child.id, "task", "dgm-mini", "t-10", "eval", "scripted:gold")
+    store.finish_task_run(failed.id, status="error", error="could not take the diff: .git is gone\nusage: git diff")
     text = " ".join(run_dgm(["show", child.id, "--no-diff"], root).stdout.replace("│", " ").split())  # unwrapped
+    assert "could not take the diff: .git is gone" in text and "usage: git diff" not in text  # why it failed
     n_own = len([c for c in store.list_llm_calls(agent_id=child.id) if c.campaign_id == child.campaign_id])
     assert f"${own_cost:.4f} in {n_own} LLM calls in campaign {child.campaign_id}" in text
     assert "later, in other campaigns: eval $0.5000 (1 call)" in text

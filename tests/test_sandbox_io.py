@@ -183,6 +183,22 @@ def test_the_runner_reports_the_agents_exit_code_and_its_diff(docker_client, bas
     assert 0 < result.agent_duration_s < result.wall_s
 
 
+@pytest.mark.docker
+@pytest.mark.parametrize("wreck", ["import shutil; shutil.rmtree('.git')",
+                                   "import shutil, subprocess; shutil.rmtree('.git'); subprocess.run(['git', 'init', '-q'])"])
+def test_an_agent_that_wrecks_git_gets_an_error_that_says_so(docker_client, base_image, tmp_path, wreck):
+    """Not a page of git's usage text cut to its tail: the reason, first."""
+    from dgm.sandbox.agent_run import NO_BASE_COMMIT
+    from tiny_bench import TinyBenchmark
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
+    task = bench.tasks()[0]
+    result = _run(docker_client, base_image, tmp_path, f"open('x.py', 'w').write('1')\n{wreck}\n",
+                  repo_tar=bench.repo_tar(task), base_commit=task.base_commit)
+    assert result.status == "error" and result.patch == ""
+    assert result.error == f"could not take the diff: {NO_BASE_COMMIT}", result.error
+
+
 # --------------------------------------------------------------------------- the repository tar
 def test_testbed_tar_is_deterministic_owned_by_the_agent_and_never_follows_links(tmp_path):
     from dgm.errors import DgmError

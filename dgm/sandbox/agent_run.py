@@ -82,6 +82,9 @@ def agent_sandbox(docker_client, *, image: str, agent_dir: str, gateway_socket_d
                    stage=True, tmpfs=tmpfs)
 
 
+NO_BASE_COMMIT = "the repository no longer has its base commit (the agent removed or rewrote .git)"
+
+
 def finish_script(base_commit: str) -> str:
     """Shell run by the runner once the agent is done: stop what it left
     running, take the diff, and write one tar to stdout: the diff, its exit
@@ -96,9 +99,12 @@ def finish_script(base_commit: str) -> str:
         "for p in $(pgrep -u agent); do [ \"$p\" = $$ ] || kill -9 \"$p\" 2>/dev/null; done; "
         # A fresh directory: the agent cannot have planted anything in it.
         "d=$(mktemp -d) || exit 1; "
+        # Without the base commit git's own complaint is a page of usage text: say what happened instead.
+        f"if {git} rev-parse -q --verify {base_commit}^{{commit}} >/dev/null 2>&1; then "
         f"{git} add -A >/dev/null 2>&1; "
         f"{git} diff --cached --no-color {base_commit} >\"$d/patch.diff\" 2>\"$d/diff.err\"; "
         "echo $? >\"$d/diff.rc\"; "
+        f"else echo '{NO_BASE_COMMIT}' >\"$d/diff.err\"; : >\"$d/patch.diff\"; echo 1 >\"$d/diff.rc\"; fi; "
         "echo \"${agent_rc:-}\" >\"$d/agent.rc\"; echo \"${agent_t0:-} ${agent_t1:-}\" >\"$d/agent.time\"; "
         f"tar -c -f - -C \"$d\" patch.diff diff.rc diff.err agent.rc agent.time -C {output_parent} {output_name} "
         "2>/dev/null; true"
@@ -178,9 +184,17 @@ def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap:
     if too_big:
         return FinishedRun(None, outputs, f"diff larger than {patch_cap} bytes", **agent)
     if patch is None or rc != b"0":
-        detail = err.decode("utf-8", "replace") if err else "no diff came back"
+        detail = _gist(err.decode("utf-8", "replace")) if err else "no diff came back"
         return FinishedRun(None, outputs, f"could not take the diff: {detail}", **agent)
     return FinishedRun(patch.decode("utf-8", errors="replace"), outputs, **agent)
+
+
+def _gist(text: str, limit: int = 300) -> str:
+    """The first lines of an error output, not its tail: git puts the reason
+    first and pages of usage after it."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    gist = "; ".join(lines[:3])
+    return gist if len(gist) <= limit else gist[: limit - 1] + "…"
 
 
 def _int_or_none(raw: bytes) -> int | None:
