@@ -227,7 +227,7 @@ def show_cmd(
     if a.parent_id is None:
         files = store.code.tree_files(a.commit_sha)
         console.print(f"[dim]root agent: no parent to diff against; its code has {len(files)} file(s) "
-                      f"(`dgm diff {a.id} --from-root` or `dgm export {a.id} DIR`)[/]")
+                      f"(`dgm export {a.id} DIR` writes it out; `dgm diff {a.id} OTHER` compares it)[/]")
     else:
         _print_diff(diff or "", f"diff {a.parent_id} → {a.id}")
 
@@ -311,7 +311,10 @@ def lineage_cmd(
             sys.stdout.buffer.write(data)
             sys.stdout.flush()
         else:
-            out.write_bytes(data)
+            try:
+                out.write_bytes(data)
+            except OSError as exc:
+                raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
             console.print(f"wrote {fmt} with {graph.number_of_nodes()} agents and {graph.number_of_edges()} edges to {out}")
         return
     lin = Lineage.load(store, c.id)
@@ -338,7 +341,10 @@ def plot_cmd(
     points, source = generation_series(store, c.id)
     if not points:
         raise UsageError(f"campaign {c.name} has no agents to plot")
-    plot_series(points, out, f"{c.name} ({c.kind}) — {source} per generation")
+    try:
+        plot_series(points, out, f"{c.name} ({c.kind}) — {source} per generation")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     last = points[-1]
     console.print(f"wrote {out}: {len(points)} generation(s) ({source}); last: best {_fmt_score(last.best_score)}, "
                   f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
@@ -356,7 +362,10 @@ def export_cmd(
     a = store.get_agent(agent)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory")
-    store.code.materialize(a.commit_sha, dest)
+    try:
+        store.code.materialize(a.commit_sha, dest)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {dest}: {exc.strerror or exc}") from None
     n = sum(1 for p in dest.rglob("*") if p.is_file())
     console.print(f"exported agent {a.id} (commit {a.commit_sha[:12]}, {n} files) to {dest}")
 
@@ -397,11 +406,19 @@ def replay_cmd(
     source = None
     notes: list[str] = []
     if mode == "recorded":
-        source = find_source_run(store, a, task, run_id)
+        try:
+            source = find_source_run(store, a, task, run_id)
+        except NotFound:
+            load_benchmark(benchmark or "dgm-mini").select([task])  # an unknown task is that, not a missing run
+            raise
         if run_id is not None and source.task_id != task:
             notes.append(f"run {source.id} was on task {source.task_id}; its recording is served on {task}")
     else:
         source = default_source_run(store, a, task)
+        if source is None:
+            load_benchmark(benchmark or "dgm-mini").select([task])
+        if source is None and model is None:
+            raise UsageError(f"agent {a.id} has no earlier run on {task}: give --model for a live replay")
     bench_name = benchmark or (source.benchmark if source is not None else "dgm-mini")
     bench = load_benchmark(bench_name)
     (the_task,) = bench.select([task])

@@ -31,6 +31,9 @@ def check_output_file(path: Path, option: str) -> None:
 
     if path.is_dir():
         raise UsageError(f"{option} {path} is a directory; give a file path")
+    blocking = next((d for d in [path.parent, *path.parent.parents] if d.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise UsageError(f"{option} {path}: {blocking} is a file, not a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -156,8 +156,18 @@ def test_bad_input_is_one_line_and_exit_2(archive, tmp_path):
     busy.mkdir()
     (busy / "f").write_text("x")
     assert_one_line_error(run_dgm(["export", ids["seed"].id, str(busy)], root), "non-empty")
+    assert_one_line_error(run_dgm(["export", ids["seed"].id, str(busy / "f" / "sub")], root), "cannot write to")
+    assert_one_line_error(run_dgm(["lineage", "browse", "--format", "json", "--out", str(busy / "f" / "x.json")],
+                                  root), "is a file, not a directory")
     assert_one_line_error(run_dgm(["replay", "abcdef99", "--task", "t-1"], root), "no agent")
-    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "never-run"], root), "no finished run")
+    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "never-run"], root), "unknown dgm-mini task")
+    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "never-run", "--live"], root),
+                          "unknown dgm-mini task")
+    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "confini__confini-1"], root), "no finished run")
+    assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "confini__confini-1", "--live"], root),
+                          "give --model")
+    root_hint = run_dgm(["show", ids["seed"].id], root).stdout  # what show suggests for a root works
+    assert "--from-root" not in root_hint and f"dgm export {ids['seed'].id} DIR" in root_hint
     assert_one_line_error(run_dgm(["replay", ids["seed"].id, "--task", "t-1", "--live", "--recorded"], root),
                           "not both")
 

@@ -87,7 +87,7 @@ def test_unwritable_json_output_is_refused_before_any_run(tmp_path):
     blocker.write_text("")
     r = dgm("eval", "--agent", "seed", "--json", str(blocker / "results.json"), "--archive-dir", str(tmp_path / "arch"),
             env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})  # checked before Docker is even asked
-    assert_one_line_error(r, "--json", "cannot create its directory")
+    assert_one_line_error(r, "--json", "is a file, not a directory")
     r = dgm("eval", "--agent", "seed", "--json", str(tmp_path), "--archive-dir", str(tmp_path / "arch"),
             env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert_one_line_error(r, "is a directory")
