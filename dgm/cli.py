@@ -310,7 +310,7 @@ def resume_cmd(
 
 @app.command("status")
 def status_cmd(
-    campaign_id: Optional[str] = typer.Argument(None, help="Campaign id or name (default: the latest campaign)."),
+    campaign_id: Optional[str] = typer.Argument(None, help="Campaign id or name (default: the latest evolution campaign)."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):

@@ -262,3 +262,24 @@ def test_an_agents_later_evaluations_are_kept_apart_from_its_campaigns_figures(a
     n_own = len([c for c in store.list_llm_calls(agent_id=child.id) if c.campaign_id == child.campaign_id])
     assert f"${own_cost:.4f} in {n_own} LLM calls in campaign {child.campaign_id}" in text
     assert "later, in other campaigns: eval $0.5000 (1 call)" in text
+
+
+def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
+    """`dgm status` ranks with dgm.ranking like ls, lineage and the explorer:
+    on a tie of scores, the agent whose held-out score was measured."""
+    store = ArchiveStore.open(None, tmp_path / "archive")
+    campaign = store.create_campaign("ranked", "evolution", {"generations": 3})
+    sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed")
+    seed = store.add_agent(campaign.id, sha, status="admitted", origin="seed")
+    early = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="admitted", origin="child")
+    late = store.add_agent(campaign.id, sha, parent_id=early.id, generation=2, status="admitted", origin="child")
+    store.update_agent(seed.id, score=0.5)
+    store.update_agent(early.id, score=1.0)
+    store.update_agent(late.id, score=1.0, heldout_score=0.75)
+    store.set_campaign_status(campaign.id, "completed", finished=True)
+    store.close()
+    out = run_dgm(["status", "ranked"], tmp_path / "archive").stdout
+    best_line = next(line for line in out.splitlines() if line.startswith("best"))
+    assert late.id in best_line and "held-out 0.750" in best_line, best_line
+    lineage = json.loads(run_dgm(["lineage", "ranked", "--format", "json"], tmp_path / "archive").stdout)
+    assert lineage["graph"]["best_agent"] == late.id

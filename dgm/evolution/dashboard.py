@@ -15,6 +15,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from dgm.ranking import best_key
+
 # A campaign whose last heartbeat (every 5 s, loop.HEARTBEAT_S) is younger than this has a live runner.
 HEARTBEAT_FRESH_S = 30.0
 
@@ -83,7 +85,7 @@ def status_view(store, campaign) -> Group:
     for agent in agents:
         by_status[agent.status] = by_status.get(agent.status, 0) + 1
     admitted = [a for a in agents if a.status == "admitted"]
-    best = max(admitted, key=lambda a: (a.score or 0.0, -a.generation), default=None)
+    best = min(admitted, key=lambda a: best_key(a.score, a.heldout_score, a.generation, a.id), default=None)
     age = heartbeat_age(campaign)
     alive = campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
     events = store.list_events(campaign.id)
@@ -102,7 +104,8 @@ def status_view(store, campaign) -> Group:
     table.add_row("agents", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
     if best is not None:
         held = f", held-out {best.heldout_score:.3f}" if best.heldout_score is not None else ""
-        table.add_row("best", f"{best.id}: score {best.score or 0:.3f}{held} (generation {best.generation})")
+        score = "-" if best.score is None else f"{best.score:.3f}"
+        table.add_row("best", f"{best.id}: score {score}{held} (generation {best.generation})")
     table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
     model = config.get("model", "?")
     table.add_row("model", Text(str(model) + (" [scripted]" if str(model).startswith("scripted:") else "")))
