@@ -270,3 +270,22 @@ def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, ser
     with urllib.request.urlopen(server.url, timeout=10) as resp:
         policy = resp.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+
+
+def test_clients_that_hang_up_early_leave_no_traceback(archive, capfd):
+    """A reload or a closed tab resets the connection mid-request: routine, not an error to print."""
+    import socket
+    import struct
+
+    store, _ = archive
+    with ExplorerServer(store, port=0) as srv:
+        for payload in (b"GET /api/campaigns HTTP/1.1\r\nHost: x\r\n", b"GET /static/app.js HTTP/1.1\r\n\r\n"):
+            for _ in range(3):
+                s = socket.create_connection((srv.host, srv.port))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.sendall(payload)
+                s.close()  # with linger 0: a reset, not a polite close
+        time.sleep(1)
+        with urllib.request.urlopen(srv.url + "api/campaigns", timeout=10) as resp:
+            assert resp.status == 200  # and it still serves
+    assert "Traceback" not in capfd.readouterr().err

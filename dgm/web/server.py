@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -226,8 +227,8 @@ def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"error": str(exc)})
             except DgmError as exc:
                 self._json(503, {"error": str(exc)})
-            except BrokenPipeError:
-                pass
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the browser went away mid-answer (a reload, a closed tab)
 
         def do_POST(self) -> None:
             self._json(405, {"error": "the explorer is read-only"})
@@ -275,6 +276,12 @@ def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up early is routine, not a traceback on the user's terminal.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class ExplorerServer:
