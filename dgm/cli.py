@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.table import Table
 
-from dgm.cli_tables import add_whole_column, make_console
+from dgm.cli_tables import add_whole_column, make_console, print_table
 from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, OutputNotWritten, UsageError
 
 app = typer.Typer(
@@ -218,7 +218,7 @@ def _print_runs(runs, model: str) -> None:
         add_whole_column(table, col, [c[i] for c in cells], justify="right" if i >= 4 else "left")
     for c in cells:
         table.add_row(*c)
-    console.print(table)
+    print_table(console, table)
 
 
 # --------------------------------------------------------------------------- run / resume / status
@@ -498,7 +498,7 @@ def bench_ls(benchmark: str = typer.Argument("dgm-mini", help="Benchmark name.")
     table.add_column("summary")
     for task in tasks:
         table.add_row(Text(task.instance_id), str(task.difficulty), Text(task.summary))  # issue text, not markup
-    console.print(table)
+    print_table(console, table)
 
 
 # --------------------------------------------------------------------------- sandbox
@@ -562,7 +562,7 @@ def doctor(
     table.add_column("detail")
     for name, ok, detail in checks:
         table.add_row(name, "[green]yes[/]" if ok else "[red]no[/]", detail)
-    console.print(table)
+    print_table(console, table)
     if not all(ok for _, ok, _ in checks):
         raise typer.Exit(1)
 

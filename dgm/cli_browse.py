@@ -21,7 +21,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli_tables import add_whole_column, make_console
+from dgm.cli_tables import add_whole_column, make_console, print_table
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
@@ -105,7 +105,7 @@ def ls_cmd(
                 add_whole_column(table, col, [c[i] for c in cells], justify=justify)
         for c in cells:
             table.add_row(*c)
-        console.print(table)
+        print_table(console, table)
         return
     c = store.get_campaign(campaign)
     agents = store.lineage_rows(c.id)
@@ -146,7 +146,7 @@ def ls_cmd(
                          justify="right" if col not in ("agent", "parent", "status") else "left")
     for row in cells:
         table.add_row(*row)
-    console.print(table)
+    print_table(console, table)
 
 
 def show_cmd(
@@ -219,7 +219,7 @@ def show_cmd(
                 add_whole_column(table, col, [row[i] for row in cells], justify=justify)
         for row in cells:
             table.add_row(*row)
-        console.print(table)
+        print_table(console, table)
     else:
         console.print("[dim]no task runs[/]")
     if no_diff:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dgm.cli_options import check_output_file
-from dgm.cli_tables import make_console
+from dgm.cli_tables import make_console, print_table
 from dgm.errors import UsageError
 
 console = make_console()
@@ -109,7 +109,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             note = v.error or "; ".join(v.gold_report.get("failed", [])[:2])
             table.add_row(v.instance_id, v.repo, yn[v.gold_resolved], yn[v.empty_resolved], f"[{style}]{v.verdict}[/]",
                           f"{v.image_s:.0f}", f"{v.gold_s:.1f}", f"{v.empty_s:.1f}", (note or "")[:120])
-        console.print(table)
+        print_table(console, table)
         agree = sum(v.agrees for v in results)
         unavailable = sum(v.error is not None for v in results)
         disagree = len(results) - agree - unavailable

@@ -8,19 +8,30 @@ statuses); free text (names, summaries, models) gives way instead.
 
 Output that is not a terminal (a file, `grep`, `less`) is laid out for
 PIPE_WIDTH columns unless COLUMNS says otherwise, so rows stay on one line.
+
+A table that cannot fit the terminal even so (`print_table`) is printed one
+record per row when it is short, or without its rightmost columns, named in
+a note, when it is long: Rich would otherwise crop them without a word.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from typing import Iterable
 
 from rich.console import Console
+from rich.measure import Measurement
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
 PIPE_WIDTH = 160
+# Below this many cells a free-text column (a name, a model, a reason) wraps into an unreadable strip.
+FREE_TEXT_MIN = 10
+# A table this short that is too wide is printed as records; a longer one drops columns (and says which).
+RECORDS_UP_TO = 12
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -45,3 +56,41 @@ def add_whole_column(table: Table, header: str, cells: Iterable, **kwargs) -> No
     width = max((_cell_width(c) for c in cells), default=0)
     word = max((len(w) for w in header.split()), default=0)
     table.add_column(header, min_width=max(width, word, 1), **kwargs)
+
+
+def _width_needed(columns) -> int:
+    # Whole columns need their full width; free text needs a little to stay legible.
+    return sum(FREE_TEXT_MIN if c.min_width is None else c.min_width for c in columns) + 3 * len(columns) + 1
+
+
+def print_table(console: Console, table: Table) -> None:
+    """Print `table` so that nothing is lost without a word on a narrow console:
+    a few rows become one block per row ("header  value" lines); a long
+    table keeps the columns that fit and names the ones it leaves out."""
+    fits = Measurement.get(console, console.options, table).minimum <= console.width
+    if fits and _width_needed(table.columns) <= console.width:
+        console.print(table)
+        return
+    if table.row_count > RECORDS_UP_TO:
+        kept = len(table.columns)
+        while kept > 1 and _width_needed(table.columns[:kept]) > console.width:
+            kept -= 1
+        narrow = copy.copy(table)
+        narrow.columns = table.columns[:kept]
+        console.print(narrow)
+        hidden = ", ".join(str(c.header) for c in table.columns[kept:])
+        console.print(Text(f"({hidden} left out at {console.width} columns: widen the terminal, "
+                           "or pipe the output, which is laid out wide)", style="dim"))
+        return
+    if table.title:
+        console.print(table.title)
+    headers = [Text.from_markup(c.header) if isinstance(c.header, str) else c.header for c in table.columns]
+    columns = [list(c.cells) for c in table.columns]
+    for row in range(table.row_count):
+        console.print(Rule(characters="─", style="dim"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for header, cells in zip(headers, columns):
+            grid.add_row(header, cells[row] if row < len(cells) else "")
+        console.print(grid)

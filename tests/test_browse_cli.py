@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -191,12 +192,18 @@ def test_tables_keep_ids_whole_on_a_narrow_terminal_and_rows_whole_in_a_pipe(arc
     narrow = dgm(["ls"], 80)
     assert campaign.id in narrow
     agents = dgm(["ls", "browse"], 80)
-    rows = [line for line in agents.splitlines() if ids["grand"].id in line]
-    assert rows and ids["child"].id in rows[0]  # the grandchild's row, its parent's id whole
+    # Too wide for 80 columns, and short: one block per agent, every field there.
+    grand_block = agents.split(ids["grand"].id, 1)[1].split("─" * 20, 1)[0]
+    assert re.search(rf"\nparent +{ids['child'].id}", grand_block)  # the grandchild's parent, its id whole
+    for header in ("gen", "status", "score", "small", "medium", "held-out", "cost $"):
+        assert f"\n{header} " in grand_block, header
     assert ids["seed"].id in agents
     shown = dgm(["show", ids["child"].id, "--no-diff"], 80)
     runs = store.list_task_runs(agent_id=ids["child"].id)
     assert all(r.id[:10] in shown for r in runs)
+    for header in ("patch lines", "seconds", "cost $", "model"):  # no column cropped away
+        assert f"\n{header} " in shown, header
+    assert all(len(line) <= 80 for line in (narrow + agents + shown).splitlines())
     # A pipe (no COLUMNS): each row on one line, to its last column.
     created = store.get_campaign(campaign.id).created_at.strftime("%Y-%m-%d %H:%M")
     piped = dgm(["ls"], None)
@@ -283,3 +290,26 @@ def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
     assert late.id in best_line and "held-out 0.750" in best_line, best_line
     lineage = json.loads(run_dgm(["lineage", "ranked", "--format", "json"], tmp_path / "archive").stdout)
     assert lineage["graph"]["best_agent"] == late.id
+
+
+
+def test_a_long_table_too_wide_for_the_terminal_names_the_columns_it_leaves_out():
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from dgm.cli_tables import add_whole_column, print_table
+
+    rows = [[f"agent{i:08d}", f"parent{i:08d}", "admitted", f"{i / 40:.3f}", f"{i * 0.01:.4f}"] for i in range(40)]
+    table = Table(title="many")
+    for k, header in enumerate(("agent", "parent", "status", "score", "cost $")):
+        add_whole_column(table, header, [r[k] for r in rows])
+    for r in rows:
+        table.add_row(*r)
+    out = io.StringIO()
+    print_table(Console(file=out, width=50, color_system=None), table)
+    text = out.getvalue()
+    assert "agent00000039" in text and "parent00000039" in text  # ids whole
+    assert "score, cost $ left out at 50 columns" in " ".join(text.split())
+    assert all(len(line) <= 50 for line in text.splitlines())
