@@ -70,6 +70,7 @@ def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
 
     matplotlib.use("Agg")  # no display on servers; must precede pyplot
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     gens = [p.generation for p in points]
     nan = float("nan")
@@ -94,6 +95,7 @@ def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
     ax.plot(gens, [p.spent_usd for p in points], "-o", ms=3, color="tab:red")
     ax.set_ylabel("spent (USD)")
     ax.set_xlabel("generation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # generations are whole numbers (axes share x)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,7 @@ def rich_tree(lin: Lineage, title: str, max_nodes: int | None = 300) -> Text:
             total = sum(size[c] for c in hidden)
             scores = [sub_best[c] for c in hidden if sub_best[c] is not None]
             score_txt = f", best {max(scores):.3f}" if scores else ""
-            entries.append(Text(f"… {len(hidden)} more children ({total} agents{score_txt})", style="dim italic"))
+            entries.append(Text(f"… {len(hidden)} more {'child' if len(hidden) == 1 else 'children'} ({total} agent{'' if total == 1 else 's'}{score_txt})", style="dim italic"))
         child_prefix = prefix + ("    " if last else "│   ")
         for k in range(len(entries) - 1, -1, -1):
             stack.append((entries[k], child_prefix, k == len(entries) - 1))
