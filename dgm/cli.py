@@ -47,11 +47,20 @@ def model_label(model: str) -> str:
 
 
 def check_model(model: str) -> None:
-    """Fail early, in one line, on a scripted model that cannot be loaded."""
+    """Fail early, in one line, on a scripted model that cannot be loaded, or a
+    model whose provider litellm cannot tell (every call would fail)."""
     from dgm.llm import scripted
 
     if scripted.is_scripted(model):
         scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
+        return
+    from dgm.llm.client import load_litellm
+
+    try:
+        load_litellm().get_llm_provider(model)
+    except Exception:  # noqa: BLE001 - litellm's BadRequestError, or anything it cannot parse
+        raise UsageError(f"unknown model {model!r}: litellm cannot tell its provider "
+                         "(write it as provider/model, e.g. openai/gpt-4o-mini)") from None
 
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
@@ -262,6 +271,7 @@ def run_cmd(
     if bench_options:
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
+    _check_config(config)  # bad ids and models before anything is written, the archive included
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     _preflight(config)
@@ -282,7 +292,7 @@ def resume_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Continue a campaign after Ctrl-C, kill -9, a crash, a budget stop or a Docker/model outage; nothing done is redone."""
-    from dgm.config import CampaignConfig
+    from dgm.config import validate_config
 
     store = open_store(archive, archive_dir, create=False)
     campaign = store.get_campaign(campaign_id)
@@ -300,7 +310,7 @@ def resume_cmd(
     if missing:
         raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
                          f"in {store.code.path}: pass the --archive-dir the campaign was started with")
-    config = CampaignConfig(**data)
+    config = validate_config(data, "options")
     if budget_usd is not None or generations is not None or max_hours is not None or workers is not None:
         campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
                                          budget_usd=config.budget_usd)
@@ -349,17 +359,23 @@ def _refuse_if_running(campaign) -> None:
                      f"stop it first (kill -INT {campaign.pid}), then resume")
 
 
-def _preflight(config) -> None:
-    """Every cheap check before anything is written or spent."""
+def _check_config(config):
+    """The checks that need neither the archive nor Docker: models, benchmark, task ids."""
     from dgm.bench.registry import load_benchmark
     from dgm.evolution.staging import build_plan
-    from dgm.sandbox.docker import docker_client, ensure_image
-    from dgm.sandbox.images import base_image_tag
 
     check_model(config.model)
     check_model(config.diagnosis_model)
     bench = load_benchmark(config.benchmark, **config.benchmark_options)
-    plan = build_plan(config, bench)
+    return bench, build_plan(config, bench)
+
+
+def _preflight(config) -> None:
+    """Every cheap check before anything is spent."""
+    from dgm.sandbox.docker import docker_client, ensure_image
+    from dgm.sandbox.images import base_image_tag
+
+    bench, plan = _check_config(config)
     client = docker_client()
     ensure_image(client, base_image_tag())  # self-modification and the sanity gate run on it
     if hasattr(bench, "prepare_images"):
@@ -411,7 +427,7 @@ def _launch(store, config, campaign) -> None:
         def on_signal(signum, frame):
             interrupts["n"] += 1
             if interrupts["n"] > 1:
-                raise KeyboardInterrupt
+                _quit_at_once(store, campaign, client, signal.Signals(signum).name)
             runner.request_stop(signal.Signals(signum).name)
             console.print("stopping: finishing in-flight work (send the signal again to quit at once; "
                           "`dgm resume` picks up either way)")
@@ -458,6 +474,38 @@ def _launch(store, config, campaign) -> None:
     if broken is not None:
         raise InfrastructureError(f"{broken}. The campaign stopped; nothing finished is lost and the runs it "
                                   f"interrupted are not counted: once fixed, `dgm resume {campaign.id}` redoes them")
+
+
+def _quit_at_once(store, campaign, client, signame: str) -> None:
+    """The second signal: exit now, as a kill would, but tidily. Unwinding the
+    threads instead (children waiting on task runs the executor no longer
+    takes) hung for good or rejected healthy children. What was in flight
+    stays unfinished, for `dgm resume` to redo; the campaign is marked
+    interrupted and this process's sandboxes removed, each given a few
+    seconds at most (the interrupted thread may hold the archive's lock)."""
+    from dgm.sandbox.docker import remove_own_sandboxes
+
+    def tidy() -> None:
+        try:
+            store.set_campaign_status(campaign.id, "interrupted", finished=True)
+            store.add_event(campaign.id, "campaign_stopped", {
+                "status": "interrupted", "reason": f"second {signame}: quit at once; `dgm resume` redoes the work "
+                                                  "that was in flight"})
+        except Exception:  # noqa: BLE001 - best effort: a stale heartbeat tells the same later
+            pass
+        try:
+            remove_own_sandboxes(client)
+        except Exception:  # noqa: BLE001 - the next dgm command removes what is left
+            pass
+
+    worker = threading.Thread(target=tidy, daemon=True)
+    worker.start()
+    worker.join(10)
+    console.show_cursor(True)
+    err_console.print(f"quit at once (second {signame}); `dgm resume {campaign.id}` redoes what was in flight")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _print_campaign_summary(store, campaign, status: str) -> None:

@@ -85,5 +85,121 @@ def test_bad_config_key_is_one_line(tmp_path):
 
 
 def test_status_of_unknown_campaign(tmp_path):
+    from dgm.archive.store import ArchiveStore
+
+    ArchiveStore.open(None, tmp_path).close()
     r = subprocess.run(dgm("status", "nope", archive_dir=tmp_path), capture_output=True, text=True)
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_graceful_stop_keeps_the_heartbeat_and_a_second_signal_quits_at_once(tmp_path, docker_client):
+    """First SIGINT: in-flight work finishes, and the runner keeps its heartbeat
+    meanwhile, so no second runner is let in. Second SIGINT: out at once (it
+    once hung for good, or rejected healthy children), campaign marked
+    interrupted, no sandbox left; `dgm resume` then finishes the campaign."""
+    import json
+    import time
+
+    from dgm.archive.store import ArchiveStore
+    from dgm.evolution.dashboard import heartbeat_age
+    from dgm.llm.scripted import BUNDLED_DIR
+
+    rehearsal = json.loads((BUNDLED_DIR / "rehearsal.json").read_text())
+    slow = tmp_path / "slow-model.json"
+    slow.write_text(json.dumps(dict(rehearsal, latency_s=6.0)))  # every call takes 6 s
+    config = tmp_path / "campaign.toml"
+    config.write_text(f"""
+[campaign]
+model = "scripted:{slow}"
+generations = 1
+children_per_generation = 1
+workers = 2
+[[campaign.stages]]
+name = "small"
+tasks = ["textkit__textkit-1", "confini__confini-1", "textkit__textkit-4"]
+""")
+    archive_dir = tmp_path / "archive"
+    env = {**os.environ, "COLUMNS": "200"}
+    proc = subprocess.Popen(dgm("run", "--config", str(config), "--name", "twice", archive_dir=archive_dir),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stdout:
+            if "agent_created" in line:  # the seed: its first two task runs start now
+                break
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(8)  # the runs in flight still wait on their 6 s model calls
+        with ArchiveStore.open(None, archive_dir) as store:
+            age = heartbeat_age(store.get_campaign("twice"))
+        assert proc.poll() is None and age is not None and age < 7, age  # beat after the first signal
+        second = subprocess.run(dgm("resume", "twice", archive_dir=archive_dir), capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert second.returncode == 2 and "is running" in second.stderr, second.stderr
+        proc.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - started < 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "quit at once" in err and "Traceback" not in err, err
+    assert docker_client.containers.list(all=True, filters={"label": f"dgm.owner_pid={proc.pid}"}) == []
+    with ArchiveStore.open(None, archive_dir) as store:
+        campaign = store.get_campaign("twice")
+        assert campaign.status == "interrupted"
+        assert any(e.kind == "campaign_stopped" and "quit at once" in e.payload["reason"]
+                   for e in store.list_events(campaign.id))
+    slow.write_text(json.dumps(rehearsal))  # the same model, answering at once now
+    resumed = subprocess.run(dgm("resume", "twice", archive_dir=archive_dir), capture_output=True, text=True,
+                             env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    with ArchiveStore.open(None, archive_dir) as store:
+        campaign = store.get_campaign("twice")
+        agents = store.list_agents(campaign.id)
+        assert campaign.status == "completed" and sorted(a.generation for a in agents) == [0, 1]
+        assert not [a for a in agents if "internal error" in (a.rejection_reason or "")]
+        runs = store.list_task_runs(campaign_id=campaign.id, kind="task")
+        assert runs and not [r for r in runs if r.status == "running"]
+        keys = [(r.agent_id, r.task_id, r.stage) for r in runs]
+        assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("budget_usd = 1.0\n[campaign]\ngenerations = 2\n", "budget_usd: outside the [campaign] table"),
+    ("[campaign]\ntime_limit_s = inf\n", "time_limit_s:"),
+    ("[campaign]\nbudget_usd = nan\n", "budget_usd:"),
+    ("[campaign]\n[[campaign.stages]]\nname = 's'\ntasks = -3\n", "a task count must be at least 1, not -3"),
+    (b"[campaign]\nname = '\xff\xfe'\n", "not UTF-8 text"),
+    (None, "is a directory"),
+    ("[campaign]\nbenchmark = 'nope'\n", "unknown benchmark 'nope'"),
+    ("[campaign]\nmodel = 'scripted:nope'\n", "unknown scripted model"),
+    ("[campaign]\n[[campaign.stages]]\nname = 's'\ntasks = ['no__such-1']\n", "no__such-1"),
+])
+def test_bad_config_files_are_one_line_and_write_nothing(tmp_path, text, message):
+    config = tmp_path / "campaign.toml"
+    if text is None:
+        config.mkdir()
+    elif isinstance(text, bytes):
+        config.write_bytes(text)
+    else:
+        config.write_text(text)
+    r = subprocess.run(dgm("run", "--config", str(config), archive_dir=tmp_path / "archive"), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "archive").exists()
+
+
+@pytest.mark.parametrize("option", [["--budget-usd", "-1"], ["--workers", "0"], ["--generations", "-1"],
+                                    ["--max-hours", "-2"]])
+def test_bad_resume_overrides_are_one_line(tmp_path, option):
+    from dgm.archive.store import ArchiveStore
+    from dgm.config import CampaignConfig
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        campaign = store.create_campaign("stopped", "evolution", CampaignConfig().model_dump(mode="json"))
+        store.set_campaign_status(campaign.id, "interrupted", finished=True)
+    r = subprocess.run(dgm("resume", "stopped", *option, archive_dir=tmp_path / "archive"), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: options: "), r.stderr

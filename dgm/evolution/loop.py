@@ -84,6 +84,9 @@ class CampaignRunner:
         self.state = RunnerState()
         self.stop_reason: str | None = None
         self._stop = threading.Event()
+        # Set when run() returns: the heartbeat lasts until then, through a
+        # graceful stop's in-flight work, so no second runner takes over meanwhile.
+        self._finished = threading.Event()
         # Set while an infrastructure failure is being waited out: children start nothing new.
         self._paused = threading.Event()
         self._on_event = on_event
@@ -141,6 +144,7 @@ class CampaignRunner:
             raise
         finally:
             self._stop.set()
+            self._finished.set()
             try:
                 self.store.set_campaign_status(self.campaign.id, status, finished=True)
                 self._event("campaign_stopped", {"status": status, "reason": self.stop_reason or "done"})
@@ -198,7 +202,7 @@ class CampaignRunner:
             raise DgmError(f"every task run of the seed agent failed; first error: {runs[0].error}")
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._finished.wait(HEARTBEAT_S):
             try:
                 self.store.heartbeat(self.campaign.id, os.getpid())
             except Exception:  # noqa: BLE001 - a missed heartbeat is harmless
