@@ -18,7 +18,8 @@ from dgm.errors import UsageError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan pass `gt=0`-style bounds, then break the campaign (and its JSON) once it has started.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StageConfig(_Strict):
@@ -28,6 +29,13 @@ class StageConfig(_Strict):
     """Task ids; or a count (the next N unused tasks in benchmark order); or 'rest'; or 'subset:NAME'."""
     advance_threshold: float = Field(0.0, ge=0.0, le=1.0)
     """Resolve rate (over all stages so far) needed to go on to the next stage."""
+
+    @field_validator("tasks")
+    @classmethod
+    def _count_positive(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError(f"a task count must be at least 1, not {value}")
+        return value
 
 
 class SandboxConfig(_Strict):
@@ -128,13 +136,29 @@ def load_config(path: Path | None, overrides: dict) -> CampaignConfig:
     source = str(path) if path else "options"
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UsageError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise UsageError(f"config file {path} is a directory") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise UsageError(f"{path}: not valid TOML ({exc})") from None
-        data = data.get("campaign", data)
+        if "campaign" in data:
+            # A key above the [campaign] table would be dropped without a word (a budget cap, say).
+            stray = sorted(k for k in data if k != "campaign")
+            if stray:
+                raise UsageError(f"{path}: {stray[0]}: outside the [campaign] table (move it under [campaign])")
+            data = data["campaign"]
     data.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_config(data, source)
+
+
+def validate_config(data: dict, source: str) -> CampaignConfig:
+    """CampaignConfig from plain data; UsageError naming the first bad key."""
     try:
         return CampaignConfig(**data)
     except ValidationError as exc:
