@@ -11,7 +11,7 @@ import pytest
 
 from dgm.errors import BudgetExceeded, UsageError
 from dgm.llm import scripted
-from dgm.llm.client import Budget, CallContext, LLMClient
+from dgm.llm.client import Budget, CallContext, LLMClient, UpstreamError
 from dgm.llm.gateway import Gateway
 
 
@@ -197,3 +197,41 @@ def test_a_provider_model_goes_through_litellm_retries_and_is_priced(store, monk
 def test_an_unattributable_call_is_refused_before_it_is_made():
     with pytest.raises(ValueError, match="attributable"):
         CallContext(purpose="task", model="openai/gpt-4o-mini", campaign_id="c1")
+
+
+def test_a_request_the_provider_refuses_is_neither_retried_nor_an_outage(store, monkeypatch):
+    """A 400 (unknown model, prompt too long) is final: retrying it, or waiting it
+    out as an outage for half an hour, only wastes the night."""
+    upstream = _FakeOpenAI([(400, {"error": {"message": "'temperature' must be at most 2", "type": "invalid_request_error",
+                                             "code": None}})] * 3)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream-only")
+    monkeypatch.setenv("OPENAI_BASE_URL", upstream.base_url)
+    monkeypatch.setenv("OPENAI_API_BASE", upstream.base_url)
+    campaign = store.create_campaign(name="refused", kind="eval", config={})
+    agent = store.add_agent(campaign.id, store.code.commit_tree(
+        str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR), message="seed"), status="seed",
+        origin="seed")
+    client = LLMClient(store, max_retries=2, backoff_s=0.01)
+    try:
+        with pytest.raises(UpstreamError) as info:
+            client.complete(CallContext(purpose="task", model="openai/gpt-4o-mini", campaign_id=campaign.id,
+                                        agent_id=agent.id),
+                            [{"role": "user", "content": "fix the bug"}])
+    finally:
+        upstream.close()
+    assert info.value.outage is False and "BadRequestError" in str(info.value)
+    assert len(upstream.requests) == 1
+    assert [c.status for c in store.list_llm_calls(campaign_id=campaign.id)] == ["error"]
+
+
+@pytest.mark.parametrize("model", ["gpt-nonexistent-99", "nosuchprovider/some-model"])
+def test_a_model_litellm_cannot_route_is_refused_before_anything_runs(tmp_path, model):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--model", model,
+                        "--archive-dir", str(tmp_path / "archive")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        f"error: unknown model '{model}': litellm cannot tell its provider "
+        "(write it as provider/model, e.g. openai/gpt-4o-mini)"), r.stderr
+    assert not (tmp_path / "archive").exists()

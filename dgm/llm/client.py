@@ -154,6 +154,18 @@ class Replayer:
 
 RETRYABLE_NAMES = ("RateLimitError", "InternalServerError", "ServiceUnavailableError",
                    "APIConnectionError", "Timeout", "APIError")
+# The request itself is wrong (unknown model, bad key, too long a prompt): retrying
+# cannot help and it is no outage, though openai's classes make these APIErrors too.
+FINAL_NAMES = ("BadRequestError", "AuthenticationError", "PermissionDeniedError", "NotFoundError",
+               "UnprocessableEntityError", "ContextWindowExceededError", "ContentPolicyViolationError",
+               "UnsupportedParamsError", "InvalidRequestError")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    if any(name in FINAL_NAMES for name in names):
+        return False
+    return any(name in RETRYABLE_NAMES for name in names)
 
 
 class LLMClient:
@@ -232,8 +244,7 @@ class LLMClient:
                 latency = time.monotonic() - started
                 error = f"{type(exc).__name__}: {str(exc)[:500]}"
                 self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted)
-                retryable = type(exc).__name__ in RETRYABLE_NAMES or any(
-                    cls.__name__ in RETRYABLE_NAMES for cls in type(exc).__mro__)
+                retryable = is_retryable(exc)
                 if not retryable or attempt >= self.max_retries:
                     raise UpstreamError(error if not retryable else f"{error} (after {attempt + 1} attempts)",
                                         outage=retryable) from None
