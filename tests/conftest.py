@@ -64,8 +64,11 @@ def leftover_containers(client) -> list:
     from dgm.sandbox.docker import LABEL, NetnsPool, drain_removals
 
     drain_removals()
-    return [c for c in client.containers.list(all=True, filters={"label": LABEL})
-            if c.labels.get("dgm.owner_pid") == str(os.getpid()) and c.labels.get(NetnsPool.ROLE_LABEL) != "netns"]
+    # The low-level listing, labels included in one call: the high-level one inspects each
+    # container afterwards and fails when another process's sandbox is removed meanwhile.
+    return [c for c in client.api.containers(all=True, filters={"label": LABEL})
+            if (c.get("Labels") or {}).get("dgm.owner_pid") == str(os.getpid())
+            and (c.get("Labels") or {}).get(NetnsPool.ROLE_LABEL) != "netns"]
 
 
 def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int = 2, settings=None,
