@@ -283,6 +283,9 @@ def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
     store.update_agent(seed.id, score=0.5)
     store.update_agent(early.id, score=1.0)
     store.update_agent(late.id, score=1.0, heldout_score=0.75)
+    # Half-evaluated: a perfect score over the one stage it has done so far. Not best (yet).
+    busy = store.add_agent(campaign.id, sha, parent_id=late.id, generation=3, status="evaluating", origin="child")
+    store.update_agent(busy.id, score=1.0, heldout_score=1.0)
     store.set_campaign_status(campaign.id, "completed", finished=True)
     store.close()
     out = run_dgm(["status", "ranked"], tmp_path / "archive").stdout
@@ -290,6 +293,8 @@ def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
     assert late.id in best_line and "held-out 0.750" in best_line, best_line
     lineage = json.loads(run_dgm(["lineage", "ranked", "--format", "json"], tmp_path / "archive").stdout)
     assert lineage["graph"]["best_agent"] == late.id
+    tree = run_dgm(["lineage", "ranked"], tmp_path / "archive").stdout
+    assert next(line for line in tree.splitlines() if "★" in line and late.id in line)
 
 
 

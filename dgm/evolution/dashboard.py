@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dgm.ranking import best_key
+from dgm.ranking import best_key, can_be_best
 
 # A campaign whose last heartbeat (every 5 s, loop.HEARTBEAT_S) is younger than this has a live runner.
 HEARTBEAT_FRESH_S = 30.0
@@ -84,8 +84,8 @@ def status_view(store, campaign) -> Group:
     by_status: dict[str, int] = {}
     for agent in agents:
         by_status[agent.status] = by_status.get(agent.status, 0) + 1
-    admitted = [a for a in agents if a.status == "admitted"]
-    best = min(admitted, key=lambda a: best_key(a.score, a.heldout_score, a.generation, a.id), default=None)
+    best = min((a for a in agents if can_be_best(a.score, a.status)),
+               key=lambda a: best_key(a.score, a.heldout_score, a.generation, a.id), default=None)
     age = heartbeat_age(campaign)
     alive = campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
     events = store.list_events(campaign.id)

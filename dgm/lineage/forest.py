@@ -6,7 +6,7 @@ tree, `dgm show` and the explorer's API use only this module.
 
 from __future__ import annotations
 
-from dgm.ranking import best_key
+from dgm.ranking import best_key, can_be_best
 
 
 class Lineage:
@@ -36,10 +36,10 @@ class Lineage:
         return [i for i, p in enumerate(self.parent) if p < 0]
 
     def best(self) -> int | None:
-        """The best scored agent (`dgm.ranking.best_key`, ties to the smaller id)."""
+        """The best agent that finished its evaluation (`dgm.ranking`, ties to the smaller id)."""
         if self._best is None:
             scored = [(best_key(r.score, r.heldout_score, r.generation, r.id), i)
-                      for i, r in enumerate(self.rows) if r.score is not None]
+                      for i, r in enumerate(self.rows) if can_be_best(r.score, r.status)]
             self._best = (min(scored)[1] if scored else None,)
         return self._best[0]
 

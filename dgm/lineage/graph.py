@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import networkx as nx
 
-from dgm.ranking import best_key
+from dgm.ranking import best_key, can_be_best
 
 FORMATS = ("graphml", "json", "dot")
 
@@ -52,13 +52,13 @@ def roots(graph: nx.DiGraph) -> list[str]:
 
 
 def best_agent(graph: nx.DiGraph) -> str | None:
-    """The best scored agent (`dgm.ranking.best_key`, ties to the smaller id).
+    """The best agent that finished its evaluation (`dgm.ranking`, ties to the smaller id).
 
     Only agent columns decide, so a graph built without run counts (the
     text tree) names the same best agent as the exports.
     """
     scored = [(best_key(data["score"], data.get("heldout_score"), data.get("generation"), node), node)
-              for node, data in graph.nodes(data=True) if data.get("score") is not None]
+              for node, data in graph.nodes(data=True) if can_be_best(data.get("score"), data.get("status"))]
     return min(scored)[1] if scored else None
 
 
