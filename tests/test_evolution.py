@@ -313,15 +313,15 @@ def test_a_child_that_hangs_is_rejected_and_the_campaign_goes_on(tmp_path, store
 # --------------------------------------------------------------------------- budget
 def test_budget_cap_stops_the_campaign_within_one_call(tmp_path, store, docker_client):
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=[1, 4, 4, 1, 4])
-    cap = 0.004
+    cap = 0.012
     campaign, status = run_campaign(store, docker_client, bench, name="capped", generations=5,
                                     children_per_generation=2, budget_usd=cap, stages=TWO_STAGES, heldout=1,
                                     time_limit_s=60)
     assert status == "budget_exhausted" and campaign.status == "budget_exhausted"
     calls = [c for c in store.list_llm_calls(campaign_id=campaign.id) if c.status == "ok"]
     spent = store.campaign_spend(campaign.id)
-    assert spent >= cap
-    assert spent - cap <= max(c.cost_usd for c in calls) + 1e-12
+    assert spent - cap <= max(c.cost_usd for c in calls) + 1e-12  # over only by what an estimate missed
+    assert cap - spent <= max(c.cost_usd for c in calls) + 1e-12  # and it did not stop early either
     assert abs(spent - sum(c.cost_usd for c in calls)) < 1e-9
     assert abs(campaign.spent_usd - spent) < 1e-9
     # Every call is attributed to its campaign and agent.

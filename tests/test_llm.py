@@ -59,23 +59,26 @@ def test_gateway_attributes_records_and_refuses(store):
     assert transcript["request"]["messages"][0]["content"] == "hi" and transcript["response"]["choices"]
 
 
-def test_budget_lets_at_most_the_last_call_cross_the_cap():
+@pytest.mark.parametrize("actual", [0.3, 0.45])
+def test_budget_stops_short_of_the_cap_and_passes_it_only_by_what_estimates_missed(actual):
+    """Eight workers, calls estimated at 0.3 against a cap of 1.0: with exact
+    estimates spend stops at 0.9 (a fourth call would pass the cap, so it is
+    refused); with calls costing 0.45 each, spend passes the cap by at most
+    what the calls in flight cost beyond their estimates."""
     spent = {"usd": 0.0}
     lock = threading.Lock()
     budget = Budget(1.0, lambda: spent["usd"])
-    crossed = []
+    refusals = []
 
     def worker():
         while True:
             try:
                 ticket = budget.acquire(estimate=0.3)
-            except BudgetExceeded:
+            except BudgetExceeded as exc:
+                refusals.append(str(exc))
                 return
             with lock:
-                before = spent["usd"]
-                spent["usd"] += 0.3
-                if before < 1.0 <= spent["usd"]:
-                    crossed.append(before)
+                spent["usd"] += actual
             budget.release(ticket)
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
@@ -83,9 +86,13 @@ def test_budget_lets_at_most_the_last_call_cross_the_cap():
         t.start()
     for t in threads:
         t.join()
-    assert spent["usd"] >= 1.0
-    assert spent["usd"] - 1.0 <= 0.3 + 1e-9  # exceeded by at most one call
-    assert len(crossed) == 1
+    if actual == 0.3:
+        assert spent["usd"] == pytest.approx(0.9)  # never over; no fourth call fits
+        assert any("would pass it" in r for r in refusals)
+    else:
+        in_flight_at_most = 3  # 3 x 0.3 fit beside each other under 1.0
+        assert spent["usd"] <= 1.0 + in_flight_at_most * (actual - 0.3) + 1e-9
+    assert len(refusals) == 8
 
 
 def test_scripted_rules_and_errors(tmp_path):

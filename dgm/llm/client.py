@@ -88,9 +88,11 @@ class Budget:
 
     Each call reserves an estimate of its cost (its prompt priced by litellm
     plus the largest completion seen so far) before it starts. A call that
-    would not fit beside the calls already in flight waits for them; a call
-    with nothing in flight may start while spend is below the cap. So at most
-    one call, the last, takes spend past the cap, however many workers there are.
+    would not fit beside the calls already in flight waits for them; one that
+    would not fit even alone is refused: the campaign stops short of the cap
+    rather than step over it. Spend passes the cap only when calls cost more
+    than their estimates (a completion longer than any before, an unpriced
+    model), and then by at most the calls in flight at that moment.
     """
 
     def __init__(self, cap_usd: float | None, spent_usd: Callable[[], float]):
@@ -108,10 +110,14 @@ class Budget:
                 spent = self._spent()
                 if spent >= self.cap_usd:
                     raise BudgetExceeded(f"budget of ${self.cap_usd:.4f} reached (spent ${spent:.4f})")
-                if not self._reserved or spent + sum(self._reserved.values()) + estimate <= self.cap_usd:
+                if spent + sum(self._reserved.values()) + estimate <= self.cap_usd:
                     self._next += 1
                     self._reserved[self._next] = estimate
                     return self._next
+                if not self._reserved:
+                    raise BudgetExceeded(
+                        f"budget of ${self.cap_usd:.4f} nearly reached (spent ${spent:.4f}): the next call, "
+                        f"estimated at ${estimate:.4f}, would pass it")
                 self._cond.wait(timeout=5.0)
 
     def release(self, ticket: int | None) -> None:
