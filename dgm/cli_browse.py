@@ -79,11 +79,18 @@ def ls_cmd(
         raise UsageError(f"--sort must be generation or score, not {sort!r}")
     store = _store(archive, archive_dir)
     if campaign is None:
+        from dgm.evolution.dashboard import HEARTBEAT_FRESH_S, heartbeat_age
+
         overview = store.campaign_overview()
         rows = []
         for c in store.list_campaigns():
             o = overview.get(c.id, {})
-            rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": c.status,
+            status = c.status
+            if c.kind == "evolution" and status == "running":
+                age = heartbeat_age(c)
+                if age is None or age > HEARTBEAT_FRESH_S:
+                    status = "running?"  # its runner stopped checking in: killed, or its machine is down
+            rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": status,
                          "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
                          "best_score": o.get("best_score"), "spent_usd": c.spent_usd,
                          "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})

@@ -318,3 +318,21 @@ def test_a_long_table_too_wide_for_the_terminal_names_the_columns_it_leaves_out(
     assert "agent00000039" in text and "parent00000039" in text  # ids whole
     assert "score, cost $ left out at 50 columns" in " ".join(text.split())
     assert all(len(line) <= 50 for line in text.splitlines())
+
+
+def test_ls_marks_a_campaign_whose_runner_stopped_checking_in(tmp_path):
+    """After a kill -9 the row still says 'running'; ls shows that nobody is behind it."""
+    from datetime import datetime, timedelta, timezone
+
+    import sqlalchemy as sa
+
+    from dgm.archive.models import Campaign
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        store.create_campaign("live", "evolution", {})
+        dead = store.create_campaign("dead", "evolution", {})
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(Campaign).where(Campaign.id == dead.id)
+                         .values(heartbeat_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
+    rows = {r["name"]: r["status"] for r in json.loads(run_dgm(["ls", "--json"], tmp_path / "archive").stdout)}
+    assert rows == {"live": "running", "dead": "running?"}
