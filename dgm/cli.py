@@ -427,7 +427,7 @@ def _launch(store, config, campaign) -> None:
         def on_signal(signum, frame):
             interrupts["n"] += 1
             if interrupts["n"] > 1:
-                _quit_at_once(store, campaign, client, signal.Signals(signum).name)
+                _quit_at_once(store, campaign, signal.Signals(signum).name)
             runner.request_stop(signal.Signals(signum).name)
             console.print("stopping: finishing in-flight work (send the signal again to quit at once; "
                           "`dgm resume` picks up either way)")
@@ -476,16 +476,17 @@ def _launch(store, config, campaign) -> None:
                                   f"interrupted are not counted: once fixed, `dgm resume {campaign.id}` redoes them")
 
 
-def _quit_at_once(store, campaign, client, signame: str) -> None:
-    """The second signal: exit now, as a kill would, but tidily. Unwinding the
+def _quit_at_once(store, campaign, signame: str) -> None:
+    """The second signal: exit now, as a kill would, but say so. Unwinding the
     threads instead (children waiting on task runs the executor no longer
     takes) hung for good or rejected healthy children. What was in flight
-    stays unfinished, for `dgm resume` to redo; the campaign is marked
-    interrupted and this process's sandboxes removed, each given a few
-    seconds at most (the interrupted thread may hold the archive's lock)."""
-    from dgm.sandbox.docker import remove_own_sandboxes
+    stays unfinished, for `dgm resume` to redo; the sandboxes are left to
+    the next dgm command's orphan sweep: removing them here would make the
+    runs still in flight record their own sandbox's death as the agent's
+    error. The campaign is marked interrupted, given a few seconds at most
+    (the interrupted thread may hold the archive's lock)."""
 
-    def tidy() -> None:
+    def mark() -> None:
         try:
             store.set_campaign_status(campaign.id, "interrupted", finished=True)
             store.add_event(campaign.id, "campaign_stopped", {
@@ -493,14 +494,10 @@ def _quit_at_once(store, campaign, client, signame: str) -> None:
                                                   "that was in flight"})
         except Exception:  # noqa: BLE001 - best effort: a stale heartbeat tells the same later
             pass
-        try:
-            remove_own_sandboxes(client)
-        except Exception:  # noqa: BLE001 - the next dgm command removes what is left
-            pass
 
-    worker = threading.Thread(target=tidy, daemon=True)
+    worker = threading.Thread(target=mark, daemon=True)
     worker.start()
-    worker.join(10)
+    worker.join(3)
     console.show_cursor(True)
     err_console.print(f"quit at once (second {signame}); `dgm resume {campaign.id}` redoes what was in flight")
     sys.stdout.flush()

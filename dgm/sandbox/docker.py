@@ -290,19 +290,6 @@ def remove_orphans(client, *, all_owners: bool = False) -> int:
     return removed
 
 
-def remove_own_sandboxes(client) -> int:
-    """Remove this process's sandboxes (for a process about to exit at once)."""
-    removed = 0
-    own = {LABEL: "1", OWNER_PID_LABEL: str(os.getpid())}
-    for summary in client.api.containers(all=True, filters={"label": [f"{k}={v}" for k, v in own.items()]}):
-        try:
-            client.api.remove_container(summary["Id"], force=True)
-            removed += 1
-        except Exception:  # noqa: BLE001 - already gone is fine
-            pass
-    return removed
-
-
 def _remove_orphan_stages(all_owners: bool) -> None:
     """Stage directories of dead processes (named dgm-stage-<pid>-...)."""
     root = Path(tempfile.gettempdir())
