@@ -281,8 +281,8 @@ def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
     early = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="admitted", origin="child")
     late = store.add_agent(campaign.id, sha, parent_id=early.id, generation=2, status="admitted", origin="child")
     store.update_agent(seed.id, score=0.5)
-    store.update_agent(early.id, score=1.0)
-    store.update_agent(late.id, score=1.0, heldout_score=0.75)
+    store.update_agent(early.id, score=0.9)
+    store.update_agent(late.id, score=0.9, heldout_score=0.75)
     # Half-evaluated: a perfect score over the one stage it has done so far. Not best (yet).
     busy = store.add_agent(campaign.id, sha, parent_id=late.id, generation=3, status="evaluating", origin="child")
     store.update_agent(busy.id, score=1.0, heldout_score=1.0)
@@ -295,6 +295,8 @@ def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
     assert lineage["graph"]["best_agent"] == late.id
     tree = run_dgm(["lineage", "ranked"], tmp_path / "archive").stdout
     assert next(line for line in tree.splitlines() if "★" in line and late.id in line)
+    (row,) = json.loads(run_dgm(["ls", "--json"], tmp_path / "archive").stdout)
+    assert row["best_score"] == 0.9 and row["agents"] == 4  # not the half-evaluated 1.0
 
 
 

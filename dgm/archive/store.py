@@ -53,6 +53,7 @@ from dgm.archive.models import (
     utcnow,
 )
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
+from dgm.ranking import IN_FLIGHT
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -569,9 +570,10 @@ class ArchiveStore:
 
     def campaign_overview(self) -> dict[str, dict[str, Any]]:
         """campaign id -> {"agents": n, "admitted": n, "best_score": float | None}."""
+        # Best among agents whose evaluation is over, as every other view ranks (dgm.ranking).
         query = select(
             Agent.campaign_id, func.count(), func.sum(sa.case((Agent.status == "admitted", 1), else_=0)),
-            func.max(Agent.score),
+            func.max(sa.case((Agent.status.not_in(IN_FLIGHT), Agent.score))),
         ).group_by(Agent.campaign_id)
         with self._read() as s:
             return {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
