@@ -181,7 +181,7 @@ def eval_cmd(
                 for r in runs], indent=2))
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
-                           f"campaign {campaign.id} (see `dgm ls {campaign.id}`)") from None
+                                   f"campaign {campaign.id} (see `dgm ls {campaign.id}`)") from None
     resolved = sum(r.status == "resolved" for r in runs)
     console.print(f"resolved {resolved}/{len(runs)}")
 
@@ -271,10 +271,10 @@ def run_cmd(
     if bench_options:
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
-    _check_config(config)  # bad ids and models before anything is written, the archive included
+    checked = _check_config(config)  # bad ids and models before anything is written, the archive included
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    _preflight(config)
+    _preflight(*checked)
     campaign = store.create_campaign(name=config.name or f"campaign-{stamp}", kind="evolution",
                                      config=config.model_dump(mode="json"), seed=config.seed,
                                      budget_usd=config.budget_usd)
@@ -314,7 +314,7 @@ def resume_cmd(
     if budget_usd is not None or generations is not None or max_hours is not None or workers is not None:
         campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
                                          budget_usd=config.budget_usd)
-    _preflight(config)
+    _preflight(*_check_config(config))
     _launch(store, config, campaign)
 
 
@@ -370,12 +370,11 @@ def _check_config(config):
     return bench, build_plan(config, bench)
 
 
-def _preflight(config) -> None:
-    """Every cheap check before anything is spent."""
+def _preflight(bench, plan) -> None:
+    """With `_check_config`'s benchmark and plan: the sandboxes' images, before anything is spent."""
     from dgm.sandbox.docker import docker_client, ensure_image
     from dgm.sandbox.images import base_image_tag
 
-    bench, plan = _check_config(config)
     client = docker_client()
     ensure_image(client, base_image_tag())  # self-modification and the sanity gate run on it
     if hasattr(bench, "prepare_images"):
