@@ -151,26 +151,22 @@ def eval_cmd(
                                   executor=ThreadExecutor(workers))
     except KeyboardInterrupt:
         # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.
-        for run in store.list_task_runs(campaign_id=campaign.id, status="running"):
-            store.finish_task_run(run.id, status="error", error="interrupted before it finished")
-        store.set_campaign_status(campaign.id, "interrupted", finished=True)
+        store.close_campaign(campaign.id, "interrupted", unfinished_error="interrupted before it finished")
         done = len(store.list_task_runs(campaign_id=campaign.id))
         err_console.print(Text(f"{done} of {len(selected)} task(s) recorded in campaign {campaign.id}"))
         raise
     except InfrastructureError as exc:
         # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
         try:
-            cut = store.list_task_runs(campaign_id=campaign.id, status="running")
-            for run in cut:
-                store.finish_task_run(run.id, status="error", error=f"cut short by the sandbox machinery: {exc}")
-            store.set_campaign_status(campaign.id, "failed", finished=True)
-            finished = len(store.list_task_runs(campaign_id=campaign.id)) - len(cut)
+            cut = store.close_campaign(campaign.id, "failed",
+                                       unfinished_error=f"cut short by the sandbox machinery: {exc}")
+            finished = len(store.list_task_runs(campaign_id=campaign.id)) - cut
         except ArchiveUnavailable:
             raise InfrastructureError(f"{exc}. The evaluation stopped (campaign {campaign.id}); "
                                       "its unfinished runs could not be closed") from None
         raise InfrastructureError(
             f"{exc}. The evaluation stopped: {finished} of {len(selected)} task(s) finished (kept in campaign "
-            f"{campaign.id}), {len(cut)} cut short (recorded as errors), the rest not started") from None
+            f"{campaign.id}), {cut} cut short (recorded as errors), the rest not started") from None
     store.set_campaign_status(campaign.id, "completed", finished=True)
     _print_runs(runs, model)
     if json_out is not None:

@@ -206,6 +206,16 @@ class ArchiveStore:
             campaign.finished_at = utcnow() if finished else None
         return campaign
 
+    def close_campaign(self, campaign_id: str, status: str, *, unfinished_error: str) -> int:
+        """End a run that is not resumed (an eval, a replay) cut short: its task
+        runs still 'running' become errors saying why, and the campaign takes
+        `status`. Returns how many runs were cut."""
+        cut = self.list_task_runs(campaign_id=campaign_id, status="running")
+        for run in cut:
+            self.finish_task_run(run.id, status="error", error=unfinished_error)
+        self.set_campaign_status(campaign_id, status, finished=True)
+        return len(cut)
+
     def update_campaign(self, campaign_id: str, *, config: dict | None = None,
                         budget_usd: float | None = None) -> Campaign:
         """Change a campaign's config snapshot / budget (e.g. `dgm resume --budget-usd`)."""

@@ -202,9 +202,7 @@ def replay(store, docker_client, bench, agent, task, *, mode: str, source=None, 
                                      kind="replay", replay=replayer)
     except BaseException as exc:
         # A replay is not resumed: a run the failure cut short is closed, not left 'running'.
-        for cut in store.list_task_runs(campaign_id=campaign.id, status="running"):
-            store.finish_task_run(cut.id, status="error", error=f"replay stopped: {type(exc).__name__}: {exc}")
-        store.set_campaign_status(campaign.id, "failed", finished=True)
+        store.close_campaign(campaign.id, "failed", unfinished_error=f"replay stopped: {type(exc).__name__}: {exc}")
         raise
     store.set_campaign_status(campaign.id, "completed", finished=True)
     report = ReplayReport(mode=mode, campaign_id=campaign.id, run=run, source=source)
