@@ -227,8 +227,6 @@ def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
                 self._json(400, {"error": str(exc)})
             except DgmError as exc:
                 self._json(503, {"error": str(exc)})
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the browser went away mid-answer (a reload, a closed tab)
 
         def do_POST(self) -> None:
             self._json(405, {"error": "the explorer is read-only"})
@@ -278,7 +276,8 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def handle_error(self, request, client_address) -> None:
-        # A client that hangs up early is routine, not a traceback on the user's terminal.
+        # A client that hangs up early (a reload, a closed tab), while its request is
+        # read or answered, is routine, not a traceback on the user's terminal.
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         super().handle_error(request, client_address)
