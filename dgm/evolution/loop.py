@@ -143,7 +143,6 @@ class CampaignRunner:
             status = "failed"  # a bug or a broken harness; `dgm resume` retries after the fix
             raise
         finally:
-            self._stop.set()
             self._finished.set()
             try:
                 self.store.set_campaign_status(self.campaign.id, status, finished=True)
