@@ -338,11 +338,11 @@ def _refuse_if_running(campaign) -> None:
     """Two runners on one campaign would redo each other's runs and pay twice:
     refuse while its runner on this machine is alive (a fresh heartbeat and a
     live pid; a killed runner's pid is gone at once)."""
-    from dgm.evolution.dashboard import HEARTBEAT_FRESH_S, heartbeat_age
+    from dgm.evolution.dashboard import heartbeat_age, runner_checks_in
 
-    age = heartbeat_age(campaign)
-    if campaign.status != "running" or age is None or age >= HEARTBEAT_FRESH_S:
+    if not runner_checks_in(campaign):
         return
+    age = heartbeat_age(campaign)
     if campaign.pid in (None, 0, os.getpid()):
         return
     try:

@@ -79,17 +79,15 @@ def ls_cmd(
         raise UsageError(f"--sort must be generation or score, not {sort!r}")
     store = _store(archive, archive_dir)
     if campaign is None:
-        from dgm.evolution.dashboard import HEARTBEAT_FRESH_S, heartbeat_age
+        from dgm.evolution.dashboard import runner_checks_in
 
         overview = store.campaign_overview()
         rows = []
         for c in store.list_campaigns():
             o = overview.get(c.id, {})
             status = c.status
-            if c.kind == "evolution" and status == "running":
-                age = heartbeat_age(c)
-                if age is None or age > HEARTBEAT_FRESH_S:
-                    status = "running?"  # its runner stopped checking in: killed, or its machine is down
+            if c.kind == "evolution" and status == "running" and not runner_checks_in(c):
+                status = "running?"  # its runner stopped checking in: killed, or its machine is down
             rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": status,
                          "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
                          "best_score": o.get("best_score"), "spent_usd": c.spent_usd,

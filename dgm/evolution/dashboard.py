@@ -30,6 +30,12 @@ def heartbeat_age(campaign) -> float | None:
     return (datetime.now(timezone.utc) - beat).total_seconds()
 
 
+def runner_checks_in(campaign) -> bool:
+    """A running campaign whose runner checked in lately (a killed one stops)."""
+    age = heartbeat_age(campaign)
+    return campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -87,7 +93,7 @@ def status_view(store, campaign) -> Group:
     best = min((a for a in agents if can_be_best(a.score, a.status)),
                key=lambda a: best_key(a.score, a.heldout_score, a.generation, a.id), default=None)
     age = heartbeat_age(campaign)
-    alive = campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
+    alive = runner_checks_in(campaign)
     events = store.list_events(campaign.id)
     state = campaign.status
     if campaign.status == "running" and not alive:
