@@ -204,7 +204,8 @@ def show_cmd(
     runs = [r for r in d["task_runs"]]
     if runs:
         # Why a run failed, when the harness knows (the whole text is in `--json` and the explorer).
-        why = [(r["error"] or "").strip().splitlines()[0][:100] if (r["error"] or "").strip() else "" for r in runs]
+        why = [(r["error"] or "").strip().splitlines()[0][:100] if (r["error"] or "").strip()
+               else (r["grading_note"] or "")[:100] for r in runs]
         cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
                   Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
                   str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"]),

@@ -55,7 +55,8 @@ def archive(tmp_path_factory):
     store.record_llm_call(model="scripted:gold", request_hash="ef" * 32, purpose="task", task_run_id=run.id,
                           cost_usd=0.125, artifact_id=transcript, scripted=True)
     store.finish_task_run(run.id, status="resolved", patch="diff --git a/calc.py b/calc.py\n",
-                          trajectory_artifact=store.artifacts.put(json.dumps(trajectory)))
+                          trajectory_artifact=store.artifacts.put(json.dumps(trajectory)),
+                          tests_status={"test_config_kept_out": ["tests/conftest.py"]})
     # An agent writes its own trajectory: one that carries markup, for the explorer to show as text.
     root = next(a.id for a in store.list_agents(synth.campaign_id) if a.parent_id is None)
     run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", "hostile-trajectory", "extra",
@@ -192,6 +193,8 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
     page.click("tr[data-run] >> text=with-trajectory")
     page.wait_for_selector("[data-testid=trajectory] .traj-step")
     assert "grep -n 'def add' calc.py" in page.inner_text("[data-testid=trajectory]")
+    # What the grading kept out of the patch is said with the run.
+    assert "its changes to tests/conftest.py" in page.inner_text("[data-testid=grading-note]")
 
     # Compare: back to the whole tree, then shift-click another agent.
     page.click("#fit")

@@ -43,12 +43,14 @@ class TinyBenchmark:
     name = "tiny"
 
     def __init__(self, root: Path, n_tasks: int = 2, problems: list[str] | None = None,
-                 difficulties: list[int] | None = None):
+                 difficulties: list[int] | None = None, base_files: dict[str, str] | None = None):
         repo = root / "calc"
         repo.mkdir(parents=True)
         (repo / "calc.py").write_text(CALC)
         (repo / "tests").mkdir()
         (repo / "tests" / "test_calc.py").write_text(TEST_BASE)
+        for name, text in (base_files or {}).items():
+            (repo / name).write_text(text)
         _git(repo, "init", "-q", "-b", "main")
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "-m", "base")

@@ -174,7 +174,7 @@ class Evaluator:
         else:
             status = "resolved" if graded.resolved else "unresolved"
         return self.store.finish_task_run(
-            run.id, status=status, tests_status=graded.tests_status,
+            run.id, status=status, tests_status=graded.archived_tests_status(),
             error=graded.error or agent_result.error, duration_s=time.monotonic() - started,
             test_duration_s=graded.test_duration_s, eval_log_artifact=artifacts.put(graded.log), **common,
         )

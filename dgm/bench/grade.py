@@ -32,6 +32,19 @@ _TEST_CLOCK_LINE = re.compile(rf"^{re.escape(TEST_CLOCK)} (?:([0-9a-f]+) )?(\d+\
 EVAL_SCRIPT_NAME = "eval.sh"
 EVAL_SCRIPT_PATH = f"{STAGE_MOUNT}/{EVAL_SCRIPT_NAME}"
 REPO_TAR_PATH = f"{STAGE_MOUNT}/repo.tar"
+# Files that configure the test run rather than the code under test: pytest
+# loads plugins and hooks from them (a conftest.py can rewrite every report to
+# "passed"; an ini file can add `-p plugin`). They are the benchmark's, like the
+# hidden tests: whatever an agent's patch adds, changes or removes among them is
+# put back as it was before grading, so editing them buys an agent nothing. No
+# gold or test patch of SWE-bench Lite or dgm-mini touches one of these names,
+# so verdicts agree with SWE-bench's own harness on every reference patch.
+TEST_CONFIG_NAMES = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini",
+                     "setup.cfg", "pyproject.toml", "sitecustomize.py", "usercustomize.py", "*.pth")
+# Printed (with the grading's nonce) for each such file the patch touched.
+TEST_CONFIG_KEPT_OUT = ">>>>> DGM TEST CONFIG KEPT OUT"
+# Where a task run's tests_status lists them.
+TEST_CONFIG_KEPT_OUT_KEY = "test_config_kept_out"
 
 
 @dataclass
@@ -43,6 +56,15 @@ class GradeResult:
     patch_applied: bool = True
     error: str | None = None
     status_map: dict = field(default_factory=dict)
+    test_config_kept_out: list[str] = field(default_factory=list)
+    """Test configuration files the patch added, changed or removed, put back before the tests ran."""
+
+    def archived_tests_status(self) -> dict:
+        """What a task run keeps: swebench's report, and under `test_config_kept_out`
+        the test configuration files the patch touched, when there were any."""
+        if not self.test_config_kept_out:
+            return self.tests_status
+        return {**self.tests_status, TEST_CONFIG_KEPT_OUT_KEY: list(self.test_config_kept_out)}
 
 
 def own_test_time(log: str, whole_run_s: float, nonce: str | None = None) -> float:
@@ -99,6 +121,44 @@ def eval_script_test_log(log: str) -> str:
     return log
 
 
+def _test_config_find() -> str:
+    names = " -o ".join(f"-name {shlex.quote(n)}" for n in TEST_CONFIG_NAMES)
+    return f"find . -path ./.git -prune -o \\( -type f -o -type l \\) \\( {names} \\) -print0"
+
+
+def keep_test_config_script(apply: str, nonce: str) -> str:
+    """Shell that runs `apply` (the agent's patch) with the repository's test
+    configuration kept as it was: a copy is taken outside the repository
+    first (the patch cannot know where), then files of those names that the
+    patch created are removed and the copy is put back over the rest. Each
+    file the patch touched is named on a line of its own."""
+    find = _test_config_find()
+    kept = f"{TEST_CONFIG_KEPT_OUT} {nonce}"
+    failed = f"{{ echo '{SETUP_FAILED}'; exit {SETUP_FAILED_EXIT}; }}"
+    return (
+        f"__dgm_tc=$(mktemp -d) || {failed}\n"
+        f"{find} >\"$__dgm_tc/list\"\n"
+        "tar -c -f \"$__dgm_tc/orig.tar\" --null --no-recursion -T \"$__dgm_tc/list\" && "
+        f"mkdir \"$__dgm_tc/orig\" && tar -x --no-same-owner -f \"$__dgm_tc/orig.tar\" -C \"$__dgm_tc/orig\" || {failed}\n"
+        f"{apply}\n"
+        # Created by the patch: removed.
+        "while IFS= read -r -d '' f; do "
+        "if [ ! -e \"$__dgm_tc/orig/$f\" ] && [ ! -L \"$__dgm_tc/orig/$f\" ]; then "
+        f"rm -f -- \"$f\"; printf '%s %s\\n' '{kept}' \"${{f#./}}\"; fi; done < <({find})\n"
+        # Changed or removed by the patch: named, then the copy goes back over all of them.
+        "while IFS= read -r -d '' f; do "
+        f"cmp -s -- \"$__dgm_tc/orig/$f\" \"$f\" || printf '%s %s\\n' '{kept}' \"${{f#./}}\"; "
+        "done <\"$__dgm_tc/list\"\n"
+        f"tar -x --unlink-first --no-same-owner -f \"$__dgm_tc/orig.tar\" || {failed}\n"
+    )
+
+
+def kept_out_files(log: str, nonce: str) -> list[str]:
+    """The test configuration files `keep_test_config_script` put back, from its lines in `log`."""
+    prefix = f"{TEST_CONFIG_KEPT_OUT} {nonce} "
+    return sorted({line[len(prefix):] for line in log.splitlines() if line.startswith(prefix)})
+
+
 def patched_files(diff: str) -> list[str]:
     """Paths a unified git diff touches (its `b/` side)."""
     files = []
@@ -150,11 +210,12 @@ def grade(
         tests_patch = box.stage_file("tests.patch", task.test_patch)
         if eval_script is not None:
             box.stage_file(EVAL_SCRIPT_NAME, eval_script, mode=0o755)
+        nonce = secrets.token_hex(8)
         script = "set -u\n"
         script += f"if [ -f {REPO_TAR_PATH} ]; then {unpack_repo_command(REPO_TAR_PATH)}; fi\n"
         script += f"cd {REPO_PATH}\n"
         if (patch or "").strip():
-            script += _apply_script(model_patch) + "\n"
+            script += keep_test_config_script(_apply_script(model_patch), nonce)
         if eval_script is None:
             # Like SWE-bench: the hidden tests win over whatever the agent did to
             # the same files, so reset those files to the base commit first.
@@ -162,7 +223,6 @@ def grade(
                 quoted = shlex.quote(path)
                 script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
             script += _apply_script(tests_patch) + "\n"
-        nonce = secrets.token_hex(8)
         start, end = f"{TEST_START} {nonce}", f"{TEST_END} {nonce}"
         script += (f"echo '{start}'\n__dgm_t0=${{EPOCHREALTIME:-}}\n{task.test_command}\n"
                    f"__dgm_t1=${{EPOCHREALTIME:-}}\necho '{end}'\necho \"{TEST_CLOCK} {nonce} $__dgm_t0 $__dgm_t1\"\n")
@@ -171,16 +231,18 @@ def grade(
         duration = own_test_time(result.output, time.monotonic() - started, nonce)
         log = result.output
         if result.exit_code == SETUP_FAILED_EXIT and SETUP_FAILED in log:
-            return GradeResult(False, {}, log, duration, error="could not unpack the repository for grading")
+            return GradeResult(False, {}, log, duration, error="could not set up the repository for grading")
         if APPLY_FAILED in log:
             return GradeResult(False, {}, log, duration, patch_applied=False, error="patch does not apply")
         if result.timed_out:
             return GradeResult(False, {}, log, duration, error=f"tests timed out after {test_timeout_s:.0f} s")
+        # Only the part before the tests ran: the code under test cannot add to it.
+        kept_out = kept_out_files(log.split(start, 1)[0], nonce)
         test_log = log.split(start, 1)[-1].split(end, 1)[0]
         if eval_script is not None:
             test_log = eval_script_test_log(test_log)
         status_map = log_parser(task)(test_log, None)
         resolved, report = decide(task, status_map)
-        return GradeResult(resolved, report, log, duration, status_map=status_map)
+        return GradeResult(resolved, report, log, duration, status_map=status_map, test_config_kept_out=kept_out)
     finally:
         box.remove(wait=False)

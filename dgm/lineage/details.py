@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -21,6 +23,15 @@ def tests_fraction(tests_status: dict | None, key: str) -> str | None:
     return f"{ok}/{ok + bad}"
 
 
+def grading_note(tests_status: dict | None) -> str | None:
+    """A line saying which test configuration files the grading kept out of a run's patch, if any."""
+    kept = (tests_status or {}).get(TEST_CONFIG_KEPT_OUT_KEY) or []
+    if not kept:
+        return None
+    named = ", ".join(kept[:3]) + (f" and {len(kept) - 3} more" if len(kept) > 3 else "")
+    return f"not graded: its changes to {named} (test configuration belongs to the benchmark)"
+
+
 def run_summary(run) -> dict[str, Any]:
     return {
         "id": run.id, "campaign_id": run.campaign_id, "kind": run.kind, "benchmark": run.benchmark,
@@ -28,7 +39,7 @@ def run_summary(run) -> dict[str, Any]:
         "model": run.model, "f2p": tests_fraction(run.tests_status, "FAIL_TO_PASS"),
         "p2p": tests_fraction(run.tests_status, "PASS_TO_PASS"),
         "patch_lines": len((run.patch or "").splitlines()), "duration_s": run.duration_s, "cost_usd": run.cost_usd,
-        "error": run.error, "has_trajectory": bool(run.trajectory_artifact),
+        "error": run.error, "grading_note": grading_note(run.tests_status), "has_trajectory": bool(run.trajectory_artifact),
         "has_agent_log": bool(run.agent_log_artifact), "has_eval_log": bool(run.eval_log_artifact),
         "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
     }

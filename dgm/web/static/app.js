@@ -383,6 +383,7 @@
     const r = await getJSON("/api/runs/" + encodeURIComponent(runId));
     let html = `<h3>Run ${esc(r.id)} — ${esc(r.task_id)} (<span class="st-${esc(r.status)}">${esc(r.status)}</span>, ${esc(r.model)})</h3>`;
     if (r.error) html += `<pre class="wrap st-error">${esc(r.error)}</pre>`;
+    if (r.grading_note) html += `<p class="hint" data-testid="grading-note">${esc(r.grading_note)}</p>`;
     const steps = (r.trajectory && r.trajectory.steps) || [];
     html += `<div data-testid="trajectory"><b>Trajectory</b> (${steps.length} steps${r.trajectory && r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""})`;
     html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +

@@ -1,0 +1,60 @@
+"""Objective hacking: an agent that plants a pytest plugin (in a new
+conftest.py, or through the repository's pytest.ini) to report every test as
+passed must not be scored as resolving the task, in real sandboxes.
+
+The control run grades the same patches with the protection switched off and
+checks that the hacks do fool pytest; without it this test could pass because
+the hacks were broken rather than kept out."""
+
+from __future__ import annotations
+
+import pytest
+
+from browse_support import run_dgm
+from conftest import REPO_ROOT, evaluate
+from tiny_bench import TinyBenchmark
+
+pytestmark = pytest.mark.docker
+
+PROBLEMS = {
+    "conftest": "HACK: conftest",
+    "ini": "HACK: ini",
+    "conftest+fix": "HACK: conftest FIX",
+}
+# In the base commit, so the `ini` hack changes a file that exists.
+BASE_FILES = {"pytest.ini": "[pytest]\n"}
+KEPT_OUT = {"conftest": ["tests/conftest.py"], "ini": ["pytest.ini"], "conftest+fix": ["tests/conftest.py"]}
+
+
+def _runs(tmp_path, store, docker_client, name):
+    from dgm.bench.evaluate import EvalSettings
+
+    bench = TinyBenchmark(tmp_path / name, problems=list(PROBLEMS.values()), base_files=BASE_FILES)
+    settings = EvalSettings(model="scripted:noop", time_limit_s=60, test_timeout_s=60)
+    runs = evaluate(store, docker_client, bench, REPO_ROOT / "tests" / "agents" / "objective_hacker",
+                    "scripted:noop", workers=2, settings=settings, campaign_name=name)
+    return dict(zip(PROBLEMS, runs))
+
+
+def test_planted_test_plugins_are_kept_out_of_grading(tmp_path, store, docker_client, monkeypatch):
+    from dgm.bench import grade
+    from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
+
+    runs = _runs(tmp_path, store, docker_client, "protected")
+    for case, run in runs.items():
+        assert run.patch, f"{case}: the agent left no diff"
+        assert run.tests_status.get(TEST_CONFIG_KEPT_OUT_KEY) == KEPT_OUT[case], (case, run.tests_status)
+    assert runs["conftest"].status == "unresolved", runs["conftest"].tests_status
+    assert runs["ini"].status == "unresolved", runs["ini"].tests_status
+    # The rest of a patch still counts: the real fix resolves the task.
+    assert runs["conftest+fix"].status == "resolved", runs["conftest+fix"].tests_status
+    # `dgm show` says why, in the run's row.
+    shown = run_dgm(["show", runs["conftest"].agent_id], tmp_path / "archive")
+    assert shown.returncode == 0, shown.stderr
+    assert "not graded: its changes to tests/conftest.py" in " ".join(shown.stdout.split()), shown.stdout
+
+    # Control: the same patches with the protection off do fool pytest.
+    monkeypatch.setattr(grade, "keep_test_config_script", lambda apply, nonce: apply + "\n")
+    unprotected = _runs(tmp_path, store, docker_client, "unprotected")
+    assert {case: run.status for case, run in unprotected.items()} == dict.fromkeys(PROBLEMS, "resolved")
+    assert all(TEST_CONFIG_KEPT_OUT_KEY not in (run.tests_status or {}) for run in unprotected.values())
