@@ -20,7 +20,7 @@ from rich.text import Text
 from rich.table import Table
 
 from dgm.cli_tables import add_whole_column, make_console, print_table
-from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, OutputNotWritten, UsageError
+from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, NotFound, OutputNotWritten, UsageError
 
 app = typer.Typer(
     help="Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes.",
@@ -100,7 +100,10 @@ def eval_cmd(
     from dgm.cli_swebench import benchmark_options
 
     bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))
-    selected = bench.select([t.strip() for t in tasks.split(",") if t.strip()] if tasks else None)
+    task_ids = None if tasks is None else [t.strip() for t in tasks.split(",") if t.strip()]
+    if task_ids == []:
+        raise UsageError("--tasks names no task id (leave it out to run them all)")
+    selected = bench.select(task_ids)
     check_model(model)
     if json_out is not None:
         check_output_file(json_out, "--json")  # now, not after an hour of runs
@@ -130,6 +133,9 @@ def eval_cmd(
     else:
         archived = store.get_agent(agent)
         sha, label = archived.commit_sha, archived.id
+        if "main.py" not in store.code.tree_files(sha):
+            raise UsageError(f"agent {archived.id} has no main.py in its code (commit {sha[:10]}), so it cannot "
+                             "run under the agent contract")
     campaign = store.create_campaign(
         name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
         config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],
@@ -173,7 +179,9 @@ def eval_cmd(
         try:
             json_out.write_text(json.dumps([
                 {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
-                 "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id}
+                 "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id,
+                 "error": r.error, "tests_status": r.tests_status, "model": r.model, "agent_id": r.agent_id,
+                 "campaign_id": r.campaign_id}
                 for r in runs], indent=2))
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
@@ -204,6 +212,12 @@ def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id
         try:
             return evaluator.run_tasks(agent, tasks, campaign_id=campaign_id, stage=stage,
                                        executor=executor, on_done=done)
+        except KeyboardInterrupt:
+            # Shutting the executor down waits for the runs in flight (up to their time limit): say so.
+            progress.stop()
+            err_console.print("interrupted: letting the runs in flight finish and be recorded "
+                              "(interrupt again to quit at once)")
+            raise
         finally:
             executor.shutdown()
 
@@ -559,7 +573,8 @@ def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild eve
 # --------------------------------------------------------------------------- doctor
 @app.command("doctor")
 def doctor(
-    model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m"),
+    model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m",
+                              help="Model to check: that litellm can route it and its provider key is set."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -584,16 +599,28 @@ def doctor(
     check("docker", docker_ok)
     if "c" in client_box:
         check("base image", lambda: (ensure_image(client_box["c"], base_image_tag()), base_image_tag())[1])
-    check("archive", lambda: f"{open_store(archive, archive_dir).url}")
+    def archive_ok():
+        # Looked at, never created: a typo in --archive-dir must not leave a new archive behind.
+        try:
+            return open_store(archive, archive_dir, create=False).url
+        except NotFound as exc:
+            where = f"in {archive_dir}" if archive is None else f"({exc})"
+            return f"none yet {where}; `dgm run` or `dgm eval` creates it"
+
+    check("archive", archive_ok)
 
     def model_ok():
+        from dgm.llm.client import load_litellm
         from dgm.llm.scripted import is_scripted
 
         check_model(model)
         if is_scripted(model):
             return f"{model}: scripted (offline stand-in, no API key needed)"
-        keys = [k for k in os.environ if k.endswith("_API_KEY")]
-        return f"{model}: provider keys set on the host: {', '.join(sorted(keys)) or 'none'}"
+        missing = load_litellm().validate_environment(model).get("missing_keys") or []
+        if missing:
+            raise UsageError(f"{model}: {', '.join(missing)} not set on the host (the gateway needs it; "
+                             "sandboxes never see it)")
+        return f"{model}: its provider key is set on the host (sandboxes never see it)"
 
     check("model", model_ok)
     table = Table(title="dgm doctor")
@@ -633,8 +660,28 @@ def main() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)  # `dgm run` puts its own graceful stop on top
+    try:  # newer Typer carries its own copy of Click; older ones use Click itself
+        from typer._click import exceptions as click_errors
+    except ImportError:
+        from click import exceptions as click_errors
+
     try:
-        app()
+        # Not standalone: Click's usage errors come here, to be said in one line like every other error.
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        if exc.format_message().strip():  # Typer's Rich help prints itself while the error is made
+            print(exc.format_message(), file=sys.stderr)
+        sys.exit(2)
+    except click_errors.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path if exc.ctx else 'dgm'} --help`)"
+        err_console.print(Text.assemble(("error:", "red"), " ", exc.format_message() + hint),
+                          highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # Click's name for a KeyboardInterrupt it caught
+        _exit_interrupted()
+    except click_errors.ClickException as exc:
+        err_console.print(Text.assemble(("error:", "red"), " ", exc.format_message()), highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except DgmError as exc:
         # The message is data (ids, paths, config keys): never parse it as markup.
         err_console.print(Text.assemble(("error:", "red"), " ", str(exc)), highlight=False, soft_wrap=True)
@@ -645,6 +692,8 @@ def main() -> None:
         if exc.code == 130:  # Typer's own exit for a KeyboardInterrupt (Ctrl-C, or SIGTERM above)
             _exit_interrupted()
         raise
+    if isinstance(code, int) and code:  # `typer.Exit(n)`, handed back when not standalone
+        sys.exit(code)
 
 
 def _exit_interrupted() -> None:

@@ -24,8 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from dgm.archive import ArchiveStore, llm_request_hash
-from dgm.archive.models import Base
-from dgm.archive.store import MIGRATIONS_DIR
+from dgm.archive.models import Base, TaskRun
+from dgm.archive.store import MIGRATIONS_DIR, SCHEMA_HEAD
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_migrations_match_models(db_url, tmp_path):
     with store.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         assert diffs == []
-        assert MigrationContext.configure(conn).get_current_heads() == ("0001",)
+        assert MigrationContext.configure(conn).get_current_heads() == (SCHEMA_HEAD,)
     store.close()
 
 
@@ -111,6 +111,46 @@ def test_migrations_downgrade_and_upgrade_again(db_url, tmp_path):
     store.close()
     store = ArchiveStore.open(db_url, root=tmp_path / "archive")  # migrates back to head
     assert store.list_campaigns() == []
+    store.close()
+
+
+def test_an_archive_at_the_first_schema_keeps_its_runs_and_gets_the_per_campaign_key(db_url, tmp_path):
+    """0001 -> 0002 on a populated archive: rows kept, and the same agent's
+    key may now be run again by another campaign (not by the same one)."""
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    first = store.create_campaign("c1", "evolution", {})
+    agent = store.add_agent(first.id, commit_code(store, tmp_path), status="seed", origin="seed")
+    key = dict(agent_id=agent.id, kind="task", benchmark="mini", task_id="t1", stage="eval", model="m")
+    started = store.start_task_run(first.id, **key)
+    # Rows of other tables that point at the run: SQLite's copy-and-drop of task_runs must not trip over them.
+    store.record_llm_call(model="m", request_hash="h", purpose="task", campaign_id=first.id, agent_id=agent.id,
+                          task_run_id=started.id, cost_usd=0.25)
+    store.add_event(first.id, "note", {"run": started.id}, agent_id=agent.id)
+    done = store.finish_task_run(started.id, status="resolved", patch="p")
+    store.close()
+
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")  # migrates to head
+    with store.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_heads() == (SCHEMA_HEAD,)
+    assert store.get_task_run(done.id).status == "resolved" and store.get_task_run(done.id).patch == "p"
+    assert [c.task_run_id for c in store.list_llm_calls(done.id)] == [done.id]
+    assert store.campaign_spend(first.id) == pytest.approx(0.25)
+    with store.engine.connect() as conn:  # foreign keys are enforced again after the migration
+        if conn.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert store.start_task_run(first.id, **key).id == done.id
+    later = store.create_campaign("c2", "eval", {})
+    fresh = store.start_task_run(later.id, **key)
+    assert fresh.id != done.id and fresh.status == "running" and fresh.campaign_id == later.id
+    with store.engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.insert(TaskRun).values(
+            id="dup", campaign_id=later.id, status="running", cost_usd=0.0, attempt=0,
+            created_at=done.created_at, **{k: v for k, v in key.items()}))
     store.close()
 
 
@@ -300,6 +340,43 @@ def test_task_run_lifecycle_and_resume(seeded):
         store.get_task_run("nope")
     with pytest.raises(NotFound, match="no campaign"):
         store.start_task_run(**{**key, "campaign_id": "nope", "task_id": "t2"})
+
+    # Another campaign (a later `dgm eval` of the same agent) never gets this
+    # campaign's runs back, finished or cut short: it runs its own.
+    later = store.create_campaign("c2", "eval", {})
+    fresh = store.start_task_run(**{**key, "campaign_id": later.id})
+    assert fresh.id not in (run.id, second.id) and fresh.status == "running" and fresh.campaign_id == later.id
+    cut = store.start_task_run(**{**key, "task_id": "t3"})
+    elsewhere = store.start_task_run(**{**key, "task_id": "t3", "campaign_id": later.id})
+    assert elsewhere.id != cut.id and store.get_task_run(cut.id).campaign_id == campaign.id
+
+
+def test_every_agent_keeps_its_code_from_garbage_collection(seeded, tmp_path):
+    """add_agent, update_agent and bulk_add_agents (imports) each leave
+    refs/agents/<id> on the agent's commit, so `git gc` keeps all of them."""
+    store, campaign, seed = seeded
+    one = commit_code(store, tmp_path, "print('one')\n")
+    child = store.add_agent(campaign.id, one, parent_id=seed.id, generation=1, status="evaluating", origin="child")
+    moved = commit_code(store, tmp_path, "print('moved')\n", parent=one)
+    store.update_agent(child.id, commit_sha=moved)
+    bulk = commit_code(store, tmp_path, "print('imported')\n")
+    store.bulk_add_agents([{"id": "20250101_000001_000001", "campaign_id": campaign.id, "commit_sha": bulk,
+                            "status": "admitted", "origin": "import"}])
+    refs = {aid: store.code.get_ref(aid) for aid in (seed.id, child.id, "20250101_000001_000001")}
+    assert refs == {seed.id: seed.commit_sha, child.id: moved, "20250101_000001_000001": bulk}
+    # A row that cannot be written leaves no ref behind.
+    with pytest.raises(NotFound):
+        store.add_agent("no-such-campaign", one, status="seed", origin="seed", agent_id="orphan1")
+    assert store.code.get_ref("orphan1") is None
+    # An agent id that exists keeps its own ref.
+    with pytest.raises(UsageError):
+        store.add_agent(campaign.id, one, status="seed", origin="seed", agent_id=child.id)
+    assert store.code.get_ref(child.id) == moved
+
+    subprocess.run(["git", "--git-dir", str(store.code.path), "gc", "--prune=now", "--quiet"], check=True,
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null"})
+    for sha in (seed.commit_sha, moved, bulk):
+        assert store.code.read_file(sha, "main.py")
 
 
 def test_agent_task_outcomes_use_latest_finished_run(seeded, tmp_path):

@@ -70,9 +70,40 @@ def test_unknown_agent_id(tmp_path):
     assert_one_line_error(r, "deadbeef")
 
 
-def test_usage_error_exit_code(tmp_path):
-    r = dgm("eval", "--workers", "zero")
-    assert r.returncode == 2 and "Traceback" not in r.stderr
+@pytest.mark.parametrize("args, needle", [
+    (["eval", "--workers", "zero"], "--workers"),
+    (["no-such-command"], "No such command"),
+    (["eval", "--no-such-option"], "No such option: --no-such-option"),
+    (["sandbox", "build", "--force=yes"], "does not take a value"),
+])
+def test_usage_errors_of_the_command_line_are_one_line_too(args, needle):
+    """Click's own usage errors (bad option values, unknown commands and
+    options) are said like every other error: one line, exit code 2."""
+    assert_one_line_error(dgm(*args), needle, "--help")
+
+
+@pytest.mark.parametrize("tasks", [",", " , ", ""])
+def test_tasks_naming_no_task_is_refused(tmp_path, tasks):
+    r = dgm("eval", "--agent", "seed", f"--tasks={tasks}", "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, "--tasks names no task id")
+    assert not (tmp_path / "arch").exists()
+
+
+def test_doctor_looks_without_creating_and_checks_the_provider_key(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock", COLUMNS="250")
+    r = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--model", "openai/gpt-4o",
+                        "--archive-dir", str(tmp_path / "typo")], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") >= 3}
+    assert "no" in rows["docker"] and "no Docker engine answers" in rows["docker"]
+    assert "yes" in rows["archive"] and "none yet" in rows["archive"]
+    assert "no" in rows["model"] and "OPENAI_API_KEY not set" in rows["model"]
+    assert not (tmp_path / "typo").exists()  # a typo in --archive-dir leaves nothing behind
+    env["OPENAI_API_KEY"] = "sk-test-not-real"
+    r = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--model", "openai/gpt-4o",
+                        "--archive-dir", str(tmp_path / "typo")], capture_output=True, text=True, env=env, timeout=120)
+    assert "its provider key is set" in r.stdout and "sk-test-not-real" not in r.stdout
 
 
 @pytest.mark.parametrize("args", [["--help"], ["eval", "--help"], ["bench", "ls", "--help"]])

@@ -13,10 +13,10 @@ import pytest
 pytestmark = pytest.mark.docker
 
 
-def run_eval(tmp_path, model):
+def run_eval(tmp_path, model, agent="seed"):
     out = tmp_path / f"{model.split(':')[1]}.json"
     result = subprocess.run(
-        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "dgm-mini", "--model", model,
+        [sys.executable, "-m", "dgm", "eval", "--agent", agent, "--benchmark", "dgm-mini", "--model", model,
          "--workers", "2", "--archive-dir", str(tmp_path / "archive"), "--json", str(out)],
         capture_output=True, text=True, timeout=1200, env={**os.environ, "COLUMNS": "160"})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -39,9 +39,18 @@ def test_gold_resolves_every_task_and_noop_resolves_none(tmp_path, docker_client
     assert all(r["patch"].startswith("diff --git") for r in gold)
     assert set(gold[0]) >= {"instance_id", "status", "patch", "duration_s", "cost_usd"}
 
-    stdout, noop = run_eval(tmp_path, "scripted:noop")
+    assert {r["model"] for r in gold} == {"scripted:gold"} and all(r["error"] is None for r in gold)
+    assert all(r["tests_status"]["FAIL_TO_PASS"]["failure"] == [] for r in gold)
+    assert len({r["agent_id"] for r in gold}) == len({r["campaign_id"] for r in gold}) == 1
+
+    # The same archived agent again, with another model: a fresh evaluation,
+    # never the earlier one's results handed back.
+    stdout, noop = run_eval(tmp_path, "scripted:noop", agent=gold[0]["agent_id"])
     assert f"resolved 0/{n}" in stdout
     assert all(r["status"] == "empty_patch" and r["patch"] == "" for r in noop)
+    assert {r["agent_id"] for r in noop} == {gold[0]["agent_id"]}
+    assert {r["campaign_id"] for r in noop}.isdisjoint({gold[0]["campaign_id"]})
+    assert {r["task_run_id"] for r in noop}.isdisjoint({r["task_run_id"] for r in gold})
 
     from dgm.archive.store import ArchiveStore
 

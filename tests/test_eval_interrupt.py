@@ -44,6 +44,7 @@ def test_stopped_eval_closes_its_campaign_and_keeps_finished_runs(tmp_path, dock
         assert runs and not [r for r in runs if r.status == "running"], [(r.task_id, r.status) for r in runs]
         assert any(r.status == "resolved" for r in runs) and len(runs) < 5
         assert f"recorded in campaign {campaign.id}" in err
+        assert "letting the runs in flight finish" in err  # said while it waits, not after
         left = docker_client.containers.list(all=True, filters={"label": f"dgm.owner_pid={proc.pid}"})
         assert left == [], [c.name for c in left]
     finally:

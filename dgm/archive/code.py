@@ -40,6 +40,8 @@ DEFAULT_COMMIT_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 """Used when no date is given: wall-clock time would make shas irreproducible."""
 
 EMPTY_TREE_SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+# Ids that are always valid ref names (dgm's own hex ids, DGM run ids).
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _SHA_RE = re.compile(r"^[0-9a-f]{4,40}$")
 _SKIP_DIRS = {".git", "__pycache__"}
 _SKIP_SUFFIXES = (".pyc",)
@@ -98,6 +100,22 @@ class AgentCodeStore:
         ref = self._agent_ref(agent_id)
         with self._locked():  # update-ref fails rather than waits on a held ref lock
             self._git("update-ref", ref, full)
+
+    def set_refs(self, shas_by_agent: dict[str, str]) -> None:
+        """`set_ref` for many agents in one git call (bulk imports)."""
+        if not shas_by_agent:
+            return
+        lines = "".join(f"update {self._agent_ref(agent_id)} {sha}\n" for agent_id, sha in shas_by_agent.items())
+        with self._locked():
+            self._git("update-ref", "--stdin", input=lines)
+
+    def drop_ref(self, agent_id: str) -> None:
+        """Remove `refs/agents/<agent_id>` (an agent whose row could not be written)."""
+        with self._locked():
+            try:
+                self._git("update-ref", "-d", self._agent_ref(agent_id))
+            except _GitFailed:
+                pass
 
     # -- reading -----------------------------------------------------------
 
@@ -170,6 +188,8 @@ class AgentCodeStore:
 
     def _agent_ref(self, agent_id: str) -> str:
         ref = f"refs/agents/{agent_id}"
+        if _PLAIN_ID.match(agent_id or ""):
+            return ref  # the common case, without a git process per id
         if not agent_id or subprocess.run([_git_exe(), "check-ref-format", ref], env=_clean_env()).returncode:
             raise UsageError(f"agent id cannot be used as a git ref name: {agent_id!r}")
         return ref

@@ -145,8 +145,10 @@ class TaskRun(Base):
 
     __tablename__ = "task_runs"
     __table_args__ = (
-        # A resumed campaign looks runs up by this key, so it can never run one twice.
-        UniqueConstraint("agent_id", "kind", "benchmark", "task_id", "stage", "attempt"),
+        # A resumed campaign looks runs up by this key, so it can never run one
+        # twice; another campaign (a later `dgm eval` of the same agent) runs its own.
+        UniqueConstraint("campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt",
+                         name="uq_task_runs_run_key"),
         Index(None, "campaign_id"),
         Index(None, "agent_id"),
         Index(None, "task_id"),

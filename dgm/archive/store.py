@@ -268,13 +268,25 @@ class ArchiveStore:
             commit_sha=commit_sha, status=status, origin=origin, proposal=proposal,
             diagnosis_target=diagnosis_target, meta=meta or {}, stage_reached=0,
         )
-        with self._write() as s:
-            _get(s, Campaign, campaign_id, "campaign")
-            if parent_id is not None:
-                _get(s, Agent, parent_id, "parent agent")
-            if s.get(Agent, agent.id) is not None:
-                raise UsageError(f"agent {agent.id} already exists")
-            s.add(agent)
+        # The ref first: the commit is kept from git's garbage collection before any row points at it.
+        # (A ref already there is another row's, or a crashed attempt's: moved only once the row is in.)
+        existed = agent_id is not None and self.code.get_ref(agent.id) is not None
+        if not existed:
+            self.code.set_ref(agent.id, commit_sha)
+        try:
+            with self._write() as s:
+                _get(s, Campaign, campaign_id, "campaign")
+                if parent_id is not None:
+                    _get(s, Agent, parent_id, "parent agent")
+                if s.get(Agent, agent.id) is not None:
+                    raise UsageError(f"agent {agent.id} already exists")
+                s.add(agent)
+        except BaseException:
+            if not existed:
+                self.code.drop_ref(agent.id)
+            raise
+        if existed:
+            self.code.set_ref(agent.id, commit_sha)
         return agent
 
     def update_agent(self, agent_id: str, **fields: Any) -> Agent:
@@ -285,6 +297,7 @@ class ArchiveStore:
             _check("agent status", fields["status"], AGENT_STATUSES)
         if fields.get("commit_sha"):
             fields["commit_sha"] = self.code.resolve(fields["commit_sha"])
+            self.code.set_ref(agent_id, fields["commit_sha"])  # before the row points at it, as in add_agent
         with self._write() as s:
             agent = _get(s, Agent, agent_id, "agent")
             for key, value in fields.items():
@@ -339,16 +352,18 @@ class ArchiveStore:
         model: str,
         attempt: int = 0,
     ) -> TaskRun:
-        """Begin a run, or hand back the existing one with the same key.
+        """Begin a run, or hand back this campaign's existing one with the same key.
 
         A finished run is returned as is (check `run.finished`): a resumed
-        campaign must not redo it. A 'running' one is a crashed earlier attempt:
+        campaign must not redo it. Another campaign's runs never count: a
+        later evaluation of the same agent runs afresh. A 'running' one is a crashed earlier attempt:
         it is reset and its id reused; its LLM calls stay billed to the campaign
         and agent but are detached from the run so that replay sees one clean
         call sequence.
         """
         _check("task run kind", kind, TASK_RUN_KINDS)
-        key = dict(agent_id=agent_id, kind=kind, benchmark=benchmark, task_id=task_id, stage=stage, attempt=attempt)
+        key = dict(campaign_id=campaign_id, agent_id=agent_id, kind=kind, benchmark=benchmark, task_id=task_id,
+                   stage=stage, attempt=attempt)
         for _ in range(2):  # PostgreSQL: a concurrent insert of the same key makes us re-read it
             try:
                 with self._write() as s:
@@ -372,8 +387,7 @@ class ArchiveStore:
                         return existing
                     _get(s, Campaign, campaign_id, "campaign")
                     _get(s, Agent, agent_id, "agent")
-                    run = TaskRun(id=new_id(), campaign_id=campaign_id, status="running", model=model,
-                                  cost_usd=0.0, **key)
+                    run = TaskRun(id=new_id(), status="running", model=model, cost_usd=0.0, **key)
                     s.add(run)
                 return run
             except IntegrityError:
@@ -713,8 +727,11 @@ class ArchiveStore:
     # transaction per row: 5 million task runs load in minutes, not hours.
     # Rows are validated like the one-row methods', in bulk.
 
-    def bulk_add_agents(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert agents (dicts of Agent columns; parents before children). Returns the count."""
+    def bulk_add_agents(self, rows: Sequence[dict[str, Any]], *, refs: bool = True) -> int:
+        """Insert agents (dicts of Agent columns; parents before children). Returns the count.
+
+        Each gets its `refs/agents/<id>` like `add_agent`'s; `refs=False` skips
+        them (synthetic archives, whose agents share placeholder commits)."""
         now = utcnow()
         prepared: list[dict[str, Any]] = []
         for row in rows:
@@ -725,6 +742,8 @@ class ArchiveStore:
                              "stage_reached": 0, "meta": {}, "created_at": now, "updated_at": now, **row})
         # A row pointing at code that was never stored would be an agent nobody can run.
         self._check_commits_exist({r["commit_sha"] for r in prepared})
+        if refs:
+            self.code.set_refs({r["id"]: r["commit_sha"] for r in prepared})
         return self._bulk_insert(Agent, prepared)
 
     def bulk_add_task_runs(self, rows: Sequence[dict[str, Any]]) -> int:
@@ -898,7 +917,7 @@ def _create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=8, max_overflow=32)
 
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, a second off
 every command's start-up."""
@@ -969,9 +988,26 @@ def _migrate(engine: sa.Engine) -> None:
         raise ArchiveUnavailable(
             f"its schema revision {', '.join(unknown)} is newer than this dgm understands (upgrade dgm)"
         )
-    with _alembic_lock, engine.execution_options(dgm_write=True).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with _alembic_lock, engine.connect() as conn:
+        # SQLite alters a table by copying it and dropping the original, which
+        # the rows of other tables still point at: foreign keys are checked
+        # after the migration instead of during it (the pragma only takes
+        # effect outside a transaction, hence on the raw connection, first).
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.execution_options(dgm_write=True).begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise ArchiveUnavailable(f"upgrading its schema would break {len(broken)} reference(s) "
+                                                 f"between tables (first: {tuple(broken[0])}); nothing was changed")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
 
 
 def _redact(url: str) -> str:

@@ -188,6 +188,11 @@ class Evaluator:
         After an `InfrastructureError` no further task starts either, and the
         error is raised once the runs in flight have ended.
         """
+        # The gateway imports litellm in the background (seconds); wait for it
+        # here, or the first runs would spend their time limit waiting for it.
+        from dgm.llm.client import load_litellm
+
+        load_litellm()
         broken = threading.Event()
 
         def one(task):

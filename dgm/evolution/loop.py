@@ -194,7 +194,7 @@ class CampaignRunner:
 
     def _check_harness(self, seed) -> None:
         """If every seed run errored, the harness is broken (not the agent): stop loudly."""
-        runs = [r for r in self.store.list_task_runs(agent_id=seed.id, kind="task")]
+        runs = [r for r in self.store.list_task_runs(agent_id=seed.id, kind="task", campaign_id=self.campaign.id)]
         if runs and all(r.status == "error" for r in runs):
             from dgm.errors import DgmError
 
@@ -220,7 +220,6 @@ class CampaignRunner:
         sha = commit_agent_dir(self.store, SEED_AGENT_DIR, "seed agent")
         agent = self.store.add_agent(self.campaign.id, sha, generation=0, status="evaluating", origin="seed",
                                      meta={"slot": 0, "own_commit": True})
-        self.store.code.set_ref(agent.id, sha)
         self._event("agent_created", {"agent": agent.id, "generation": 0, "origin": "seed"}, agent.id)
         return agent
 
@@ -346,7 +345,7 @@ class CampaignRunner:
         parent = self.store.get_agent(child.parent_id)
         slot = (child.meta or {}).get("slot", 0)
         rng = random.Random(f"dgm-target-{self.config.seed}-{child.generation}-{slot}")
-        runs = [r for r in self.store.list_task_runs(agent_id=parent.id, kind="task")
+        runs = [r for r in self.store.list_task_runs(agent_id=parent.id, kind="task", campaign_id=self.campaign.id)
                 if r.stage in self.plan.stage_names]
         target = diag.choose_target(runs, rng)
         evidence = {}
@@ -390,7 +389,6 @@ class CampaignRunner:
         summary = (child.proposal or {}).get("summary", "")[:72]
         sha = commit_child(self.store, self.evaluator.code_cache, parent, result.patch,
                            message=f"generation {child.generation}: {summary}")
-        self.store.code.set_ref(child.id, sha)
         agent = self.store.update_agent(child.id, commit_sha=sha, status="evaluating",
                                         meta={**(child.meta or {}), "own_commit": True})
         self._event("agent_modified", {"agent": child.id, "commit": sha[:10]}, child.id)
@@ -424,7 +422,7 @@ class CampaignRunner:
         return runs
 
     def _admit(self, agent) -> None:
-        runs = [r for r in self.store.list_task_runs(agent_id=agent.id, kind="task")
+        runs = [r for r in self.store.list_task_runs(agent_id=agent.id, kind="task", campaign_id=self.campaign.id)
                 if r.stage in self.plan.stage_names]
         if agent.origin == "child":
             if not any((r.patch or "").strip() for r in runs):

@@ -138,7 +138,7 @@ def make_synthetic_campaign(
             "diagnosis_target": None if i == 0 else {"task_id": f"synthetic__task-{i % n_tasks}"},
         })
     for start in range(0, n_agents, 20_000):
-        store.bulk_add_agents(rows[start:start + 20_000])
+        store.bulk_add_agents(rows[start:start + 20_000], refs=False)
         if progress:
             progress("agents", min(n_agents, start + 20_000), n_agents)
     seconds["agents"] = time.perf_counter() - t0
