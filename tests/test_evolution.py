@@ -367,3 +367,27 @@ def test_a_child_whose_code_links_out_of_itself_is_rejected_with_the_reason(stor
         return
     sha = commit_child(store, cache, parent, patch, message="child")
     assert os.readlink(os.path.join(cache.path(sha), "link")) == "main.py"
+
+
+def test_a_child_without_a_usable_diff_is_rejected_with_the_runs_reason(store):
+    """Not "changed nothing" when the diff could not be taken or kept byte
+    for byte: the reason the run gave."""
+    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.evolution.self_modify import RejectChild, commit_child
+
+    campaign = store.create_campaign(name="unusable", kind="evolution", config={})
+    parent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="admitted",
+                             origin="seed")
+    cache = AgentCodeCache(store)
+    with pytest.raises(RejectChild, match="no usable diff: diff larger than 5000000 bytes"):
+        commit_child(store, cache, parent, "", message="c", error="diff larger than 5000000 bytes", usable=False)
+    latin1 = "diff --git a/x.txt b/x.txt\nnew file mode 100644\n--- /dev/null\n+++ b/x.txt\n@@ -0,0 +1 @@\n+caf\ufffd\n"
+    with pytest.raises(RejectChild, match="no usable diff: the diff is not UTF-8 text"):
+        commit_child(store, cache, parent, latin1, message="c", usable=False,
+                     error="the diff is not UTF-8 text (in x.txt); those bytes were replaced")
+    with pytest.raises(RejectChild, match="changed nothing"):
+        commit_child(store, cache, parent, "", message="c")
+    newline = ('diff --git "a/new\\nline.txt" "b/new\\nline.txt"\nnew file mode 100644\n--- /dev/null\n'
+               '+++ "b/new\\nline.txt"\n@@ -0,0 +1 @@\n+x\n')
+    with pytest.raises(RejectChild, match="cannot be stored"):
+        commit_child(store, cache, parent, newline, message="c")

@@ -199,6 +199,52 @@ def test_an_agent_that_wrecks_git_gets_an_error_that_says_so(docker_client, base
     assert result.error == f"could not take the diff: {NO_BASE_COMMIT}", result.error
 
 
+ODD_FILES = r"""
+import subprocess
+open("data.bin", "wb").write(bytes(range(256)) * 4)
+open(".gitattributes", "w").write("*.py -diff\n")  # git would show calc.py as "Binary files differ"
+open("calc.py", "a").write("# edited\n")
+subprocess.run(["git", "config", "diff.noprefix", "true"], check=True)  # no a/ b/ in the agent's own config
+subprocess.run(["git", "config", "diff.external", "/bin/false"], check=True)
+"""
+
+
+@pytest.mark.docker
+def test_binary_files_and_the_agents_git_config_do_not_spoil_the_diff(docker_client, base_image, tmp_path):
+    """The diff applies and gives back exactly the bytes the agent wrote,
+    whatever the agent did to its repository's attributes and config."""
+    import io
+    import tarfile
+
+    from tiny_bench import TinyBenchmark
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
+    task = bench.tasks()[0]
+    result = _run(docker_client, base_image, tmp_path, ODD_FILES, repo_tar=bench.repo_tar(task),
+                  base_commit=task.base_commit)
+    assert result.status == "ok" and result.error is None, result.error
+    assert "GIT binary patch" in result.patch and "diff --git a/data.bin b/data.bin" in result.patch
+    work = tmp_path / "apply"
+    with tarfile.open(fileobj=io.BytesIO(bench.repo_tar(task))) as tar:
+        tar.extractall(work, filter="data")
+    repo = work / "testbed"
+    subprocess.run(["git", "apply", "-"], cwd=repo, input=result.patch.encode(), check=True)
+    assert (repo / "data.bin").read_bytes() == bytes(range(256)) * 4
+    assert (repo / "calc.py").read_text().endswith("# edited\n")
+
+
+@pytest.mark.docker
+def test_a_diff_that_is_not_utf8_says_so_and_where(docker_client, base_image, tmp_path):
+    from tiny_bench import TinyBenchmark
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
+    task = bench.tasks()[0]
+    result = _run(docker_client, base_image, tmp_path, "open('latin1.txt', 'wb').write(b'caf\\xe9\\n')\n",
+                  repo_tar=bench.repo_tar(task), base_commit=task.base_commit)
+    assert result.patch_not_utf8 and "+caf\ufffd" in result.patch
+    assert result.error == "the diff is not UTF-8 text (in latin1.txt); those bytes were replaced", result.error
+
+
 # --------------------------------------------------------------------------- the repository tar
 def test_testbed_tar_is_deterministic_owned_by_the_agent_and_never_follows_links(tmp_path):
     from dgm.errors import DgmError

@@ -388,7 +388,8 @@ class CampaignRunner:
         )
         summary = (child.proposal or {}).get("summary", "")[:72]
         sha = commit_child(self.store, self.evaluator.code_cache, parent, result.patch,
-                           message=f"generation {child.generation}: {summary}")
+                           message=f"generation {child.generation}: {summary}", error=result.error,
+                           usable=result.usable)
         agent = self.store.update_agent(child.id, commit_sha=sha, status="evaluating",
                                         meta={**(child.meta or {}), "own_commit": True})
         self._event("agent_modified", {"agent": child.id, "commit": sha[:10]}, child.id)

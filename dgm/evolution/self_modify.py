@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dgm.errors import UsageError
 from dgm.llm.client import CallContext
-from dgm.sandbox.agent_run import run_agent
+from dgm.sandbox.agent_run import NOT_UTF8, run_agent
 from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
 from dgm.sandbox.testbed import make_tree_readable, testbed_tar
 
@@ -48,6 +49,10 @@ class RejectChild(Exception):
 class SelfModifyResult:
     patch: str
     task_run_id: str
+    error: str | None = None
+    """Why the diff is missing or cannot be used as it is (not taken, over the cap, not UTF-8), if so."""
+    usable: bool = True
+    """False when the patch must not become the child's code (its bytes were altered, or it is missing)."""
 
 
 def _git(cwd: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -78,7 +83,8 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
                                benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
     if run.status != "running":
-        return SelfModifyResult(run.patch or "", run.id)
+        return SelfModifyResult(run.patch or "", run.id, run.error,
+                                usable=not (run.error or "").startswith(NOT_UTF8) and run.status != "error")
     parent_dir = code_cache.path(parent.commit_sha)
     repo_tar, base = repo_tar_of(parent_dir)
     token = gateway.grant(CallContext(purpose="self_modify", model=model, campaign_id=campaign_id,
@@ -99,10 +105,12 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     status = "ok" if result.status == "ok" else result.status
     if status == "ok" and not result.patch.strip():
         status = "empty_patch"
+    if result.patch_not_utf8:
+        status = "error"  # the child's code would not be the bytes its parent wrote
     store.finish_task_run(run.id, status=status, patch=result.patch, error=result.error,
                           duration_s=time.monotonic() - started, agent_duration_s=result.agent_duration_s,
                           trajectory_artifact=trajectory, agent_log_artifact=log)
-    return SelfModifyResult(result.patch, run.id)
+    return SelfModifyResult(result.patch, run.id, result.error, usable=status != "error")
 
 
 def _links_leading_out(tree: Path) -> list[str]:
@@ -120,8 +128,14 @@ def _links_leading_out(tree: Path) -> list[str]:
     return found
 
 
-def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
-    """Apply the self-modification diff to the parent's tree; commit it as the child."""
+def commit_child(store, code_cache, parent, patch: str, message: str, *, error: str | None = None,
+                 usable: bool = True) -> str:
+    """Apply the self-modification diff to the parent's tree; commit it as the child.
+
+    `error`/`usable` come from the run (`SelfModifyResult`): a diff that could
+    not be taken, or not kept byte for byte, rejects the child with that reason."""
+    if not usable or (error and not patch.strip()):
+        raise RejectChild(f"self-modification gave no usable diff: {error or 'the run failed'}")
     if not patch.strip():
         raise RejectChild("self-modification changed nothing (empty diff)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +152,10 @@ def commit_child(store, code_cache, parent, patch: str, message: str) -> str:
         escaping = _links_leading_out(tree)
         if escaping:
             raise RejectChild(f"self-modification added a symlink leading out of the agent's code: {escaping[0]}")
-        sha = store.code.commit_tree(str(tree), parent_sha=parent.commit_sha, message=message)
+        try:
+            sha = store.code.commit_tree(str(tree), parent_sha=parent.commit_sha, message=message)
+        except UsageError as exc:  # e.g. a file name the store cannot keep: the child's doing
+            raise RejectChild(f"self-modification left code that cannot be stored: {exc}") from None
     if sha == parent.commit_sha or store.code.diff(parent.commit_sha, sha).strip() == "":
         raise RejectChild("self-modification changed nothing (the tree is identical to the parent's)")
     return sha

@@ -41,6 +41,8 @@ class AgentRunResult:
     outputs: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     oom_killed: bool = False
+    patch_not_utf8: bool = False
+    """Bytes of the diff that are not UTF-8 were replaced in `patch` (`error` says where)."""
 
     @property
     def trajectory(self) -> dict | None:
@@ -90,7 +92,13 @@ def finish_script(base_commit: str) -> str:
     running, take the diff, and write one tar to stdout: the diff, its exit
     code and errors, the agent's exit code and start and end times (from
     $agent_rc/$agent_t0/$agent_t1), then the output directory."""
-    git = "git -c core.fsmonitor=false -c core.hooksPath=/dev/null"
+    # The repository's own config is the agent's: nothing in it may change
+    # what the diff looks like (no prefixes, relative paths, text
+    # conversions, external diff drivers). --binary: a binary file, or one
+    # the agent's .gitattributes marks -diff, comes back as a patch that applies.
+    git = ("GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git -c core.fsmonitor=false -c core.hooksPath=/dev/null "
+           "-c diff.noprefix=false -c diff.mnemonicPrefix=false -c core.quotePath=true")
+    diff_options = "--cached --binary --no-color --no-ext-diff --no-textconv --no-relative --src-prefix=a/ --dst-prefix=b/"
     output_parent, output_name = OUTPUT_DIR.rsplit("/", 1)
     return (
         # Anything the agent left behind (daemons, setsid'd children) must not
@@ -102,7 +110,7 @@ def finish_script(base_commit: str) -> str:
         # Without the base commit git's own complaint is a page of usage text: say what happened instead.
         f"if {git} rev-parse -q --verify {base_commit}^{{commit}} >/dev/null 2>&1; then "
         f"{git} add -A >/dev/null 2>&1; "
-        f"{git} diff --cached --no-color {base_commit} >\"$d/patch.diff\" 2>\"$d/diff.err\"; "
+        f"{git} diff {diff_options} {base_commit} >\"$d/patch.diff\" 2>\"$d/diff.err\"; "
         "echo $? >\"$d/diff.rc\"; "
         f"else echo '{NO_BASE_COMMIT}' >\"$d/diff.err\"; : >\"$d/patch.diff\"; echo 1 >\"$d/diff.rc\"; fi; "
         "echo \"${agent_rc:-}\" >\"$d/agent.rc\"; echo \"${agent_t0:-} ${agent_t1:-}\" >\"$d/agent.time\"; "
@@ -144,6 +152,8 @@ class FinishedRun:
     error: str | None = None
     agent_exit_code: int | None = None
     agent_duration_s: float | None = None
+    not_utf8: bool = False
+    """The diff held bytes that are not UTF-8: `patch` has them replaced, `error` says where."""
 
 
 def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap: int = OUTPUT_CAP_BYTES) -> FinishedRun:
@@ -186,7 +196,32 @@ def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap:
     if patch is None or rc != b"0":
         detail = _gist(err.decode("utf-8", "replace")) if err else "no diff came back"
         return FinishedRun(None, outputs, f"could not take the diff: {detail}", **agent)
-    return FinishedRun(patch.decode("utf-8", errors="replace"), outputs, **agent)
+    try:
+        return FinishedRun(patch.decode("utf-8"), outputs, **agent)
+    except UnicodeDecodeError as exc:
+        # Patches are kept as text: say which file would not survive that, rather than change bytes silently.
+        where = _file_at(patch, exc.start)
+        return FinishedRun(patch.decode("utf-8", errors="replace"), outputs,
+                           f"{NOT_UTF8}{f' (in {where})' if where else ''}; those bytes were replaced",
+                           not_utf8=True, **agent)
+
+
+NOT_UTF8 = "the diff is not UTF-8 text"
+
+
+def _file_at(patch: bytes, offset: int) -> str | None:
+    """The file whose part of a git diff holds byte `offset`."""
+    head = patch.rfind(b"\ndiff --git ", 0, offset)
+    if head >= 0:
+        start = head + 1
+    elif patch.startswith(b"diff --git "):
+        start = 0
+    else:
+        return None
+    end = patch.find(b"\n", start)
+    line = patch[start:end if end >= 0 else len(patch)].decode("utf-8", "replace")
+    parts = line.split(" b/", 1)
+    return parts[1] if len(parts) == 2 else line[len("diff --git "):]
 
 
 def _gist(text: str, limit: int = 300) -> str:
@@ -280,6 +315,8 @@ def run_agent(
         status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
     if finished.patch is None:
         status, error = "error", finished.error
+    elif finished.not_utf8 and error is None:
+        error = finished.error  # a note: the run still counts, with those bytes replaced
     if oom and error is None:
         # Otherwise the run only looks like an agent that gave up.
         error = f"a process in the sandbox was killed at its {box.limits.memory_mb} MB memory limit"
@@ -289,4 +326,5 @@ def run_agent(
                                    if result.truncated else ""),
         agent_exit_code=finished.agent_exit_code, agent_duration_s=agent_s,
         wall_s=time.monotonic() - started, outputs=finished.outputs, error=error, oom_killed=oom,
+        patch_not_utf8=finished.not_utf8,
     )
