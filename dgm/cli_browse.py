@@ -32,6 +32,10 @@ STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim
                 "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
 
 
+# How much of a proposal or diagnosis target `dgm show` prints.
+SHOWN_TEXT_CHARS = 6000
+
+
 def _store(archive: Optional[str], archive_dir: Path):
     return open_store(archive, archive_dir, create=False)  # browsing never makes an archive
 
@@ -178,7 +182,7 @@ def show_cmd(
     head.add_row("agent", f"{d['id']}  (campaign {d['campaign_id']}, generation {d['generation']}, {d['origin']})")
     head.add_row("parent", d["parent_id"] or "- (root)")
     head.add_row("status", Text(d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else "")))
-    head.add_row("commit", d["commit"])
+    head.add_row("commit", d["commit"] or Text("none: rejected before its code was committed", style="dim"))
     head.add_row("score", Text.assemble(_score_text(d["score"]), f"   held-out {_fmt_score(d['heldout_score'])}   "
                                         f"stage reached {d['stage_reached']}"))
     for stage, s in d["stages"].items():
@@ -200,6 +204,8 @@ def show_cmd(
     for label, value in (("diagnosis target", d["diagnosis_target"]), ("proposal", d["proposal"])):
         if value:
             text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+            if len(text) > SHOWN_TEXT_CHARS:  # a model's reply can be megabytes; --json has all of it
+                text = text[:SHOWN_TEXT_CHARS] + f"\n[... {len(text) - SHOWN_TEXT_CHARS} more characters: --json]"
             console.print(Panel(Syntax(text, "json", theme="ansi_dark", word_wrap=True), title=label))
     runs = [r for r in d["task_runs"]]
     if runs:
@@ -230,7 +236,15 @@ def show_cmd(
         console.print("[dim]no task runs[/]")
     if no_diff:
         return
-    if a.parent_id is None:
+    if not d["own_code"]:
+        if d["attempted_patch"]:
+            title = f"attempted change to {a.parent_id}'s code (never committed)"
+            if not console.is_terminal:
+                console.print(title + ":")  # the raw diff follows: say what it is
+            _print_diff(d["attempted_patch"], title)
+        else:
+            console.print("[dim]no code of its own, and no self-modification diff was recorded[/]")
+    elif a.parent_id is None:
         files = store.code.tree_files(a.commit_sha)
         console.print(f"[dim]root agent: no parent to diff against; its code has {len(files)} file(s) "
                       f"(`dgm export {a.id} DIR` writes it out; `dgm diff {a.id} OTHER` compares it)[/]")
@@ -247,12 +261,16 @@ def diff_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Diff between any two agents' code (default: AGENT against its parent)."""
+    from dgm.lineage.details import require_own_code
+
     store = _store(archive, archive_dir)
     a = store.get_agent(agent)
     if other is not None and from_root:
         raise UsageError("give either OTHER or --from-root, not both")
+    require_own_code(a)
     if other is not None:
         b = store.get_agent(other)
+        require_own_code(b)
         old, new, title = a.commit_sha, b.commit_sha, f"diff {a.id} → {b.id}"
     elif from_root:
         root = store.ancestors(a.id)[-1]
@@ -364,8 +382,11 @@ def export_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Write the agent's full code tree (runnable on its own: `python DIR/main.py`, see the agent contract)."""
+    from dgm.lineage.details import require_own_code
+
     store = _store(archive, archive_dir)
     a = store.get_agent(agent)
+    require_own_code(a)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory")
     try:
@@ -407,8 +428,11 @@ def replay_cmd(
 
         if scripted.is_scripted(model):
             scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
+    from dgm.lineage.details import require_own_code
+
     store = _store(archive, archive_dir)
     a = store.get_agent(agent)
+    require_own_code(a)
     source = None
     notes: list[str] = []
     if mode == "recorded":

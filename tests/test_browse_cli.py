@@ -338,3 +338,64 @@ def test_ls_marks_a_campaign_whose_runner_stopped_checking_in(tmp_path):
                          .values(heartbeat_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
     rows = {r["name"]: r["status"] for r in json.loads(run_dgm(["ls", "--json"], tmp_path / "archive").stdout)}
     assert rows == {"live": "running", "dead": "running?"}
+
+
+def test_a_child_rejected_before_its_commit_has_no_code_of_its_own(tmp_path):
+    """Its commit is still its parent's: show says so and shows the change it
+    attempted; diff, export and replay refuse in one line instead of passing
+    the parent's code off as its own; the lineage export says why it was rejected."""
+    root = tmp_path / "archive"
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign("early", "evolution", {})
+        seed_sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
+        seed = store.add_agent(campaign.id, seed_sha, status="seed", origin="seed")
+        reason = "self-modification diff does not apply: error: corrupt patch at line 3"
+        child = store.add_agent(campaign.id, seed_sha, parent_id=seed.id, generation=1, status="pending",
+                                origin="child", meta={"own_commit": False})
+        run = store.start_task_run(campaign.id, child.id, "self_modify", "self", "self", "self_modify", "m")
+        store.finish_task_run(run.id, status="ok", patch="diff --git a/main.py b/main.py\n+ATTEMPTED = True\n")
+        store.update_agent(child.id, status="rejected", rejection_reason=reason)
+
+    shown = run_dgm(["show", child.id], root)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "none: rejected before its code was committed" in text and seed_sha[:12] not in text
+    assert "attempted change" in text and "+ATTEMPTED = True" in text
+    data = json.loads(run_dgm(["show", child.id, "--json"], root).stdout)
+    assert data["commit"] is None and data["own_code"] is False and data["diff_vs_parent"] == ""
+    assert "+ATTEMPTED = True" in data["attempted_patch"]
+
+    for args in (["diff", child.id], ["diff", seed.id, child.id], ["export", child.id, str(tmp_path / "out")],
+                 ["replay", child.id, "--task", "confini__confini-1"]):
+        assert_one_line_error(run_dgm(args, root), f"agent {child.id} has no code of its own", "does not apply")
+    assert not (tmp_path / "out").exists()
+
+    graph = json.loads(run_dgm(["lineage", "early", "--format", "json"], root).stdout)
+    node = next(n for n in graph["nodes"] if n["id"] == child.id)
+    assert node["rejection_reason"] == reason and "commit" not in node
+    assert next(n for n in graph["nodes"] if n["id"] == seed.id)["commit"] == seed_sha
+
+
+def test_browsing_with_a_mistyped_archive_dir_creates_nothing(archive, tmp_path):
+    store, root, ids = archive
+    typo = tmp_path / "typo"
+    proc = run_dgm(["diff", ids["child"].id, "--archive", f"sqlite:///{root / 'dgm.db'}", "--archive-dir", str(typo)])
+    assert_one_line_error(proc, "no archive directory at", str(typo))
+    assert not typo.exists()
+
+
+def test_show_cuts_a_huge_proposal_and_json_keeps_it_whole(tmp_path):
+    from dgm.cli_browse import SHOWN_TEXT_CHARS
+
+    root = tmp_path / "archive"
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign("huge", "evolution", {})
+        sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
+        seed = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+        huge = "x" * 2_000_000
+        child = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="admitted", origin="child",
+                                proposal={"problem_statement": huge})
+    shown = run_dgm(["show", child.id, "--no-diff"], root)
+    assert shown.returncode == 0 and len(shown.stdout) < 4 * SHOWN_TEXT_CHARS + 20_000
+    assert "more characters: --json" in shown.stdout
+    assert json.loads(run_dgm(["show", child.id, "--json"], root).stdout)["proposal"]["problem_statement"] == huge

@@ -69,6 +69,13 @@ def archive(tmp_path_factory):
                       ("deep-trajectory", b"[" * 100_000 + b"]" * 100_000)):
         run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", task, "extra", "scripted:gold")
         store.finish_task_run(run.id, status="unresolved", trajectory_artifact=store.artifacts.put(raw))
+    # A child rejected before its code was committed: its commit is still its parent's.
+    parent = store.get_agent(root)
+    early = store.add_agent(synth.campaign_id, parent.commit_sha, parent_id=root, generation=1, status="pending",
+                            origin="child", meta={"own_commit": False}, agent_id="early-reject")
+    run = store.start_task_run(synth.campaign_id, early.id, "self_modify", "self", "self", "self_modify", "m")
+    store.finish_task_run(run.id, status="ok", patch="diff --git a/main.py b/main.py\n+ATTEMPTED = 1\n")
+    store.update_agent(early.id, status="rejected", rejection_reason="self-modification diff does not apply")
     yield store, synth
     store.close()
 
@@ -154,7 +161,7 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
     page.on("request", lambda req: None if req.url.startswith(server.url) else outside.append(req.url))
     page.goto(server.url + "#campaign=web")
     page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
-    assert page.evaluate("window.dgmExplorer.nodeCount") == 150
+    assert page.evaluate("window.dgmExplorer.nodeCount") == 150 + 1  # the synthetic campaign and the early-rejected child
     # The canvas really has the tree painted: many non-white pixels, in score colours.
     painted = page.evaluate("""() => { const c = document.querySelector('#tree');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
@@ -195,6 +202,17 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
     assert "grep -n 'def add' calc.py" in page.inner_text("[data-testid=trajectory]")
     # What the grading kept out of the patch is said with the run.
     assert "its changes to tests/conftest.py" in page.inner_text("[data-testid=grading-note]")
+
+    # A child with no code of its own: what it attempted, not its parent's code as its own.
+    page.fill("#search", "early-reject")
+    page.press("#search", "Enter")
+    page.wait_for_function("document.querySelector('[data-testid=agent-id]')?.textContent === 'early-reject'")
+    pane = page.inner_text("[data-testid=details]")
+    assert "none: rejected before its code was committed" in pane and "Attempted change (never committed)" in pane
+    assert "+ATTEMPTED = 1" in pane
+    page.fill("#search", synth.best_agent)  # back to the best agent, which the comparison below starts from
+    page.press("#search", "Enter")
+    page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{synth.best_agent}'")
 
     # Compare: back to the whole tree, then shift-click another agent.
     page.click("#fit")

@@ -123,6 +123,10 @@ class ArchiveStore:
         shown = _redact(url)
         if not create:
             _require_sqlite_file(url, root, shown, default_url)
+            if not (root / "agents.git").is_dir():
+                # The rows are in the database, the code and artifacts here: a typo must not make a new one.
+                raise NotFound(f"no archive directory at {root} (agent code and artifacts): give the campaign's "
+                               "--archive-dir")
         try:
             if create:
                 root.mkdir(parents=True, exist_ok=True)
@@ -602,6 +606,14 @@ class ArchiveStore:
         with self._read() as s:
             return {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
                     for cid, n, admitted, best in s.execute(query)}
+
+    def rejections(self, campaign_id: str) -> dict[str, tuple[str | None, bool]]:
+        """Rejected agent id -> (rejection reason, whether it has code of its own), for exports."""
+        query = select(Agent.id, Agent.rejection_reason, Agent.meta).where(
+            Agent.campaign_id == campaign_id, Agent.status == "rejected")
+        with self._read() as s:
+            return {aid: (reason, (meta or {}).get("own_commit", True) is not False)
+                    for aid, reason, meta in s.execute(query)}
 
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
         """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order.

@@ -55,6 +55,28 @@ def call_summary(call) -> dict[str, Any]:
     }
 
 
+def has_own_code(agent) -> bool:
+    """False for a child rejected before its code was committed: its commit
+    is still its parent's, so its "code" is not its own to show or run."""
+    return (agent.meta or {}).get("own_commit", True) is not False
+
+
+def require_own_code(agent) -> None:
+    """UsageError for an agent with no code of its own (see `has_own_code`)."""
+    if not has_own_code(agent):
+        from dgm.errors import UsageError
+
+        why = f" ({agent.rejection_reason})" if agent.rejection_reason else ""
+        raise UsageError(f"agent {agent.id} has no code of its own: it was rejected before its code was "
+                         f"committed{why}; `dgm show {agent.id}` shows the change it attempted")
+
+
+def attempted_patch(store, agent) -> str | None:
+    """The diff its self-modification produced, for a child without code of its own."""
+    runs = store.list_task_runs(agent_id=agent.id, kind="self_modify")
+    return runs[-1].patch if runs else None
+
+
 def agent_details(store, agent_id: str) -> dict[str, Any]:
     agent = store.get_agent(agent_id)
     runs = store.list_task_runs(agent_id=agent.id)
@@ -91,9 +113,11 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
         p["completion_tokens"] += call.completion_tokens
         p["errors"] += call.status != "ok"
     children = store.children_of(agent.id)
+    own_code = has_own_code(agent)
     return {
         "id": agent.id, "campaign_id": agent.campaign_id, "parent_id": agent.parent_id,
-        "generation": agent.generation, "commit": agent.commit_sha, "status": agent.status,
+        "generation": agent.generation, "commit": agent.commit_sha if own_code else None, "own_code": own_code,
+        "attempted_patch": None if own_code else attempted_patch(store, agent), "status": agent.status,
         "origin": agent.origin, "rejection_reason": agent.rejection_reason, "proposal": agent.proposal,
         "diagnosis_target": agent.diagnosis_target, "score": agent.score, "heldout_score": agent.heldout_score,
         "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
@@ -108,6 +132,9 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
 
 
 def parent_diff(store, agent) -> tuple[str | None, str]:
-    """(parent commit or None, unified diff parent -> agent; against the empty tree for a root)."""
+    """(parent commit or None, unified diff parent -> agent; against the empty tree for a root).
+    Empty for an agent without code of its own (`attempted_patch` has what it tried)."""
+    if not has_own_code(agent):
+        return store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None, ""
     parent_sha = store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None
     return parent_sha, store.code.diff(parent_sha, agent.commit_sha)

@@ -41,6 +41,11 @@ def build_graph(store, campaign_id: str, *, with_runs: bool = True) -> nx.DiGrap
         })
         for r in rows
     )
+    if with_runs:  # the exports: why each rejected child was turned away
+        for agent_id, (reason, own_code) in store.rejections(campaign_id).items():
+            graph.nodes[agent_id]["rejection_reason"] = reason
+            if not own_code:
+                graph.nodes[agent_id]["commit"] = None  # it still points at its parent's
     # A parent outside the campaign (an agent re-evaluated elsewhere) has no
     # node here: the child is a root of this campaign's forest, with `parent` kept.
     graph.add_edges_from((r.parent_id, r.id) for r in rows if r.parent_id is not None and r.parent_id in graph)

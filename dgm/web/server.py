@@ -116,7 +116,10 @@ class ExplorerApi:
         details = agent_details(self.store, agent_id)
         lineage = [a.id for a in self.store.ancestors(details["id"])][::-1]
         details["lineage"] = lineage
-        if details["parent_id"]:
+        if not details["own_code"]:
+            details["diff_vs_parent"] = None  # it has none: `attempted_patch` is what it tried
+            details["attempted_patch"] = _cap(details["attempted_patch"] or "")
+        elif details["parent_id"]:
             parent = self.store.get_agent(details["parent_id"])
             details["diff_vs_parent"] = _cap(self.store.code.diff(parent.commit_sha, details["commit"]))
         else:

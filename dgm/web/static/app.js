@@ -355,12 +355,14 @@
       <tr><td>generation</td><td>${d.generation}</td></tr>
       <tr><td>parent</td><td>${d.parent_id ? `<button class="link" data-agent="${esc(d.parent_id)}">${esc(d.parent_id)}</button>` : "– (root)"}</td></tr>
       <tr><td>children</td><td>${d.children.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ") || "–"}${d.children.length > 20 ? " …" : ""}</td></tr>
-      <tr><td>commit</td><td><code>${esc(d.commit.slice(0, 12))}</code></td></tr>
+      <tr><td>commit</td><td>${d.commit ? `<code>${esc(d.commit.slice(0, 12))}</code>` : '<span class="hint">none: rejected before its code was committed</span>'}</td></tr>
       <tr><td>cost</td><td data-testid="agent-cost">${money(d.cost.campaign_usd)} in ${d.cost.campaign_calls} LLM call${d.cost.campaign_calls === 1 ? "" : "s"} in its campaign${laterCost(d.cost)}${d.cost.scripted ? " (scripted models)" : ""}</td></tr>
       </table>`;
     if (d.diagnosis_target) html += `<h3>Diagnosis target</h3><pre class="wrap">${esc(JSON.stringify(d.diagnosis_target, null, 2))}</pre>`;
     if (d.proposal) html += `<h3>Proposal</h3><pre class="wrap" data-testid="proposal">${esc(typeof d.proposal === "string" ? d.proposal : JSON.stringify(d.proposal, null, 2))}</pre>`;
-    html += `<h3>Diff vs parent</h3>` + (d.parent_id ? diffHtml(d.diff_vs_parent) :
+    if (!d.own_code) html += `<h3>Attempted change (never committed)</h3>` + (d.attempted_patch ? diffHtml(d.attempted_patch) :
+      `<p class="hint" data-testid="diff">no self-modification diff was recorded</p>`);
+    else html += `<h3>Diff vs parent</h3>` + (d.parent_id ? diffHtml(d.diff_vs_parent) :
       `<p class="hint" data-testid="diff">root agent: ${d.files.length} files, no parent to diff against</p>`);
     html += `<div id="heat-slot"><p class="hint">loading heat map…</p></div>`;
     html += `<h3>Task runs (${d.task_runs.length})</h3><table class="grid" data-testid="task-runs"><tr><th>task</th><th>stage</th><th>status</th><th>F2P</th><th>P2P</th><th>s</th><th>cost</th></tr>` +
