@@ -554,7 +554,8 @@ def bench_ls(benchmark: str = typer.Argument("dgm-mini", help="Benchmark name.")
     table.add_column("difficulty", justify="right")
     table.add_column("summary")
     for task in tasks:
-        table.add_row(Text(task.instance_id), str(task.difficulty), Text(task.summary))  # issue text, not markup
+        difficulty = str(task.difficulty) if task.extra.get("difficulty_known", True) else "-"
+        table.add_row(Text(task.instance_id), difficulty, Text(task.summary))  # issue text, not markup
     print_table(console, table)
 
 

@@ -387,6 +387,9 @@ def export_cmd(
     store = _store(archive, archive_dir)
     a = store.get_agent(agent)
     require_own_code(a)
+    if not store.code.tree_files(a.commit_sha):
+        raise UsageError(f"agent {a.id} has no code to export: its commit holds no files (an imported root "
+                         "without --initial-dir?)")
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory")
     try:

@@ -132,3 +132,26 @@ def test_json_output_directory_is_created(tmp_path):
     target = tmp_path / "new" / "deeper" / "results.json"
     check_output_file(target, "--json")
     assert target.parent.is_dir()
+
+
+def test_an_agent_dir_keeps_its_links_as_links_and_refuses_links_leading_out(tmp_path):
+    """--agent-dir is copied the way the code store keeps code: links stay
+    links (never followed, so a host file cannot end up in the archive)."""
+    from dgm.archive.store import ArchiveStore
+    from dgm.bench.evaluate import commit_agent_dir
+    from dgm.errors import UsageError
+
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "main.py").write_text("print(1)\n")
+    os.symlink("main.py", agent / "alias.py")
+    os.symlink(".", agent / "self")
+    os.symlink("missing.txt", agent / "dangling")
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        sha = commit_agent_dir(store, agent, "links")
+        out = store.code.materialize(sha, tmp_path / "out")
+        assert os.readlink(out / "alias.py") == "main.py" and os.readlink(out / "self") == "."
+        assert os.readlink(out / "dangling") == "missing.txt"
+        os.symlink("/etc/passwd", agent / "passwd")
+        with pytest.raises(UsageError, match="passwd -> /etc/passwd leads out"):
+            commit_agent_dir(store, agent, "leaks")

@@ -184,3 +184,48 @@ def test_missing_or_broken_files_are_one_line_and_exit_2(dgm_run, tmp_path):
     # Importing the same run twice under the same name is refused, not duplicated.
     assert run_dgm(["import-dgm", str(run), "--initial-dir", str(src)], root).returncode == 0
     assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(src)], root), "already exists")
+
+
+def _one_node_run(tmp_path: Path, patch: bytes) -> Path:
+    run = tmp_path / "run"
+    (run / "initial").mkdir(parents=True)
+    (run / "initial" / "metadata.json").write_text(json.dumps({"run_id": "initial"}))
+    (run / "n1").mkdir()
+    (run / "n1" / "metadata.json").write_text(json.dumps({"run_id": "n1", "parent_commit": "initial",
+                                                          "overall_performance": perf(["x"], [], [])}))
+    (run / "n1" / "model_patch.diff").write_bytes(patch)
+    (run / "dgm_metadata.jsonl").write_text(json.dumps({"generation": 0, "children": ["n1"],
+                                                        "children_compiled": ["n1"], "archive": ["initial", "n1"]}))
+    return run
+
+
+def test_a_patch_that_is_not_utf8_imports_byte_for_byte(tmp_path):
+    latin1 = (b"diff --git a/latin1.py b/latin1.py\nnew file mode 100644\nindex 0000000..a0528ef\n--- /dev/null\n"
+              b"+++ b/latin1.py\n@@ -0,0 +1 @@\n+# caf\xe9\n")  # what `git diff` writes for a Latin-1 file
+    root = tmp_path / "archive"
+    proc = run_dgm(["import-dgm", str(_one_node_run(tmp_path, latin1))], root)
+    assert proc.returncode == 0, proc.stderr
+    with ArchiveStore.open(None, root) as store:
+        (n1,) = [a for a in store.list_agents() if a.meta.get("dgm_run_id") == "n1"]
+        assert store.code.read_file(n1.commit_sha, "latin1.py") == b"# caf\xe9\n"
+
+
+def test_an_empty_root_and_links_leading_out_are_one_line(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "README").write_text("placeholder\n")
+    patch, _ = patch_of(src, lambda w: (w / "agent.py").write_text("print('hi')\n"))
+    run = _one_node_run(tmp_path, patch.encode())
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(run / "dgm_metadata.jsonl")], root), "is not a directory")
+    initial = tmp_path / "initial-code"
+    initial.mkdir()
+    (initial / "main.py").write_text("print(1)\n")
+    os.symlink("/etc/passwd", initial / "passwd")
+    assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(initial)], root),
+                          "passwd -> /etc/passwd", "leads out")
+    assert run_dgm(["import-dgm", str(run)], root).returncode == 0
+    with ArchiveStore.open(None, root) as store:
+        (initial_agent,) = [a for a in store.list_agents() if a.meta.get("dgm_run_id") == "initial"]
+    assert_one_line_error(run_dgm(["export", initial_agent.id, str(tmp_path / "out")], root), "no code to export")
+    assert not (tmp_path / "out").exists()

@@ -475,3 +475,15 @@ def test_test_patches_that_only_add_files_do_not_reset_the_setup_commit(lite, li
     # Test patches that modify files keep swebench's own reset.
     viewcode = lite.select(["sphinx-doc__sphinx-8721"])[0].extra["eval_script"]
     assert f"git checkout {lite_rows['sphinx-doc__sphinx-8721']['base_commit']} tests/test_ext_viewcode.py" in viewcode
+
+
+def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none():
+    from browse_support import run_dgm
+
+    proc = run_dgm(["bench", "ls", "swebench-lite"])
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if "django__django-15202" in line)
+    assert row.split("│")[2].strip() == "-"
+    mini = run_dgm(["bench", "ls", "dgm-mini"]).stdout
+    (cell,) = [line.split("│")[2].strip() for line in mini.splitlines() if "confini__confini-1 " in line]
+    assert cell in ("1", "2", "3", "4", "5")

@@ -172,13 +172,20 @@ class AgentCodeStore:
         dest.mkdir(parents=True, exist_ok=True)
         if any(dest.iterdir()):
             raise UsageError(f"cannot materialize agent code into non-empty directory {dest}")
+        if not self.tree_files(full):
+            return dest  # `git archive` of an empty tree is no tar stream Python reads
         proc = subprocess.Popen(
             [_git_exe(), f"--git-dir={self.path}", "archive", "--format=tar", full],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_clean_env(),
         )
         assert proc.stdout is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(dest, filter="data")  # refuses absolute paths and links out of dest
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                tar.extractall(dest, filter="data")  # refuses absolute paths and links out of dest
+        except tarfile.FilterError as exc:
+            proc.kill()
+            proc.wait()
+            raise UsageError(f"the code of commit {full[:12]} cannot be written out: {exc}") from None
         stderr = proc.stderr.read() if proc.stderr else b""
         if proc.wait() != 0:
             raise _GitFailed(f"git archive {full} failed: {stderr.decode(errors='replace').strip()}")

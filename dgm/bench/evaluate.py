@@ -75,9 +75,17 @@ def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = N
         from dgm.errors import UsageError
 
         raise UsageError(f"agent directory {path} has no main.py (see the agent contract in the README)")
+    from dgm.errors import UsageError
+    from dgm.sandbox.testbed import links_leading_out
+
     with tempfile.TemporaryDirectory() as tmp:
         clean = Path(tmp) / "agent"
-        shutil.copytree(path, clean, ignore=shutil.ignore_patterns(*IGNORED_NAMES, "*.pyc"))
+        # Links are kept as links, as the code store keeps them: never followed out of the directory.
+        shutil.copytree(path, clean, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES, "*.pyc"))
+        escaping = links_leading_out(clean)
+        if escaping:
+            raise UsageError(f"agent directory {path}: {escaping[0]} leads out of it (agent code must be "
+                             "self-contained)")
         return store.code.commit_tree(str(clean), parent_sha=parent_sha, message=message)
 
 

@@ -282,7 +282,9 @@ def task_from_row(row: dict, benchmark: str) -> Task:
         summary=(first_line[0][:100] if first_line else ""),
         difficulty=_difficulty(row.get("difficulty")),
         extra={"eval_script": script, "diff_base": DIFF_BASE_REF, "agent_python": AGENT_PYTHON,
-               "row": row, "python": str(specs_for(row).get("python", ""))},
+               "row": row, "python": str(specs_for(row).get("python", "")),
+               # Lite has no difficulty: `difficulty` is then only the scripted models' default.
+               "difficulty_known": row.get("difficulty") is not None},
     )
 
 

@@ -19,7 +19,7 @@ from dgm.errors import UsageError
 from dgm.llm.client import CallContext
 from dgm.sandbox.agent_run import NOT_UTF8, run_agent
 from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
-from dgm.sandbox.testbed import make_tree_readable, testbed_tar
+from dgm.sandbox.testbed import links_leading_out, make_tree_readable, testbed_tar
 
 SELF_TASK_ID = "self"
 SELF_BENCHMARK = "self"
@@ -113,21 +113,6 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     return SelfModifyResult(result.patch, run.id, result.error, usable=status != "error")
 
 
-def _links_leading_out(tree: Path) -> list[str]:
-    """Symlinks in `tree` that point outside it ("link -> target"): the
-    archive would keep them, but no copy of the code may be made with them."""
-    root = os.path.realpath(tree)
-    found = []
-    for base, dirs, files in os.walk(tree):
-        for name in dirs + files:
-            path = os.path.join(base, name)
-            if os.path.islink(path):
-                target = os.path.realpath(path)
-                if target != root and not target.startswith(root + os.sep):
-                    found.append(f"{os.path.relpath(path, tree)} -> {os.readlink(path)}")
-    return found
-
-
 def commit_child(store, code_cache, parent, patch: str, message: str, *, error: str | None = None,
                  usable: bool = True) -> str:
     """Apply the self-modification diff to the parent's tree; commit it as the child.
@@ -149,7 +134,7 @@ def commit_child(store, code_cache, parent, patch: str, message: str, *, error: 
             raise RejectChild(f"self-modification diff does not apply: {applied.stderr.strip()[:300]}")
         if not (tree / "main.py").is_file():
             raise RejectChild("self-modification removed main.py")
-        escaping = _links_leading_out(tree)
+        escaping = links_leading_out(tree)
         if escaping:
             raise RejectChild(f"self-modification added a symlink leading out of the agent's code: {escaping[0]}")
         try:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dgm.errors import UsageError
+from dgm.sandbox.testbed import links_leading_out
 
 METADATA_FILE = "dgm_metadata.jsonl"
 NODE_METADATA = "metadata.json"
@@ -92,7 +93,8 @@ def _load_json(path: Path) -> dict[str, Any]:
 def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
     """Read and check the whole layout before anything is written to the archive."""
     if not output_dir.is_dir():
-        raise UsageError(f"DGM output directory {output_dir} does not exist")
+        raise UsageError(f"DGM output directory {output_dir} "
+                         f"{'is not a directory' if output_dir.exists() else 'does not exist'}")
     meta_path = output_dir / METADATA_FILE
     if not meta_path.is_file():
         raise UsageError(f"missing file {meta_path} (is {output_dir} a DGM run directory?)")
@@ -121,7 +123,8 @@ def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
         if run_id != ROOT_ID and not parent:
             raise UsageError(f"{node_dir / NODE_METADATA} has no parent_commit")
         patch_path = node_dir / NODE_PATCH
-        patch = patch_path.read_text() if patch_path.is_file() else None
+        # Bytes that are not UTF-8 (a Latin-1 source file) are carried through untouched to `git apply`.
+        patch = patch_path.read_bytes().decode("utf-8", "surrogateescape") if patch_path.is_file() else None
         if patch is None and run_id != ROOT_ID and (run_id in compiled or run_id in final_archive):
             raise UsageError(f"missing file {patch_path} (node {run_id} is in the archive, so its code change must exist)")
         nodes[run_id] = DgmNode(run_id=run_id, parent=parent, metadata=metadata, patch=patch,
@@ -161,7 +164,7 @@ def _git_apply(tree: Path, patch: str, run_id: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
     # --unsafe-paths is not given: a patch may not write outside the tree.
-    proc = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"], cwd=tree, input=patch.encode(),
+    proc = subprocess.run(["git", "apply", "--whitespace=nowarn", "-"], cwd=tree, input=patch.encode("utf-8", "surrogateescape"),
                           capture_output=True, env=env)
     if proc.returncode != 0:
         why = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -221,6 +224,10 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
                 tree.mkdir()
                 if initial_dir is not None:
                     _copy_tree(initial_dir, tree)
+                    escaping = links_leading_out(tree)
+                    if escaping:
+                        raise UsageError(f"--initial-dir {initial_dir}: {escaping[0]} leads out of it "
+                                         "(agent code must be self-contained)")
                 shas[run_id] = store.code.commit_tree(tree, None, f"dgm import: {run_id}")
             else:
                 if store.code.tree_files(shas[node.parent]):

@@ -46,6 +46,21 @@ def make_tree_readable(root: Path | str) -> None:
                 os.chmod(path, 0o644)
 
 
+def links_leading_out(tree: Path | str) -> list[str]:
+    """Symlinks under `tree` that point outside it, as "link -> target": agent
+    code must be self-contained (no copy of it may be made with them)."""
+    root = os.path.realpath(tree)
+    found = []
+    for base, dirs, files in os.walk(tree):
+        for name in dirs + files:
+            path = os.path.join(base, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if target != root and not target.startswith(root + os.sep):
+                    found.append(f"{os.path.relpath(path, tree)} -> {os.readlink(path)}")
+    return found
+
+
 def testbed_tar(root: Path, *, prefix: str = "testbed", allow_symlinks: bool = False) -> bytes:
     """An uncompressed tar of `root` with members under `prefix/`.
 
