@@ -134,10 +134,12 @@ def ls_cmd(
     found = {s for per in stages.values() for s in per}
     stage_names = [s for s in planned if s in found] + sorted(found - set(planned) - {"heldout"}) \
         + (["heldout"] if "heldout" in found else [])
+    rejections = store.rejections(c.id)  # one query; rejected agents are few
     rows = [{"id": a.id, "parent_id": a.parent_id, "generation": a.generation, "status": a.status,
              "origin": a.origin, "score": a.score, "heldout_score": a.heldout_score,
              "stages": {s: {"resolved": r, "finished": n} for s, (r, n) in stages.get(a.id, {}).items()},
-             "cost_usd": costs.get(a.id, 0.0)} for a in agents]
+             "cost_usd": costs.get(a.id, 0.0), "rejection_reason": rejections.get(a.id, (None, True))[0]}
+            for a in agents]
     if json_out:
         return _echo_json({"campaign": {"id": c.id, "name": c.name, "kind": c.kind, "status": c.status},
                            "agents": rows})
@@ -147,10 +149,19 @@ def ls_cmd(
                for s in stage_names]
         st = r["status"]
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
-                      _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}"])
+                      _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}",
+                      Text((r["rejection_reason"] or "")[:80], style="dim")])
     table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"))
     headers = [("held-out runs" if s == "heldout" else s) for s in stage_names]
-    for i, col in enumerate(["agent", "parent", "gen", "status", "score", *headers, "held-out", "cost $"]):
+    columns = ["agent", "parent", "gen", "status", "score", *headers, "held-out", "cost $"]
+    if any(r["rejection_reason"] for r in rows):
+        columns.append("why rejected")
+    else:
+        cells = [row[:-1] for row in cells]
+    for i, col in enumerate(columns):
+        if col == "why rejected":
+            table.add_column(col)  # wraps, unlike the figures
+            continue
         add_whole_column(table, escape(col), [row[i] for row in cells],
                          justify="right" if col not in ("agent", "parent", "status") else "left")
     for row in cells:

@@ -370,7 +370,11 @@ def test_a_child_rejected_before_its_commit_has_no_code_of_its_own(tmp_path):
         assert_one_line_error(run_dgm(args, root), f"agent {child.id} has no code of its own", "does not apply")
     assert not (tmp_path / "out").exists()
 
+    listed = run_dgm(["ls", "early"], root)
+    assert "why rejected" in listed.stdout and "does not apply" in " ".join(listed.stdout.split())
+    assert json.loads(run_dgm(["ls", "early", "--json"], root).stdout)["agents"][1]["rejection_reason"] == reason
     graph = json.loads(run_dgm(["lineage", "early", "--format", "json"], root).stdout)
+
     node = next(n for n in graph["nodes"] if n["id"] == child.id)
     assert node["rejection_reason"] == reason and "commit" not in node
     assert next(n for n in graph["nodes"] if n["id"] == seed.id)["commit"] == seed_sha

@@ -62,6 +62,10 @@ def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, stor
     diff = store.code.diff(seed.commit_sha, child.commit_sha)
     assert "+Run the tests before you submit" in diff and "main.py" in diff
     assert store.code.get_ref(child.id) == child.commit_sha
+    # The proposer was shown the parent's code (every text file of it).
+    (diagnosis, *_) = [c for c in store.list_llm_calls(agent_id=child.id) if c.purpose == "diagnose"]
+    prompt = json.dumps(json.loads(store.artifacts.get(diagnosis.artifact_id))["request"]["messages"])
+    assert "=== main.py ===" in prompt and "MAX_STEPS" in prompt
 
     # ...and because of that change it solves the hard tasks its parent gave up on.
     parent_runs = {r.task_id: r.status for r in store.list_task_runs(agent_id=seed.id, kind="task")
@@ -180,8 +184,8 @@ def _rule(spec, purpose, index=0):
 def _one_child(tmp_path, store, docker_client, model, name, **extra):
     bench = TinyBenchmark(tmp_path / f"bench-{name}", n_tasks=3, difficulties=[1, 4, 1])
     campaign, status = run_campaign(store, docker_client, bench, name=name, model=model, generations=1,
-                                    children_per_generation=1, heldout=0, time_limit_s=60,
-                                    stages=[{"name": "all", "tasks": "rest"}], **extra)
+                                    children_per_generation=1, heldout=0,
+                                    stages=[{"name": "all", "tasks": "rest"}], **{"time_limit_s": 60, **extra})
     child = next(a for a in store.list_agents(campaign.id) if a.origin == "child")
     return campaign, status, child
 
@@ -308,6 +312,26 @@ def test_a_child_that_hangs_is_rejected_and_the_campaign_goes_on(tmp_path, store
                                          "hang", sanity_time_limit_s=20)
     assert status == "completed"
     assert child.status == "rejected" and "hang" in child.rejection_reason
+
+
+def test_a_child_that_only_fails_at_task_time_is_rejected_with_how_its_runs_ended(tmp_path, store, docker_client):
+    """It passes the sanity gate (it compiles, its own tests pass) but times
+    out on every task: the reason says so, not just "no patch"."""
+    def stalls(spec):
+        _rule(spec, "self_modify")["reply"] = (
+            "THOUGHT: edit.\n```bash\npython3 - <<'PY'\ntext = open('main.py').read()\n"
+            "text = text.replace('def main() -> int:\\n', 'def main() -> int:\\n'\n"
+            "    '    if os.path.exists(os.path.join(os.environ.get(\"DGM_REPO\", \"\"), \"calc.py\")):\\n'\n"
+            "    '        time.sleep(10 ** 6)\\n', 1)\n"
+            "open('main.py', 'w').write(text)\nPY\n```")
+
+    campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "stalls", stalls),
+                                         "stalls", time_limit_s=5, sanity_time_limit_s=60)
+    assert status == "completed"
+    runs = store.list_task_runs(agent_id=child.id, kind="task")
+    assert runs and all(r.status == "timeout" for r in runs), [(r.task_id, r.status, r.error) for r in runs]
+    assert child.status == "rejected"
+    assert child.rejection_reason == f"produced no non-empty patch on any task ({len(runs)} timeout)"
 
 
 # --------------------------------------------------------------------------- budget

@@ -20,6 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from dgm.errors import ArchiveUnavailable, BudgetExceeded, InfrastructureError, ModelUnavailable
@@ -356,10 +357,14 @@ class CampaignRunner:
             evidence = {"problem_statement": task.problem_statement if task else "", "patch": run.patch,
                         "trajectory": diag.render_trajectory(raw, self.config.trajectory_chars),
                         "tests_status": run.tests_status, "status": run.status, "error": run.error}
+        # From the parent's checked-out code (cached for its evaluation), not one git process per file:
+        # an agent may have grown thousands of files.
+        code_dir = Path(self.evaluator.code_cache.path(parent.commit_sha))
         files = {}
         for path in self.store.code.tree_files(parent.commit_sha):
-            if path.endswith((".py", ".md", ".txt", ".toml", ".json")):
-                files[path] = self.store.code.read_file(parent.commit_sha, path).decode("utf-8", "replace")
+            file = code_dir / path
+            if path.endswith((".py", ".md", ".txt", ".toml", ".json")) and file.is_file() and not file.is_symlink():
+                files[path] = file.read_bytes().decode("utf-8", "replace")
         messages = diag.build_messages(diag.agent_code_text(files), target, evidence)
         ctx = CallContext(purpose="diagnose", model=self.config.diagnosis_model, campaign_id=self.campaign.id,
                           agent_id=child.id)
@@ -427,7 +432,13 @@ class CampaignRunner:
                 if r.stage in self.plan.stage_names]
         if agent.origin == "child":
             if not any((r.patch or "").strip() for r in runs):
-                raise RejectChild("produced no non-empty patch on any task")
+                # Say how the runs ended: a child that hangs or crashes is not one that gives up.
+                counts: dict[str, int] = {}
+                for r in runs:
+                    counts[r.status] = counts.get(r.status, 0) + 1
+                how = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+                raise RejectChild(f"produced no non-empty patch on any task ({how})" if how else
+                                  "produced no non-empty patch on any task")
             if self.config.admission == "keep_better":
                 parent = self.store.get_agent(agent.parent_id)
                 floor = (parent.score or 0.0) - self.config.noise_allowance
