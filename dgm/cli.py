@@ -696,6 +696,8 @@ def main() -> None:
         if exc.code == 130:  # Typer's own exit for a KeyboardInterrupt (Ctrl-C, or SIGTERM above)
             _exit_interrupted()
         raise
+    if code == 130:  # Typer's own code for a KeyboardInterrupt (Ctrl-C, or SIGTERM above)
+        _exit_interrupted()
     if isinstance(code, int) and code:  # `typer.Exit(n)`, handed back when not standalone
         sys.exit(code)
 

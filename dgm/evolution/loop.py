@@ -156,6 +156,11 @@ class CampaignRunner:
         return status
 
     def _run_generations(self) -> None:
+        # litellm takes seconds to import (the gateway started it in the background): before any run starts.
+        from dgm.llm.client import load_litellm
+
+        self.state.phase = "loading litellm"
+        load_litellm()
         seed = self._ensure_seed()
         done = {s.generation for s in self.store.list_generation_stats(self.campaign.id)}
         if 0 not in done:
