@@ -58,3 +58,18 @@ def test_planted_test_plugins_are_kept_out_of_grading(tmp_path, store, docker_cl
     unprotected = _runs(tmp_path, store, docker_client, "unprotected")
     assert {case: run.status for case, run in unprotected.items()} == dict.fromkeys(PROBLEMS, "resolved")
     assert all(TEST_CONFIG_KEPT_OUT_KEY not in (run.tests_status or {}) for run in unprotected.values())
+
+
+def test_only_patches_naming_test_configuration_take_the_slow_path():
+    """Patches that name no protected file are applied as they are; any that
+    could touch one (however git quotes its path) goes through the keeper."""
+    from dgm.bench.grade import may_touch_test_config
+    from dgm.bench.registry import load_benchmark
+
+    assert not any(may_touch_test_config(t.patch) for t in load_benchmark("dgm-mini").tasks())
+    for path in ("tests/conftest.py", "pytest.ini", "setup.cfg", "pyproject.toml", "x/sitecustomize.py",
+                 "evil.pth", '"t\\303\\251st/conftest.py"'):
+        patch = f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1 @@\n+x\n"
+        assert may_touch_test_config(patch), path
+    renamed = "diff --git a/a.py b/conftest.py\nsimilarity index 100%\nrename from a.py\nrename to conftest.py\n"
+    assert may_touch_test_config(renamed)

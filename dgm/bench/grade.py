@@ -126,6 +126,16 @@ def _test_config_find() -> str:
     return f"find . -path ./.git -prune -o \\( -type f -o -type l \\) \\( {names} \\) -print0"
 
 
+def may_touch_test_config(patch: str) -> bool:
+    """Whether `patch` can add, change or remove a test configuration file.
+
+    A patch can only touch files it names, and git and GNU patch write
+    names literally (git's quoting escapes only special and non-ASCII
+    characters, none of which the protected names contain). A patch naming
+    none of them is applied as is, without the copy-and-restore steps."""
+    return any(name.lstrip("*") in patch for name in TEST_CONFIG_NAMES)
+
+
 def keep_test_config_script(apply: str, nonce: str) -> str:
     """Shell that runs `apply` (the agent's patch) with the repository's test
     configuration kept as it was: a copy is taken outside the repository
@@ -215,7 +225,8 @@ def grade(
         script += f"if [ -f {REPO_TAR_PATH} ]; then {unpack_repo_command(REPO_TAR_PATH)}; fi\n"
         script += f"cd {REPO_PATH}\n"
         if (patch or "").strip():
-            script += keep_test_config_script(_apply_script(model_patch), nonce)
+            apply = _apply_script(model_patch)
+            script += keep_test_config_script(apply, nonce) if may_touch_test_config(patch) else apply + "\n"
         if eval_script is None:
             # Like SWE-bench: the hidden tests win over whatever the agent did to
             # the same files, so reset those files to the base commit first.
