@@ -33,6 +33,25 @@ sandbox_app = typer.Typer(help="Sandbox images.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"dgm {version('dgm')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("dgm (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print dgm's version and exit."),
+) -> None:
+    """Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes."""
+
 console = make_console()
 err_console = make_console(stderr=True)
 
@@ -75,7 +94,8 @@ def eval_cmd(
     benchmark: str = typer.Option("dgm-mini", "--benchmark", "-b", help="Benchmark name (see `dgm bench ls`)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids (default: all)."),
     model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m",
-                              help="Model the agent talks to (litellm name, or scripted:gold / scripted:noop / scripted:PATH)."),
+                              help="Model the agent talks to (litellm name, or scripted:gold / scripted:noop / "
+                                   "scripted:rehearsal / scripted:PATH)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run in parallel."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds per agent run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task to this file."),
@@ -161,8 +181,14 @@ def eval_cmd(
     except KeyboardInterrupt:
         # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.
         store.close_campaign(campaign.id, "interrupted", unfinished_error="interrupted before it finished")
-        done = len(store.list_task_runs(campaign_id=campaign.id))
-        err_console.print(Text(f"{done} of {len(selected)} task(s) recorded in campaign {campaign.id}"))
+        recorded = store.list_task_runs(campaign_id=campaign.id)
+        err_console.print(Text(f"{len(recorded)} of {len(selected)} task(s) recorded in campaign {campaign.id}"))
+        if json_out is not None:
+            try:  # what finished is the user's too, in the file they asked for
+                _write_eval_json(json_out, recorded)
+                err_console.print(Text(f"wrote those to {json_out}"))
+            except OSError:
+                pass  # the interrupt is the news; the runs are in the archive
         raise
     except InfrastructureError as exc:
         # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
@@ -180,17 +206,22 @@ def eval_cmd(
     _print_runs(runs, model)
     if json_out is not None:
         try:
-            json_out.write_text(json.dumps([
-                {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
-                 "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id,
-                 "error": r.error, "tests_status": r.tests_status, "model": r.model, "agent_id": r.agent_id,
-                 "campaign_id": r.campaign_id}
-                for r in runs], indent=2))
+            _write_eval_json(json_out, runs)
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
                                    f"campaign {campaign.id} (see `dgm ls {campaign.id}`)") from None
     resolved = sum(r.status == "resolved" for r in runs)
     console.print(f"resolved {resolved}/{len(runs)}")
+
+
+def _write_eval_json(path: Path, runs) -> None:
+    """`dgm eval --json`: one object per task run, in task order."""
+    path.write_text(json.dumps([
+        {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
+         "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id,
+         "error": r.error, "tests_status": r.tests_status, "model": r.model, "agent_id": r.agent_id,
+         "campaign_id": r.campaign_id}
+        for r in runs], indent=2))
 
 
 def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id, workers, *, stage,

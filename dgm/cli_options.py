@@ -40,3 +40,12 @@ def check_output_file(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path}: cannot create its directory: {exc.strerror or exc}") from None
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{option} {path}: not writable")
+    # Permission bits are not the whole story (root, /proc, read-only mounts): try it.
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write it: {exc.strerror or exc}") from None
+    if not existed:
+        path.unlink(missing_ok=True)

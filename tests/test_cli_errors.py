@@ -155,3 +155,18 @@ def test_an_agent_dir_keeps_its_links_as_links_and_refuses_links_leading_out(tmp
         os.symlink("/etc/passwd", agent / "passwd")
         with pytest.raises(UsageError, match="passwd -> /etc/passwd leads out"):
             commit_agent_dir(store, agent, "leaks")
+
+
+def test_a_json_path_that_cannot_be_created_is_refused_before_any_run(tmp_path):
+    """Permission bits say yes (root), the file system says no: tried, not guessed."""
+    r = dgm("eval", "--agent", "seed", "--json", "/proc/dgm-results.json", "--archive-dir", str(tmp_path / "arch"),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, "--json /proc/dgm-results.json", "cannot write it")
+    assert not (tmp_path / "arch").exists()
+
+
+def test_version():
+    from importlib.metadata import version
+
+    r = dgm("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"dgm {version('dgm')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ def test_stopped_eval_closes_its_campaign_and_keeps_finished_runs(tmp_path, dock
     archive_dir = tmp_path / "archive"
     proc = subprocess.Popen(
         [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--tasks", TASKS, "--model", "scripted:gold",
-         "--workers", "1", "--archive-dir", str(archive_dir)],
+         "--workers", "1", "--archive-dir", str(archive_dir), "--json", str(tmp_path / "results.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 300
     store = None
@@ -45,6 +46,10 @@ def test_stopped_eval_closes_its_campaign_and_keeps_finished_runs(tmp_path, dock
         assert any(r.status == "resolved" for r in runs) and len(runs) < 5
         assert f"recorded in campaign {campaign.id}" in err
         assert "letting the runs in flight finish" in err  # said while it waits, not after
+        # --json gets what was recorded, not nothing.
+        written = json.loads((tmp_path / "results.json").read_text())
+        assert {r["task_run_id"] for r in written} == {r.id for r in runs}
+        assert any(r["status"] == "resolved" for r in written)
         left = docker_client.containers.list(all=True, filters={"label": f"dgm.owner_pid={proc.pid}"})
         assert left == [], [c.name for c in left]
     finally:
