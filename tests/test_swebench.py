@@ -230,6 +230,7 @@ def test_pull_without_registry_names_the_options(lite):
         provider.ensure(_FakeClient(), task)
     failures = provider.ensure_all(_FakeClient(), [task])
     assert "cannot pull" in failures["pallets__flask-4992"]
+    assert not failures["pallets__flask-4992"].startswith("pallets__flask-4992")  # keyed by it, not repeated
 
 
 # --------------------------------------------------------------------------- grading recorded logs

@@ -105,7 +105,7 @@ class _Provider:
             try:
                 self.ensure(client, task)
             except ImageUnavailable as exc:
-                failures[task.instance_id] = str(exc)
+                failures[task.instance_id] = str(exc).removeprefix(f"{task.instance_id}: ")  # keyed by it already
             if progress:
                 progress(task, failures.get(task.instance_id))
         return failures
@@ -264,7 +264,7 @@ class AutoProvider(_Provider):
                 self._chosen[task.instance_id] = provider.ensure(client, task)
                 return self._chosen[task.instance_id]
             except ImageUnavailable as exc:
-                tried.append(f"{provider.kind}: {exc}")
+                tried.append(f"{provider.kind}: {str(exc).removeprefix(task.instance_id + ': ')}")
         raise ImageUnavailable(f"{task.instance_id}: no image ({'; '.join(tried)})")
 
 
