@@ -574,11 +574,14 @@ def _print_campaign_summary(store, campaign, status: str) -> None:
 
 # --------------------------------------------------------------------------- bench
 @bench_app.command("ls")
-def bench_ls(benchmark: str = typer.Argument("dgm-mini", help="Benchmark name.")):
+def bench_ls(
+    benchmark: str = typer.Argument("dgm-mini", help="Benchmark name."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
+):
     """List a benchmark's task ids with a one-line summary each."""
     from dgm.bench.registry import load_benchmark
 
-    bench = load_benchmark(benchmark)
+    bench = load_benchmark(benchmark, **({"dataset": dataset} if dataset else {}))
     table = Table(title=Text(benchmark))
     tasks = bench.tasks()
     add_whole_column(table, "task id", [t.instance_id for t in tasks])

@@ -117,8 +117,13 @@ def load_rows(name: str, dataset: str | os.PathLike | None = None) -> tuple[list
 
 def _load_from_hub(name: str, hub_name: str) -> list[dict]:
     try:
+        import logging
+
         from datasets import load_dataset
 
+        # Offline, the hub client logs each of its retries: the one line below says it all.
+        for logger in ("huggingface_hub", "datasets", "fsspec", "urllib3"):
+            logging.getLogger(logger).setLevel(logging.CRITICAL)
         rows = [dict(r) for r in load_dataset(hub_name, split="test")]
     except Exception as exc:  # noqa: BLE001 - offline, unknown name, auth: all one message
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
