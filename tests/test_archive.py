@@ -100,13 +100,17 @@ def test_migrations_match_models(db_url, tmp_path):
     store.close()
 
 
-def test_migrations_downgrade_and_upgrade_again(db_url, tmp_path):
-    store = ArchiveStore.open(db_url, root=tmp_path / "archive")
+def _downgrade(store: ArchiveStore, revision: str) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "base")
+        command.downgrade(cfg, revision)
+
+
+def test_migrations_downgrade_and_upgrade_again(db_url, tmp_path):
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")
+    _downgrade(store, "base")
     assert set(sa.inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.close()
     store = ArchiveStore.open(db_url, root=tmp_path / "archive")  # migrates back to head
@@ -118,11 +122,7 @@ def test_an_archive_at_the_first_schema_keeps_its_runs_and_gets_the_per_campaign
     """0001 -> 0002 on a populated archive: rows kept, and the same agent's
     key may now be run again by another campaign (not by the same one)."""
     store = ArchiveStore.open(db_url, root=tmp_path / "archive")
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+    _downgrade(store, "0001")
     first = store.create_campaign("c1", "evolution", {})
     agent = store.add_agent(first.id, commit_code(store, tmp_path), status="seed", origin="seed")
     key = dict(agent_id=agent.id, kind="task", benchmark="mini", task_id="t1", stage="eval", model="m")

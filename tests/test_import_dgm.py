@@ -137,17 +137,7 @@ def test_import_without_initial_dir_uses_an_empty_root(tmp_path):
     src.mkdir()
     (src / "README").write_text("placeholder\n")
     patch, _ = patch_of(src, lambda w: (w / "agent.py").write_text("print('hi')\n"))
-    patch = patch.replace("README", "README")  # patch only adds agent.py
-    run = tmp_path / "run"
-    (run / "initial").mkdir(parents=True)
-    (run / "initial" / "metadata.json").write_text(json.dumps({"run_id": "initial"}))
-    (run / "n1").mkdir()
-    (run / "n1" / "metadata.json").write_text(json.dumps({"run_id": "n1", "parent_commit": "initial",
-                                                          "overall_performance": perf(["x"], [], [])}))
-    (run / "n1" / "model_patch.diff").write_text(patch)
-    (run / "dgm_metadata.jsonl").write_text(json.dumps({"generation": 0, "children": ["n1"],
-                                                        "children_compiled": ["n1"], "archive": ["initial", "n1"]},
-                                                       indent=2) + "\n")
+    run = _one_node_run(tmp_path, patch.encode())  # the patch only adds agent.py
     root = tmp_path / "archive"
     assert run_dgm(["import-dgm", str(run)], root).returncode == 0
     store = ArchiveStore.open(None, root)
