@@ -118,6 +118,8 @@ def ls_cmd(
         return
     c = store.get_campaign(campaign)
     agents = store.lineage_rows(c.id)
+    if c.kind in ("eval", "replay"):
+        agents += store.agents_run_from_elsewhere(c.id)  # the archived agents it evaluated or replayed
     if sort == "score":
         from dgm.ranking import best_key
 

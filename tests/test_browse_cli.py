@@ -403,3 +403,17 @@ def test_show_cuts_a_huge_proposal_and_json_keeps_it_whole(tmp_path):
     assert shown.returncode == 0 and len(shown.stdout) < 4 * SHOWN_TEXT_CHARS + 20_000
     assert "more characters: --json" in shown.stdout
     assert json.loads(run_dgm(["show", child.id, "--json"], root).stdout)["proposal"]["problem_statement"] == huge
+
+
+def test_an_evaluation_of_an_archived_agent_lists_that_agent(archive):
+    """`dgm eval --agent ID` runs an agent of another campaign: ls counts and lists it there."""
+    store, root, ids = archive
+    evaluation = store.create_campaign("eval-of-child", "eval", {})
+    run = store.start_task_run(evaluation.id, ids["child"].id, "task", "dgm-mini", "t-1", "eval", "scripted:gold")
+    store.finish_task_run(run.id, status="resolved", patch="diff --git a/x b/x\n")
+    (row,) = [c for c in json.loads(run_dgm(["ls", "--json"], root).stdout) if c["name"] == "eval-of-child"]
+    assert row["agents"] == 1
+    (agent,) = json.loads(run_dgm(["ls", "eval-of-child", "--json"], root).stdout)["agents"]
+    assert agent["id"] == ids["child"].id and agent["stages"] == {"eval": {"resolved": 1, "finished": 1}}
+    (browse,) = [c for c in json.loads(run_dgm(["ls", "--json"], root).stdout) if c["name"] == "browse"]
+    assert browse["agents"] == 3  # its own campaign's count is unchanged

@@ -603,9 +603,21 @@ class ArchiveStore:
             Agent.campaign_id, func.count(), func.sum(sa.case((Agent.status == "admitted", 1), else_=0)),
             func.max(sa.case((Agent.status.not_in(IN_FLIGHT), Agent.score))),
         ).group_by(Agent.campaign_id)
+        # Evaluations and replays of archived agents run agents of other campaigns: count those too.
+        elsewhere = (
+            select(TaskRun.campaign_id, func.count(sa.distinct(TaskRun.agent_id)))
+            .join(Agent, Agent.id == TaskRun.agent_id)
+            .where(Agent.campaign_id != TaskRun.campaign_id,
+                   TaskRun.campaign_id.in_(select(Campaign.id).where(Campaign.kind.in_(("eval", "replay")))))
+            .group_by(TaskRun.campaign_id)
+        )
         with self._read() as s:
-            return {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
-                    for cid, n, admitted, best in s.execute(query)}
+            out = {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
+                   for cid, n, admitted, best in s.execute(query)}
+            for cid, n in s.execute(elsewhere):
+                entry = out.setdefault(cid, {"agents": 0, "admitted": 0, "best_score": None})
+                entry["agents"] += n
+            return out
 
     def rejections(self, campaign_id: str) -> dict[str, tuple[str | None, bool]]:
         """Rejected agent id -> (rejection reason, whether it has code of its own), for exports."""
@@ -634,6 +646,16 @@ class ArchiveStore:
         rows = [LineageRow._make(row) for row in self._fetch_raw(query)]
         rows.sort(key=lambda r: r.generation)
         return rows
+
+    def agents_run_from_elsewhere(self, campaign_id: str) -> list[LineageRow]:
+        """Agents of other campaigns that this one ran (`dgm eval --agent ID`, a replay), as light rows."""
+        t, r = Agent.__table__.c, TaskRun.__table__.c
+        ran = sa.select(r.agent_id).where(r.campaign_id == campaign_id).distinct()
+        query = sa.select(
+            t.id, t.parent_id, t.generation, t.status, t.origin, t.score, t.heldout_score, t.stage_reached,
+            t.commit_sha,
+        ).where(t.id.in_(ran), t.campaign_id != campaign_id)
+        return sorted((LineageRow._make(row) for row in self._fetch_raw(query)), key=lambda a: a.id)
 
     def _fetch_raw(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
         """All rows of a Core query as plain DBAPI tuples (only for columns without type processing)."""
