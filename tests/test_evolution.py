@@ -411,6 +411,10 @@ def test_a_child_without_a_usable_diff_is_rejected_with_the_runs_reason(store):
                      error="the diff is not UTF-8 text (in x.txt); those bytes were replaced")
     with pytest.raises(RejectChild, match="changed nothing"):
         commit_child(store, cache, parent, "", message="c")
+    pyc = ("diff --git a/__pycache__/x.cpython-311.pyc b/__pycache__/x.cpython-311.pyc\nnew file mode 100644\n"
+           "--- /dev/null\n+++ b/__pycache__/x.cpython-311.pyc\n@@ -0,0 +1 @@\n+x\n")
+    with pytest.raises(RejectChild, match="never keeps __pycache__"):
+        commit_child(store, cache, parent, pyc, message="c")
     newline = ('diff --git "a/new\\nline.txt" "b/new\\nline.txt"\nnew file mode 100644\n--- /dev/null\n'
                '+++ "b/new\\nline.txt"\n@@ -0,0 +1 @@\n+x\n')
     with pytest.raises(RejectChild, match="cannot be stored"):

@@ -142,7 +142,10 @@ def commit_child(store, code_cache, parent, patch: str, message: str, *, error: 
         except UsageError as exc:  # e.g. a file name the store cannot keep: the child's doing
             raise RejectChild(f"self-modification left code that cannot be stored: {exc}") from None
     if sha == parent.commit_sha or store.code.diff(parent.commit_sha, sha).strip() == "":
-        raise RejectChild("self-modification changed nothing (the tree is identical to the parent's)")
+        # Caches are not agent code: say so when they were all the patch held.
+        dropped = " (agent code never keeps __pycache__ or *.pyc files)" if (
+            "__pycache__/" in patch or ".pyc" in patch) else ""
+        raise RejectChild(f"self-modification changed nothing (the tree is identical to the parent's){dropped}")
     return sha
 
 
