@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 from datetime import datetime, timezone
@@ -384,23 +385,15 @@ def status_cmd(
 
 def _refuse_if_running(campaign) -> None:
     """Two runners on one campaign would redo each other's runs and pay twice:
-    refuse while its runner on this machine is alive (a fresh heartbeat and a
-    live pid; a killed runner's pid is gone at once)."""
+    refuse while its runner is alive: a fresh heartbeat and, when it ran on
+    this machine, a live pid (a killed runner's pid is gone at once)."""
     from dgm.evolution.dashboard import heartbeat_age, runner_checks_in
 
-    if not runner_checks_in(campaign):
+    if not runner_checks_in(campaign) or campaign.pid == os.getpid():
         return
-    age = heartbeat_age(campaign)
-    if campaign.pid in (None, 0, os.getpid()):
-        return
-    try:
-        os.kill(campaign.pid, 0)
-    except ProcessLookupError:
-        return
-    except PermissionError:
-        pass  # alive, someone else's
-    raise UsageError(f"campaign {campaign.name} is running (pid {campaign.pid}, heartbeat {age:.0f} s ago); "
-                     f"stop it first (kill -INT {campaign.pid}), then resume")
+    where = "" if campaign.runner_host in (None, socket.gethostname()) else f" on {campaign.runner_host}"
+    raise UsageError(f"campaign {campaign.name} is running (pid {campaign.pid}{where}, heartbeat "
+                     f"{heartbeat_age(campaign):.0f} s ago); stop it first (kill -INT {campaign.pid}), then resume")
 
 
 def _check_config(config):

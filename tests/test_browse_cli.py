@@ -340,6 +340,42 @@ def test_ls_marks_a_campaign_whose_runner_stopped_checking_in(tmp_path):
     assert rows == {"live": "running", "dead": "running?"}
 
 
+def test_a_killed_runner_on_this_machine_is_known_dead_at_once(tmp_path):
+    """Fresh heartbeat, but its process is gone: status, ls and resume know
+    at once, not 30 s later. On another machine only the heartbeat counts."""
+    import socket
+
+    import sqlalchemy as sa
+
+    from dgm.archive.models import Campaign
+    from dgm.cli import _refuse_if_running
+    from dgm.errors import UsageError
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid nobody has any more
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with ArchiveStore.open(None, tmp_path / "archive") as store:
+            campaigns = {name: store.create_campaign(name, "evolution", {}) for name in ("killed", "alive", "remote")}
+            with store.engine.begin() as conn:
+                for name, pid, host in (("killed", gone.pid, socket.gethostname()),
+                                        ("alive", alive.pid, socket.gethostname()), ("remote", gone.pid, "elsewhere")):
+                    conn.execute(sa.update(Campaign).where(Campaign.id == campaigns[name].id)
+                                 .values(pid=pid, runner_host=host))
+            fresh = {name: store.get_campaign(c.id) for name, c in campaigns.items()}
+        rows = {r["name"]: r["status"] for r in json.loads(run_dgm(["ls", "--json"], tmp_path / "archive").stdout)}
+        assert rows == {"killed": "running?", "alive": "running", "remote": "running"}
+        status = " ".join(run_dgm(["status", "killed"], tmp_path / "archive").stdout.split())
+        assert f"its runner, pid {gone.pid} on this machine, is gone" in status
+        _refuse_if_running(fresh["killed"])  # resume may go on
+        for name, where in (("alive", f"pid {alive.pid},"), ("remote", f"pid {gone.pid} on elsewhere,")):
+            with pytest.raises(UsageError, match=where):
+                _refuse_if_running(fresh[name])
+    finally:
+        alive.kill()
+        alive.wait()
+
+
 def test_a_child_rejected_before_its_commit_has_no_code_of_its_own(tmp_path):
     """Its commit is still its parent's: show says so and shows the change it
     attempted; diff, export and replay refuse in one line instead of passing

@@ -109,6 +109,8 @@ class Campaign(Base):
     heartbeat_at: Mapped[datetime | None]
     """Last sign of life of the runner; a 'running' campaign with a stale heartbeat is dead."""
     pid: Mapped[int | None]
+    runner_host: Mapped[str | None] = mapped_column(String(255))
+    """The machine `pid` is on: only there can a dead runner be told from a live one at once."""
 
 
 class Agent(Base):

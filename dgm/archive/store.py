@@ -20,6 +20,7 @@ import hashlib
 import os
 import re
 import secrets
+import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -170,7 +171,8 @@ class ArchiveStore:
             raise UsageError("a campaign needs a non-empty name")
         campaign = Campaign(
             id=new_id(4), name=name, kind=kind, status="running", config=config or {}, seed=seed,
-            budget_usd=budget_usd, spent_usd=0.0, pid=os.getpid(), heartbeat_at=utcnow(),
+            budget_usd=budget_usd, spent_usd=0.0, pid=os.getpid(), runner_host=socket.gethostname(),
+            heartbeat_at=utcnow(),
         )
         duplicate = UsageError(f"a campaign named {name!r} already exists (choose another name, or resume it)")
         try:
@@ -237,7 +239,8 @@ class ArchiveStore:
         with self._write() as s:
             updated = s.execute(
                 sa.update(Campaign).where(Campaign.id == campaign_id)
-                .values(heartbeat_at=utcnow(), pid=pid if pid is not None else os.getpid())
+                .values(heartbeat_at=utcnow(), pid=pid if pid is not None else os.getpid(),
+                        runner_host=socket.gethostname())
             ).rowcount
             if not updated:
                 raise NotFound(f"no campaign {campaign_id!r}")
@@ -951,7 +954,7 @@ def _create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=8, max_overflow=32)
 
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, a second off
 every command's start-up."""

@@ -7,6 +7,8 @@ running in another process or on another machine sharing the database).
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from datetime import datetime, timezone
 
@@ -30,10 +32,27 @@ def heartbeat_age(campaign) -> float | None:
     return (datetime.now(timezone.utc) - beat).total_seconds()
 
 
+def runner_process_gone(campaign) -> bool:
+    """Its runner was on this machine and that process no longer exists (a
+    `kill -9`): known at once, not when the heartbeat goes stale. A runner
+    on another machine is never judged by a pid here."""
+    pid = campaign.pid
+    if not pid or pid == os.getpid() or getattr(campaign, "runner_host", None) != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
 def runner_checks_in(campaign) -> bool:
-    """A running campaign whose runner checked in lately (a killed one stops)."""
+    """A running campaign whose runner checked in lately and, on this machine, still exists."""
     age = heartbeat_age(campaign)
-    return campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
+    return (campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
+            and not runner_process_gone(campaign))
 
 
 def _duration(seconds: float | None) -> str:
@@ -97,7 +116,9 @@ def status_view(store, campaign) -> Group:
     events = store.list_events(campaign.id)
     state = campaign.status
     if campaign.status == "running" and not alive:
-        state = "running? (no heartbeat for " + _duration(age) + "; resume with `dgm resume`)"
+        why = (f"its runner, pid {campaign.pid} on this machine, is gone" if runner_process_gone(campaign)
+               else f"no heartbeat for {_duration(age)}")
+        state = f"running? ({why}; resume with `dgm resume`)"
     elif campaign.status in ("failed", "interrupted", "budget_exhausted") and campaign.kind == "evolution":
         # Why it stopped, and what to do: the first thing to read in the morning.
         stop = next((e for e in reversed(events) if e.kind == "campaign_stopped"), None)
