@@ -719,10 +719,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _exit_interrupted()
-    except SystemExit as exc:
-        if exc.code == 130:  # Typer's own exit for a KeyboardInterrupt (Ctrl-C, or SIGTERM above)
-            _exit_interrupted()
-        raise
     if code == 130:  # Typer's own code for a KeyboardInterrupt (Ctrl-C, or SIGTERM above)
         _exit_interrupted()
     if isinstance(code, int) and code:  # `typer.Exit(n)`, handed back when not standalone

@@ -48,6 +48,14 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def has_own_code(meta: dict[str, Any] | None) -> bool:
+    """From an agent's meta: False for a child rejected before its code was
+    committed (the loop sets `own_commit` False until it is), whose commit
+    is still its parent's. Agents without the key (seeds, imports, agent
+    directories) have code of their own."""
+    return (meta or {}).get("own_commit", True) is not False
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend.
 

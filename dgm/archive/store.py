@@ -51,6 +51,7 @@ from dgm.archive.models import (
     GenerationStat,
     LLMCall,
     TaskRun,
+    has_own_code,
     utcnow,
 )
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
@@ -88,6 +89,13 @@ class LineageRow(NamedTuple):
     heldout_score: float | None
     stage_reached: int
     commit_sha: str
+
+
+def _lineage_select() -> sa.Select[Any]:
+    """The agent columns of a `LineageRow`, in its order."""
+    t = Agent.__table__.c
+    return sa.select(t.id, t.parent_id, t.generation, t.status, t.origin, t.score, t.heldout_score,
+                     t.stage_reached, t.commit_sha)
 
 
 def new_id(nbytes: int = 8) -> str:
@@ -627,8 +635,7 @@ class ArchiveStore:
         query = select(Agent.id, Agent.rejection_reason, Agent.meta).where(
             Agent.campaign_id == campaign_id, Agent.status == "rejected")
         with self._read() as s:
-            return {aid: (reason, (meta or {}).get("own_commit", True) is not False)
-                    for aid, reason, meta in s.execute(query)}
+            return {aid: (reason, has_own_code(meta)) for aid, reason, meta in s.execute(query)}
 
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
         """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order.
@@ -640,10 +647,7 @@ class ArchiveStore:
         # rows come from the DBAPI cursor: SQLAlchemy's Row objects cost more
         # than SQLite itself here.
         t = Agent.__table__.c
-        query = sa.select(
-            t.id, t.parent_id, t.generation, t.status, t.origin, t.score, t.heldout_score, t.stage_reached,
-            t.commit_sha,
-        ).where(t.campaign_id == campaign_id)
+        query = _lineage_select().where(t.campaign_id == campaign_id)
         # Sorted here, not in SQL: a stable sort keeps the table's insertion
         # order within a generation and saves the database a temporary B-tree.
         rows = [LineageRow._make(row) for row in self._fetch_raw(query)]
@@ -654,10 +658,7 @@ class ArchiveStore:
         """Agents of other campaigns that this one ran (`dgm eval --agent ID`, a replay), as light rows."""
         t, r = Agent.__table__.c, TaskRun.__table__.c
         ran = sa.select(r.agent_id).where(r.campaign_id == campaign_id).distinct()
-        query = sa.select(
-            t.id, t.parent_id, t.generation, t.status, t.origin, t.score, t.heldout_score, t.stage_reached,
-            t.commit_sha,
-        ).where(t.id.in_(ran), t.campaign_id != campaign_id)
+        query = _lineage_select().where(t.id.in_(ran), t.campaign_id != campaign_id)
         return sorted((LineageRow._make(row) for row in self._fetch_raw(query)), key=lambda a: a.id)
 
     def _fetch_raw(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:

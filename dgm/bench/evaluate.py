@@ -18,13 +18,13 @@ from typing import Callable
 
 from dgm.bench.grade import grade
 from dgm.bench.task import Benchmark, Task
-from dgm.errors import ArchiveUnavailable, InfrastructureError
+from dgm.errors import ArchiveUnavailable, InfrastructureError, UsageError
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
 from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import SandboxLimits
-from dgm.sandbox.testbed import make_tree_readable
+from dgm.sandbox.testbed import links_leading_out, make_tree_readable
 
 SEED_AGENT_DIR = Path(__file__).resolve().parent.parent / "seed_agent"
 IGNORED_NAMES = ("__pycache__", ".pytest_cache", ".git")
@@ -72,12 +72,7 @@ class AgentCodeCache:
 def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = None) -> str:
     """Commit an agent directory to the code store (ignoring caches)."""
     if not (path / "main.py").is_file():
-        from dgm.errors import UsageError
-
         raise UsageError(f"agent directory {path} has no main.py (see the agent contract in the README)")
-    from dgm.errors import UsageError
-    from dgm.sandbox.testbed import links_leading_out
-
     with tempfile.TemporaryDirectory() as tmp:
         clean = Path(tmp) / "agent"
         # Links are kept as links, as the code store keeps them: never followed out of the directory.

@@ -18,6 +18,7 @@ import os
 import random
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -438,10 +439,7 @@ class CampaignRunner:
         if agent.origin == "child":
             if not any((r.patch or "").strip() for r in runs):
                 # Say how the runs ended: a child that hangs or crashes is not one that gives up.
-                counts: dict[str, int] = {}
-                for r in runs:
-                    counts[r.status] = counts.get(r.status, 0) + 1
-                how = ", ".join(f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+                how = ", ".join(f"{n} {status}" for status, n in Counter(r.status for r in runs).most_common())
                 raise RejectChild(f"produced no non-empty patch on any task ({how})" if how else
                                   "produced no non-empty patch on any task")
             if self.config.admission == "keep_better":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dgm.errors import UsageError
 from dgm.llm.client import CallContext
-from dgm.sandbox.agent_run import NOT_UTF8, run_agent
+from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
 from dgm.sandbox.testbed import links_leading_out, make_tree_readable, testbed_tar
 
@@ -83,8 +83,8 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
                                benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
     if run.status != "running":
-        return SelfModifyResult(run.patch or "", run.id, run.error,
-                                usable=not (run.error or "").startswith(NOT_UTF8) and run.status != "error")
+        # As recorded below: an unusable diff (not taken, or not UTF-8) finished the run as an error.
+        return SelfModifyResult(run.patch or "", run.id, run.error, usable=run.status != "error")
     parent_dir = code_cache.path(parent.commit_sha)
     repo_tar, base = repo_tar_of(parent_dir)
     token = gateway.grant(CallContext(purpose="self_modify", model=model, campaign_id=campaign_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from dgm.archive.models import has_own_code as archived_has_own_code
 from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
 
 
@@ -58,7 +59,7 @@ def call_summary(call) -> dict[str, Any]:
 def has_own_code(agent) -> bool:
     """False for a child rejected before its code was committed: its commit
     is still its parent's, so its "code" is not its own to show or run."""
-    return (agent.meta or {}).get("own_commit", True) is not False
+    return archived_has_own_code(agent.meta)
 
 
 def require_own_code(agent) -> None:
@@ -134,7 +135,7 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
 def parent_diff(store, agent) -> tuple[str | None, str]:
     """(parent commit or None, unified diff parent -> agent; against the empty tree for a root).
     Empty for an agent without code of its own (`attempted_patch` has what it tried)."""
-    if not has_own_code(agent):
-        return store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None, ""
     parent_sha = store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None
+    if not has_own_code(agent):
+        return parent_sha, ""
     return parent_sha, store.code.diff(parent_sha, agent.commit_sha)
