@@ -95,6 +95,104 @@ def test_budget_stops_short_of_the_cap_and_passes_it_only_by_what_estimates_miss
     assert len(refusals) == 8
 
 
+def test_budget_reservations_never_pass_the_cap_even_when_every_call_uses_all_it_is_granted():
+    """Eight workers whose calls each use every output token they are granted:
+    grants shrink as the cap nears, spend never passes it, and what is left at
+    the end is less than the smallest call worth making."""
+    from dgm.llm.client import LEAST_OUTPUT_TOKENS, CallPrice
+
+    spent = {"usd": 0.0}
+    lock = threading.Lock()
+    budget = Budget(1.0, lambda: spent["usd"])
+    price = CallPrice(prompt_usd=0.01, usd_per_output_token=1e-4, wanted_tokens=1500, limit_known=True)
+    grants, refusals = [], []
+
+    def worker():
+        while True:
+            try:
+                ticket, tokens = budget.reserve(price)
+            except BudgetExceeded as exc:
+                refusals.append(str(exc))
+                return
+            with lock:
+                grants.append(tokens)
+                spent["usd"] += price.prompt_usd + tokens * price.usd_per_output_token
+            budget.release(ticket)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert spent["usd"] <= 1.0 + 1e-9
+    assert 1.0 - spent["usd"] < price.prompt_usd + LEAST_OUTPUT_TOKENS * price.usd_per_output_token
+    assert max(grants) == 1500 and min(grants) < 1500  # cut near the end, not before
+    assert all(g >= LEAST_OUTPUT_TOKENS for g in grants)
+    assert len(refusals) == 8 and all("would pass it" in r or "reached" in r for r in refusals)
+
+
+def _priced_model(tmp_path, *, reply_chars: int, max_output_tokens: int | None = None) -> str:
+    spec = {"pricing": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-4},
+            "default_reply": "x" * reply_chars}
+    if max_output_tokens:
+        spec["max_output_tokens"] = max_output_tokens
+    path = tmp_path / f"priced-{reply_chars}-{max_output_tokens}.json"
+    path.write_text(json.dumps(spec))
+    return f"scripted:{path}"
+
+
+def _budgeted(store, cap):
+    campaign = store.create_campaign(name="capped", kind="evolution", config={})
+    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+                                 message="seed")
+    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    budget = Budget(cap, lambda: store.campaign_spend(campaign.id))
+    return campaign, agent, LLMClient(store, budgets={campaign.id: budget})
+
+
+def test_a_reply_longer_than_the_budget_can_pay_for_is_cut_at_the_cap(store, tmp_path):
+    """A model that answers 100,000 tokens at $1e-4 each ($10) under a $0.50
+    cap: the call goes out with the max_tokens the budget can pay for, the
+    reply is cut there, spend stays under the cap, and the next call is
+    refused. Without a budget the same call costs the whole $10."""
+    model = _priced_model(tmp_path, reply_chars=400_000)
+    campaign, agent, client = _budgeted(store, 0.50)
+    ctx = CallContext(purpose="diagnose", model=model, campaign_id=campaign.id, agent_id=agent.id)
+    body = client.complete(ctx, [{"role": "user", "content": "why did it fail?"}])
+    assert body["choices"][0]["finish_reason"] == "length"
+    spent = store.campaign_spend(campaign.id)
+    assert 0.49 < spent <= 0.50
+    call = store.list_llm_calls(campaign_id=campaign.id)[0]
+    request = store.artifacts.get_json(call.artifact_id)["request"]
+    assert "max_tokens" not in request["params"]  # what was asked, kept apart from
+    assert request["sent_params"]["max_tokens"] == call.completion_tokens < 5000  # what the budget allowed
+    with pytest.raises(BudgetExceeded, match="nearly reached"):
+        client.complete(ctx, [{"role": "user", "content": "and now?"}])
+    assert store.campaign_spend(campaign.id) == spent
+    # The control: unbudgeted, the model really does run to $10.
+    free = LLMClient(store)
+    free.complete(CallContext(purpose="diagnose", model=model, agent_id=agent.id),
+                  [{"role": "user", "content": "why did it fail?"}])
+    assert max(c.cost_usd for c in store.list_llm_calls()) == pytest.approx(10.0, rel=0.01)
+
+
+def test_a_call_the_budget_can_pay_for_whole_goes_out_as_asked(store, tmp_path):
+    """Room for the model's longest reply: no max_tokens is added, the
+    provider's own limit cuts the reply, and the spend is what it cost."""
+    model = _priced_model(tmp_path, reply_chars=400_000, max_output_tokens=1000)
+    campaign, agent, client = _budgeted(store, 5.0)
+    ctx = CallContext(purpose="diagnose", model=model, campaign_id=campaign.id, agent_id=agent.id)
+    body = client.complete(ctx, [{"role": "user", "content": "hi"}])
+    call = store.list_llm_calls(campaign_id=campaign.id)[0]
+    assert "sent_params" not in store.artifacts.get_json(call.artifact_id)["request"]
+    assert body["choices"][0]["finish_reason"] == "length" and call.completion_tokens == 1000
+    # The agent's own max_tokens is kept when the budget can pay for it.
+    client.complete(ctx, [{"role": "user", "content": "short please"}], max_tokens=300)
+    call = store.list_llm_calls(campaign_id=campaign.id)[-1]
+    request = store.artifacts.get_json(call.artifact_id)["request"]
+    assert request["params"]["max_tokens"] == 300 and "sent_params" not in request and call.completion_tokens == 300
+
+
 def test_scripted_rules_and_errors(tmp_path):
     path = tmp_path / "rules.json"
     path.write_text(json.dumps({
@@ -199,6 +297,25 @@ def test_a_provider_model_goes_through_litellm_retries_and_is_priced(store, monk
     expected = 1200 * price["input_cost_per_token"] + 300 * price["output_cost_per_token"]
     assert ok.cost_usd == pytest.approx(expected) and ok.cost_usd > 0
     assert store.campaign_spend(campaign.id) == pytest.approx(expected)
+
+
+def test_a_provider_model_under_a_nearly_spent_budget_is_sent_the_max_tokens_it_can_pay_for(store, monkeypatch):
+    import litellm
+
+    upstream = _FakeOpenAI([(200, _completion("DONE", prompt_tokens=12, completion_tokens=5))])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream-only")
+    monkeypatch.setenv("OPENAI_BASE_URL", upstream.base_url)
+    monkeypatch.setenv("OPENAI_API_BASE", upstream.base_url)
+    price = litellm.model_cost["gpt-4o-mini"]
+    cap = 2000 * price["output_cost_per_token"]  # room for about 2,000 output tokens
+    campaign, agent, client = _budgeted(store, cap)
+    try:
+        client.complete(CallContext(purpose="diagnose", model="openai/gpt-4o-mini", campaign_id=campaign.id,
+                                    agent_id=agent.id), [{"role": "user", "content": "fix the bug"}])
+    finally:
+        upstream.close()
+    sent = upstream.requests[0]["body"]
+    assert 1900 < sent.get("max_tokens", sent.get("max_completion_tokens", 0)) < 2000, sent
 
 
 def test_an_unattributable_call_is_refused_before_it_is_made():

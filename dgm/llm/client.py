@@ -83,16 +83,37 @@ def request_hash(model: str, messages: list[dict], params: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# A budgeted call whose output the budget cannot pay for is capped with
+# `max_tokens`; when not even this many output tokens fit, it is not made.
+LEAST_OUTPUT_TOKENS = 256
+# Output limit assumed for a model whose own limit litellm does not know.
+DEFAULT_OUTPUT_TOKENS = 8192
+
+
+@dataclass
+class CallPrice:
+    """What one call may cost: its prompt, and each output token (all `n` choices)."""
+
+    prompt_usd: float
+    usd_per_output_token: float
+    wanted_tokens: int
+    """The most output the call can produce: its own max_tokens, else the model's limit."""
+    limit_known: bool
+    """The provider enforces `wanted_tokens` without being told (the call's max_tokens or the model's limit)."""
+
+
 class Budget:
     """A hard spending cap shared by every worker of a campaign.
 
-    Each call reserves an estimate of its cost (its prompt priced by litellm
-    plus the largest completion seen so far) before it starts. A call that
-    would not fit beside the calls already in flight waits for them; one that
-    would not fit even alone is refused: the campaign stops short of the cap
-    rather than step over it. Spend passes the cap only when calls cost more
-    than their estimates (a completion longer than any before, an unpriced
-    model), and then by at most the calls in flight at that moment.
+    Each call reserves what it can cost at most before it starts: its prompt
+    (counted by litellm) plus its longest possible output. When the room left
+    under the cap cannot pay for that output, the call is sent with a
+    `max_tokens` that it can pay for; when not even `LEAST_OUTPUT_TOKENS`
+    fit, it waits for calls in flight to give back what they did not use, or
+    is refused when none are in flight. So spend does not pass the cap; it
+    can only by what litellm's count of a prompt's tokens misses against the
+    provider's, or for a model litellm has no price for (recorded at $0,
+    with a warning).
     """
 
     def __init__(self, cap_usd: float | None, spent_usd: Callable[[], float]):
@@ -103,21 +124,38 @@ class Budget:
         self._next = 0
 
     def acquire(self, estimate: float = 0.0) -> int | None:
+        """Reserve a fixed `estimate` (USD); a ticket for `release`."""
+        return self.reserve(CallPrice(estimate, 0.0, 0, True))[0]
+
+    def reserve(self, price: CallPrice) -> tuple[int | None, int | None]:
+        """Reserve the most this call can cost: (ticket, output tokens granted).
+
+        The tokens granted are `price.wanted_tokens` when the budget can pay
+        for them, fewer when it cannot (the caller sends them as max_tokens);
+        None without a cap. Raises BudgetExceeded when the call cannot be made.
+        """
         if self.cap_usd is None:
-            return None
+            return None, None
+        least = min(price.wanted_tokens, LEAST_OUTPUT_TOKENS)
         with self._cond:
             while True:
                 spent = self._spent()
                 if spent >= self.cap_usd:
                     raise BudgetExceeded(f"budget of ${self.cap_usd:.4f} reached (spent ${spent:.4f})")
-                if spent + sum(self._reserved.values()) + estimate <= self.cap_usd:
+                room = self.cap_usd - spent - sum(self._reserved.values()) - price.prompt_usd
+                if price.usd_per_output_token > 0:
+                    tokens = min(price.wanted_tokens, max(0, int(room / price.usd_per_output_token)))
+                else:
+                    tokens = price.wanted_tokens
+                if room >= 0 and tokens >= least:
                     self._next += 1
-                    self._reserved[self._next] = estimate
-                    return self._next
+                    self._reserved[self._next] = price.prompt_usd + tokens * price.usd_per_output_token
+                    return self._next, tokens
                 if not self._reserved:
+                    most = price.prompt_usd + least * price.usd_per_output_token
                     raise BudgetExceeded(
-                        f"budget of ${self.cap_usd:.4f} nearly reached (spent ${spent:.4f}): the next call, "
-                        f"estimated at ${estimate:.4f}, would pass it")
+                        f"budget of ${self.cap_usd:.4f} nearly reached (spent ${spent:.4f}): the next call "
+                        f"could cost ${most:.4f} and would pass it")
                 self._cond.wait(timeout=5.0)
 
     def release(self, ticket: int | None) -> None:
@@ -183,10 +221,9 @@ class LLMClient:
         self.timeout_s = timeout_s
         self.budgets = budgets if budgets is not None else {}
         self._seq_lock = threading.Lock()
-        self._max_completion_tokens = 0
 
-    def _estimate(self, litellm, model: str, messages: list[dict]) -> float:
-        """Cost of this call if its completion is as long as the longest seen."""
+    def _price(self, litellm, model: str, messages: list[dict], params: dict) -> CallPrice | None:
+        """The most this call can cost, from litellm's price table; None when the model has no price."""
         prompt_tokens = scripted.approx_prompt_tokens(messages)
         if not scripted.is_scripted(model):
             try:
@@ -194,11 +231,21 @@ class LLMClient:
             except Exception:  # noqa: BLE001 - unknown tokenizer: the rough count will do
                 pass
         try:
-            prompt_cost, completion_cost = litellm.cost_per_token(
-                model=model, prompt_tokens=prompt_tokens, completion_tokens=self._max_completion_tokens or 1000)
-            return float(prompt_cost + completion_cost)
-        except Exception:  # noqa: BLE001 - unpriced model: only the one-call rule applies
-            return 0.0
+            prompt_usd, _ = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens, completion_tokens=0)
+            _, thousand_usd = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens,
+                                                     completion_tokens=1000)
+        except Exception:  # noqa: BLE001 - unpriced model: it is recorded at $0, nothing to reserve
+            return None
+        try:
+            model_limit = litellm.get_model_info(model).get("max_output_tokens")
+        except Exception:  # noqa: BLE001 - not in the map
+            model_limit = None
+        asked = params.get("max_tokens")
+        limits = [int(x) for x in (asked, model_limit) if isinstance(x, (int, float)) and x > 0]
+        choices = params.get("n")
+        choices = int(choices) if isinstance(choices, (int, float)) and choices >= 1 else 1
+        return CallPrice(prompt_usd=float(prompt_usd), usd_per_output_token=float(thousand_usd) / 1000 * choices,
+                         wanted_tokens=min(limits) if limits else DEFAULT_OUTPUT_TOKENS, limit_known=bool(limits))
 
     def budget_for(self, campaign_id: str | None) -> Budget | None:
         return self.budgets.get(campaign_id) if campaign_id else None
@@ -224,32 +271,39 @@ class LLMClient:
                 "task_difficulty": ctx.task_difficulty,
             }}
         budget = self.budget_for(ctx.campaign_id)
-        estimate = self._estimate(litellm, model, messages) if budget else 0.0
+        price = self._price(litellm, model, messages, params) if budget else None
         attempt = 0
         while True:
-            ticket = budget.acquire(estimate) if budget else None
+            ticket, granted = None, None
+            if budget:
+                # Unpriced: recorded at $0, so only a cap already reached refuses it.
+                ticket, granted = budget.reserve(price) if price else (budget.acquire(0.0), None)
+            sent = dict(params)
+            if granted is not None and price.usd_per_output_token > 0 and (
+                    granted < price.wanted_tokens or not price.limit_known):
+                sent["max_tokens"] = granted  # what the budget can pay for
             started = time.monotonic()
             cost = 0.0
             try:
                 response = litellm.completion(model=model, messages=messages, timeout=self.timeout_s,
-                                              num_retries=0, **params, **extra)
+                                              num_retries=0, **sent, **extra)
                 latency = time.monotonic() - started
                 body = response.model_dump()
-                completion = int(((body.get("usage") or {}).get("completion_tokens")) or 0)
-                self._max_completion_tokens = max(self._max_completion_tokens, completion)
                 try:
                     cost = float(litellm.completion_cost(completion_response=response) or 0.0)
                 except Exception:  # noqa: BLE001 - unknown price: record 0 and say so
                     cost = 0.0
                     body.setdefault("dgm_warning", "no price known for this model; cost recorded as 0")
-                self._record(ctx, messages, params, req_hash, body, cost, latency, "ok", None, is_scripted)
+                self._record(ctx, messages, params, req_hash, body, cost, latency, "ok", None, is_scripted,
+                             sent=sent)
                 return body
             except BudgetExceeded:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 latency = time.monotonic() - started
                 error = f"{type(exc).__name__}: {str(exc)[:500]}"
-                self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted)
+                self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted,
+                             sent=sent)
                 retryable = is_retryable(exc)
                 if not retryable or attempt >= self.max_retries:
                     raise UpstreamError(error if not retryable else f"{error} (after {attempt + 1} attempts)",
@@ -270,9 +324,12 @@ class LLMClient:
         return response
 
     def _record(self, ctx, messages, params, req_hash, body, cost, latency, status, error, is_scripted,
-                model_label: str | None = None) -> None:
+                model_label: str | None = None, sent: dict | None = None) -> None:
+        request = {"model": ctx.model, "messages": messages, "params": params}
+        if sent is not None and sent != params:
+            request["sent_params"] = sent  # the budget capped max_tokens; `params` is what the caller asked
         artifact = self.store.artifacts.put_json({
-            "request": {"model": ctx.model, "messages": messages, "params": params},
+            "request": request,
             "response": body, "error": error,
         })
         usage = (body or {}).get("usage") or {}

@@ -18,7 +18,10 @@ last message), `system_contains` (substring of the system prompt),
 `any_contains` / `none_contains` (substring of some / no message),
 `min_difficulty` (the task's difficulty, 1-5). `fail` makes the rule raise an
 upstream error (`{"status": 429|500|"timeout", "times": N}`) on the first N
-matching calls of this process; `latency_s` sleeps first. In replies,
+matching calls of this process; `latency_s` sleeps first. `pricing` and
+`max_output_tokens` (file level) are what litellm is told the model costs and
+how long its replies may be; like a provider's, a reply is cut at
+`max_tokens` or that limit (finish_reason "length"). In replies,
 `{{gold_patch}}`, `{{task_id}}` and `{{submit}}` are substituted.
 """
 
@@ -86,6 +89,7 @@ class ScriptedSpec:
     pricing: dict = field(default_factory=dict)
     latency_s: float = 0.0
     description: str = ""
+    max_output_tokens: int | None = None
 
 
 _specs: dict[str, ScriptedSpec] = {}
@@ -118,10 +122,19 @@ def load_spec(name: str) -> ScriptedSpec:
         pricing=raw.get("pricing", {}),
         latency_s=float(raw.get("latency_s", 0.0)),
         description=raw.get("description", ""),
+        max_output_tokens=_positive_int_or_none(raw.get("max_output_tokens"), name),
     )
     with _lock:
         _specs[name] = spec
     return spec
+
+
+def _positive_int_or_none(value, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"scripted model '{name}': max_output_tokens must be a positive integer, not {value!r}")
+    return value
 
 
 def _text(message: dict) -> str:
@@ -203,9 +216,12 @@ def scripted_reply(name: str, messages: list[dict], ctx: dict) -> str:
     return _render(spec.default_reply, ctx)
 
 
+TOKEN_CHARS = 4
+
+
 def _approx_tokens(text: str) -> int:
     # A stable stand-in for a tokenizer: scripted costs must be deterministic.
-    return max(1, len(text) // 4)
+    return max(1, len(text) // TOKEN_CHARS)
 
 
 def approx_prompt_tokens(messages: list[dict]) -> int:
@@ -239,10 +255,18 @@ def register_with_litellm() -> None:
             if spec.latency_s:
                 time.sleep(spec.latency_s)
             text = scripted_reply(model, messages, ctx)
+            finish = "stop"
+            # Like a provider: a reply longer than max_tokens (or the model's
+            # own output limit) is cut there.
+            limit = (optional_params or {}).get("max_tokens")
+            if not (isinstance(limit, int) and limit > 0):
+                limit = spec.max_output_tokens
+            if limit and _approx_tokens(text) > limit:
+                text, finish = text[: limit * TOKEN_CHARS], "length"
             prompt_tokens = approx_prompt_tokens(messages)
             completion_tokens = _approx_tokens(text)
             model_response.choices = [
-                Choices(index=0, finish_reason="stop", message=Message(role="assistant", content=text))
+                Choices(index=0, finish_reason=finish, message=Message(role="assistant", content=text))
             ]
             model_response.model = f"{PROVIDER}/{model}"
             model_response.usage = Usage(
@@ -270,11 +294,12 @@ def register_pricing(model: str) -> None:
 
     name = litellm_name(model)[len(PROVIDER) + 1 :]
     spec = load_spec(name)
-    litellm.register_model({
-        litellm_name(model): {
-            "input_cost_per_token": float(spec.pricing.get("input_cost_per_token", 0.0)),
-            "output_cost_per_token": float(spec.pricing.get("output_cost_per_token", 0.0)),
-            "litellm_provider": PROVIDER,
-            "mode": "chat",
-        }
-    })
+    entry = {
+        "input_cost_per_token": float(spec.pricing.get("input_cost_per_token", 0.0)),
+        "output_cost_per_token": float(spec.pricing.get("output_cost_per_token", 0.0)),
+        "litellm_provider": PROVIDER,
+        "mode": "chat",
+    }
+    if spec.max_output_tokens:
+        entry["max_output_tokens"] = spec.max_output_tokens
+    litellm.register_model({litellm_name(model): entry})
