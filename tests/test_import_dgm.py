@@ -219,3 +219,12 @@ def test_an_empty_root_and_links_leading_out_are_one_line(tmp_path):
         (initial_agent,) = [a for a in store.list_agents() if a.meta.get("dgm_run_id") == "initial"]
     assert_one_line_error(run_dgm(["export", initial_agent.id, str(tmp_path / "out")], root), "no code to export")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("odd", [True, float("nan"), 7, -0.5, "0.4", None])
+def test_an_accuracy_that_is_not_a_share_of_tasks_is_no_score(odd):
+    from dgm.lineage.import_dgm import _score
+
+    assert _score({"overall_performance": {"accuracy_score": odd}}) is None
+    assert _score({"overall_performance": {"accuracy_score": 0.25}}) == 0.25
+    assert _score({"overall_performance": {"accuracy_score": 1}}) == 1.0

@@ -199,7 +199,10 @@ def _performance_runs(node: DgmNode, agent_id: str, campaign_id: str, benchmark:
 def _score(metadata: dict[str, Any]) -> float | None:
     perf = metadata.get("overall_performance") or {}
     score = perf.get("accuracy_score") if isinstance(perf, dict) else None
-    return float(score) if isinstance(score, (int, float)) else None
+    # A share of tasks resolved: anything else (true, NaN, 7) is no score at all, not one to rank by.
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0.0 <= score <= 1.0:
+        return None
+    return float(score)
 
 
 def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name: str | None = None,
