@@ -149,3 +149,21 @@ def test_concurrent_commits_and_refs(tmp_path):
         assert store.get_ref(f"agent{i}") == sha
         assert store.read_file(sha, "main.py") == f"print({i % 4})\n".encode()
     assert store.get_ref("shared") in results.values()
+
+
+@pytest.mark.parametrize("name", ['"\\057etc\\057hostname"', '"unclosed', '"-"', '" spaced"'])
+def test_a_file_named_like_a_quoted_path_stores_its_own_bytes_not_the_host_file_it_spells(tmp_path, name):
+    """Git reads a --stdin-paths line that starts with a double quote as a
+    C-quoted path: an agent naming a file '"\\057etc\\057hostname"' must not
+    get the host's /etc/hostname committed as its code."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / name).write_bytes(b"innocent\n")
+    (src / "main.py").write_text("print(1)\n")
+    store = AgentCodeStore(tmp_path / "agents.git")
+    sha = store.commit_tree(src, message="x")
+    assert sorted(store.tree_files(sha)) == sorted([name, "main.py"])
+    assert store.read_file(sha, name) == b"innocent\n"
+    out = tmp_path / "out"
+    store.materialize(sha, out)
+    assert snapshot(out) == snapshot(src)

@@ -80,9 +80,13 @@ class AgentCodeStore:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             entries: list[str] = []
             if files:
-                paths = [rel for rel, _ in files]
+                # "./": git reads a line that starts with a double quote as a
+                # C-quoted path, so a file the agent names '"\057etc\057shadow"'
+                # would have the host's git store the host's file instead.
+                paths = [f"./{rel}" for rel, _ in files]
                 # --no-filters: store the bytes as they are, whatever .gitattributes says.
-                shas = self._git("hash-object", "-w", "--no-filters", "--stdin-paths", input="\n".join(paths) + "\n", cwd=src).split()
+                shas = self._git("hash-object", "-w", "--no-filters", "--stdin-paths",
+                                 input="\n".join(paths) + "\n", cwd=src).split()
                 entries += [f"{mode} {sha}\t{rel}" for (rel, mode), sha in zip(files, shas, strict=True)]
             for rel, target in links:
                 sha = self._git("hash-object", "-w", "--stdin", input=target).strip()
