@@ -59,6 +59,55 @@ def test_gateway_attributes_records_and_refuses(store):
     assert transcript["request"]["messages"][0]["content"] == "hi" and transcript["response"]["choices"]
 
 
+@pytest.mark.parametrize("body,says", [
+    ({"messages": [{"role": "user", "content": 12345}]}, "content must be a string"),
+    ({"messages": [{"role": "user", "content": [{"type": "text", "text": 7}]}]}, "content must be a string"),
+    ({"messages": [{"role": "wizard", "content": "hi"}]}, "role is one of"),
+    ({"messages": []}, "non-empty list"),
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5.5}, "max_tokens must be a positive integer"),
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": "100"}, "max_tokens must be"),
+    ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": True}, "max_tokens must be"),
+    ({"messages": [{"role": "user", "content": "hi"}], "n": 50}, "n must be an integer from 1 to 16"),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, "temperature must be a number"),
+    ({"messages": [{"role": "user", "content": "hi"}], "stop": [1]}, "stop must be"),
+    ([1, 2], "JSON object"),
+])
+def test_a_request_litellm_or_the_budget_would_misread_is_a_400_and_never_reaches_the_model(store, body, says):
+    """A self-modified agent's malformed request must be its own error, not a
+    "connection error" retried as an outage that stops the campaign, nor a
+    max_tokens the budget's cap does not bind."""
+    campaign = store.create_campaign(name="gw", kind="eval", config={})
+    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+                                 message="seed")
+    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    with Gateway(LLMClient(store)) as gateway:
+        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
+                                          agent_id=agent.id))
+        status, reply = post(gateway, token, body)
+        assert (status, reply["error"]["type"]) == (400, "invalid_request_error") and says in reply["error"]["message"]
+        # The same connection limits apply, and a good request still works.
+        ok = post(gateway, token, {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                                   "max_tokens": 300, "n": 1})
+        assert ok[0] == 200
+    assert len(store.list_llm_calls(campaign_id=campaign.id)) == 1
+
+
+def test_an_oversized_request_gets_an_answer_not_a_broken_pipe(store):
+    from dgm.llm.gateway import MAX_REQUEST_BYTES
+
+    campaign = store.create_campaign(name="gw", kind="eval", config={})
+    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+                                 message="seed")
+    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    with Gateway(LLMClient(store)) as gateway:
+        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
+                                          agent_id=agent.id))
+        big = json.dumps({"messages": [{"role": "user", "content": "x" * (MAX_REQUEST_BYTES + 1000)}]}).encode()
+        status, reply = post(gateway, token, big)
+    assert status == 413 and "larger than" in reply["error"]["message"]
+    assert store.list_llm_calls(campaign_id=campaign.id) == []
+
+
 @pytest.mark.parametrize("actual", [0.3, 0.45])
 def test_budget_stops_short_of_the_cap_and_passes_it_only_by_what_estimates_missed(actual):
     """Eight workers, calls estimated at 0.3 against a cap of 1.0: with exact

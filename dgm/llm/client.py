@@ -240,12 +240,15 @@ class LLMClient:
             model_limit = litellm.get_model_info(model).get("max_output_tokens")
         except Exception:  # noqa: BLE001 - not in the map
             model_limit = None
+        # Only a whole positive number is a limit a provider enforces; anything
+        # else the caller sent is replaced by the budget's own max_tokens.
         asked = params.get("max_tokens")
-        limits = [int(x) for x in (asked, model_limit) if isinstance(x, (int, float)) and x > 0]
+        limits = [x for x in (asked, model_limit) if type(x) is int and x > 0]
         choices = params.get("n")
-        choices = int(choices) if isinstance(choices, (int, float)) and choices >= 1 else 1
+        choices = choices if type(choices) is int and choices >= 1 else 1
         return CallPrice(prompt_usd=float(prompt_usd), usd_per_output_token=float(thousand_usd) / 1000 * choices,
-                         wanted_tokens=min(limits) if limits else DEFAULT_OUTPUT_TOKENS, limit_known=bool(limits))
+                         wanted_tokens=min(limits) if limits else DEFAULT_OUTPUT_TOKENS,
+                         limit_known=bool(limits) and (asked is None or type(asked) is int))
 
     def budget_for(self, campaign_id: str | None) -> Budget | None:
         return self.budgets.get(campaign_id) if campaign_id else None

@@ -28,7 +28,61 @@ SOCKET_NAME = "llm.sock"
 CONTAINER_SOCKET_DIR = "/run/dgm-gateway"
 CONTAINER_SOCKET = f"{CONTAINER_SOCKET_DIR}/{SOCKET_NAME}"
 MAX_REQUEST_BYTES = 20_000_000
+# An oversized body is read and dropped up to this much before the 413, so
+# the agent gets the answer; past it the connection is just closed.
+DISCARD_AT_MOST_BYTES = 256_000_000
 ALLOWED_PARAMS = ("temperature", "top_p", "max_tokens", "stop", "seed", "n")
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+MAX_CHOICES = 16
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def parse_request(body) -> tuple[list[dict], dict]:
+    """The messages and parameters of an agent's request, or ValueError saying what is wrong.
+
+    The agent is untrusted: a request litellm would choke on (a message whose
+    content is a number, a max_tokens of 5.5) is refused here with a 400 the
+    agent can read, rather than reach the provider as a "connection error"
+    that is retried, taken for an outage, and stops the campaign, or slip past
+    the budget's max_tokens.
+    """
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("messages must be a non-empty list of {role, content}")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            raise ValueError(f"messages[{i}] must be an object whose role is one of {', '.join(ROLES)}")
+        content = message.get("content")
+        if content is None or isinstance(content, str):
+            continue
+        if not isinstance(content, list) or not all(
+                isinstance(part, dict) and isinstance(part.get("type"), str)
+                and (part["type"] != "text" or isinstance(part.get("text"), str)) for part in content):
+            raise ValueError(f"messages[{i}].content must be a string or a list of content parts")
+    params = {k: body[k] for k in ALLOWED_PARAMS if body.get(k) is not None}
+    for name in ("temperature", "top_p"):
+        if name in params and not _is_number(params[name]):
+            raise ValueError(f"{name} must be a number")
+    if "max_tokens" in params and not (_is_int(params["max_tokens"]) and params["max_tokens"] > 0):
+        raise ValueError("max_tokens must be a positive integer")
+    if "n" in params and not (_is_int(params["n"]) and 1 <= params["n"] <= MAX_CHOICES):
+        raise ValueError(f"n must be an integer from 1 to {MAX_CHOICES}")
+    if "seed" in params and not _is_int(params["seed"]):
+        raise ValueError("seed must be an integer")
+    stop = params.get("stop")
+    if stop is not None and not (isinstance(stop, str) or (
+            isinstance(stop, list) and len(stop) <= 4 and all(isinstance(x, str) for x in stop))):
+        raise ValueError("stop must be a string or a list of up to 4 strings")
+    return messages, params
 
 
 # An agent is untrusted code and each connection costs the host a thread:
@@ -197,6 +251,17 @@ class Gateway:
             def _error(self, status: int, message: str, kind: str) -> None:
                 self._reply(status, {"error": {"message": message, "type": kind}})
 
+            def _discard(self, length: int) -> None:
+                left = min(length, DISCARD_AT_MOST_BYTES)
+                try:
+                    while left > 0:
+                        chunk = self.rfile.read(min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        left -= len(chunk)
+                except OSError:
+                    pass
+
             def do_GET(self):
                 if self.path.rstrip("/") == "/health":
                     self._reply(200, {"ok": True})
@@ -215,17 +280,17 @@ class Gateway:
                     length = int(self.headers.get("Content-Length") or 0)
                 except ValueError:
                     length = -1
-                if length <= 0 or length > MAX_REQUEST_BYTES:
-                    return self._error(400, "request body missing or too large", "invalid_request_error")
+                if length <= 0:
+                    return self._error(400, "request body missing", "invalid_request_error")
+                if length > MAX_REQUEST_BYTES:
+                    self.close_connection = True
+                    self._discard(length)  # so the agent reads the answer rather than a broken pipe
+                    return self._error(413, f"request body larger than {MAX_REQUEST_BYTES} bytes",
+                                       "invalid_request_error")
                 try:
-                    body = json.loads(self.rfile.read(length))
-                    messages = body["messages"]
-                    if not isinstance(messages, list) or not all(
-                            isinstance(m, dict) and "role" in m for m in messages):
-                        raise ValueError("messages must be a list of {role, content}")
-                except (ValueError, KeyError, TypeError) as exc:
+                    messages, params = parse_request(json.loads(self.rfile.read(length)))
+                except (ValueError, RecursionError) as exc:
                     return self._error(400, f"malformed request: {exc}", "invalid_request_error")
-                params = {k: body[k] for k in ALLOWED_PARAMS if k in body}
                 try:
                     response = gateway.client.complete(ctx, messages, **params)
                 except BudgetExceeded as exc:
