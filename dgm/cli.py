@@ -56,7 +56,7 @@ def _main_options(
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by cli_browse
+from dgm.cli_options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by cli_browse
 
 
 def model_label(model: str) -> str:
@@ -635,7 +635,7 @@ def doctor(
         try:
             return open_store(archive, archive_dir, create=False).url
         except NotFound as exc:
-            where = f"in {archive_dir}" if archive is None else f"({exc})"
+            where = f"in {archive_dir or DEFAULT_ARCHIVE_DIR}" if archive is None else f"({exc})"
             return f"none yet {where}; `dgm run` or `dgm eval` creates it"
 
     check("archive", archive_ok)

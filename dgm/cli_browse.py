@@ -36,7 +36,7 @@ STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim
 SHOWN_TEXT_CHARS = 6000
 
 
-def _store(archive: Optional[str], archive_dir: Path):
+def _store(archive: Optional[str], archive_dir: Optional[Path]):
     return open_store(archive, archive_dir, create=False)  # browsing never makes an archive
 
 

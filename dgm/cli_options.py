@@ -12,16 +12,19 @@ ArchiveOpt = typer.Option(
     None, "--archive", envvar="DGM_ARCHIVE",
     help="SQLAlchemy URL of the archive database (default: sqlite:///<archive-dir>/dgm.db).")
 ArchiveDirOpt = typer.Option(
-    Path("archive"), "--archive-dir", envvar="DGM_ARCHIVE_DIR",
-    help="Directory for agent code (agents.git), artifacts and the default SQLite file.")
+    None, "--archive-dir", envvar="DGM_ARCHIVE_DIR", show_default="archive",
+    help="Directory for agent code (agents.git), artifacts and the default SQLite file. With --archive, "
+         "the directory that archive recorded, wherever you run dgm.")
+DEFAULT_ARCHIVE_DIR = Path("archive")
 
 
-def open_store(archive: Optional[str], archive_dir: Path, *, create: bool = True):
+def open_store(archive: Optional[str], archive_dir: Optional[Path], *, create: bool = True):
     """The archive; with `create=False` (commands that read what a campaign
     left) one that does not exist yet is an error, not a new empty one."""
     from dgm.archive.store import ArchiveStore
 
-    return ArchiveStore.open(archive, root=archive_dir, create=create)
+    return ArchiveStore.open(archive, root=archive_dir or DEFAULT_ARCHIVE_DIR, create=create,
+                             root_given=archive_dir is not None)
 
 
 def check_output_file(path: Path, option: str) -> None:

@@ -68,5 +68,13 @@ class ArchiveUnavailable(InfrastructureError):
     exit_code = 2
 
 
+class ArchiveIncomplete(DgmError):
+    """Something the archive's rows reference (an artifact, a commit) is not
+    in its directory: a wrong --archive-dir, or a damaged one. Not the fault
+    of the agent being worked on, so it is never charged to it."""
+
+    exit_code = 1
+
+
 class BudgetExceeded(DgmError):
     """The campaign's hard spending cap would be crossed by the next call."""

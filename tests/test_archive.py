@@ -655,3 +655,100 @@ def test_dgm_ls_in_a_directory_without_an_archive_is_one_line_and_exit_2(tmp_pat
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
         assert r.stderr.startswith("error: no archive in ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- which directory holds a database's code and artifacts --------------------
+
+
+def _run_dgm(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    for var in ("DGM_ARCHIVE", "DGM_ARCHIVE_DIR"):
+        env.pop(var, None)
+    return subprocess.run([sys.executable, "-m", "dgm", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_database_url_finds_its_own_code_and_refuses_another_archives(db_url, tmp_path):
+    """With --archive URL, the code and artifacts are where the archive
+    recorded them, wherever dgm runs; a directory holding another archive's
+    code, or a fresh one, is refused in one line rather than used (a resume
+    once rejected children over artifacts "missing" from the wrong one)."""
+    home = tmp_path / "home" / "archive"
+    (tmp_path / "archive").mkdir()  # where the SQLite variant's database file is
+    store = ArchiveStore.open(db_url, root=home)
+    campaign = store.create_campaign("c1", "evolution", {})
+    seed = store.add_agent(campaign.id, commit_code(store, tmp_path), status="seed", origin="seed")
+    child_sha = commit_code(store, tmp_path, "print('child')\n", parent=seed.commit_sha)
+    store.add_agent(campaign.id, child_sha, status="admitted", origin="child", parent_id=seed.id)
+    artifact = store.artifacts.put("kept")
+    store.close()
+    # Named by nobody: the recorded directory, from anywhere.
+    elsewhere = ArchiveStore.open(db_url, root="archive", root_given=False, create=False)
+    assert elsewhere.root.resolve() == home.resolve() and elsewhere.artifacts.get(artifact) == b"kept"
+    elsewhere.close()
+    # Another archive's directory: refused, whether named or not.
+    other = ArchiveStore.open(None, root=tmp_path / "other" / "archive")
+    other.add_agent(other.create_campaign("o", "evolution", {}).id, commit_code(other, tmp_path), status="seed",
+                    origin="seed")
+    other.close()
+    with pytest.raises(UsageError, match=r"holds the agent code and artifacts of another archive.*"
+                                         + str(home.resolve())):
+        ArchiveStore.open(db_url, root=tmp_path / "other" / "archive")
+    # A fresh directory for an archive that has agents: refused, and nothing made there.
+    with pytest.raises(UsageError, match="has 2 agents but .* holds no agent code"):
+        ArchiveStore.open(db_url, root=tmp_path / "fresh" / "archive")
+    with pytest.raises(NotFound, match=f"this archive's is {home.resolve()}"):
+        ArchiveStore.open(db_url, root=tmp_path / "fresh2" / "archive", create=False)
+    # Moved: found where it is now, and remembered.
+    moved = tmp_path / "moved" / "archive"
+    moved.parent.mkdir()
+    home.rename(moved)
+    ArchiveStore.open(db_url, root=moved).close()
+    again = ArchiveStore.open(db_url, root="archive", root_given=False)
+    assert again.root.resolve() == moved.resolve()
+    again.close()
+
+
+def test_an_archive_from_before_directories_were_recorded_is_checked_against_its_commits(tmp_path):
+    """An archive made before the directory was recorded has no id yet: the
+    first directory it is opened with must hold its agents' commits."""
+    url = f"sqlite:///{tmp_path / 'db' / 'dgm.db'}"
+    (tmp_path / "db").mkdir()
+    home = tmp_path / "home" / "archive"
+    store = ArchiveStore.open(url, root=home)
+    campaign = store.create_campaign("c1", "evolution", {})
+    seed = store.add_agent(campaign.id, commit_code(store, tmp_path), status="seed", origin="seed")
+    store.add_agent(campaign.id, commit_code(store, tmp_path, "print(2)\n", parent=seed.commit_sha),
+                    status="admitted", origin="child", parent_id=seed.id)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM archive_info")
+    store.close()
+    (home / "archive-id").unlink()
+    # A directory with the same seed but not the child: not this archive's.
+    other = ArchiveStore.open(None, root=tmp_path / "other" / "archive")
+    other.code.commit_tree(tmp_path / next(p.name for p in tmp_path.iterdir() if p.name.startswith("src-")),
+                           None, "agent")
+    other.close()
+    with pytest.raises(UsageError, match="does not hold this archive's agent code"):
+        ArchiveStore.open(url, root=tmp_path / "other" / "archive")
+    ArchiveStore.open(url, root=home).close()  # its own: marked and recorded
+    assert (home / "archive-id").read_text().strip()
+    found = ArchiveStore.open(url, root="archive", root_given=False)
+    assert found.root.resolve() == home.resolve()
+    found.close()
+
+
+def test_commands_run_anywhere_against_a_database_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = ArchiveStore.open(url, root=tmp_path / "here" / "archive")
+    campaign = store.create_campaign("night", "evolution", {})
+    store.add_agent(campaign.id, commit_code(store, tmp_path), status="seed", origin="seed")
+    store.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = _run_dgm(["ls", "--archive", url], elsewhere)
+    assert result.returncode == 0 and "night" in result.stdout, result.stderr
+    assert not (elsewhere / "archive").exists()
+    bad = _run_dgm(["ls", "--archive", url, "--archive-dir", str(tmp_path / "typo")], elsewhere)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert f"this archive's is {(tmp_path / 'here' / 'archive').resolve()}" in bad.stderr

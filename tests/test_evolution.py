@@ -419,3 +419,24 @@ def test_a_child_without_a_usable_diff_is_rejected_with_the_runs_reason(store):
                '+++ "b/new\\nline.txt"\n@@ -0,0 +1 @@\n+x\n')
     with pytest.raises(RejectChild, match="cannot be stored"):
         commit_child(store, cache, parent, newline, message="c")
+
+
+def test_a_child_whose_archive_lacks_what_its_rows_name_is_left_for_resume_not_rejected(tmp_path, store,
+                                                                                         docker_client):
+    """A missing artifact or commit is the archive's fault (a wrong
+    --archive-dir, a damaged one), not the child's: the campaign stops with
+    one clear error and the child stays where it was."""
+    from dgm.errors import ArchiveIncomplete, NotFound
+
+    def lose_artifacts(runner):
+        def missing(agent):
+            raise NotFound("no artifact 8877c8 in archive/artifacts")
+        runner._diagnose = missing
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=3, difficulties=[1, 4, 1])
+    with pytest.raises(ArchiveIncomplete, match="lacks what its rows reference.*no artifact 8877c8.*--archive-dir"):
+        run_campaign(store, docker_client, bench, name="lost", generations=1, children_per_generation=1,
+                     heldout=0, stages=[{"name": "all", "tasks": "rest"}], time_limit_s=60, on_runner=lose_artifacts)
+    campaign = next(c for c in store.list_campaigns() if c.name == "lost")
+    child = next(a for a in store.list_agents(campaign.id) if a.origin == "child")
+    assert (campaign.status, child.status, child.rejection_reason) == ("failed", "pending", None)

@@ -261,3 +261,12 @@ class GenerationStat(Base):
     """Mean pairwise Jaccard distance between archived agents' solved-task sets."""
     spent_usd: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ArchiveInfo(Base):
+    """Facts about the archive itself: its id, and the directory holding its code and artifacts."""
+
+    __tablename__ = "archive_info"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

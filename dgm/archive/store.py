@@ -36,6 +36,7 @@ from dgm.archive.artifacts import ArtifactStore, canonical_json
 from dgm.archive.code import AgentCodeStore
 from dgm.archive.models import (
     AGENT_ORIGINS,
+    ArchiveInfo,
     AGENT_STATUSES,
     CAMPAIGN_KINDS,
     CAMPAIGN_STATUSES,
@@ -119,25 +120,30 @@ class ArchiveStore:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str | None = None, root: Path | str = "archive", *, create: bool = True) -> ArchiveStore:
+    def open(cls, url: str | None = None, root: Path | str = "archive", *, create: bool = True,
+             root_given: bool = True) -> ArchiveStore:
         """Open (creating and migrating if needed) the archive; ArchiveUnavailable if impossible.
 
         With `create=False` (commands that only look at what exists) an
         archive that is not there is `NotFound` instead of a new, empty one:
         browsing from the wrong directory must not look like a lost campaign.
+
+        `root_given=False` (the user named no directory): a database URL's
+        archive uses the directory it recorded for its code and artifacts,
+        wherever the command runs. A directory that belongs to another
+        archive, or a fresh one for an archive that has agents, is refused.
         """
         root = Path(root)
         default_url = url is None
         url = url or f"sqlite:///{root.resolve() / 'dgm.db'}"
         shown = _redact(url)
+        follows_record = not default_url and not root_given
         if not create:
             _require_sqlite_file(url, root, shown, default_url)
-            if not (root / "agents.git").is_dir():
-                # The rows are in the database, the code and artifacts here: a typo must not make a new one.
-                raise NotFound(f"no archive directory at {root} (agent code and artifacts): give the campaign's "
-                               "--archive-dir")
+            if default_url:  # else checked once the database says where its directory is
+                _require_code_dir(root)
         try:
-            if create:
+            if create and not follows_record:  # else the directory the archive recorded
                 root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveUnavailable(f"cannot open archive {shown}: cannot create directory {root}: {exc.strerror}") from None
@@ -149,8 +155,11 @@ class ArchiveStore:
             _require_schema(engine, shown)
         try:
             _migrate(engine)
-        except ArchiveUnavailable as exc:
+            root = _settle_directory_once_raced(engine, root, follow_record=follows_record, create=create)
+        except (ArchiveUnavailable, UsageError) as exc:
             engine.dispose()
+            if isinstance(exc, UsageError):
+                raise
             raise ArchiveUnavailable(f"cannot open archive {shown}: {exc}") from None
         except (SQLAlchemyError, OSError) as exc:
             engine.dispose()
@@ -955,10 +964,95 @@ def _create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True, pool_size=8, max_overflow=32)
 
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, a second off
 every command's start-up."""
+
+
+ARCHIVE_ID_FILE = "archive-id"
+"""In the archive directory: which archive database its code and artifacts belong to."""
+
+
+def _require_code_dir(root: Path, recorded: str | None = None) -> None:
+    if not (root / "agents.git").is_dir():
+        # The rows are in the database, the code and artifacts here: a typo must not make a new one.
+        hint = f" (this archive's is {recorded})" if recorded and recorded != str(root.resolve()) else ""
+        raise NotFound(f"no archive directory at {root} (agent code and artifacts){hint}: give the campaign's "
+                       "--archive-dir")
+
+
+def _read_directory_id(root: Path) -> str | None:
+    try:
+        return (root / ARCHIVE_ID_FILE).read_text().strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, create: bool) -> Path:
+    """The directory holding this database's agent code and artifacts, checked
+    to be its own; the first opening records it (and gives the archive an id)."""
+    with Session(engine) as session:
+        info = {row.key: row.value for row in session.scalars(select(ArchiveInfo))}
+        agents = session.scalar(select(func.count()).select_from(Agent)) or 0
+        shas = list(session.scalars(select(Agent.commit_sha).order_by(Agent.created_at.desc()).limit(50)))
+    archive_id, recorded = info.get("archive_id"), info.get("archive_dir")
+    if follow_record and recorded:
+        root = Path(recorded)
+    where = root.resolve()
+    directory_id = _read_directory_id(root)
+    if archive_id is not None and directory_id == archive_id:
+        if recorded != str(where):  # moved, or reached by another path: remember where it is now
+            _write_info(engine, {"archive_dir": str(where)})
+        return root
+    if directory_id is not None and archive_id is not None:
+        raise UsageError(f"{where} holds the agent code and artifacts of another archive; this database's are in "
+                         f"{recorded}: give that --archive-dir")
+    has_code = (root / "agents.git").is_dir()
+    if agents:
+        if not has_code:
+            if not create:
+                _require_code_dir(root, recorded)
+            raise UsageError(f"this archive has {agents} agents but {where} holds no agent code: give the "
+                             f"--archive-dir where its agents.git is" + (f" ({recorded})" if recorded else ""))
+        lacking = AgentCodeStore(root / "agents.git").missing(list(dict.fromkeys(shas)))
+        if lacking:
+            raise UsageError(f"{where} does not hold this archive's agent code ({len(lacking)} of its latest "
+                             f"agents' commits are missing): give the right --archive-dir"
+                             + (f" ({recorded})" if recorded else ""))
+    elif not create and not has_code:
+        _require_code_dir(root, recorded)
+    # First opening by a dgm that records this (a new archive, or one made before it did), or
+    # a directory of this archive's own code that carries no mark yet: mark both, one id.
+    archive_id = archive_id or directory_id or secrets.token_hex(16)
+    if directory_id is None:
+        root.mkdir(parents=True, exist_ok=True)
+        # Exclusive: of two first openings racing, one marks the directory and the other retries.
+        with open(root / ARCHIVE_ID_FILE, "x") as fh:
+            fh.write(archive_id + "\n")
+    _write_info(engine, {"archive_id": archive_id, "archive_dir": str(where)})
+    return root
+
+
+def _settle_directory_once_raced(engine: sa.Engine, root: Path, **kwargs) -> Path:
+    """`_settle_directory`, again if another process's first opening got in between."""
+    for attempt in range(3):
+        try:
+            return _settle_directory(engine, root, **kwargs)
+        except (IntegrityError, FileExistsError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write_info(engine: sa.Engine, values: dict[str, str]) -> None:
+    with Session(engine.execution_options(dgm_write=True)) as session, session.begin():
+        for key, value in values.items():
+            row = session.get(ArchiveInfo, key)
+            if row is None:
+                session.add(ArchiveInfo(key=key, value=value))
+            elif key != "archive_id":  # an id, once given, stays (a racing first opening keeps the first)
+                row.value = value
 
 
 def _sqlite_file(url: str) -> Path | None:

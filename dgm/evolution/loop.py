@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dgm.errors import ArchiveUnavailable, BudgetExceeded, InfrastructureError, ModelUnavailable
+from dgm.errors import (ArchiveIncomplete, ArchiveUnavailable, BudgetExceeded, InfrastructureError,
+                        ModelUnavailable, NotFound)
 from dgm.evolution import diagnose as diag
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
@@ -332,6 +333,11 @@ class CampaignRunner:
             self._reject(agent, str(exc))
         except (Stopped, BudgetExceeded, InfrastructureError):
             raise  # InfrastructureError: the child is not at fault; it stays where it is, for a resume
+        except NotFound as exc:
+            # The archive lacks what its own rows name: rejecting the child would
+            # make a wrong --archive-dir (or a damaged one) permanent.
+            raise ArchiveIncomplete(f"the archive in {self.store.root} lacks what its rows reference ({exc}); "
+                                    f"nothing was changed: check --archive-dir and run `dgm resume`") from None
         except Exception as exc:  # noqa: BLE001 - one broken child must not end the campaign
             if agent.origin == "seed":
                 raise  # without a working seed there is no campaign
