@@ -383,7 +383,8 @@ def plot_cmd(
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     last = points[-1]
-    console.print(f"wrote {out}: {len(points)} generation(s) ({source}); last: best {_fmt_score(last.best_score)}, "
+    cut = f", generation {last.generation} cut short" if last.partial else ""
+    console.print(f"wrote {out}: {len(points)} generation(s) ({source}{cut}); last: best {_fmt_score(last.best_score)}, "
                   f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
                   f"spent ${last.spent_usd:.4f}")
 

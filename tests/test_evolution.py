@@ -348,6 +348,12 @@ def test_budget_cap_stops_the_campaign_at_the_cap_not_past_it(tmp_path, store, d
     assert cap - spent <= max(c.cost_usd for c in calls) + 1e-12  # and it did not stop early either
     assert abs(spent - sum(c.cost_usd for c in calls)) < 1e-9
     assert abs(campaign.spent_usd - spent) < 1e-9
+    # The progress series (plot, explorer) shows all of it, the generation it stopped in included.
+    from dgm.lineage.plot import generation_series
+
+    points, source = generation_series(store, campaign.id)
+    assert source == "recorded" and points[-1].spent_usd == pytest.approx(spent)
+    assert points[-1].partial and [p.generation for p in points] == list(range(len(points)))
     # Every call is attributed to its campaign and agent.
     assert all(c.campaign_id == campaign.id and c.agent_id for c in calls)
     # Nothing left half-done that a resume could not redo.

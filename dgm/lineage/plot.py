@@ -5,7 +5,7 @@ them; otherwise recomputed from agents and task runs (imports, eval campaigns).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
@@ -24,6 +24,8 @@ class GenerationPoint:
     coverage_fraction: float
     mean_jaccard_distance: float | None
     spent_usd: float
+    partial: bool = False
+    """A generation the campaign stopped in (a budget stop, an interrupt): what it had reached, and all it spent."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -32,12 +34,24 @@ class GenerationPoint:
 def generation_series(store, campaign_id: str) -> tuple[list[GenerationPoint], str]:
     """Points per generation and where they came from ('recorded' or 'recomputed')."""
     stats = store.list_generation_stats(campaign_id)
-    if stats:
-        return [GenerationPoint(s.generation, s.archive_size, s.best_score, s.mean_score, s.coverage,
-                                s.coverage_fraction, s.mean_jaccard_distance, s.spent_usd) for s in stats], "recorded"
+    if not stats:
+        return _recomputed(store, campaign_id), "recomputed"
+    points = [GenerationPoint(s.generation, s.archive_size, s.best_score, s.mean_score, s.coverage,
+                              s.coverage_fraction, s.mean_jaccard_distance, s.spent_usd) for s in stats]
+    # Statistics are written as each generation ends: money spent in one the
+    # campaign stopped in would otherwise be missing from the series.
+    total = store.campaign_spend(campaign_id)
+    last = points[-1]
+    if total > last.spent_usd + 1e-9:
+        reached = next((p for p in _recomputed(store, campaign_id) if p.generation == last.generation + 1), None)
+        points.append(replace(reached or last, generation=last.generation + 1, spent_usd=total, partial=True))
+    return points, "recorded"
+
+
+def _recomputed(store, campaign_id: str) -> list[GenerationPoint]:
     rows = store.lineage_rows(campaign_id)
     if not rows:
-        return [], "recomputed"
+        return []
     outcomes = store.agent_task_outcomes(campaign_id)
     costs = store.agent_costs(campaign_id=campaign_id)
     all_tasks = {t for per in outcomes.values() for t in per}
@@ -62,7 +76,7 @@ def generation_series(store, campaign_id: str) -> tuple[list[GenerationPoint], s
             mean_jaccard_distance=mean_pairwise_jaccard_distance(solved) if len(solved) > 1 else None,
             spent_usd=spent,
         ))
-    return points, "recomputed"
+    return points
 
 
 def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:

@@ -429,7 +429,7 @@
     info.textContent = "loading…";
     const s = await getJSON(`/api/campaigns/${encodeURIComponent(state.campaign)}/series`);
     drawChart(s.points);
-    info.textContent = s.points.length ? `${s.points.length} generation(s), ${s.source}; last: best ${fmt(s.points.at(-1).best_score)}, spent ${money(s.points.at(-1).spent_usd)}` : "no data";
+    info.textContent = s.points.length ? `${s.points.length} generation(s), ${s.source}${s.points.at(-1).partial ? `, generation ${s.points.at(-1).generation} cut short` : ""}; last: best ${fmt(s.points.at(-1).best_score)}, spent ${money(s.points.at(-1).spent_usd)}` : "no data";
   }
   function drawChart(points) {
     const c = $("#chart"), g = c.getContext("2d");
