@@ -355,7 +355,13 @@ def resume_cmd(
     if missing:
         raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
                          f"in {store.code.path}: pass the --archive-dir the campaign was started with")
-    config = validate_config(data, "options")
+    given = {k for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
+                            "workers": workers}.items() if v is not None}
+    config = validate_config(data, "options", from_options=frozenset(given))
+    spent = store.campaign_spend(campaign.id)
+    if budget_usd is not None and budget_usd <= spent:
+        raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
+                         f"(${spent:.4f}): give a larger cap")
     if budget_usd is not None or generations is not None or max_hours is not None or workers is not None:
         campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
                                          budget_usd=config.budget_usd)

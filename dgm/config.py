@@ -121,12 +121,14 @@ class CampaignConfig(_Strict):
         return self.proposer_model or self.model
 
 
-def _first_error(exc: ValidationError, source: str) -> UsageError:
+def _first_error(exc: ValidationError, source: str, from_options: frozenset[str] = frozenset()) -> UsageError:
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key"
+    if err["loc"] and err["loc"][0] in from_options:  # the user typed it as an option, not in the file
+        return UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {message}")
     return UsageError(f"{source}: {key}: {message}")
 
 
@@ -153,13 +155,15 @@ def load_config(path: Path | None, overrides: dict) -> CampaignConfig:
             if stray:
                 raise UsageError(f"{path}: {stray[0]}: outside the [campaign] table (move it under [campaign])")
             data = data["campaign"]
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    return validate_config(data, source)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    data.update(given)
+    return validate_config(data, source, from_options=frozenset(given))
 
 
-def validate_config(data: dict, source: str) -> CampaignConfig:
-    """CampaignConfig from plain data; UsageError naming the first bad key."""
+def validate_config(data: dict, source: str, *, from_options: frozenset[str] = frozenset()) -> CampaignConfig:
+    """CampaignConfig from plain data; UsageError naming the first bad key
+    (as the option it came from, for those in `from_options`)."""
     try:
         return CampaignConfig(**data)
     except ValidationError as exc:
-        raise _first_error(exc, source) from None
+        raise _first_error(exc, source, from_options) from None

@@ -206,4 +206,37 @@ def test_bad_resume_overrides_are_one_line(tmp_path, option):
     r = subprocess.run(dgm("resume", "stopped", *option, archive_dir=tmp_path / "archive"), capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: options: "), r.stderr
+    # Named as the option typed, not as a key of some file.
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(f"error: {option[0]}: "), r.stderr
+
+
+def test_a_resume_cap_at_or_below_the_spend_so_far_is_refused(tmp_path):
+    from dgm.archive.store import ArchiveStore
+    from dgm.config import CampaignConfig
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        campaign = store.create_campaign("spent", "evolution", CampaignConfig().model_dump(mode="json"),
+                                         budget_usd=2.0)
+        from dgm.bench.evaluate import SEED_AGENT_DIR
+
+        sha = store.code.commit_tree(str(SEED_AGENT_DIR), message="seed")
+        agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+        store.record_llm_call(campaign_id=campaign.id, agent_id=agent.id, task_run_id=None, purpose="diagnose",
+                              model="scripted:x", request_hash="h", prompt_tokens=1, completion_tokens=1,
+                              cost_usd=1.5, latency_s=0.1, status="ok", error=None, artifact_id=None, scripted=True)
+        store.set_campaign_status(campaign.id, "budget_exhausted", finished=True)
+    r = subprocess.run(dgm("resume", "spent", "--budget-usd", "0.5", archive_dir=tmp_path / "archive"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "--budget-usd 0.5 is not above what campaign spent has spent already ($1.5000)" in r.stderr
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        assert store.get_campaign("spent").budget_usd == 2.0  # unchanged
+
+
+def test_a_bad_option_of_run_is_named_as_the_option_even_with_a_config_file(tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text("[campaign]\ngenerations = 1\n")
+    r = subprocess.run(dgm("run", "--config", str(config), "--budget-usd", "-1", archive_dir=tmp_path / "archive"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: --budget-usd: "), r.stderr
+    assert "small.toml" not in r.stderr

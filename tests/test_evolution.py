@@ -357,7 +357,9 @@ def test_budget_cap_stops_the_campaign_at_the_cap_not_past_it(tmp_path, store, d
     # Every call is attributed to its campaign and agent.
     assert all(c.campaign_id == campaign.id and c.agent_id for c in calls)
     # Nothing left half-done that a resume could not redo.
-    assert store.list_events(campaign.id)[-1].payload["status"] == "budget_exhausted"
+    stop = store.list_events(campaign.id)[-1].payload
+    assert stop["status"] == "budget_exhausted"
+    assert stop["reason"] == f"its $0.01 budget is spent (${spent:.4f}); --budget-usd on resume raises it"
 
 
 # --------------------------------------------------------------------------- what agents write

@@ -102,6 +102,20 @@ class CampaignRunner:
             self._stop.set()
             self._event("stop_requested", {"reason": reason})
 
+    def _stop_description(self, status: str) -> str:
+        """Why the campaign stopped, in words (what `dgm status` shows in the morning)."""
+        reason = self.stop_reason or "done"
+        if status == "budget_exhausted":
+            budget = self.llm.budget_for(self.campaign.id)
+            cap = f"${budget.cap_usd:.2f} " if budget is not None and budget.cap_usd is not None else ""
+            return (f"its {cap}budget is spent (${self.store.campaign_spend(self.campaign.id):.4f}); "
+                    "--budget-usd on resume raises it")
+        if reason == "max_hours":
+            return f"its {self.config.max_hours:g} h time limit (--max-hours) was reached"
+        if reason in ("SIGINT", "SIGTERM"):
+            return f"stopped by {reason}"
+        return reason
+
     def stopping(self) -> bool:
         if self._deadline is not None and time.monotonic() > self._deadline:
             self.request_stop("max_hours")
@@ -149,7 +163,7 @@ class CampaignRunner:
             self._finished.set()
             try:
                 self.store.set_campaign_status(self.campaign.id, status, finished=True)
-                self._event("campaign_stopped", {"status": status, "reason": self.stop_reason or "done"})
+                self._event("campaign_stopped", {"status": status, "reason": self._stop_description(status)})
             except ArchiveUnavailable:
                 # The archive itself failed: the stop cannot be recorded (its heartbeat
                 # goes stale instead), and the failure that got us here is the one to report.
