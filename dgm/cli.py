@@ -21,7 +21,8 @@ from rich.text import Text
 from rich.table import Table
 
 from dgm.cli_tables import add_whole_column, make_console, print_table
-from dgm.errors import ArchiveUnavailable, DgmError, InfrastructureError, NotFound, OutputNotWritten, UsageError
+from dgm.errors import (ArchiveUnavailable, BudgetExceeded, DgmError, EvaluationStopped, InfrastructureError,
+                        NotFound, OutputNotWritten, UsageError)
 
 app = typer.Typer(
     help="Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes.",
@@ -100,6 +101,9 @@ def eval_cmd(
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run in parallel."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds per agent run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task to this file."),
+    budget_usd: Optional[float] = typer.Option(
+        None, "--budget-usd", min=0.0,
+        help="Hard cap on this evaluation's LLM spend, USD; runs it cuts short are recorded as errors."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
     images: str = typer.Option("auto", "--images", help="SWE-bench image provider: auto, pull, build, offline."),
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
@@ -164,6 +168,7 @@ def eval_cmd(
         name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
         config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],
                 "time_limit_s": time_limit, "workers": workers, "agent": agent or str(agent_dir)},
+        budget_usd=budget_usd,
     )
     if agent is not None and agent != "seed":
         the_agent = archived
@@ -178,7 +183,22 @@ def eval_cmd(
     try:
         runs = _run_with_progress(store, client, bench, settings, the_agent, selected, campaign.id, workers,
                                   stage="eval", llm_client_cls=LLMClient, gateway_cls=Gateway,
-                                  executor=ThreadExecutor(workers))
+                                  executor=ThreadExecutor(workers), budget_usd=budget_usd)
+    except BudgetExceeded:
+        # Runs the cap cut are not the agent's results: closed as errors saying why, the rest kept.
+        spent = store.campaign_spend(campaign.id)
+        cut = store.close_campaign(campaign.id, "budget_exhausted",
+                                   unfinished_error=f"cut short by the ${budget_usd:g} --budget-usd cap")
+        recorded = store.list_task_runs(campaign_id=campaign.id)
+        _print_runs(recorded, model)
+        if json_out is not None:
+            try:
+                _write_eval_json(json_out, recorded)
+            except OSError:
+                pass  # the stop is the news; the runs are in the archive
+        raise EvaluationStopped(
+            f"the ${budget_usd:g} budget is spent (${spent:.4f}): {len(recorded) - cut} of {len(selected)} task(s) "
+            f"finished, {cut} cut short (recorded as errors), the rest not started; campaign {campaign.id}") from None
     except KeyboardInterrupt:
         # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.
         store.close_campaign(campaign.id, "interrupted", unfinished_error="interrupted before it finished")
@@ -226,12 +246,14 @@ def _write_eval_json(path: Path, runs) -> None:
 
 
 def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id, workers, *, stage,
-                       llm_client_cls, gateway_cls, executor):
+                       llm_client_cls, gateway_cls, executor, budget_usd: float | None = None):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dgm.bench.evaluate import Evaluator
+    from dgm.llm.client import Budget
 
-    llm = llm_client_cls(store)
+    budgets = {} if budget_usd is None else {campaign_id: Budget(budget_usd, lambda: store.campaign_spend(campaign_id))}
+    llm = llm_client_cls(store, budgets=budgets)
     counts: dict[str, int] = {}
     with gateway_cls(llm) as gateway, Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -23,6 +23,12 @@ class OutputNotWritten(DgmError):
     exit_code = 1
 
 
+class EvaluationStopped(DgmError):
+    """An evaluation stopped before its end (its budget ran out); what finished is kept."""
+
+    exit_code = 1
+
+
 class NotFound(UsageError):
     """An id (task, agent, campaign, benchmark) that does not exist."""
 

@@ -74,3 +74,35 @@ def test_gold_resolves_every_task_and_noop_resolves_none(tmp_path, docker_client
         gold_run = next(r for r in runs if r.status == "resolved")
         trajectory = json.loads(store.artifacts.get(gold_run.trajectory_artifact))
         assert trajectory["exit_status"] == "submitted"
+
+
+def test_an_evaluation_with_a_budget_stops_at_it_and_keeps_what_finished(tmp_path, docker_client):
+    """A model that never lets the agent finish, at $0.01 a reply, under a
+    $0.05 cap: the evaluation stops with one line (exit 1), spends no more
+    than the cap, records the cut runs as errors saying why, and starts no
+    further task."""
+    rules = tmp_path / "chatty.json"
+    rules.write_text(json.dumps({
+        "pricing": {"input_cost_per_token": 0.0, "output_cost_per_token": 1e-4},  # 100 tokens a reply: $0.01
+        "default_reply": "THOUGHT: " + "looking " * 47 + "\n```bash\necho still looking\n```",
+    }))
+    out = tmp_path / "runs.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "dgm-mini", "--model",
+         f"scripted:{rules}", "--tasks", "textkit__textkit-1,textkit__textkit-2,textkit__textkit-3",
+         "--workers", "1", "--budget-usd", "0.05", "--archive-dir", str(tmp_path / "archive"), "--json", str(out)],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "160"})
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: the $0.05 budget is spent") and "0 of 3 task(s) finished, 1 cut short" in last
+    runs = json.loads(out.read_text())
+    assert [(r["instance_id"], r["status"]) for r in runs] == [("textkit__textkit-1", "error")]
+    assert runs[0]["error"] == "cut short by the $0.05 --budget-usd cap"
+
+    from dgm.archive.store import ArchiveStore
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        campaign = store.get_campaign(runs[0]["campaign_id"])
+        assert campaign.status == "budget_exhausted" and campaign.budget_usd == 0.05
+        # Stopped once a call could no longer pay for 256 output tokens ($0.0256), never past the cap.
+        assert 0.05 - 0.0256 < store.campaign_spend(campaign.id) <= 0.05

@@ -18,7 +18,7 @@ from typing import Callable
 
 from dgm.bench.grade import grade
 from dgm.bench.task import Benchmark, Task
-from dgm.errors import ArchiveUnavailable, InfrastructureError, UsageError
+from dgm.errors import ArchiveUnavailable, BudgetExceeded, InfrastructureError, UsageError
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
@@ -188,8 +188,8 @@ class Evaluator:
 
         When `should_stop` turns true, tasks not yet started are skipped and
         come back as None (they were never recorded, so a resume runs them).
-        After an `InfrastructureError` no further task starts either, and the
-        error is raised once the runs in flight have ended.
+        After an `InfrastructureError` or a `BudgetExceeded` no further task
+        starts either, and the error is raised once the runs in flight have ended.
         """
         # The gateway imports litellm in the background (seconds); wait for it
         # here, or the first runs would spend their time limit waiting for it.
@@ -203,8 +203,8 @@ class Evaluator:
                 return None
             try:
                 return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
-            except InfrastructureError:
-                broken.set()
+            except (InfrastructureError, BudgetExceeded):
+                broken.set()  # no sandbox, or no money: starting more runs would only waste them
                 raise
 
         results: dict[str, object] = {}
