@@ -453,3 +453,49 @@ def test_an_evaluation_of_an_archived_agent_lists_that_agent(archive):
     assert agent["id"] == ids["child"].id and agent["stages"] == {"eval": {"resolved": 1, "finished": 1}}
     (browse,) = [c for c in json.loads(run_dgm(["ls", "--json"], root).stdout) if c["name"] == "browse"]
     assert browse["agents"] == 3  # its own campaign's count is unchanged
+
+
+def _on_a_terminal(args: list[str], archive_dir) -> bytes:
+    """What `dgm ARGS` writes to a terminal (a pseudo-terminal here)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "COLUMNS": "200", "DGM_ARCHIVE_DIR": str(archive_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "dgm", *args], stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, out[-2000:]
+    return out
+
+
+def test_control_characters_an_agent_wrote_cannot_drive_the_terminal(tmp_path):
+    """An agent's code, reasons and errors reach the terminal through `dgm
+    diff` and `dgm show`: an escape sequence in them (colours, hidden text, a
+    window title, the clipboard) is shown as text, never sent to the terminal."""
+    root = tmp_path / "archive"
+    sequences = "\x1b[41mANSI-RED\x1b[0m \x1b]52;c;ZXZpbA==\x07 \x9b31m \u202eexe.txt"
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign("esc", "evolution", {"generations": 1})
+        seed_sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
+        seed = store.add_agent(campaign.id, seed_sha, status="admitted", origin="seed")
+        child_dir = tmp_path / "child"
+        shutil.copytree(SEED_AGENT_DIR, child_dir, ignore=shutil.ignore_patterns("__pycache__"))
+        with open(child_dir / "main.py", "a") as fh:
+            fh.write(f"# {sequences}\n")
+        child = store.add_agent(campaign.id, commit_agent_dir(store, child_dir, "child", parent_sha=seed_sha),
+                                parent_id=seed.id, generation=1, status="pending", origin="child")
+        store.update_agent(child.id, status="rejected", rejection_reason=f"sanity gate: {sequences}")
+    for args in (["diff", child.id], ["show", child.id], ["ls", campaign.id]):
+        out = _on_a_terminal(args, root)
+        for raw in ("\x1b[41mANSI-RED", "\x1b]52", "\x9b31m", "\u202e"):
+            assert raw.encode() not in out, (args, raw)
+        assert b"\\x1b[41mANSI-RED" in out, args
