@@ -25,6 +25,7 @@ from dgm.cli_tables import add_whole_column, make_console, print_table, terminal
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
+err_console = make_console(stderr=True)
 
 from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402
 
@@ -522,8 +523,13 @@ def serve_cmd(
     """Lineage explorer in the browser (offline: nothing is fetched from the network)."""
     from dgm.web.server import ExplorerServer
 
+    if not host.strip():
+        raise UsageError("--host is empty: give an address (127.0.0.1 keeps the explorer on this machine)")
     store = _store(archive, archive_dir)
     server = ExplorerServer(store, host=host, port=port)
+    if host in ("0.0.0.0", "::"):
+        err_console.print(Text(f"warning: --host {host} serves the archive (code, trajectories, LLM transcripts) "
+                               "to every machine that can reach this one, with no password"))
     console.print(f"dgm explorer on [bold]{server.url}[/] (archive {store.url}); Ctrl-C stops it")
     try:
         server.serve_forever()

@@ -66,7 +66,8 @@ def archive(tmp_path_factory):
                               "exit_status": HOSTILE, "steps": [{"step": HOSTILE, "command": HOSTILE,
                                                                  "returncode": HOSTILE, "output": HOSTILE}]})))
     for task, raw in (("list-trajectory", b"[1, 2]"), ("steps-not-a-list", b'{"steps": "oops"}'),
-                      ("deep-trajectory", b"[" * 100_000 + b"]" * 100_000)):
+                      ("deep-trajectory", b"[" * 100_000 + b"]" * 100_000),
+                      ("typed-trajectory", b'{"steps": [{"step": 0, "command": 12345, "output": {"x": [1]}}]}')):
         run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", task, "extra", "scripted:gold")
         store.finish_task_run(run.id, status="unresolved", trajectory_artifact=store.artifacts.put(raw))
     # A child rejected before its code was committed: its commit is still its parent's.
@@ -116,7 +117,8 @@ def test_api_serves_the_archive_read_only(archive, server):
     root = next(a.id for a in agents if a.parent_id is None)
     by_task = {r.task_id: r.id for r in store.list_task_runs(agent_id=root)}
     for task, want in (("list-trajectory", {"unreadable": True}), ("deep-trajectory", {"unreadable": True}),
-                       ("steps-not-a-list", {"steps": []})):
+                       ("steps-not-a-list", {"steps": []}),
+                       ("typed-trajectory", {"steps": [{"step": 0, "command": 12345, "output": '{"x": [1]}'}]})):
         status, served = get(server.url + f"api/runs/{by_task[task]}")
         assert status == 200 and served["trajectory"] == want, (task, served["trajectory"])
     _, version = get(server.url + f"api/campaigns/{synth.campaign_id}/version")
@@ -280,6 +282,9 @@ def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, ser
             pwned = page.evaluate("window.__pwned")
             injected = page.eval_on_selector_all("#run-slot img, #run-slot script, #run-slot svg", "els => els.length")
             shown = page.inner_text("[data-testid=trajectory]")
+            # A command that is a number, not text: the run is still shown (it used to hang at "loading").
+            page.click("tr[data-run] >> text=typed-trajectory")
+            _wait_until(page, "document.querySelector('[data-testid=trajectory] .cmd')?.textContent === '12345'")
         finally:
             context.close()
             shutil.rmtree(profile, ignore_errors=True)
@@ -310,3 +315,52 @@ def test_clients_that_hang_up_early_leave_no_traceback(archive, capfd):
         with urllib.request.urlopen(srv.url + "api/campaigns", timeout=10) as resp:
             assert resp.status == 200  # and it still serves
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_explorer_answers_only_to_its_own_names_and_each_request_once(archive, monkeypatch):
+    """DNS rebinding (a page whose domain resolves to 127.0.0.1) must not read
+    the archive; a POST's unread body is not taken for a second request; odd
+    requests get JSON with the same headers as every answer; an idle
+    connection is closed."""
+    import socket
+
+    import dgm.web.server as web
+
+    monkeypatch.setattr(web, "IDLE_CONNECTION_S", 1.0)
+    store, _ = archive
+
+    def exchange(srv, raw: bytes, wait: float = 3.0) -> bytes:
+        with socket.create_connection((srv.host, srv.port), timeout=wait) as s:
+            s.sendall(raw)
+            out = b""
+            try:
+                while chunk := s.recv(65536):
+                    out += chunk
+            except TimeoutError:
+                pass
+            return out
+
+    with ExplorerServer(store, port=0) as srv:
+        for host in ("attacker.example", "attacker.example:%d" % srv.port, "127.0.0.1.nip.io"):
+            out = exchange(srv, b"GET /api/campaigns HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 421") and b"unexpected Host header" in out, (host, out[:200])
+        for host in ("127.0.0.1:%d" % srv.port, "localhost:%d" % srv.port, "localhost"):
+            out = exchange(srv, b"GET /api/campaigns HTTP/1.1\r\nHost: " + host.encode() + b"\r\n\r\n")
+            assert out.startswith(b"HTTP/1.1 200"), (host, out[:200])
+        smuggled = b"GET /api/agents/nope HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        out = exchange(srv, b"POST /api/campaigns HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n"
+                       % len(smuggled) + smuggled)
+        assert out.count(b"HTTP/1.1 ") == 1 and out.startswith(b"HTTP/1.1 405"), out
+        out = exchange(srv, b"GET /%00 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 404"), out[:200]
+        out = exchange(srv, b"TRACE / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 501") and b"Content-Security-Policy" in out and b'{"error"' in out, out
+        started = time.monotonic()
+        with socket.create_connection((srv.host, srv.port), timeout=10) as s:
+            s.sendall(b"GET /api/campaigns HTTP/1.1\r\nHost: loc")  # and nothing more
+            assert s.recv(100) == b"" and time.monotonic() - started < 5  # closed by the server
+    with ExplorerServer(store, host="::1", port=0) as srv6:
+        assert srv6.url.startswith("http://[::1]:")
+        with urllib.request.urlopen(srv6.url + "api/campaigns", timeout=10) as resp:
+            assert resp.status == 200
+

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import socket
 import sys
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -159,7 +161,10 @@ class ExplorerApi:
                 trajectory = {"unreadable": True}
             else:  # the agent wrote it: the page expects a list of objects
                 steps = trajectory.get("steps")
-                trajectory["steps"] = [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+                # The agent wrote it: steps are objects of text, whatever types it used.
+                trajectory["steps"] = [{k: v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
+                                        for k, v in s.items()}
+                                       for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
         out["trajectory"] = trajectory
         out["eval_log_tail"] = (self.store.artifacts.get_text(run.eval_log_artifact)[-6000:]
                                 if run.eval_log_artifact else None)
@@ -186,10 +191,43 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; connect-src '
                            "frame-ancestors 'none'")
 
 
-def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
+IDLE_CONNECTION_S = 60.0
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_allowed(header: str, allowed: frozenset[str] | None) -> bool:
+    """Whether a request's Host header names this server (None: any, when serving on all interfaces)."""
+    if allowed is None:
+        return True
+    host = header.strip().lower()
+    if host.startswith("["):  # [::1]:8765
+        host = host[1:host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    return host in allowed
+
+
+def _make_handler(api: ExplorerApi, allowed_hosts: frozenset[str] | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "dgm-explorer"
+        timeout = IDLE_CONNECTION_S  # a connection that sends nothing for this long is closed
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            if not host_allowed(self.headers.get("Host", ""), allowed_hosts):
+                # DNS rebinding: a page on some domain resolved to 127.0.0.1 would
+                # otherwise read the archive through the user's browser.
+                self.close_connection = True
+                self._json(421, {"error": "unexpected Host header: open the explorer by the address dgm serve printed"})
+                return False
+            return True
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # Unknown methods, malformed requests: JSON with the same headers as every answer.
+            self.close_connection = True
+            self._json(code, {"error": message or HTTPStatus(code).phrase})
 
         def log_message(self, *args: Any) -> None:  # quiet: the terminal shows the URL, not every poll
             pass
@@ -232,6 +270,9 @@ def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
                 self._json(503, {"error": str(exc)})
 
         def do_POST(self) -> None:
+            # The body is not read: the connection must end here, or the body
+            # would be taken for the next request on it.
+            self.close_connection = True
             self._json(405, {"error": "the explorer is read-only"})
 
         do_PUT = do_DELETE = do_PATCH = do_POST
@@ -262,8 +303,12 @@ def _make_handler(api: ExplorerApi) -> type[BaseHTTPRequestHandler]:
 
         def _static(self, path: str) -> None:
             name = "index.html" if path in ("", "/") else path.lstrip("/")
-            target = (STATIC_DIR / name).resolve()
-            if STATIC_DIR.resolve() not in target.parents or not target.is_file():
+            try:
+                target = (STATIC_DIR / name).resolve()
+                found = STATIC_DIR.resolve() in target.parents and target.is_file()
+            except (ValueError, OSError):  # a NUL byte, a name too long
+                found = False
+            if not found:
                 self._send(404, b"not found", "text/plain")
                 return
             ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
@@ -286,11 +331,19 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class ExplorerServer:
     def __init__(self, store, host: str = "127.0.0.1", port: int = 8765):
         self.api = ExplorerApi(store)
+        # On all interfaces the user chose to be reached by any name; otherwise
+        # only by the address served on and the loopback names.
+        allowed = None if host in ("", "0.0.0.0", "::") else frozenset({host.lower().strip("[]"), *LOOPBACK_NAMES})
+        server_class = _Server6 if ":" in host else _Server
         try:
-            self.httpd = _Server((host, port), _make_handler(self.api))
+            self.httpd = server_class((host.strip("[]"), port), _make_handler(self.api, allowed))
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self.host, self.port = self.httpd.server_address[:2]

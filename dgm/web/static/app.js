@@ -382,6 +382,12 @@
   async function loadRun(runId) {
     const slot = $("#run-slot"); if (!slot) return;
     slot.innerHTML = `<p class="hint">loading run ${esc(runId)}…</p>`;
+    // The trajectory is the agent's own file: whatever it holds, the rest of the run is still shown.
+    try { await showRun(slot, runId); }
+    catch (err) { slot.innerHTML = `<p class="st-error" data-testid="run-error">could not show run ${esc(runId)}: ${esc(err.message)}</p>`; }
+  }
+
+  async function showRun(slot, runId) {
     const r = await getJSON("/api/runs/" + encodeURIComponent(runId));
     let html = `<h3>Run ${esc(r.id)} — ${esc(r.task_id)} (<span class="st-${esc(r.status)}">${esc(r.status)}</span>, ${esc(r.model)})</h3>`;
     if (r.error) html += `<pre class="wrap st-error">${esc(r.error)}</pre>`;
@@ -389,7 +395,7 @@
     const steps = (r.trajectory && r.trajectory.steps) || [];
     html += `<div data-testid="trajectory"><b>Trajectory</b> (${steps.length} steps${r.trajectory && r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""})`;
     html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
-      (s.command ? `<div class="cmd">${esc(s.command.slice(0, 2000))}</div>` : "") +
+      (s.command ? `<div class="cmd">${esc(String(s.command).slice(0, 2000))}</div>` : "") +
       (s.output ? `<pre>${esc(String(s.output).slice(0, 4000))}</pre>` : "") + "</div>").join("") + "</div>";
     html += `<b>Patch</b>${diffHtml(r.patch)}`;
     html += `<b>LLM calls</b><table class="grid"><tr><th>#</th><th>model</th><th>status</th><th>tokens</th><th>s</th><th>cost</th></tr>` +
