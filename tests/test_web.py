@@ -285,6 +285,9 @@ def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, ser
             # A command that is a number, not text: the run is still shown (it used to hang at "loading").
             page.click("tr[data-run] >> text=typed-trajectory")
             _wait_until(page, "document.querySelector('[data-testid=trajectory] .cmd')?.textContent === '12345'")
+            # A permalink pasted into the same tab is followed (only the hash changes).
+            page.evaluate(f"location.hash = '#campaign=web&agent={synth.best_agent}'")
+            _wait_until(page, f"document.querySelector('[data-testid=agent-id]')?.textContent === '{synth.best_agent}'")
         finally:
             context.close()
             shutil.rmtree(profile, ignore_errors=True)

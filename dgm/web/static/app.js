@@ -509,6 +509,16 @@
     sel.onchange = async () => { state.campaign = sel.value; state.selected = state.compare = -1; state.g = null; await loadGraph(false); };
     await loadGraph(false);
     if (params.get("agent")) selectById(params.get("agent"), false);
+    // A permalink pasted into this tab: only the hash changes, so nothing reloads by itself.
+    window.addEventListener("hashchange", async () => {
+      const p = new URLSearchParams(location.hash.slice(1));
+      const c = campaigns.find((x) => x.id === p.get("campaign") || x.name === p.get("campaign"));
+      if (c && c.id !== state.campaign) {
+        state.campaign = sel.value = c.id; state.selected = state.compare = -1; state.g = null;
+        await loadGraph(false);
+      }
+      if (p.get("agent")) selectById(p.get("agent"), false);
+    });
     setInterval(poll, POLL_MS);
     poll();
   }
