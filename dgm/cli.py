@@ -313,7 +313,7 @@ def run_cmd(
     max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much wall time."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stage subsets, e.g. dgm-small,dgm-medium."),
-    heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out subset name or comma-separated task ids."),
+    heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out tasks: a count, a subset name or comma-separated task ids."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
     images: Optional[str] = typer.Option(None, "--images", help="SWE-bench image provider: auto, pull, build, offline."),
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
@@ -330,7 +330,9 @@ def run_cmd(
         names = [s.strip() for s in stages.split(",") if s.strip()]
         overrides["stages"] = [{"name": n, "tasks": f"subset:{n}", "advance_threshold": 0.4 if i + 1 < len(names) else 0.0}
                                for i, n in enumerate(names)]
-    if heldout:
+    if heldout and heldout.strip().isdigit():
+        overrides["heldout"] = int(heldout)  # a count, as `heldout = 3` in a config file
+    elif heldout:
         overrides["heldout"] = heldout.split(",") if "," in heldout else (
             heldout if heldout.startswith("subset:") or "__" in heldout else f"subset:{heldout}")
     bench_options = {k: str(v) for k, v in {"dataset": dataset, "images": images,

@@ -240,3 +240,11 @@ def test_a_bad_option_of_run_is_named_as_the_option_even_with_a_config_file(tmp_
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: --budget-usd: "), r.stderr
     assert "small.toml" not in r.stderr
+
+
+def test_a_heldout_count_on_the_command_line_is_a_count_as_in_a_config_file(tmp_path):
+    r = subprocess.run(dgm("run", "--heldout", "999", "--generations", "1", archive_dir=tmp_path / "archive"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("error: heldout: asks for 999 tasks but only"), r.stderr
+    assert not (tmp_path / "archive").exists()
