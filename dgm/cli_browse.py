@@ -119,9 +119,7 @@ def ls_cmd(
         print_table(console, table)
         return
     c = store.get_campaign(campaign)
-    agents = store.lineage_rows(c.id)
-    if c.kind in ("eval", "replay"):
-        agents += store.agents_run_from_elsewhere(c.id)  # the archived agents it evaluated or replayed
+    agents = store.lineage_rows(c.id)  # with the archived agents an eval or replay ran
     if sort == "score":
         from dgm.ranking import best_key
 

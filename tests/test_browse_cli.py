@@ -453,6 +453,12 @@ def test_an_evaluation_of_an_archived_agent_lists_that_agent(archive):
     assert agent["id"] == ids["child"].id and agent["stages"] == {"eval": {"resolved": 1, "finished": 1}}
     (browse,) = [c for c in json.loads(run_dgm(["ls", "--json"], root).stdout) if c["name"] == "browse"]
     assert browse["agents"] == 3  # its own campaign's count is unchanged
+    # The tree, the graph exports and the explorer (same graph) show it too, with this campaign's run.
+    tree = run_dgm(["lineage", "eval-of-child"], root)
+    assert tree.returncode == 0 and ids["child"].id in tree.stdout, tree.stdout + tree.stderr
+    graph = json.loads(run_dgm(["lineage", "eval-of-child", "--format", "json"], root).stdout)
+    (node,) = graph["nodes"]
+    assert node["id"] == ids["child"].id and node["n_runs"] == 1
 
 
 def _on_a_terminal(args: list[str], archive_dir) -> bytes:

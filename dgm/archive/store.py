@@ -647,7 +647,8 @@ class ArchiveStore:
             return {aid: (reason, has_own_code(meta)) for aid, reason, meta in s.execute(query)}
 
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
-        """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order.
+        """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order;
+        for an eval or replay campaign, also the archived agents it ran (after its own).
 
         Fields: id, parent_id, generation, status, origin, score, heldout_score,
         stage_reached, commit_sha.
@@ -661,6 +662,11 @@ class ArchiveStore:
         # order within a generation and saves the database a temporary B-tree.
         rows = [LineageRow._make(row) for row in self._fetch_raw(query)]
         rows.sort(key=lambda r: r.generation)
+        with self._read() as s:
+            kind = s.scalar(select(Campaign.kind).where(Campaign.id == campaign_id))
+        if kind in ("eval", "replay"):
+            # An evaluation or replay of archived agents: those agents are what it is about.
+            rows += self.agents_run_from_elsewhere(campaign_id)
         return rows
 
     def agents_run_from_elsewhere(self, campaign_id: str) -> list[LineageRow]:
