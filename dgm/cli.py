@@ -158,12 +158,9 @@ def eval_cmd(
     else:
         archived = store.get_agent(agent)
         sha, label = archived.commit_sha, archived.id
-        from dgm.lineage.details import require_own_code
+        from dgm.lineage.details import require_runnable
 
-        require_own_code(archived)
-        if "main.py" not in store.code.tree_files(sha):
-            raise UsageError(f"agent {archived.id} has no main.py in its code (commit {sha[:10]}), so it cannot "
-                             "run under the agent contract")
+        require_runnable(store, archived)
     campaign = store.create_campaign(
         name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
         config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],

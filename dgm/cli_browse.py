@@ -446,11 +446,11 @@ def replay_cmd(
 
         if scripted.is_scripted(model):
             scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
-    from dgm.lineage.details import require_own_code
+    from dgm.lineage.details import require_runnable
 
     store = _store(archive, archive_dir)
     a = store.get_agent(agent)
-    require_own_code(a)
+    require_runnable(store, a)  # either way the agent's code runs again, in a sandbox
     source = None
     notes: list[str] = []
     if mode == "recorded":
@@ -539,13 +539,18 @@ def import_dgm_cmd(
     output_dir: Path = typer.Argument(..., help="A DGM run directory (with dgm_metadata.jsonl and node subdirectories)."),
     initial_dir: Optional[Path] = typer.Option(None, "--initial-dir", help="The agent code the DGM run started from (root tree; default: empty)."),
     name: Optional[str] = typer.Option(None, "--name", help="Campaign name (default: dgm-<directory name>)."),
-    benchmark: str = typer.Option("swe-bench-verified", "--benchmark", help="Benchmark name recorded on imported task runs."),
+    benchmark: str = typer.Option("swebench-verified", "--benchmark", help="Benchmark the DGM run used, recorded on its task runs (replays use it)."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Import a run of the original DGM implementation (see README: Importing DGM runs)."""
     from dgm.lineage.import_dgm import import_run, scan
 
+    from dgm.bench.registry import canonical_name, known_benchmarks
+
+    if canonical_name(benchmark) not in known_benchmarks():
+        raise UsageError(f"unknown benchmark {benchmark!r} (known: {', '.join(known_benchmarks())})")
+    benchmark = canonical_name(benchmark)
     scan(output_dir)  # every file checked before the archive is even opened
     store = open_store(archive, archive_dir)
     campaign, ids = import_run(store, output_dir, initial_dir=initial_dir, name=name, benchmark=benchmark)

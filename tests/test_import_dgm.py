@@ -122,6 +122,11 @@ def test_import_makes_real_commits_lineage_scores_and_task_runs(dgm_run, tmp_pat
     runs = {(r.stage, r.task_id): r.status for r in store.list_task_runs(agent_id=c.id)}
     assert runs[("dgm", "t3")] == "resolved" and runs[("dgm", "t4")] == "empty_patch"
     assert runs[("dgm-full", "t6")] == "unresolved" and len(runs) == 4 + 6
+    # Recorded under a benchmark name dgm knows, so replays of imported agents find it.
+    from dgm.bench.registry import canonical_name, known_benchmarks
+
+    assert {r.benchmark for r in store.list_task_runs(agent_id=c.id)} == {"swebench-verified"}
+    assert canonical_name("swe-bench-verified") in known_benchmarks()  # what earlier imports recorded
     # Browsable like any campaign.
     diff = run_dgm(["diff", c.id], root)
     assert "+def search(q):" in diff.stdout

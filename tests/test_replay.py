@@ -152,6 +152,9 @@ def test_volatile_numbers_are_masked_only_for_the_normalised_check():
     b = [{"model": "m", "messages": [{"role": "user", "content": "1 passed in 0.03s at 0x7f99aa00"}]}]
     c = [{"model": "m", "messages": [{"role": "user", "content": "2 passed in 0.01s at 0x7f3a2b1c"}]}]
     assert normalise_volatile("in 0.01s") == "in <decimal>s"
+    for epoch in ("1795389754", "1795389754123", "1795389754123456789", "1795389754.25"):
+        assert normalise_volatile(f"t={epoch};") == "t=<epoch>;", epoch
+    assert normalise_volatile("42 passed, 1234567 bytes") == "42 passed, 1234567 bytes"
     assert compare_requests(a, b) is None
     assert compare_requests(a, c)["step"] == 0  # integers (test counts) still count
     assert compare_requests(a + a, b)["reason"].startswith("the agent stopped after 1 of 2")

@@ -33,6 +33,14 @@ _FACTORIES: dict[str, Callable[[], Benchmark]] = {
 }
 
 
+# Spellings recorded by earlier dgm versions (imports of DGM runs said "swe-bench-verified").
+_ALIASES = {"swe-bench-verified": "swebench-verified", "swe-bench-lite": "swebench-lite"}
+
+
+def canonical_name(name: str) -> str:
+    return _ALIASES.get(name, name)
+
+
 def known_benchmarks() -> list[str]:
     """Names `load_benchmark` accepts, sorted."""
     return sorted(_FACTORIES)
@@ -44,7 +52,7 @@ def load_benchmark(name: str, **options: Any) -> Benchmark:
     `options` go to benchmarks that take them (SWE-bench: dataset, images,
     repo_mirror); None values are dropped, so callers can pass CLI flags as is.
     """
-    factory = _FACTORIES.get(name)
+    factory = _FACTORIES.get(canonical_name(name))
     if factory is None:
         raise NotFound(f"unknown benchmark {name!r} (known: {', '.join(known_benchmarks())})")
     options = {k: v for k, v in options.items() if v is not None}

@@ -72,6 +72,16 @@ def require_own_code(agent) -> None:
                          f"committed{why}; `dgm show {agent.id}` shows the change it attempted")
 
 
+def require_runnable(store, agent) -> None:
+    """UsageError unless the agent has code of its own with a main.py (the agent contract)."""
+    require_own_code(agent)
+    if "main.py" not in store.code.tree_files(agent.commit_sha):
+        from dgm.errors import UsageError
+
+        raise UsageError(f"agent {agent.id} has no main.py in its code (commit {agent.commit_sha[:10]}), so it "
+                         "cannot run under the agent contract")
+
+
 def attempted_patch(store, agent) -> str | None:
     """The diff its self-modification produced, for a child without code of its own."""
     runs = store.list_task_runs(agent_id=agent.id, kind="self_modify")

@@ -206,7 +206,7 @@ def _score(metadata: dict[str, Any]) -> float | None:
 
 
 def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name: str | None = None,
-               benchmark: str = "swe-bench-verified", progress=None) -> tuple[Any, dict[str, str]]:
+               benchmark: str = "swebench-verified", progress=None) -> tuple[Any, dict[str, str]]:
     """Import everything; returns the campaign and DGM run id -> agent id."""
     output_dir = Path(output_dir)
     nodes, generations = scan(output_dir)

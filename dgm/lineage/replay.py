@@ -36,10 +36,12 @@ _VOLATILE = [
     (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"), "<timestamp>"),
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:\.\d+)?\b"), "<clock>"),
     (re.compile(r"\b0x[0-9a-fA-F]{4,}\b"), "<address>"),
+    # Unix time in s, ms, us or ns (`date +%s%N`, time.time()): 2001 to 2286, so never a test count.
+    (re.compile(r"\b[1-9]\d{9}(?:\d{3}){0,3}(?:\.\d+)?\b"), "<epoch>"),
     (re.compile(r"\d+\.\d+"), "<decimal>"),
 ]
-VOLATILE_NOTE = ("decimals (timings such as pytest's 'in 0.01s'), hex addresses, clock times and timestamps "
-                 "are masked before the normalised comparison; integers are compared as they are")
+VOLATILE_NOTE = ("decimals (timings such as pytest's 'in 0.01s'), hex addresses, clock times, timestamps and "
+                 "Unix times are masked before the normalised comparison; other integers are compared as they are")
 
 
 def normalise_volatile(text: str) -> str:
