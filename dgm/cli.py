@@ -82,6 +82,14 @@ def check_model(model: str) -> None:
     except Exception:  # noqa: BLE001 - litellm's BadRequestError, or anything it cannot parse
         raise UsageError(f"unknown model {model!r}: litellm cannot tell its provider "
                          "(write it as provider/model, e.g. openai/gpt-4o-mini)") from None
+    # Without its key every call fails: say so now, not after retrying each as an outage.
+    try:
+        missing = load_litellm().validate_environment(model).get("missing_keys") or []
+    except Exception:  # noqa: BLE001 - a provider litellm cannot check: its calls will tell
+        missing = []
+    if missing:
+        raise UsageError(f"{model}: {', '.join(missing)} not set on the host (the gateway needs it; "
+                         "sandboxes never see it)")
 
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
@@ -668,16 +676,11 @@ def doctor(
     check("archive", archive_ok)
 
     def model_ok():
-        from dgm.llm.client import load_litellm
         from dgm.llm.scripted import is_scripted
 
-        check_model(model)
+        check_model(model)  # the provider key included
         if is_scripted(model):
             return f"{model}: scripted (offline stand-in, no API key needed)"
-        missing = load_litellm().validate_environment(model).get("missing_keys") or []
-        if missing:
-            raise UsageError(f"{model}: {', '.join(missing)} not set on the host (the gateway needs it; "
-                             "sandboxes never see it)")
         return f"{model}: its provider key is set on the host (sandboxes never see it)"
 
     check("model", model_ok)

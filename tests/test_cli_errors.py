@@ -57,6 +57,9 @@ def test_no_docker_daemon(tmp_path):
 def test_unknown_scripted_model(tmp_path):
     r = dgm("eval", "--agent", "seed", "--model", "scripted:does-not-exist", "--archive-dir", str(tmp_path))
     assert_one_line_error(r, "unknown scripted model")
+    # A path the user gave: said to be missing, not "unknown".
+    r = dgm("eval", "--agent", "seed", "--model", f"scripted:{tmp_path}/rules.json", "--archive-dir", str(tmp_path))
+    assert_one_line_error(r, f"scripted model file {tmp_path}/rules.json does not exist")
 
 
 def test_unknown_agent_id(tmp_path):
@@ -170,3 +173,13 @@ def test_version():
 
     r = dgm("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"dgm {version('dgm')}"
+
+
+def test_a_provider_model_without_its_key_is_refused_before_anything_runs(tmp_path):
+    """Not after five retries of every call, taken for an outage (QA waited 77 s for that)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    r = subprocess.run([sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--model", "openai/gpt-4o-mini",
+                        "--tasks", "confini__confini-1", "--archive-dir", str(tmp_path / "arch")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert_one_line_error(r, "openai/gpt-4o-mini: OPENAI_API_KEY not set on the host")
+    assert not (tmp_path / "arch").exists()

@@ -105,7 +105,10 @@ def load_spec(name: str) -> ScriptedSpec:
     if name in BUILTIN_SPECS:
         raw = BUILTIN_SPECS[name]
     else:
-        path = BUNDLED_DIR / f"{name}.json" if "/" not in name and not name.endswith(".json") else Path(name)
+        given_path = "/" in name or name.endswith(".json")
+        path = Path(name) if given_path else BUNDLED_DIR / f"{name}.json"
+        if given_path and not path.is_file():
+            raise UsageError(f"scripted model file {path} " + ("is a directory" if path.is_dir() else "does not exist"))
         if not path.is_file():
             known = ", ".join(sorted([*BUILTIN_SPECS, *(p.stem for p in BUNDLED_DIR.glob("*.json"))]))
             raise UsageError(f"unknown scripted model 'scripted:{name}' (known: {known}, or a path to a rules file)")
