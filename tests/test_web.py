@@ -255,6 +255,19 @@ def _wait_until(page, expression: str, timeout_s: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def test_without_a_permalink_the_explorer_opens_the_latest_evolution_campaign(archive, server, browser):
+    """Not an evaluation run since (one grey dot): the campaign `dgm status` would show."""
+    store, synth = archive
+    evaluation = store.create_campaign("eval-after", "eval", {})
+    run = store.start_task_run(evaluation.id, synth.best_agent, "task", "synthetic", "t-0", "eval", "scripted:gold")
+    store.finish_task_run(run.id, status="resolved", patch="diff --git a/x b/x\n")
+    page = browser.new_page()
+    page.goto(server.url)
+    page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+    assert page.eval_on_selector("#campaign", "s => s.value") == synth.campaign_id
+    page.close()
+
+
 def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, server):
     from playwright.sync_api import sync_playwright
 

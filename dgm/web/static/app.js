@@ -501,10 +501,12 @@
     const sel = $("#campaign");
     sel.innerHTML = campaigns.map((c) => `<option value="${esc(c.id)}">${esc(c.name)} (${esc(c.kind)}, ${c.agents} agents)</option>`).join("");
     if (!campaigns.length) { $("#treeinfo").textContent = "the archive has no campaigns yet"; draw(); return; }
-    // Default: the wanted one, else the most recent campaign that has agents.
+    // Default: the wanted one, else the most recent evolution campaign with agents (as `dgm status`):
+    // an eval or replay since then is one grey dot, not what the morning's look is for.
     const wanted = params.get("campaign");
     const withAgents = campaigns.filter((c) => c.agents > 0);
-    state.campaign = (campaigns.find((c) => c.id === wanted || c.name === wanted) || withAgents.at(-1) || campaigns.at(-1)).id;
+    const evolved = withAgents.filter((c) => c.kind === "evolution");
+    state.campaign = (campaigns.find((c) => c.id === wanted || c.name === wanted) || evolved.at(-1) || withAgents.at(-1) || campaigns.at(-1)).id;
     sel.value = state.campaign;
     sel.onchange = async () => { state.campaign = sel.value; state.selected = state.compare = -1; state.g = null; await loadGraph(false); };
     await loadGraph(false);
