@@ -93,7 +93,7 @@ def check_model(model: str) -> None:
 
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
-                "timeout": "magenta", "running": "cyan"}
+                "timeout": "magenta", "running": "cyan", "unfinished": "dim cyan"}
 
 
 # --------------------------------------------------------------------------- eval

@@ -200,7 +200,8 @@ def show_cmd(
     head.add_row("score", Text.assemble(_score_text(d["score"]), f"   held-out {_fmt_score(d['heldout_score'])}   "
                                         f"stage reached {d['stage_reached']}"))
     for stage, s in d["stages"].items():
-        head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])})")
+        cut = f"; {s['unfinished']} unfinished, so far only" if s["unfinished"] else ""
+        head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])}{cut})")
     cost = d["cost"]
     purposes = ", ".join(f"{p} ${v['cost_usd']:.4f} ({_n(v['calls'], 'call')})" for p, v in cost["by_purpose"].items())
     line = f"${cost['campaign_usd']:.4f} in {_n(cost['campaign_calls'], 'LLM call')} in campaign {d['campaign_id']}" \
@@ -226,6 +227,12 @@ def show_cmd(
         # Why a run failed, when the harness knows (the whole text is in `--json` and the explorer).
         why = [(r["error"] or "").strip().splitlines()[0][:100] if (r["error"] or "").strip()
                else (r["grading_note"] or "")[:100] for r in runs]
+        # A run still 'running' in a campaign that has stopped was cut short: resume redoes it.
+        live = {cid for cid in {r["campaign_id"] for r in runs if r["status"] == "running"}
+                if cid and store.get_campaign(cid).status == "running"}
+        for i, r in enumerate(runs):
+            if r["status"] == "running" and r["campaign_id"] not in live:
+                r["status"], why[i] = "unfinished", why[i] or "cut short when its campaign stopped; `dgm resume` redoes it"
         cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
                   Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
                   str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"]),

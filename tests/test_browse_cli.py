@@ -82,7 +82,7 @@ def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
     d = json.loads(proc.stdout)
     assert d["id"] == child.id
     assert d["proposal"]["improvement"] == "raise MAX_STEPS to 45"
-    assert d["stages"]["small"] == {"resolved": 2, "finished": 2, "score": 1.0}
+    assert d["stages"]["small"] == {"resolved": 2, "finished": 2, "unfinished": 0, "score": 1.0}
     assert d["heldout_score"] == 0.5
     assert {r["task_id"]: r["status"] for r in d["task_runs"]} == {"t-1": "resolved", "t-2": "resolved", "t-3": "unresolved"}
     assert d["cost"]["by_purpose"]["diagnose"]["cost_usd"] == pytest.approx(1.5)
@@ -505,3 +505,20 @@ def test_control_characters_an_agent_wrote_cannot_drive_the_terminal(tmp_path):
         for raw in ("\x1b[41mANSI-RED", "\x1b]52", "\x9b31m", "\u202e"):
             assert raw.encode() not in out, (args, raw)
         assert b"\\x1b[41mANSI-RED" in out, args
+
+
+def test_runs_cut_by_a_stop_are_shown_unfinished_and_their_stage_as_so_far(tmp_path):
+    root = tmp_path / "archive"
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign("stopped", "evolution", {"generations": 1})
+        seed = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                               origin="seed")
+        done = store.start_task_run(campaign.id, seed.id, "task", "dgm-mini", "t-1", "heldout", "m")
+        store.finish_task_run(done.id, status="resolved", patch="diff --git a/x b/x\n")
+        store.start_task_run(campaign.id, seed.id, "task", "dgm-mini", "t-2", "heldout", "m")  # cut by the stop
+        store.set_campaign_status(campaign.id, "budget_exhausted", finished=True)
+    out = run_dgm(["show", seed.id, "--no-diff"], root).stdout
+    assert "1/1 resolved (1.000; 1 unfinished, so far only)" in out, out
+    assert "unfinished" in out and "`dgm resume` redoes it" in out and " running " not in out, out
+    details = json.loads(run_dgm(["show", seed.id, "--json"], root).stdout)
+    assert details["stages"]["heldout"] == {"resolved": 1, "finished": 1, "unfinished": 1, "score": 1.0}

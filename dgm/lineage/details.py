@@ -94,9 +94,14 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
     calls = store.list_llm_calls(agent_id=agent.id)
     stages: dict[str, dict[str, Any]] = {}
     for run in runs:
-        if run.kind != "task" or not run.finished:
+        if run.kind != "task":
             continue
-        entry = stages.setdefault(run.stage, {"resolved": 0, "finished": 0})
+        entry = stages.setdefault(run.stage, {"resolved": 0, "finished": 0, "unfinished": 0})
+        if not run.finished:
+            # Cut by a stop (budget, Ctrl-C, a crash): `dgm resume` redoes it. The
+            # stage's figures are then only what finished, and say so.
+            entry["unfinished"] += 1
+            continue
         entry["finished"] += 1
         entry["resolved"] += run.status == "resolved"
     for entry in stages.values():

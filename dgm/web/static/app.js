@@ -346,7 +346,7 @@
     let d;
     try { d = await getJSON("/api/agents/" + encodeURIComponent(id)); } catch (err) { pane.innerHTML = `<p class="st-error">${esc(err.message)}</p>`; return; }
     if (state.g.ids[state.selected] !== id) return; // a newer click won
-    const stages = Object.entries(d.stages).map(([s, v]) => `${esc(s)}: ${v.resolved}/${v.finished}`).join(", ") || "–";
+    const stages = Object.entries(d.stages).map(([s, v]) => `${esc(s)}: ${v.resolved}/${v.finished}${v.unfinished ? ` (${v.unfinished} unfinished)` : ""}`).join(", ") || "–";
     const purposes = Object.entries(d.cost.by_purpose).map(([p, v]) =>
       `<tr><td>${esc(p)}</td><td>${v.calls}</td><td>${v.prompt_tokens + v.completion_tokens}</td><td>${money(v.cost_usd)}</td><td>${v.errors}</td></tr>`).join("");
     let html = `<h2 data-testid="agent-id">${esc(d.id)}</h2><table class="kv">
