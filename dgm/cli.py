@@ -99,8 +99,10 @@ STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim
 # --------------------------------------------------------------------------- eval
 @app.command("eval")
 def eval_cmd(
-    agent: Optional[str] = typer.Option(None, "--agent", help="'seed' or an archived agent id (prefix ok)."),
-    agent_dir: Optional[Path] = typer.Option(None, "--agent-dir", help="A directory with main.py (agent contract v1)."),
+    agent: Optional[str] = typer.Option(None, "--agent", help="The agent: 'seed' or an archived agent id (prefix ok). "
+                                                             "This or --agent-dir is required."),
+    agent_dir: Optional[Path] = typer.Option(None, "--agent-dir", help="The agent, from a directory with main.py "
+                                                                     "(agent contract v1), instead of --agent."),
     benchmark: str = typer.Option("dgm-mini", "--benchmark", "-b", help="Benchmark name (see `dgm bench ls`)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids (default: all)."),
     model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m",
@@ -310,13 +312,13 @@ def run_cmd(
     benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="Benchmark (default dgm-mini)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model of the agents (default $DGM_MODEL or scripted:rehearsal)."),
     proposer_model: Optional[str] = typer.Option(None, "--proposer-model", help="Model that diagnoses failures (default: --model)."),
-    generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Generations to run."),
+    generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Generations to run (default 5)."),
     children: Optional[int] = typer.Option(None, "--children-per-generation", help="Children per generation (default 2)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel (default 2)."),
     selection: Optional[str] = typer.Option(None, "--selection", help="Parent selector (default score_child_prop)."),
-    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Hard cap on LLM spend, USD."),
-    max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much wall time."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice."),
+    budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Hard cap on LLM spend, USD (default: none)."),
+    max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much wall time (default: none)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stage subsets, e.g. dgm-small,dgm-medium."),
     heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out tasks: a count, a subset name or comma-separated task ids."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
@@ -361,7 +363,7 @@ def resume_cmd(
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Raise (or set) the spending cap."),
     generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Run to this many generations."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much more wall time."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w"),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
