@@ -142,6 +142,11 @@ def test_exported_agent_runs_on_its_own(archive, tmp_path):
                              text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert json.loads((out / "trajectory.json").read_text())["exit_status"] == "submitted"
+    # Run by hand without the contract's environment: one line saying how it is meant to run.
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("DGM_")}
+    run = subprocess.run([sys.executable, str(dest / "main.py")], cwd=repo, env=bare, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1 and "agent contract" in run.stderr
 
 
 def test_bad_input_is_one_line_and_exit_2(archive, tmp_path):

@@ -151,6 +151,10 @@ def main() -> None:
     attainable = statistics.median(c / b for c, b in zip(ceilings, cores[1]))
     print(f"attainable here (pure-CPU scaling / cores busy with 1 worker, median of the pairs): "
           f"{attainable:.2f}x; the speed-up measured is {100 * ratio / attainable:.0f} % of it")
+    if ratio > attainable:
+        # Only possible when something else loaded the machine while the ceiling was measured.
+        print("note: the speed-up measured exceeds that ceiling: other work shared the machine during the "
+              "run, so its figures are unreliable; run it again on a quiet machine")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
     ax.plot(gens, [p.mean_score if p.mean_score is not None else nan for p in points], "-o", ms=3, label="mean")
     ax.set_ylabel("archive score")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     ax.set_title(title)
     ax = axes[1]
@@ -103,7 +103,7 @@ def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
             "-o", ms=3, color="tab:purple", label="diversity (mean Jaccard distance)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("fraction")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     ax = axes[2]
     ax.plot(gens, [p.spent_usd for p in points], "-o", ms=3, color="tab:red")

@@ -153,6 +153,11 @@ class Trajectory:
 
 
 def main() -> int:
+    missing = [name for name in ("DGM_PROBLEM_FILE", "DGM_LLM_SOCKET") if not os.environ.get(name)]
+    if missing:  # run by hand: say how it is meant to run
+        print(f"{sys.argv[0]}: {' and '.join(missing)} not set: this agent runs under dgm's agent contract "
+              "(`dgm eval --agent-dir DIR`; see the README)", file=sys.stderr)
+        return 2
     started = time.monotonic()
     repo = os.environ.get("DGM_REPO", os.getcwd())
     with open(os.environ["DGM_PROBLEM_FILE"]) as fh:
