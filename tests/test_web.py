@@ -54,6 +54,8 @@ def archive(tmp_path_factory):
         {"role": "user", "content": "fix add"}], "params": {}}, "response": {"choices": []}, "error": None})
     store.record_llm_call(model="scripted:gold", request_hash="ef" * 32, purpose="task", task_run_id=run.id,
                           cost_usd=0.125, artifact_id=transcript, scripted=True)
+    store.record_llm_call(model="scripted:gold", request_hash="fe" * 32, purpose="diagnose", agent_id=best,
+                          campaign_id=synth.campaign_id, cost_usd=0.5, artifact_id=transcript, scripted=True)
     store.finish_task_run(run.id, status="resolved", patch="diff --git a/calc.py b/calc.py\n",
                           trajectory_artifact=store.artifacts.put(json.dumps(trajectory)),
                           tests_status={"test_config_kept_out": ["tests/conftest.py"]})
@@ -113,6 +115,11 @@ def test_api_serves_the_archive_read_only(archive, server):
     run_id = next(r.id for r in store.list_task_runs(agent_id=synth.best_agent) if r.task_id == "with-trajectory")
     _, run = get(server.url + f"api/runs/{run_id}")
     assert run["trajectory"]["steps"][0]["command"].startswith("grep") and run["llm_calls"][0]["cost_usd"] == 0.125
+    # Calls of no task run (a diagnosis) are listed with the agent, transcripts one click away.
+    _, best_details = get(server.url + f"api/agents/{synth.best_agent}")
+    (diagnosis,) = [c for c in best_details["calls_outside_runs"] if c["purpose"] == "diagnose"]
+    _, call = get(server.url + f"api/llm_calls/{diagnosis['id']}")
+    assert call["transcript"]["request"]["messages"][0]["content"] == "fix add"
     # Trajectories are whatever the agents wrote: the API serves an object the page can render.
     root = next(a.id for a in agents if a.parent_id is None)
     by_task = {r.task_id: r.id for r in store.list_task_runs(agent_id=root)}
@@ -301,6 +308,9 @@ def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, ser
             # A permalink pasted into the same tab is followed (only the hash changes).
             page.evaluate(f"location.hash = '#campaign=web&agent={synth.best_agent}'")
             _wait_until(page, f"document.querySelector('[data-testid=agent-id]')?.textContent === '{synth.best_agent}'")
+            # Its diagnosis call, outside any task run: listed, and its transcript opens.
+            page.click("[data-testid=agent-calls] tr[data-agent-call]:has-text('$0.5000')")
+            _wait_until(page, "document.querySelector('[data-testid=agent-call-transcript]')?.textContent.includes('fix add')")
         finally:
             context.close()
             shutil.rmtree(profile, ignore_errors=True)

@@ -113,14 +113,17 @@ class ExplorerApi:
     # -- agents ----------------------------------------------------------------
 
     def agent(self, agent_id: str) -> dict[str, Any]:
-        from dgm.lineage.details import agent_details
+        from dgm.lineage.details import agent_details, call_summary
 
         details = agent_details(self.store, agent_id)
+        # Calls of no task run (diagnosing its parent's failure, proposals): their transcripts too.
+        details["calls_outside_runs"] = [call_summary(c) for c in self.store.list_llm_calls(agent_id=details["id"])
+                                         if c.task_run_id is None][:MAX_LISTED_CALLS]
         lineage = [a.id for a in self.store.ancestors(details["id"])][::-1]
         details["lineage"] = lineage
         if not details["own_code"]:
             details["diff_vs_parent"] = None  # it has none: `attempted_patch` is what it tried
-            details["attempted_patch"] = _cap(details["attempted_patch"] or "")
+            details["attempted_patch"] = _cap(details["attempted_patch"] or "", f"`dgm show {agent_id} --json`")
         elif details["parent_id"]:
             parent = self.store.get_agent(details["parent_id"])
             details["diff_vs_parent"] = _cap(self.store.code.diff(parent.commit_sha, details["commit"]))
@@ -150,7 +153,7 @@ class ExplorerApi:
 
         run = self.store.get_task_run(run_id)
         out = run_summary(run)
-        out["patch"] = _cap(run.patch or "")
+        out["patch"] = _cap(run.patch or "", f"`dgm show {run.agent_id} --json`, task run {run.id}")
         trajectory = None
         if run.trajectory_artifact:
             try:
@@ -180,10 +183,14 @@ class ExplorerApi:
         return out
 
 
-def _cap(text: str) -> str:
+MAX_LISTED_CALLS = 200
+
+
+def _cap(text: str, whole: str = "`dgm diff`") -> str:
+    """`text` cut for the page, saying where the whole of it is (`whole`)."""
     if len(text) <= MAX_DIFF_CHARS:
         return text
-    return text[:MAX_DIFF_CHARS] + f"\n[... {len(text) - MAX_DIFF_CHARS} more characters; use `dgm diff` ...]\n"
+    return text[:MAX_DIFF_CHARS] + f"\n[... {len(text) - MAX_DIFF_CHARS} more characters; all of it: {whole}]\n"
 
 
 CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "

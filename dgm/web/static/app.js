@@ -369,9 +369,20 @@
       d.task_runs.map((r) => `<tr class="clickable" data-run="${esc(r.id)}"><td>${esc(r.task_id)}</td><td>${esc(r.stage)}</td><td class="st-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.f2p || "–")}</td><td>${esc(r.p2p || "–")}</td><td>${(r.duration_s || 0).toFixed(1)}</td><td>${money(r.cost_usd)}</td></tr>`).join("") + "</table>";
     html += `<div id="run-slot"></div>`;
     html += `<h3>LLM calls and cost</h3><table class="grid"><tr><th>purpose</th><th>calls</th><th>tokens</th><th>cost</th><th>errors</th></tr>${purposes || '<tr><td colspan="5">none</td></tr>'}</table>`;
+    if (d.calls_outside_runs && d.calls_outside_runs.length) {
+      html += `<b>Calls outside task runs</b> (diagnosis, proposals)<table class="grid" data-testid="agent-calls"><tr><th>#</th><th>purpose</th><th>model</th><th>status</th><th>tokens</th><th>cost</th></tr>` +
+        d.calls_outside_runs.map((c) => `<tr class="clickable" data-agent-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.purpose)}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${money(c.cost_usd)}</td></tr>`).join("") +
+        `</table><div id="agent-call-slot"></div>`;
+    }
     pane.innerHTML = html;
     pane.querySelectorAll("[data-agent]").forEach((b) => { b.onclick = () => { selectById(b.dataset.agent, false); const i = state.layout.index.get(b.dataset.agent); if (i !== undefined) centreOn(i); }; });
     pane.querySelectorAll("[data-run]").forEach((tr) => { tr.onclick = () => loadRun(tr.dataset.run); });
+    pane.querySelectorAll("[data-agent-call]").forEach((tr) => {
+      tr.onclick = async () => {
+        const c = await getJSON("/api/llm_calls/" + encodeURIComponent(tr.dataset.agentCall));
+        $("#agent-call-slot").innerHTML = `<pre class="wrap" data-testid="agent-call-transcript">${c.transcript ? esc(JSON.stringify(c.transcript, null, 1).slice(0, 60000)) : "no transcript was kept for this call"}</pre>`;
+      };
+    });
     // Heat map: the agent's lineage (root → it), plus the compared agent.
     const rows = d.lineage.slice(-15);
     if (state.compare >= 0 && !rows.includes(state.g.ids[state.compare])) rows.push(state.g.ids[state.compare]);
@@ -393,11 +404,14 @@
     if (r.error) html += `<pre class="wrap st-error">${esc(r.error)}</pre>`;
     if (r.grading_note) html += `<p class="hint" data-testid="grading-note">${esc(r.grading_note)}</p>`;
     const steps = (r.trajectory && r.trajectory.steps) || [];
-    html += `<div data-testid="trajectory"><b>Trajectory</b> (${steps.length} steps${r.trajectory && r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""})`;
+    const trajNote = !r.trajectory ? "none kept: the agent wrote none, or more than its output directory may hold"
+      : r.trajectory.unreadable ? "not readable JSON" : `${steps.length} steps${r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""}`;
+    html += `<div data-testid="trajectory"><b>Trajectory</b> (${trajNote})`;
     html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
       (s.command ? `<div class="cmd">${esc(String(s.command).slice(0, 2000))}</div>` : "") +
       (s.output ? `<pre>${esc(String(s.output).slice(0, 4000))}</pre>` : "") + "</div>").join("") + "</div>";
     html += `<b>Patch</b>${diffHtml(r.patch)}`;
+    if (r.eval_log_tail) html += `<details data-testid="eval-log"><summary><b>Test log</b> (its end)</summary><pre>${esc(r.eval_log_tail)}</pre></details>`;
     html += `<b>LLM calls</b><table class="grid"><tr><th>#</th><th>model</th><th>status</th><th>tokens</th><th>s</th><th>cost</th></tr>` +
       r.llm_calls.map((c) => `<tr class="clickable" data-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${c.latency_s.toFixed(2)}</td><td>${money(c.cost_usd)}</td></tr>`).join("") + "</table><div id=\"call-slot\"></div>";
     slot.innerHTML = html;
