@@ -83,6 +83,8 @@ def ls_cmd(
     """List campaigns, or one campaign's agents (id, parent, generation, status, score per stage, cost)."""
     if sort not in ("generation", "score"):
         raise UsageError(f"--sort must be generation or score, not {sort!r}")
+    if campaign is None and (sort != "generation" or limit is not None):
+        raise UsageError("--sort and --limit order and cut a campaign's agents: give a campaign")
     store = _store(archive, archive_dir)
     if campaign is None:
         from dgm.evolution.dashboard import runner_checks_in

@@ -128,7 +128,13 @@ def status_view(store, campaign) -> Group:
     table = Table.grid(padding=(0, 2))
     table.add_row("campaign", Text(f"{campaign.name} ({campaign.id}), kind {campaign.kind}"))
     table.add_row("status", Text(state + (f" (pid {campaign.pid}, heartbeat {age:.0f} s ago)" if alive else "")))
-    table.add_row("generation", f"{max((a.generation for a in agents), default=0)} of {config.get('generations', '?')}")
+    if campaign.kind == "evolution":
+        table.add_row("generation", f"{max((a.generation for a in agents), default=0)} of {config.get('generations', '?')}")
+    else:  # an eval, replay or import: its task runs are what there is to follow
+        runs = store.list_task_runs(campaign_id=campaign.id)
+        planned = len(config.get("tasks") or [])
+        finished = sum(1 for r in runs if r.status != "running")
+        table.add_row("task runs", f"{finished} finished" + (f" of {planned}" if planned else ""))
     table.add_row("agents", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
     if best is not None:
         held = f", held-out {best.heldout_score:.3f}" if best.heldout_score is not None else ""
