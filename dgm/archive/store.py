@@ -36,7 +36,6 @@ from dgm.archive.artifacts import ArtifactStore, canonical_json
 from dgm.archive.code import AgentCodeStore
 from dgm.archive.models import (
     AGENT_ORIGINS,
-    ArchiveInfo,
     AGENT_STATUSES,
     CAMPAIGN_KINDS,
     CAMPAIGN_STATUSES,
@@ -46,6 +45,7 @@ from dgm.archive.models import (
     TASK_RUN_KINDS,
     TASK_RUN_STATUSES,
     Agent,
+    ArchiveInfo,
     Base,
     Campaign,
     Event,
@@ -1000,8 +1000,6 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
     to be its own; the first opening records it (and gives the archive an id)."""
     with Session(engine) as session:
         info = {row.key: row.value for row in session.scalars(select(ArchiveInfo))}
-        agents = session.scalar(select(func.count()).select_from(Agent)) or 0
-        shas = list(session.scalars(select(Agent.commit_sha).order_by(Agent.created_at.desc()).limit(50)))
     archive_id, recorded = info.get("archive_id"), info.get("archive_dir")
     if follow_record and recorded:
         root = Path(recorded)
@@ -1015,6 +1013,10 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
         raise UsageError(f"{where} holds the agent code and artifacts of another archive; this database's are in "
                          f"{recorded}: give that --archive-dir")
     has_code = (root / "agents.git").is_dir()
+    with Session(engine) as session:
+        agents = session.scalar(select(func.count()).select_from(Agent)) or 0
+        shas = list(session.scalars(select(Agent.commit_sha).order_by(Agent.created_at.desc()).limit(50))) \
+            if agents and has_code else []
     if agents:
         if not has_code:
             if not create:
