@@ -448,3 +448,44 @@ def test_a_child_whose_archive_lacks_what_its_rows_name_is_left_for_resume_not_r
     campaign = next(c for c in store.list_campaigns() if c.name == "lost")
     child = next(a for a in store.list_agents(campaign.id) if a.origin == "child")
     assert (campaign.status, child.status, child.rejection_reason) == ("failed", "pending", None)
+
+
+def _copy_patch(source: str, dest: str = "stolen.txt", kind: str = "copy") -> str:
+    return (f"diff --git a/{dest} b/{dest}\nsimilarity index 100%\n{kind} from {source}\n{kind} to {dest}\n")
+
+
+@pytest.mark.parametrize("kind,spell", [
+    ("copy", lambda secret: str(secret)),                                      # absolute
+    ("rename", lambda secret: "../" * 12 + str(secret).lstrip("/")),           # climbing out
+    ("copy", lambda secret: '"' + str(secret).replace("/", "\\057") + '"'),  # absolute, C-quoted
+])
+def test_a_diff_that_copies_a_host_file_into_the_child_is_rejected(store, tmp_path, kind, spell):
+    """git apply reads a `copy from` path wherever it points: a forged
+    self-modification diff once had the host copy a secret into the child's
+    commit. The control shows git really does so; the harness refuses first."""
+    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.evolution.self_modify import RejectChild, commit_child
+
+    secret = tmp_path / "HOST_SECRET.txt"
+    secret.write_text("s3cr3t\n")
+    patch = _copy_patch(spell(secret), kind=kind)
+    if kind == "copy":  # the control: git alone takes the host file
+        victim = tmp_path / "victim"
+        victim.mkdir()
+        subprocess.run(["git", "apply", "-"], cwd=victim, input=patch.encode(), check=True, capture_output=True)
+        assert (victim / "stolen.txt").read_text() == "s3cr3t\n"
+    campaign = store.create_campaign(name="copy", kind="evolution", config={})
+    parent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="admitted",
+                             origin="seed")
+    with pytest.raises(RejectChild, match="names a path outside the agent's code"):
+        commit_child(store, AgentCodeCache(store), parent, patch, message="child")
+
+
+def test_only_header_paths_count_as_paths():
+    from dgm.sandbox.testbed import unsafe_patch_paths
+
+    content = ("diff --git a/q.sql b/q.sql\n--- a/q.sql\n+++ b/q.sql\n@@ -1,2 +1 @@\n--- ../../etc/passwd\n"
+               " keep\n")
+    assert unsafe_patch_paths(content) == []
+    assert unsafe_patch_paths("diff --git a/x b/x\n--- a/../x\n+++ b/x\n@@ -0,0 +1 @@\n+a\n") == ["--- a/../x"]
+    assert unsafe_patch_paths("diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n") == []

@@ -233,3 +233,18 @@ def test_an_accuracy_that_is_not_a_share_of_tasks_is_no_score(odd):
     assert _score({"overall_performance": {"accuracy_score": odd}}) is None
     assert _score({"overall_performance": {"accuracy_score": 0.25}}) == 0.25
     assert _score({"overall_performance": {"accuracy_score": 1}}) == 1.0
+
+
+def test_an_imported_patch_that_copies_a_host_file_is_refused(tmp_path):
+    from dgm.errors import UsageError
+
+    from dgm.lineage.import_dgm import _git_apply
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    patch = f"diff --git a/x b/x\nsimilarity index 100%\ncopy from {secret}\ncopy to x\n"
+    with pytest.raises(UsageError, match="node n1 names a path outside the agent's code: copy from"):
+        _git_apply(tree, patch, "n1")
+    assert not (tree / "x").exists()

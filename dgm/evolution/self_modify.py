@@ -19,7 +19,7 @@ from dgm.errors import UsageError
 from dgm.llm.client import CallContext
 from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
-from dgm.sandbox.testbed import links_leading_out, make_tree_readable, testbed_tar
+from dgm.sandbox.testbed import links_leading_out, make_tree_readable, testbed_tar, unsafe_patch_paths
 
 SELF_TASK_ID = "self"
 SELF_BENCHMARK = "self"
@@ -123,6 +123,9 @@ def commit_child(store, code_cache, parent, patch: str, message: str, *, error: 
         raise RejectChild(f"self-modification gave no usable diff: {error or 'the run failed'}")
     if not patch.strip():
         raise RejectChild("self-modification changed nothing (empty diff)")
+    unsafe = unsafe_patch_paths(patch)
+    if unsafe:
+        raise RejectChild(f"self-modification diff names a path outside the agent's code: {unsafe[0]}")
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "agent"
         subprocess.run(["cp", "-a", f"{code_cache.path(parent.commit_sha)}/.", str(tree)], check=True)

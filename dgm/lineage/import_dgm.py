@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dgm.errors import UsageError
-from dgm.sandbox.testbed import links_leading_out
+from dgm.sandbox.testbed import links_leading_out, unsafe_patch_paths
 
 METADATA_FILE = "dgm_metadata.jsonl"
 NODE_METADATA = "metadata.json"
@@ -161,6 +161,9 @@ def topological(nodes: dict[str, DgmNode]) -> list[str]:
 
 
 def _git_apply(tree: Path, patch: str, run_id: str) -> None:
+    unsafe = unsafe_patch_paths(patch)
+    if unsafe:  # git apply reads a `copy from` path wherever it points
+        raise UsageError(f"model_patch.diff of node {run_id} names a path outside the agent's code: {unsafe[0]}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
     # --unsafe-paths is not given: a patch may not write outside the tree.

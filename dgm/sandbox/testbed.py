@@ -61,6 +61,57 @@ def links_leading_out(tree: Path | str) -> list[str]:
     return found
 
 
+# Header lines of a git diff that name a path (the rest of the line, maybe C-quoted).
+_PATH_HEADERS = ("--- ", "+++ ", "copy from ", "copy to ", "rename from ", "rename to ", "rename old ", "rename new ")
+
+
+def _unquote(path: str) -> str:
+    """A path as git writes it in a diff header: C-quoted when it has odd characters."""
+    if len(path) >= 2 and path[0] == '"' and path[-1] == '"':
+        import codecs
+
+        try:
+            return codecs.escape_decode(path[1:-1].encode("utf-8", "surrogateescape"))[0].decode(
+                "utf-8", "surrogateescape")
+        except ValueError:
+            return path  # not valid quoting: checked as it stands
+    return path
+
+
+def unsafe_patch_paths(patch: str) -> list[str]:
+    """Paths in a diff's file headers that are absolute or climb out with "..".
+
+    A diff applied on the host (a child's self-modification, an imported DGM
+    node) may come from untrusted code, and `git apply` does not check every
+    header: a `copy from /etc/shadow` made the host copy that file into an
+    agent's code. Only header lines count (a removed line "-- ../x" in a hunk
+    is content).
+    """
+    found: list[str] = []
+    in_header = False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            in_header = True
+            continue
+        if line.startswith("@@") or line.startswith("GIT binary patch"):
+            in_header = False
+            continue
+        if not in_header:
+            continue
+        header = next((h for h in _PATH_HEADERS if line.startswith(h)), None)
+        if header is None:
+            continue
+        raw = line[len(header):]
+        if header in ("--- ", "+++ "):
+            raw = raw.split("\t", 1)[0]  # a timestamp may follow
+            if raw == "/dev/null":
+                continue
+        path = _unquote(raw)
+        if path.startswith("/") or ".." in path.split("/") or "\0" in path:
+            found.append(f"{header.strip()} {path}")
+    return found
+
+
 def testbed_tar(root: Path, *, prefix: str = "testbed", allow_symlinks: bool = False) -> bytes:
     """An uncompressed tar of `root` with members under `prefix/`.
 
