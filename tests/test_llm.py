@@ -62,13 +62,17 @@ def test_gateway_attributes_records_and_refuses(store):
 @pytest.mark.parametrize("body,says", [
     ({"messages": [{"role": "user", "content": 12345}]}, "content must be a string"),
     ({"messages": [{"role": "user", "content": [{"type": "text", "text": 7}]}]}, "content must be a string"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "text": 123}]}]}, "content must be a string"),
+    ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "content must be a string"),
+    ({"messages": [{"role": "user", "content": "A\ud800B"}]}, "not valid Unicode"),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": float("nan")}, "finite number"),
     ({"messages": [{"role": "wizard", "content": "hi"}]}, "role is one of"),
     ({"messages": []}, "non-empty list"),
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5.5}, "max_tokens must be a positive integer"),
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": "100"}, "max_tokens must be"),
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": True}, "max_tokens must be"),
     ({"messages": [{"role": "user", "content": "hi"}], "n": 50}, "n must be an integer from 1 to 16"),
-    ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, "temperature must be a number"),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, "temperature must be a finite number"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": [1]}, "stop must be"),
     ([1, 2], "JSON object"),
 ])
@@ -240,6 +244,11 @@ def test_a_call_the_budget_can_pay_for_whole_goes_out_as_asked(store, tmp_path):
     call = store.list_llm_calls(campaign_id=campaign.id)[-1]
     request = store.artifacts.get_json(call.artifact_id)["request"]
     assert request["params"]["max_tokens"] == 300 and "sent_params" not in request and call.completion_tokens == 300
+    # Asking past the model's limit (QA: 10**9) goes out as the most the budget reserved, not as asked.
+    client.complete(ctx, [{"role": "user", "content": "all of it"}], max_tokens=10**9)
+    call = store.list_llm_calls(campaign_id=campaign.id)[-1]
+    request = store.artifacts.get_json(call.artifact_id)["request"]
+    assert request["sent_params"]["max_tokens"] == 1000 and call.completion_tokens == 1000
 
 
 def test_scripted_rules_and_errors(tmp_path):
@@ -408,3 +417,20 @@ def test_a_model_litellm_cannot_route_is_refused_before_anything_runs(tmp_path, 
         f"error: unknown model '{model}': litellm cannot tell its provider "
         "(write it as provider/model, e.g. openai/gpt-4o-mini)"), r.stderr
     assert not (tmp_path / "archive").exists()
+
+
+def test_text_an_agent_wrote_with_a_lone_surrogate_still_makes_a_call(store):
+    """A trajectory read into a diagnosis prompt may hold a lone surrogate:
+    the call is made (the character replaced) rather than the child rejected
+    over an encoding error."""
+    campaign = store.create_campaign(name="surrogate", kind="evolution", config={})
+    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+                                 message="seed")
+    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    body = LLMClient(store).complete(CallContext(purpose="diagnose", model="scripted:noop", campaign_id=campaign.id,
+                                                 agent_id=agent.id),
+                                     [{"role": "user", "content": "trajectory: A\ud800B"}])
+    assert body["choices"]
+    (call,) = store.list_llm_calls(campaign_id=campaign.id)
+    assert store.artifacts.get_json(call.artifact_id)["request"]["messages"][0]["content"] == "trajectory: A?B"
+

@@ -77,6 +77,18 @@ class CallContext:
             raise ValueError("an LLM call must be attributable: give it a task_run_id or an agent_id")
 
 
+def valid_unicode(messages: list[dict]) -> list[dict]:
+    """`messages` with any lone surrogate replaced: text an agent wrote (a
+    trajectory read into a diagnosis prompt) may hold one, and neither a
+    provider nor the archive can take it."""
+    text = json.dumps(messages, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return messages
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
+
+
 def request_hash(model: str, messages: list[dict], params: dict) -> str:
     canonical = json.dumps({"model": model, "messages": messages, "params": params},
                            sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -258,6 +270,7 @@ class LLMClient:
         litellm = load_litellm()
 
         params = {k: v for k, v in params.items() if v is not None}
+        messages = valid_unicode(messages)
         req_hash = request_hash(ctx.model, messages, params)
         if ctx.replay is not None:
             return self._serve_replay(ctx, messages, params, req_hash)
@@ -283,8 +296,10 @@ class LLMClient:
                 ticket, granted = budget.reserve(price) if price else (budget.acquire(0.0), None)
             sent = dict(params)
             if granted is not None and price.usd_per_output_token > 0 and (
-                    granted < price.wanted_tokens or not price.limit_known):
-                sent["max_tokens"] = granted  # what the budget can pay for
+                    granted < price.wanted_tokens or not price.limit_known or "max_tokens" in params):
+                # What the budget can pay for, never more than the caller asked: a
+                # max_tokens above the model's known limit is not sent on as it is.
+                sent["max_tokens"] = granted
             started = time.monotonic()
             cost = 0.0
             try:
@@ -304,7 +319,8 @@ class LLMClient:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below
                 latency = time.monotonic() - started
-                error = f"{type(exc).__name__}: {str(exc)[:500]}"
+                # litellm puts a handler's whole traceback in the message: its first part is the news.
+                error = f"{type(exc).__name__}: {str(exc).split('Traceback (most recent call last)')[0].strip()[:500]}"
                 self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted,
                              sent=sent)
                 retryable = is_retryable(exc)

@@ -11,6 +11,7 @@ token (run finished) gets 401.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
@@ -66,12 +67,17 @@ def parse_request(body) -> tuple[list[dict], dict]:
             continue
         if not isinstance(content, list) or not all(
                 isinstance(part, dict) and isinstance(part.get("type"), str)
-                and (part["type"] != "text" or isinstance(part.get("text"), str)) for part in content):
+                and (part["type"] != "text" or "text" in part)
+                and ("text" not in part or isinstance(part["text"], str)) for part in content):
             raise ValueError(f"messages[{i}].content must be a string or a list of content parts")
+    try:  # a lone surrogate ("\ud800" in the JSON) is no text any provider takes
+        json.dumps(messages, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("messages hold text that is not valid Unicode (a lone surrogate)") from None
     params = {k: body[k] for k in ALLOWED_PARAMS if body.get(k) is not None}
     for name in ("temperature", "top_p"):
-        if name in params and not _is_number(params[name]):
-            raise ValueError(f"{name} must be a number")
+        if name in params and not (_is_number(params[name]) and math.isfinite(params[name])):
+            raise ValueError(f"{name} must be a finite number")
     if "max_tokens" in params and not (_is_int(params["max_tokens"]) and params["max_tokens"] > 0):
         raise ValueError("max_tokens must be a positive integer")
     if "n" in params and not (_is_int(params["n"]) and 1 <= params["n"] <= MAX_CHOICES):

@@ -143,7 +143,7 @@ def _positive_int_or_none(value, name: str) -> int | None:
 def _text(message: dict) -> str:
     content = message.get("content") or ""
     if isinstance(content, list):  # OpenAI content parts
-        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        content = "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return str(content)
 
 
@@ -264,6 +264,8 @@ def register_with_litellm() -> None:
             limit = (optional_params or {}).get("max_tokens")
             if not (isinstance(limit, int) and limit > 0):
                 limit = spec.max_output_tokens
+            elif spec.max_output_tokens:
+                limit = min(limit, spec.max_output_tokens)  # no model writes past its own limit
             if limit and _approx_tokens(text) > limit:
                 text, finish = text[: limit * TOKEN_CHARS], "length"
             prompt_tokens = approx_prompt_tokens(messages)
