@@ -22,9 +22,12 @@ import sys
 from typing import Iterable
 
 from rich.console import Console
+from rich.segment import Segment
 from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
+
+from dgm.safe_text import terminal_safe  # noqa: F401 - the CLI's name for it
 
 PIPE_WIDTH = 160
 # Below this many cells a free-text column (a name, a model, a reason) wraps into an unreadable strip.
@@ -40,7 +43,25 @@ def make_console(*, stderr: bool = False) -> Console:
     except (AttributeError, ValueError):  # a closed or replaced stream
         piped = True
     width = PIPE_WIDTH if piped and not os.environ.get("COLUMNS") else None
-    return Console(stderr=stderr, width=width)
+    return SafeConsole(stderr=stderr, width=width)
+
+
+class SafeConsole(Console):
+    """A Console whose text cannot drive the terminal.
+
+    Much of what dgm prints was written by agents (reasons, errors, file
+    names, proposals): an escape sequence in it could recolour or hide lines,
+    retitle the window or write the clipboard. Every text segment is passed
+    through `terminal_safe` as it is rendered; Rich's own styles and cursor
+    controls (separate segments) are untouched. (`_render_buffer` is where
+    Rich turns segments into the bytes written; were a later Rich to stop
+    calling it, this would lapse silently, which tests/test_browse_cli.py
+    would catch.)
+    """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            Segment(terminal_safe(seg.text), seg.style, seg.control) if not seg.control else seg for seg in buffer)
 
 
 def _cell_width(value) -> int:
@@ -96,15 +117,3 @@ def print_table(console: Console, table: Table) -> None:
             grid.add_row(header, cells[row] if row < len(cells) else "")
         console.print(grid)
 
-
-# What a terminal would act on rather than show: C0 controls but tab and
-# newline (ESC starts colour, title and clipboard sequences), DEL, C1 controls,
-# and the bidirectional overrides that make text read backwards.
-_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f, *range(0x80, 0xa0))}
-_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x202a, 0x202f), *range(0x2066, 0x206a))})
-
-
-def terminal_safe(text: str) -> str:
-    """`text` (written by an agent: its diff, its errors) with every control
-    character shown as an escape, so printing it cannot drive the terminal."""
-    return text.translate(_UNSAFE)

@@ -466,7 +466,7 @@ def test_an_evaluation_of_an_archived_agent_lists_that_agent(archive):
     assert node["id"] == ids["child"].id and node["n_runs"] == 1
 
 
-def _on_a_terminal(args: list[str], archive_dir) -> bytes:
+def _on_a_terminal(args: list[str], archive_dir, code: int = 0) -> bytes:
     """What `dgm ARGS` writes to a terminal (a pseudo-terminal here)."""
     import pty
 
@@ -484,7 +484,7 @@ def _on_a_terminal(args: list[str], archive_dir) -> bytes:
             break
         out += chunk
     os.close(master)
-    assert proc.wait(timeout=120) == 0, out[-2000:]
+    assert proc.wait(timeout=120) == code, out[-2000:]
     return out
 
 
@@ -505,11 +505,17 @@ def test_control_characters_an_agent_wrote_cannot_drive_the_terminal(tmp_path):
         child = store.add_agent(campaign.id, commit_agent_dir(store, child_dir, "child", parent_sha=seed_sha),
                                 parent_id=seed.id, generation=1, status="pending", origin="child")
         store.update_agent(child.id, status="rejected", rejection_reason=f"sanity gate: {sequences}")
-    for args in (["diff", child.id], ["show", child.id], ["ls", campaign.id]):
-        out = _on_a_terminal(args, root)
+        # A child rejected before its commit: its reason reaches the terminal in an error line.
+        early = store.add_agent(campaign.id, seed_sha, parent_id=seed.id, generation=1, status="pending",
+                                origin="child", meta={"own_commit": False})
+        store.update_agent(early.id, status="rejected", rejection_reason=f"diff does not apply: {sequences}")
+    for args, code in ((["diff", child.id], 0), (["show", child.id], 0), (["ls", campaign.id], 0),
+                       (["status", campaign.id], 0), (["lineage", campaign.id], 0), (["diff", early.id], 2)):
+        out = _on_a_terminal(args, root, code)
         for raw in ("\x1b[41mANSI-RED", "\x1b]52", "\x9b31m", "\u202e"):
             assert raw.encode() not in out, (args, raw)
-        assert b"\\x1b[41mANSI-RED" in out, args
+        if args[0] in ("diff", "show", "ls"):
+            assert b"\\x1b[41mANSI-RED" in out, args
 
 
 def test_runs_cut_by_a_stop_are_shown_unfinished_and_their_stage_as_so_far(tmp_path):

@@ -157,3 +157,27 @@ def test_one_rule_names_the_best_agent_everywhere():
     slots = {"a0": 0, "b1": 0, "c1": 1, "d1": 2, "e2": 0}
     scored = [r for r in rows if r.score is not None]
     assert min(scored, key=lambda r: best_key(r.score, r.heldout_score, r.generation, slots[r.id])).id == "c1"
+
+
+def test_graph_exports_hold_no_control_characters_an_agent_wrote(tmp_path):
+    """A rejection reason quoting an agent (escape sequences, BEL) must not make
+    GraphML unreadable nor reach a terminal through `--format dot` on stdout."""
+    import networkx as nx
+
+    from dgm.archive import ArchiveStore
+    from dgm.lineage.graph import build_graph, export
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        campaign = store.create_campaign("esc", "evolution", {})
+        sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+                                     message="seed")
+        seed = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+        child = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="pending", origin="child")
+        store.update_agent(child.id, status="rejected", rejection_reason="bad \x1b]0;TITLE\x07 \x1b[41mred")
+        graph = build_graph(store, campaign.id)
+    for fmt in ("graphml", "dot", "json"):
+        data = export(graph, fmt)
+        assert b"\x1b" not in data and b"\x07" not in data, fmt
+    (tmp_path / "g.graphml").write_bytes(export(graph, "graphml"))
+    read = nx.read_graphml(tmp_path / "g.graphml")
+    assert read.nodes[child.id]["rejection_reason"] == "bad \\x1b]0;TITLE\\x07 \\x1b[41mred"

@@ -17,7 +17,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli_tables import terminal_safe
+from dgm.safe_text import terminal_safe
 from dgm.ranking import best_key, can_be_best
 
 # A campaign whose last heartbeat (every 5 s, loop.HEARTBEAT_S) is younger than this has a live runner.

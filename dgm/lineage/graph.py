@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import networkx as nx
 
 from dgm.ranking import best_key, can_be_best
+from dgm.safe_text import terminal_safe
 
 FORMATS = ("graphml", "json", "dot")
 
@@ -85,6 +86,8 @@ def best_path(graph: nx.DiGraph) -> list[str]:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return terminal_safe(value)  # a reason quoting an agent: no control characters (GraphML cannot hold them)
     return value.isoformat() if isinstance(value, datetime) else value
 
 
