@@ -119,7 +119,13 @@ def test_migrations_downgrade_and_upgrade_again(db_url, tmp_path):
     _downgrade(store, "base")
     assert set(sa.inspect(store.engine).get_table_names()) == {"alembic_version"}
     store.close()
-    store = ArchiveStore.open(db_url, root=tmp_path / "archive")  # migrates back to head
+    root = tmp_path / "archive"
+    if db_url.startswith("postgresql"):
+        # An emptied database is a new archive: the old directory is another archive's now.
+        with pytest.raises(UsageError, match="already holds another archive's agent code"):
+            ArchiveStore.open(db_url, root=root)
+        root = tmp_path / "archive2"
+    store = ArchiveStore.open(db_url, root=root)  # migrates back to head
     assert store.list_campaigns() == []
     store.close()
 
@@ -695,8 +701,9 @@ def test_a_database_url_finds_its_own_code_and_refuses_another_archives(db_url, 
                                          + str(home.resolve())):
         ArchiveStore.open(db_url, root=tmp_path / "other" / "archive")
     # A fresh directory for an archive that has agents: refused, and nothing made there.
-    with pytest.raises(UsageError, match="has 2 agents but .* holds no agent code"):
+    with pytest.raises(UsageError, match=f"this archive's agent code and artifacts are in {home.resolve()}, not "):
         ArchiveStore.open(db_url, root=tmp_path / "fresh" / "archive")
+    assert not (tmp_path / "fresh" / "archive" / "archive-id").exists()
     with pytest.raises(NotFound, match=f"this archive's is {home.resolve()}"):
         ArchiveStore.open(db_url, root=tmp_path / "fresh2" / "archive", create=False)
     # Moved: found where it is now, and remembered.
@@ -752,3 +759,54 @@ def test_commands_run_anywhere_against_a_database_url(tmp_path):
     bad = _run_dgm(["ls", "--archive", url, "--archive-dir", str(tmp_path / "typo")], elsewhere)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert f"this archive's is {(tmp_path / 'here' / 'archive').resolve()}" in bad.stderr
+
+
+def test_an_archives_directory_is_never_shared_split_or_locked_by_a_damaged_mark(tmp_path):
+    """QA's cases: a second database given another archive's directory; a
+    fresh directory for an archive whose recorded one exists (what racing
+    first openings did); a damaged archive-id file."""
+    home = tmp_path / "A"
+    ArchiveStore.open(None, home).close()  # A belongs to A/dgm.db
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    with pytest.raises(UsageError, match=r"already holds another archive's agent code and artifacts \(id "):
+        ArchiveStore.open(other, root=home)
+    # The other database gets its own directory; then a fresh one is refused while that one exists.
+    ArchiveStore.open(other, root=tmp_path / "X1").close()
+    with pytest.raises(UsageError, match=f"this archive's agent code and artifacts are in {tmp_path / 'X1'}, not"):
+        ArchiveStore.open(other, root=tmp_path / "X2")
+    assert not (tmp_path / "X2" / "archive-id").exists()
+    # A damaged mark says what to do, rather than "File exists" or naming the same directory twice.
+    for damage in ("", "garbage\n"):
+        (home / "archive-id").write_text(damage)
+        with pytest.raises(UsageError, match=r"archive-id is damaged .*: remove it"):
+            ArchiveStore.open(None, home)
+    (home / "archive-id").unlink()
+    ArchiveStore.open(None, home).close()  # re-marked after its (no) agents were checked
+    assert len((home / "archive-id").read_text().strip()) == 32
+
+
+def test_racing_first_openings_of_one_database_agree_on_one_directory(tmp_path):
+    """Three processes open a new database at once, two with directory X1 and
+    one with X2: exactly one directory ends up recorded and marked, and the
+    opening that lost is refused rather than writing elsewhere."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    script = textwrap.dedent(f"""
+        import sys
+        from dgm.archive import ArchiveStore
+        from dgm.errors import UsageError
+        try:
+            ArchiveStore.open({url!r}, root=sys.argv[1]).close()
+            print("ok")
+        except UsageError as exc:
+            print("refused", exc)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / d)], stdout=subprocess.PIPE, text=True)
+             for d in ("X1", "X2", "X1")]
+    outcomes = [p.communicate(timeout=120)[0].strip() for p in procs]
+    with ArchiveStore.open(url, root="archive", root_given=False) as store:
+        recorded = store.root.resolve()
+    marked = {d for d in ("X1", "X2") if (tmp_path / d / "archive-id").exists()}
+    assert marked == {recorded.name}, (outcomes, marked, recorded)
+    loser = "X2" if recorded.name == "X1" else "X1"
+    assert all(o == "ok" for o, d in zip(outcomes, ("X1", "X2", "X1")) if d == recorded.name), outcomes
+    assert all(o.startswith("refused") for o, d in zip(outcomes, ("X1", "X2", "X1")) if d == loser), outcomes

@@ -155,7 +155,10 @@ class ArchiveStore:
             _require_schema(engine, shown)
         try:
             _migrate(engine)
-            root = _settle_directory_once_raced(engine, root, follow_record=follows_record, create=create)
+            sqlite_file = _sqlite_file(url)
+            db_inside = sqlite_file is not None and sqlite_file.resolve().parent == root.resolve()
+            root = _settle_directory_once_raced(engine, root, follow_record=follows_record, create=create,
+                                                db_inside=db_inside)
         except (ArchiveUnavailable, UsageError) as exc:
             engine.dispose()
             if isinstance(exc, UsageError):
@@ -988,30 +991,71 @@ def _require_code_dir(root: Path, recorded: str | None = None) -> None:
                        "--archive-dir")
 
 
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class _Raced(Exception):
+    """Another process recorded this archive's directory first: read again."""
+
+
 def _read_directory_id(root: Path) -> str | None:
+    """The archive id the directory is marked with; UsageError if the mark is damaged."""
+    path = root / ARCHIVE_ID_FILE
     try:
-        return (root / ARCHIVE_ID_FILE).read_text().strip() or None
-    except (FileNotFoundError, NotADirectoryError):
+        text = path.read_text().strip()
+    except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        text = f"unreadable: {getattr(exc, 'strerror', None) or exc}"
+    if _ID_RE.match(text):
+        return text
+    raise UsageError(f"{path.resolve()} is damaged ({text[:40]!r} is no archive id): remove it, and the next dgm "
+                     "command checks the directory against the archive's agents and marks it again")
 
 
-def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, create: bool) -> Path:
+def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, create: bool,
+                      db_inside: bool = False) -> Path:
     """The directory holding this database's agent code and artifacts, checked
-    to be its own; the first opening records it (and gives the archive an id)."""
+    to be its own; the first opening records it (and gives the archive an id).
+
+    The database records its directory and id (`archive_info`), and the
+    directory carries the same id (`archive-id`). A directory marked with
+    another id, or one marked while this database has no record, belongs to
+    another archive; a fresh directory is refused while the recorded one
+    exists or while the archive has agents whose code it lacks.
+    """
     with Session(engine) as session:
         info = {row.key: row.value for row in session.scalars(select(ArchiveInfo))}
     archive_id, recorded = info.get("archive_id"), info.get("archive_dir")
     if follow_record and recorded:
         root = Path(recorded)
     where = root.resolve()
+    if db_inside:
+        # An SQLite file in the directory is that directory's archive: the mark
+        # follows the database (the directory's own when the database has none).
+        directory_id = _read_directory_id(root) if (root / ARCHIVE_ID_FILE).exists() else None
+        if archive_id is None:
+            archive_id = _claim(engine, directory_id or secrets.token_hex(16), str(where), first=True)
+        elif recorded != str(where):
+            _claim(engine, archive_id, str(where))
+        if directory_id != archive_id:
+            (root / ARCHIVE_ID_FILE).write_text(archive_id + "\n")
+        return root
     directory_id = _read_directory_id(root)
     if archive_id is not None and directory_id == archive_id:
         if recorded != str(where):  # moved, or reached by another path: remember where it is now
-            _write_info(engine, {"archive_dir": str(where)})
+            _claim(engine, archive_id, str(where))
         return root
+    elsewhere = f"; this database's are in {recorded}: give that --archive-dir" \
+        if recorded and recorded != str(where) else ""
     if directory_id is not None and archive_id is not None:
-        raise UsageError(f"{where} holds the agent code and artifacts of another archive; this database's are in "
-                         f"{recorded}: give that --archive-dir")
+        raise UsageError(f"{where} holds the agent code and artifacts of another archive (id {directory_id[:8]}, "
+                         f"this database's is {archive_id[:8]}){elsewhere}")
+    if directory_id is None and recorded and recorded != str(where) and (Path(recorded) / "agents.git").is_dir():
+        if not create:
+            _require_code_dir(root, recorded)
+        raise UsageError(f"this archive's agent code and artifacts are in {recorded}, not {where}: give that "
+                         "--archive-dir (or move it here)")
     has_code = (root / "agents.git").is_dir()
     with Session(engine) as session:
         agents = session.scalar(select(func.count()).select_from(Agent)) or 0
@@ -1028,17 +1072,24 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
             raise UsageError(f"{where} does not hold this archive's agent code ({len(lacking)} of its latest "
                              f"agents' commits are missing): give the right --archive-dir"
                              + (f" ({recorded})" if recorded else ""))
+    elif directory_id is not None:
+        # Marked by another database, and this one has nothing of its own in it.
+        raise UsageError(f"{where} already holds another archive's agent code and artifacts (id "
+                         f"{directory_id[:8]}): give this database its own --archive-dir")
     elif not create and not has_code:
         _require_code_dir(root, recorded)
     # First opening by a dgm that records this (a new archive, or one made before it did), or
-    # a directory of this archive's own code that carries no mark yet: mark both, one id.
-    archive_id = archive_id or directory_id or secrets.token_hex(16)
+    # a directory of this archive's own code that carries no mark yet: claim the id in the
+    # database first (one winner among racing openings), then mark the directory with it.
+    archive_id = _claim(engine, archive_id or directory_id or secrets.token_hex(16), str(where),
+                        first=archive_id is None)
     if directory_id is None:
         root.mkdir(parents=True, exist_ok=True)
-        # Exclusive: of two first openings racing, one marks the directory and the other retries.
-        with open(root / ARCHIVE_ID_FILE, "x") as fh:
-            fh.write(archive_id + "\n")
-    _write_info(engine, {"archive_id": archive_id, "archive_dir": str(where)})
+        try:
+            with open(root / ARCHIVE_ID_FILE, "x") as fh:
+                fh.write(archive_id + "\n")
+        except FileExistsError:
+            raise _Raced() from None
     return root
 
 
@@ -1047,20 +1098,27 @@ def _settle_directory_once_raced(engine: sa.Engine, root: Path, **kwargs) -> Pat
     for attempt in range(3):
         try:
             return _settle_directory(engine, root, **kwargs)
-        except (IntegrityError, FileExistsError):
+        except (IntegrityError, _Raced):
             if attempt == 2:
-                raise
+                raise ArchiveUnavailable("other processes kept changing where its code is recorded") from None
     raise AssertionError("unreachable")
 
 
-def _write_info(engine: sa.Engine, values: dict[str, str]) -> None:
+def _claim(engine: sa.Engine, archive_id: str, directory: str, *, first: bool = False) -> str:
+    """Record `archive_id` and `directory`; with `first`, only if no id is recorded
+    yet (else `_Raced`: another opening claimed it). Returns the id."""
     with Session(engine.execution_options(dgm_write=True)) as session, session.begin():
-        for key, value in values.items():
-            row = session.get(ArchiveInfo, key)
-            if row is None:
-                session.add(ArchiveInfo(key=key, value=value))
-            elif key != "archive_id":  # an id, once given, stays (a racing first opening keeps the first)
-                row.value = value
+        stored = session.get(ArchiveInfo, "archive_id")
+        if stored is None:
+            session.add(ArchiveInfo(key="archive_id", value=archive_id))
+        elif stored.value != archive_id or first:
+            raise _Raced()
+        row = session.get(ArchiveInfo, "archive_dir")
+        if row is None:
+            session.add(ArchiveInfo(key="archive_dir", value=directory))
+        else:
+            row.value = directory
+    return archive_id
 
 
 def _sqlite_file(url: str) -> Path | None:
