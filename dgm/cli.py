@@ -135,7 +135,8 @@ def eval_cmd(
     from dgm.cli_swebench import benchmark_options
 
     bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))
-    task_ids = None if tasks is None else [t.strip() for t in tasks.split(",") if t.strip()]
+    # Once each, in the order given: a task named twice is one task.
+    task_ids = None if tasks is None else list(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
     if task_ids == []:
         raise UsageError("--tasks names no task id (leave it out to run them all)")
     selected = bench.select(task_ids)
@@ -147,7 +148,14 @@ def eval_cmd(
     client = docker_client()
     remove_orphans(client)
     if hasattr(bench, "prepare_images"):
-        failed = bench.prepare_images(client, selected)
+        # A cold offline build takes minutes per instance: say what is going on.
+        console.print(f"preparing images for {len(selected)} task(s) (present ones are used as they are; "
+                      "building one takes minutes)")
+
+        def on_image(task, error):
+            console.print(Text(f"  image {task.instance_id}: {'unavailable' if error else 'ready'}"), highlight=False)
+
+        failed = bench.prepare_images(client, selected, progress=on_image)
         if failed:
             for task_id, reason in failed.items():
                 err_console.print(Text(f"no image for {task_id}: {reason}"), highlight=False, soft_wrap=True)
@@ -340,8 +348,9 @@ def run_cmd(
     if heldout and heldout.strip().isdigit():
         overrides["heldout"] = int(heldout)  # a count, as `heldout = 3` in a config file
     elif heldout:
-        overrides["heldout"] = heldout.split(",") if "," in heldout else (
-            heldout if heldout.startswith("subset:") or "__" in heldout else f"subset:{heldout}")
+        # Task ids (one or more: they have "__"), else a subset name.
+        overrides["heldout"] = heldout.split(",") if "," in heldout or "__" in heldout else (
+            heldout if heldout.startswith("subset:") else f"subset:{heldout}")
     bench_options = {k: str(v) for k, v in {"dataset": dataset, "images": images,
                                              "repo_mirror": repo_mirror}.items() if v is not None}
     if bench_options:

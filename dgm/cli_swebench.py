@@ -16,6 +16,7 @@ from dgm.cli_tables import make_console, print_table
 from dgm.errors import UsageError
 
 console = make_console()
+err_console = make_console(stderr=True)
 
 DatasetOpt = typer.Option(None, "--dataset", help="SWE-bench dataset: a JSON/JSONL/parquet file or a hub name "
                                                   "(default: local copy, else the HuggingFace hub).")
@@ -70,7 +71,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write the per-instance results here."),
     ):
         """Grade the gold patch and the empty patch of each instance: the harness agrees when
-        gold resolves and empty does not. Exit 1 on any disagreement."""
+        gold resolves and empty does not. Exit 1 on any disagreement, or when no instance could be validated."""
         from dgm.bench.registry import load_benchmark
         from dgm.bench.validate import validate
         from dgm.sandbox.docker import SandboxLimits, docker_client, ensure_image, remove_orphans
@@ -118,4 +119,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             json_out.write_text(json.dumps({"benchmark": benchmark, "images": images,
                                             "results": [v.to_json() for v in results]}, indent=2))
         if disagree:
+            raise typer.Exit(1)
+        if results and not agree:  # nothing could be checked: no verdict to pass a CI on
+            err_console.print("no instance could be validated (every one was unavailable; see the notes)")
             raise typer.Exit(1)

@@ -1187,6 +1187,9 @@ def _migrate(engine: sa.Engine) -> None:
             f"its schema revision {', '.join(unknown)} is newer than this dgm understands (upgrade dgm)"
         )
     sqlite = engine.dialect.name == "sqlite"
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are not the user's business
     with _alembic_lock, engine.connect() as conn:
         # SQLite alters a table by copying it and dropping the original, which
         # the rows of other tables still point at: foreign keys are checked

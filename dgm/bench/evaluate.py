@@ -166,7 +166,8 @@ class Evaluator:
                                               duration_s=time.monotonic() - started, **common)
         try:
             graded = grade(self.docker, self.benchmark, task, agent_result.patch, limits=settings.limits,
-                           test_timeout_s=settings.test_timeout_s, labels=labels)
+                           test_timeout_s=getattr(self.benchmark, "test_timeout_s", settings.test_timeout_s),
+                           labels=labels)
         except InfrastructureError:
             raise
         except Exception as exc:  # noqa: BLE001

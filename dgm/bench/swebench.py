@@ -85,6 +85,30 @@ def read_dataset_file(path: Path) -> list[dict]:
     return rows
 
 
+REQUIRED_FIELDS = ("instance_id", "repo", "base_commit", "problem_statement", "patch", "test_patch",
+                   "FAIL_TO_PASS", "PASS_TO_PASS", "version")
+
+
+def check_rows(rows: list, source: str) -> None:
+    """UsageError naming the first row a task could not be made from (or graded right)."""
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict):
+            raise UsageError(f"dataset {source}: row {number} is not an object (expected SWE-bench instances)")
+        name = row.get("instance_id", f"row {number}")
+        missing = [f for f in REQUIRED_FIELDS if f not in row]
+        if missing:
+            raise UsageError(f"dataset {source}: {name} has no {', '.join(missing)}")
+        try:
+            lists = {key: _json_list(row[key]) for key in ("FAIL_TO_PASS", "PASS_TO_PASS")}
+        except (ValueError, TypeError):
+            raise UsageError(f"dataset {source}: {name}: FAIL_TO_PASS / PASS_TO_PASS must be lists of test "
+                             "names") from None
+        if not lists["FAIL_TO_PASS"]:
+            # Without them any patch that keeps PASS_TO_PASS green would count as resolved.
+            raise UsageError(f"dataset {source}: {name} has an empty FAIL_TO_PASS: nothing would tell a fix "
+                             "from no fix")
+
+
 def _default_dataset_file(name: str) -> Path | None:
     env = os.environ.get(DATASET_ENV[name])
     if env:
@@ -307,6 +331,8 @@ class SweBench:
     clones the offline builder (and offline spec-making) reads.
     """
 
+    test_timeout_s = 1800.0  # as SWE-bench's own harness (and `dgm bench validate`) allows
+
     def __init__(self, name: str, *, dataset: str | os.PathLike | None = None, images: str = "auto",
                  repo_mirror: str | os.PathLike | None = None, wheelhouse: str | os.PathLike | None = None):
         if name not in HF_DATASETS:
@@ -322,6 +348,7 @@ class SweBench:
     @cached_property
     def _rows(self) -> dict[str, dict]:
         rows, self.source = load_rows(self.name, self.dataset)
+        check_rows(rows, self.source)
         return {r["instance_id"]: r for r in rows}
 
     @cached_property

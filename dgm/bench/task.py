@@ -58,6 +58,8 @@ class Benchmark(Protocol):
         `testbed/`, to extract at `/`; None when the image already holds /testbed."""
         ...
 
+    # Optional: `test_timeout_s`, how long its hidden tests may take (default
+    # EvalSettings.test_timeout_s; SWE-bench's harness allows 1800 s).
     # Optional: `grading_limits(limits) -> SandboxLimits`, the limits of the
     # grading sandbox given the agents' (see dgm.bench.grade). Without it,
     # grading gets the agents' limits.

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,6 +230,22 @@ class BuildProvider(_Provider):
         return tag
 
 
+def offline_tag(task) -> str:
+    return f"dgm-sweb.offline.{_instance_key(task.instance_id)}:{OFFLINE_BUILDER_VERSION}"
+
+
+class _OfflineTags(_Provider):
+    """Offline images built earlier, when no --repo-mirror is given to build more."""
+
+    kind = "offline"
+
+    def tag(self, task) -> str:
+        return offline_tag(task)
+
+    def ensure(self, client, task) -> str:
+        raise ImageUnavailable(f"{task.instance_id}: no offline image yet (building one needs --repo-mirror)")
+
+
 class AutoProvider(_Provider):
     """An image already present wins; else offline when a mirror is given, else pull."""
 
@@ -241,7 +258,8 @@ class AutoProvider(_Provider):
         self._chosen: dict[str, str] = {}
 
     def _candidates(self):
-        return [p for p in (self.offline, self.pull, self.build) if p is not None]
+        # An offline image built earlier counts even without --repo-mirror now (its tag needs no mirror).
+        return [p for p in (self.offline or _OfflineTags(), self.pull, self.build) if p is not None]
 
     def tag(self, task) -> str:
         if task.instance_id in self._chosen:
@@ -292,6 +310,20 @@ def make_provider(kind: str, *, repo_mirror: Path | None = None, wheelhouse: Pat
 
 
 # --------------------------------------------------------------------------- offline builder
+@contextmanager
+def _file_lock(path: Path):
+    """An exclusive lock on `path` held by this process (released when it exits, however)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _run(cmd: list[str], *, cwd=None, env=None, check=True, timeout=1800) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -386,7 +418,7 @@ class OfflineBuilder(_Provider):
 
     # -- naming --------------------------------------------------------------
     def tag(self, task) -> str:
-        return f"dgm-sweb.offline.{_instance_key(task.instance_id)}:{OFFLINE_BUILDER_VERSION}"
+        return offline_tag(task)
 
     # -- planning (pure: no Docker) ------------------------------------------
     def plan(self, row: dict) -> BuildPlan:
@@ -454,7 +486,8 @@ class OfflineBuilder(_Provider):
 
     # -- host-side preparation -------------------------------------------------
     def _context_dir(self, iid: str) -> Path:
-        return self.cache / "build" / iid
+        # Per process: another dgm building the same instance must not delete this one's.
+        return self.cache / "build" / f"{iid}.{os.getpid()}"
 
     def _checkout(self, row: dict, dest: Path) -> None:
         """/testbed: the commit and its ancestors only (nothing later is visible,
@@ -655,13 +688,23 @@ class OfflineBuilder(_Provider):
 
     def ensure(self, client, task) -> str:
         tag = self.tag(task)
-        with self._lock(task.instance_id):
+        iid = task.instance_id
+        # A thread lock for this process's workers, a file lock for other dgm
+        # processes: one builds, the others wait and then find the image.
+        with self._lock(iid), _file_lock(self.cache / "build" / f"{iid}.lock"):
             if _image_exists(client, tag):
                 return tag
             if not _image_exists(client, self.base_image):
                 raise ImageUnavailable(f"the sandbox base image {self.base_image} is missing; build it with "
                                        f"`dgm sandbox build`")
-            self.build(client, task.extra["row"], tag)
+            try:
+                self.build(client, task.extra["row"], tag)
+            except NotFound as exc:  # no clone of its repository, or not its commit: this instance only
+                raise ImageUnavailable(f"{iid}: {exc}") from None
+            except subprocess.CalledProcessError as exc:
+                detail = (exc.stderr or exc.stdout or "").strip().splitlines()
+                raise ImageUnavailable(f"{iid}: preparing its image failed: `{shlex.join(map(str, exc.cmd))[:200]}` "
+                                       f"exited {exc.returncode}" + (f" ({detail[-1][:200]})" if detail else "")) from None
         return tag
 
     def build(self, client, row: dict, tag: str) -> dict[str, float]:
@@ -671,8 +714,12 @@ class OfflineBuilder(_Provider):
         t0 = time.monotonic()
         plan = self.plan(row)
         ctx = self._context_dir(iid)
-        if ctx.exists():
-            shutil.rmtree(ctx)
+        from dgm.sandbox.docker import _pid_alive
+
+        for left in ctx.parent.glob(f"{iid}.*"):  # contexts of builds killed before their clean-up
+            pid = left.suffix[1:]
+            if left.is_dir() and pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+                shutil.rmtree(left, ignore_errors=True)
         ctx.mkdir(parents=True)
         try:
             self._checkout(row, ctx / "testbed")
