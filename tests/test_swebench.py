@@ -488,3 +488,56 @@ def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none():
     mini = run_dgm(["bench", "ls", "dgm-mini"]).stdout
     (cell,) = [line.split("│")[2].strip() for line in mini.splitlines() if "confini__confini-1 " in line]
     assert cell in ("1", "2", "3", "4", "5")
+
+
+# --------------------------------------------------------------------------- QA: datasets and image providers
+@pytest.mark.parametrize("change,says", [
+    (lambda r: r.pop("test_patch"), "pallets__flask-4992 has no test_patch"),
+    (lambda r: r.update(FAIL_TO_PASS="[]"), "pallets__flask-4992 has an empty FAIL_TO_PASS"),
+    (lambda r: r.update(PASS_TO_PASS="not json"), "must be lists of test names"),
+])
+def test_a_dataset_row_that_cannot_be_graded_right_is_one_line(tmp_path, lite_rows, change, says):
+    row = dict(lite_rows["pallets__flask-4992"])
+    change(row)
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([row]))
+    with pytest.raises(UsageError, match=says):
+        load_benchmark("swebench-lite", dataset=str(path)).select(["pallets__flask-4992"])
+    obj = tmp_path / "object.json"
+    obj.write_text('{"a": 1}')
+    with pytest.raises(UsageError, match="row 1 has no instance_id"):
+        load_benchmark("swebench-lite", dataset=str(obj)).tasks()
+
+
+def test_a_missing_clone_is_that_instance_unavailable_not_the_end_of_the_command(tmp_path, lite_rows, lite):
+    """validate / eval go on with the other instances (as for an unsupported Python)."""
+    (tmp_path / "mirror").mkdir()
+    builder = si.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
+
+    class _NoImages:
+        class images:
+            @staticmethod
+            def get(tag):
+                if tag == builder.base_image:
+                    return object()
+                import docker.errors
+
+                raise docker.errors.ImageNotFound(tag)
+
+    tasks = lite.select(["pallets__flask-4992", "psf__requests-2317"])
+    failures = builder.ensure_all(_NoImages(), tasks)
+    assert set(failures) == {"pallets__flask-4992", "psf__requests-2317"}
+    assert "no clone of pallets/flask" in failures["pallets__flask-4992"]
+
+
+def test_auto_uses_an_offline_image_built_earlier_without_a_mirror(lite, docker_client, base_image):
+    task = lite.select(["pallets__flask-4992"])[0]
+    tag = si.offline_tag(task)
+    present = si._image_exists(docker_client, tag)
+    if not present:  # stand one in: only its name matters to the provider
+        docker_client.images.get(base_image).tag(*tag.split(":"))
+    try:
+        assert si.AutoProvider(None).ensure(docker_client, task) == tag
+    finally:
+        if not present:
+            docker_client.images.remove(tag, noprune=True)
