@@ -57,7 +57,7 @@ def test_run_interrupt_status_resume(tmp_path, docker_client):
     assert status.returncode == 0 and "interrupted" in status.stdout and "[scripted]" in status.stdout
     # Why it stopped, and how to go on, on the status line itself.
     status_line = next(line for line in status.stdout.splitlines() if line.startswith("status"))
-    assert "interrupted — SIGINT" in status_line and "dgm resume" in status_line, status_line
+    assert "interrupted — stopped by SIGINT" in status_line and "dgm resume" in status_line, status_line
 
     resumed = subprocess.run(dgm("resume", "cli-run", archive_dir=archive_dir), capture_output=True, text=True,
                              env=env, timeout=900)

@@ -328,8 +328,10 @@ def test_resume_refuses_an_archive_dir_without_the_campaigns_code(tmp_path):
         campaign = a.create_campaign(name="elsewhere", kind="evolution", config=CampaignConfig().model_dump(mode="json"))
         a.add_agent(campaign.id, commit_agent_dir(a, SEED_AGENT_DIR, "seed"), status="admitted", origin="seed")
         a.set_campaign_status(campaign.id, "interrupted", finished=True)  # stopped, so a resume is in order
-    with ArchiveStore.open(f"sqlite:///{tmp_path / 'a' / 'dgm.db'}", tmp_path / "b") as b:
-        # Evaluating an agent whose code is not in the code store is the archive's failure, not the agent's.
+    with ArchiveStore.open(None, tmp_path / "a") as a:
+        # A store whose code directory lacks the agent (opening refuses one; built here by hand):
+        # evaluating that agent is the archive's failure, not the agent's.
+        b = ArchiveStore(a.engine, tmp_path / "b", a.url)
         with pytest.raises(ArchiveUnavailable, match="is missing from"):
             AgentCodeCache(b).path(b.list_agents()[0].commit_sha)
     proc = subprocess.run([sys.executable, "-m", "dgm", "resume", "elsewhere", "--archive",
@@ -337,4 +339,5 @@ def test_resume_refuses_an_archive_dir_without_the_campaigns_code(tmp_path):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "pass the --archive-dir the campaign was started with" in lines[0], proc.stderr
+    assert len(lines) == 1 and f"this archive's agent code and artifacts are in {tmp_path / 'a'}, not" in lines[0], \
+        proc.stderr
