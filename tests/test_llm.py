@@ -34,14 +34,24 @@ def post(gateway, token, body):
     return response.status, json.loads(response.read())
 
 
+def _seeded(store, name: str, kind: str):
+    """A campaign and its seed agent, for calls to be attributed to."""
+    from dgm.bench.evaluate import SEED_AGENT_DIR
+
+    campaign = store.create_campaign(name=name, kind=kind, config={})
+    sha = store.code.commit_tree(str(SEED_AGENT_DIR), message="seed")
+    return campaign, store.add_agent(campaign.id, sha, status="seed", origin="seed")
+
+
+def _noop_token(gateway, campaign, agent) -> str:
+    return gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
+                                     agent_id=agent.id))
+
+
 def test_gateway_attributes_records_and_refuses(store):
-    campaign = store.create_campaign(name="gw", kind="eval", config={})
-    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
-                                 message="seed")
-    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    campaign, agent = _seeded(store, "gw", "eval")
     with Gateway(LLMClient(store)) as gateway:
-        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
-                                          agent_id=agent.id))
+        token = _noop_token(gateway, campaign, agent)
         # The agent asks for a dearer model: the granted one is used anyway.
         status, body = post(gateway, token, {"model": "openai/gpt-5", "messages": [{"role": "user", "content": "hi"}]})
         assert status == 200 and scripted.SUBMIT_SENTINEL in body["choices"][0]["message"]["content"]
@@ -80,13 +90,9 @@ def test_a_request_litellm_or_the_budget_would_misread_is_a_400_and_never_reache
     """A self-modified agent's malformed request must be its own error, not a
     "connection error" retried as an outage that stops the campaign, nor a
     max_tokens the budget's cap does not bind."""
-    campaign = store.create_campaign(name="gw", kind="eval", config={})
-    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
-                                 message="seed")
-    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    campaign, agent = _seeded(store, "gw", "eval")
     with Gateway(LLMClient(store)) as gateway:
-        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
-                                          agent_id=agent.id))
+        token = _noop_token(gateway, campaign, agent)
         status, reply = post(gateway, token, body)
         assert (status, reply["error"]["type"]) == (400, "invalid_request_error") and says in reply["error"]["message"]
         # The same connection limits apply, and a good request still works.
@@ -99,17 +105,21 @@ def test_a_request_litellm_or_the_budget_would_misread_is_a_400_and_never_reache
 def test_an_oversized_request_gets_an_answer_not_a_broken_pipe(store):
     from dgm.llm.gateway import MAX_REQUEST_BYTES
 
-    campaign = store.create_campaign(name="gw", kind="eval", config={})
-    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
-                                 message="seed")
-    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    campaign, agent = _seeded(store, "gw", "eval")
     with Gateway(LLMClient(store)) as gateway:
-        token = gateway.grant(CallContext(purpose="task", model="scripted:noop", campaign_id=campaign.id,
-                                          agent_id=agent.id))
+        token = _noop_token(gateway, campaign, agent)
         big = json.dumps({"messages": [{"role": "user", "content": "x" * (MAX_REQUEST_BYTES + 1000)}]}).encode()
         status, reply = post(gateway, token, big)
     assert status == 413 and "larger than" in reply["error"]["message"]
     assert store.list_llm_calls(campaign_id=campaign.id) == []
+
+
+def _run_concurrently(worker, n: int) -> None:
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 @pytest.mark.parametrize("actual", [0.3, 0.45])
@@ -134,11 +144,7 @@ def test_budget_stops_short_of_the_cap_and_passes_it_only_by_what_estimates_miss
                 spent["usd"] += actual
             budget.release(ticket)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_concurrently(worker, 8)
     if actual == 0.3:
         assert spent["usd"] == pytest.approx(0.9)  # never over; no fourth call fits
         assert any("would pass it" in r for r in refusals)
@@ -172,11 +178,7 @@ def test_budget_reservations_never_pass_the_cap_even_when_every_call_uses_all_it
                 spent["usd"] += price.prompt_usd + tokens * price.usd_per_output_token
             budget.release(ticket)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_concurrently(worker, 8)
     assert spent["usd"] <= 1.0 + 1e-9
     assert 1.0 - spent["usd"] < price.prompt_usd + LEAST_OUTPUT_TOKENS * price.usd_per_output_token
     assert max(grants) == 1500 and min(grants) < 1500  # cut near the end, not before
@@ -195,10 +197,7 @@ def _priced_model(tmp_path, *, reply_chars: int, max_output_tokens: int | None =
 
 
 def _budgeted(store, cap):
-    campaign = store.create_campaign(name="capped", kind="evolution", config={})
-    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
-                                 message="seed")
-    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    campaign, agent = _seeded(store, "capped", "evolution")
     budget = Budget(cap, lambda: store.campaign_spend(campaign.id))
     return campaign, agent, LLMClient(store, budgets={campaign.id: budget})
 
@@ -329,10 +328,7 @@ def test_a_provider_model_goes_through_litellm_retries_and_is_priced(store, monk
     monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream-only")
     monkeypatch.setenv("OPENAI_BASE_URL", upstream.base_url)
     monkeypatch.setenv("OPENAI_API_BASE", upstream.base_url)
-    campaign = store.create_campaign(name="provider", kind="eval", config={})
-    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
-                                 message="seed")
-    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    campaign, agent = _seeded(store, "provider", "eval")
     try:
         with Gateway(LLMClient(store, max_retries=2, backoff_s=0.01)) as gateway:
             token = gateway.grant(CallContext(purpose="task", model="openai/gpt-4o-mini", campaign_id=campaign.id,
@@ -423,10 +419,7 @@ def test_text_an_agent_wrote_with_a_lone_surrogate_still_makes_a_call(store):
     """A trajectory read into a diagnosis prompt may hold a lone surrogate:
     the call is made (the character replaced) rather than the child rejected
     over an encoding error."""
-    campaign = store.create_campaign(name="surrogate", kind="evolution", config={})
-    sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
-                                 message="seed")
-    agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
+    campaign, agent = _seeded(store, "surrogate", "evolution")
     body = LLMClient(store).complete(CallContext(purpose="diagnose", model="scripted:noop", campaign_id=campaign.id,
                                                  agent_id=agent.id),
                                      [{"role": "user", "content": "trajectory: A\ud800B"}])
