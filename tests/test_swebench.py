@@ -541,3 +541,16 @@ def test_auto_uses_an_offline_image_built_earlier_without_a_mirror(lite, docker_
     finally:
         if not present:
             docker_client.images.remove(tag, noprune=True)
+
+
+def test_an_eval_log_without_swebenchs_markers_passes_nothing(lite):
+    """As swebench's get_logs_eval: without both markers the tests did not run as the script says."""
+    from dgm.bench.grade import parse_test_log
+
+    task = lite.select(["pallets__flask-4992"])[0]
+    tests = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
+    claims = _pytest_lines(tests, "PASSED")
+    assert parse_test_log(task, claims, eval_script=True) == {}
+    assert parse_test_log(task, f"+ : '>>>>> Start Test Output'\n{claims}\n", eval_script=True) == {}
+    both = f"+ : '>>>>> Start Test Output'\n{claims}\n+ : '>>>>> End Test Output'\n"
+    assert set(parse_test_log(task, both, eval_script=True)) == set(tests)

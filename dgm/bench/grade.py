@@ -107,18 +107,31 @@ def _apply_script(path: str) -> str:
             f"patch --batch --fuzz=5 -p1 -i {path} || {{ echo '{APPLY_FAILED}'; exit 1; }}")
 
 
-def eval_script_test_log(log: str) -> str:
+def eval_script_test_log(log: str) -> str | None:
     """The test run inside an eval script's log, between swebench's markers
-    (the script also prints `git show`, install output, ...)."""
+    (the script also prints `git show`, install output, ...); None when a
+    marker is missing: the tests did not run as the script says, and, as in
+    swebench's `get_logs_eval`, nothing counts as passed."""
     from swebench.harness.constants import END_TEST_OUTPUT, START_TEST_OUTPUT
 
-    if START_TEST_OUTPUT in log:
-        log = log.split(START_TEST_OUTPUT, 1)[1]
-        # xtrace prints the marker as `+ : '>>>>> Start Test Output'`: drop that line's rest.
-        log = log.split("\n", 1)[1] if "\n" in log else ""
-    if END_TEST_OUTPUT in log:
-        log = log.rsplit(END_TEST_OUTPUT, 1)[0]
-    return log
+    if START_TEST_OUTPUT not in log or END_TEST_OUTPUT not in log:
+        return None
+    log = log.split(START_TEST_OUTPUT, 1)[1]
+    # xtrace prints the marker as `+ : '>>>>> Start Test Output'`: drop that line's rest.
+    log = log.split("\n", 1)[1] if "\n" in log else ""
+    return log.rsplit(END_TEST_OUTPUT, 1)[0]
+
+
+def parse_test_log(task: Task, log: str, *, eval_script: bool) -> dict[str, str]:
+    """Test name -> status, as swebench's harness reads its eval logs."""
+    parse = log_parser(task)
+    if not eval_script:
+        return parse(log, None)
+    section = eval_script_test_log(log)
+    # Unlike swebench's `get_logs_eval`, an empty section is not followed by a
+    # parse of the whole log: outside the markers is `git diff` output, where
+    # an agent's patch could print "PASSED test_x" lines of its own.
+    return {} if section is None else parse(section, None)
 
 
 def _test_config_find() -> str:
@@ -250,9 +263,7 @@ def grade(
         # Only the part before the tests ran: the code under test cannot add to it.
         kept_out = kept_out_files(log.split(start, 1)[0], nonce)
         test_log = log.split(start, 1)[-1].split(end, 1)[0]
-        if eval_script is not None:
-            test_log = eval_script_test_log(test_log)
-        status_map = log_parser(task)(test_log, None)
+        status_map = parse_test_log(task, test_log, eval_script=eval_script is not None)
         resolved, report = decide(task, status_map)
         return GradeResult(resolved, report, log, duration, status_map=status_map, test_config_kept_out=kept_out)
     finally:
