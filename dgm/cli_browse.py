@@ -21,7 +21,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli_tables import add_whole_column, make_console, print_table, terminal_safe
+from dgm.cli_tables import add_whole_column, make_console, print_table
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
@@ -65,8 +65,7 @@ def _print_diff(diff: str, title: str) -> None:
         console.print(f"[dim]{title}: no changes[/]")
         return
     if console.is_terminal:
-        console.print(Panel(Syntax(terminal_safe(diff), "diff", theme="ansi_dark", word_wrap=False), title=title,
-                            expand=False))
+        console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=False), title=title, expand=False))
     else:
         # Piped: the raw diff, so `dgm diff A B | git apply` works.
         sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
@@ -154,7 +153,7 @@ def ls_cmd(
         st = r["status"]
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
                       _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}",
-                      Text(terminal_safe((r["rejection_reason"] or "")[:80]), style="dim")])
+                      Text((r["rejection_reason"] or "")[:80], style="dim")])
     table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"))
     headers = [("held-out runs" if s == "heldout" else s) for s in stage_names]
     columns = ["agent", "parent", "gen", "status", "score", *headers, "held-out", "cost $"]
@@ -196,8 +195,7 @@ def show_cmd(
     head.add_column()
     head.add_row("agent", f"{d['id']}  (campaign {d['campaign_id']}, generation {d['generation']}, {d['origin']})")
     head.add_row("parent", d["parent_id"] or "- (root)")
-    head.add_row("status", Text(terminal_safe(d["status"] + (f" — {d['rejection_reason']}"
-                                                             if d["rejection_reason"] else ""))))
+    head.add_row("status", Text(d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else "")))
     head.add_row("commit", d["commit"] or Text("none: rejected before its code was committed", style="dim"))
     head.add_row("score", Text.assemble(_score_text(d["score"]), f"   held-out {_fmt_score(d['heldout_score'])}   "
                                         f"stage reached {d['stage_reached']}"))
@@ -238,7 +236,7 @@ def show_cmd(
         cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
                   Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
                   str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"]),
-                  Text(terminal_safe(note), style="dim")]
+                  Text(note, style="dim")]
                  for r, note in zip(runs, why)]
         columns = ["run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $", "model"]
         if any(why):

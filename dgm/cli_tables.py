@@ -27,7 +27,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from dgm.safe_text import terminal_safe  # noqa: F401 - the CLI's name for it
+from dgm.safe_text import terminal_safe
 
 PIPE_WIDTH = 160
 # Below this many cells a free-text column (a name, a model, a reason) wraps into an unreadable strip.
@@ -116,4 +116,3 @@ def print_table(console: Console, table: Table) -> None:
         for header, cells in zip(headers, columns):
             grid.add_row(header, cells[row] if row < len(cells) else "")
         console.print(grid)
-

@@ -17,7 +17,6 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dgm.safe_text import terminal_safe
 from dgm.ranking import best_key, can_be_best
 
 # A campaign whose last heartbeat (every 5 s, loop.HEARTBEAT_S) is younger than this has a live runner.
@@ -148,5 +147,5 @@ def status_view(store, campaign) -> Group:
     recent.add_column("event")
     for event in events[-8:]:
         payload = ", ".join(f"{k}={v}" for k, v in (event.payload or {}).items())
-        recent.add_row(event.created_at.strftime("%H:%M:%S"), Text(terminal_safe(f"{event.kind}: {payload}"[:120])))
+        recent.add_row(event.created_at.strftime("%H:%M:%S"), Text(f"{event.kind}: {payload}"[:120]))
     return Group(table, recent)
