@@ -1033,7 +1033,7 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
     if db_inside:
         # An SQLite file in the directory is that directory's archive: the mark
         # follows the database (the directory's own when the database has none).
-        directory_id = _read_directory_id(root) if (root / ARCHIVE_ID_FILE).exists() else None
+        directory_id = _read_directory_id(root)
         if archive_id is None:
             archive_id = _claim(engine, directory_id or secrets.token_hex(16), str(where), first=True)
         elif recorded != str(where):

@@ -36,16 +36,12 @@ def runner_process_gone(campaign) -> bool:
     """Its runner was on this machine and that process no longer exists (a
     `kill -9`): known at once, not when the heartbeat goes stale. A runner
     on another machine is never judged by a pid here."""
+    from dgm.sandbox.docker import pid_alive
+
     pid = campaign.pid
     if not pid or pid == os.getpid() or getattr(campaign, "runner_host", None) != socket.gethostname():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, another user's
-    return False
+    return not pid_alive(pid)
 
 
 def runner_checks_in(campaign) -> bool:

@@ -253,7 +253,8 @@ def drain_removals() -> None:
         future.result()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this machine (someone else's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -279,7 +280,7 @@ def remove_orphans(client, *, all_owners: bool = False) -> int:
         labels = summary.get("Labels") or {}
         owner = labels.get(OWNER_PID_LABEL, "")
         host = labels.get("dgm.host", "")
-        if not all_owners and owner.isdigit() and host == os.uname().nodename and _pid_alive(int(owner)):
+        if not all_owners and owner.isdigit() and host == os.uname().nodename and pid_alive(int(owner)):
             continue
         try:
             client.api.remove_container(summary["Id"], force=True)
@@ -297,7 +298,7 @@ def _remove_orphan_stages(all_owners: bool) -> None:
         pid = path.name[len(STAGE_PREFIX):].split("-", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
-        if all_owners or not _pid_alive(int(pid)):
+        if all_owners or not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 

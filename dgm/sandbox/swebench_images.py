@@ -256,23 +256,21 @@ class AutoProvider(_Provider):
         self.pull = PullProvider()
         self.build = BuildProvider()
         self._chosen: dict[str, str] = {}
-
-    def _candidates(self):
         # An offline image built earlier counts even without --repo-mirror now (its tag needs no mirror).
-        return [p for p in (self.offline or _OfflineTags(), self.pull, self.build) if p is not None]
+        self._candidates = [self.offline or _OfflineTags(), self.pull, self.build]
 
     def tag(self, task) -> str:
         if task.instance_id in self._chosen:
             return self._chosen[task.instance_id]
         client = _client_or_none()
         if client is not None:
-            for provider in self._candidates():
+            for provider in self._candidates:
                 if _image_exists(client, provider.tag(task)):
                     return provider.tag(task)
         return (self.offline or self.pull).tag(task)
 
     def ensure(self, client, task) -> str:
-        for provider in self._candidates():
+        for provider in self._candidates:
             if _image_exists(client, provider.tag(task)):
                 self._chosen[task.instance_id] = provider.tag(task)
                 return self._chosen[task.instance_id]
@@ -714,11 +712,11 @@ class OfflineBuilder(_Provider):
         t0 = time.monotonic()
         plan = self.plan(row)
         ctx = self._context_dir(iid)
-        from dgm.sandbox.docker import _pid_alive
+        from dgm.sandbox.docker import pid_alive
 
         for left in ctx.parent.glob(f"{iid}.*"):  # contexts of builds killed before their clean-up
             pid = left.suffix[1:]
-            if left.is_dir() and pid.isdigit() and (int(pid) == os.getpid() or not _pid_alive(int(pid))):
+            if left.is_dir() and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
                 shutil.rmtree(left, ignore_errors=True)
         ctx.mkdir(parents=True)
         try:
