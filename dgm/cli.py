@@ -206,11 +206,7 @@ def eval_cmd(
                                    unfinished_error=f"cut short by the ${budget_usd:g} --budget-usd cap")
         recorded = store.list_task_runs(campaign_id=campaign.id)
         _print_runs(recorded, model)
-        if json_out is not None:
-            try:
-                _write_eval_json(json_out, recorded)
-            except OSError:
-                pass  # the stop is the news; the runs are in the archive
+        _write_eval_json_of_a_stop(json_out, recorded)
         raise EvaluationStopped(
             f"the ${budget_usd:g} budget is spent (${spent:.4f}): {len(recorded) - cut} of {len(selected)} task(s) "
             f"finished, {cut} cut short (recorded as errors), the rest not started; campaign {campaign.id}") from None
@@ -219,12 +215,8 @@ def eval_cmd(
         store.close_campaign(campaign.id, "interrupted", unfinished_error="interrupted before it finished")
         recorded = store.list_task_runs(campaign_id=campaign.id)
         err_console.print(Text(f"{len(recorded)} of {len(selected)} task(s) recorded in campaign {campaign.id}"))
-        if json_out is not None:
-            try:  # what finished is the user's too, in the file they asked for
-                _write_eval_json(json_out, recorded)
-                err_console.print(Text(f"wrote those to {json_out}"))
-            except OSError:
-                pass  # the interrupt is the news; the runs are in the archive
+        if _write_eval_json_of_a_stop(json_out, recorded):
+            err_console.print(Text(f"wrote those to {json_out}"))
         raise
     except InfrastructureError as exc:
         # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
@@ -248,6 +240,18 @@ def eval_cmd(
                                    f"campaign {campaign.id} (see `dgm ls {campaign.id}`)") from None
     resolved = sum(r.status == "resolved" for r in runs)
     console.print(f"resolved {resolved}/{len(runs)}")
+
+
+def _write_eval_json_of_a_stop(path: Path | None, runs) -> bool:
+    """--json of an evaluation that stopped early: what finished is the user's
+    too. Whether it was written (the stop is the news; the runs are in the archive)."""
+    if path is None:
+        return False
+    try:
+        _write_eval_json(path, runs)
+    except OSError:
+        return False
+    return True
 
 
 def _write_eval_json(path: Path, runs) -> None:
@@ -384,25 +388,21 @@ def resume_cmd(
     if campaign.kind != "evolution":
         raise UsageError(f"campaign {campaign.name} is a {campaign.kind} run, not an evolution campaign")
     _refuse_if_running(campaign)
-    data = dict(campaign.config or {})
-    for key, value in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
-                       "workers": workers}.items():
-        if value is not None:
-            data[key] = value
+    given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
+                               "workers": workers}.items() if v is not None}
+    data = {**(campaign.config or {}), **given}
     agents = store.list_agents(campaign.id)
     absent = set(store.code.missing(sorted({a.commit_sha for a in agents})))
     missing = [a.id for a in agents if a.commit_sha in absent]
     if missing:
         raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
                          f"in {store.code.path}: pass the --archive-dir the campaign was started with")
-    given = {k for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
-                            "workers": workers}.items() if v is not None}
     config = validate_config(data, "options", from_options=frozenset(given))
     spent = store.campaign_spend(campaign.id)
     if budget_usd is not None and budget_usd <= spent:
         raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
                          f"(${spent:.4f}): give a larger cap")
-    if budget_usd is not None or generations is not None or max_hours is not None or workers is not None:
+    if given:
         campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
                                          budget_usd=config.budget_usd)
     _preflight(*_check_config(config))

@@ -553,11 +553,9 @@ def import_dgm_cmd(
     """Import a run of the original DGM implementation (see README: Importing DGM runs)."""
     from dgm.lineage.import_dgm import import_run, scan
 
-    from dgm.bench.registry import canonical_name, known_benchmarks
+    from dgm.bench.registry import known_name
 
-    if canonical_name(benchmark) not in known_benchmarks():
-        raise UsageError(f"unknown benchmark {benchmark!r} (known: {', '.join(known_benchmarks())})")
-    benchmark = canonical_name(benchmark)
+    benchmark = known_name(benchmark)
     scan(output_dir)  # every file checked before the archive is even opened
     store = open_store(archive, archive_dir)
     campaign, ids = import_run(store, output_dir, initial_dir=initial_dir, name=name, benchmark=benchmark)

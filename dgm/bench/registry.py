@@ -41,6 +41,14 @@ def canonical_name(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
+def known_name(name: str) -> str:
+    """The registered name `name` stands for; NotFound for names nobody registered."""
+    canonical = canonical_name(name)
+    if canonical not in _FACTORIES:
+        raise NotFound(f"unknown benchmark {name!r} (known: {', '.join(known_benchmarks())})")
+    return canonical
+
+
 def known_benchmarks() -> list[str]:
     """Names `load_benchmark` accepts, sorted."""
     return sorted(_FACTORIES)
@@ -52,9 +60,7 @@ def load_benchmark(name: str, **options: Any) -> Benchmark:
     `options` go to benchmarks that take them (SWE-bench: dataset, images,
     repo_mirror); None values are dropped, so callers can pass CLI flags as is.
     """
-    factory = _FACTORIES.get(canonical_name(name))
-    if factory is None:
-        raise NotFound(f"unknown benchmark {name!r} (known: {', '.join(known_benchmarks())})")
+    factory = _FACTORIES[known_name(name)]
     options = {k: v for k, v in options.items() if v is not None}
     if not options:
         return factory()
