@@ -139,6 +139,8 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
         "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
         "created_at": _iso(agent.created_at), "children": [c.id for c in children],
         "task_runs": [run_summary(r) for r in runs],
+        # Calls of no task run (diagnosing its parent's failure, proposals).
+        "calls_outside_runs": [call_summary(c) for c in calls if c.task_run_id is None],
         "cost": {"total_usd": sum(c.cost_usd for c in calls), "calls": len(calls),
                  "campaign_usd": sum(c.cost_usd for c in own), "campaign_calls": len(own),
                  "by_purpose": by_purpose, "elsewhere_by_kind": elsewhere,

@@ -77,16 +77,22 @@ class CallContext:
             raise ValueError("an LLM call must be attributable: give it a task_run_id or an agent_id")
 
 
-def valid_unicode(messages: list[dict]) -> list[dict]:
-    """`messages` with any lone surrogate replaced: text an agent wrote (a
-    trajectory read into a diagnosis prompt) may hold one, and neither a
-    provider nor the archive can take it."""
-    text = json.dumps(messages, ensure_ascii=False)
+def holds_lone_surrogates(messages: list[dict]) -> bool:
+    """Whether some text in `messages` is not valid Unicode ("\ud800" in JSON
+    decodes to one): neither a provider nor the archive can take it."""
     try:
-        text.encode("utf-8")
-        return messages
+        json.dumps(messages, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
+        return True
+    return False
+
+
+def valid_unicode(messages: list[dict]) -> list[dict]:
+    """`messages` with any lone surrogate replaced (text an agent wrote, such as
+    a trajectory read into a diagnosis prompt, may hold one)."""
+    if not holds_lone_surrogates(messages):
+        return messages
+    return json.loads(json.dumps(messages, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8"))
 
 
 def request_hash(model: str, messages: list[dict], params: dict) -> str:

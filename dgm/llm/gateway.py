@@ -23,7 +23,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 
 from dgm.errors import BudgetExceeded, ModelUnavailable
-from dgm.llm.client import CallContext, LLMClient, UpstreamError
+from dgm.llm.client import CallContext, LLMClient, UpstreamError, holds_lone_surrogates
 
 SOCKET_NAME = "llm.sock"
 CONTAINER_SOCKET_DIR = "/run/dgm-gateway"
@@ -70,10 +70,8 @@ def parse_request(body) -> tuple[list[dict], dict]:
                 and (part["type"] != "text" or "text" in part)
                 and ("text" not in part or isinstance(part["text"], str)) for part in content):
             raise ValueError(f"messages[{i}].content must be a string or a list of content parts")
-    try:  # a lone surrogate ("\ud800" in the JSON) is no text any provider takes
-        json.dumps(messages, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("messages hold text that is not valid Unicode (a lone surrogate)") from None
+    if holds_lone_surrogates(messages):
+        raise ValueError("messages hold text that is not valid Unicode (a lone surrogate)")
     params = {k: body[k] for k in ALLOWED_PARAMS if body.get(k) is not None}
     for name in ("temperature", "top_p"):
         if name in params and not (_is_number(params[name]) and math.isfinite(params[name])):

@@ -113,12 +113,10 @@ class ExplorerApi:
     # -- agents ----------------------------------------------------------------
 
     def agent(self, agent_id: str) -> dict[str, Any]:
-        from dgm.lineage.details import agent_details, call_summary
+        from dgm.lineage.details import agent_details
 
         details = agent_details(self.store, agent_id)
-        # Calls of no task run (diagnosing its parent's failure, proposals): their transcripts too.
-        details["calls_outside_runs"] = [call_summary(c) for c in self.store.list_llm_calls(agent_id=details["id"])
-                                         if c.task_run_id is None][:MAX_LISTED_CALLS]
+        details["calls_outside_runs"] = details["calls_outside_runs"][:MAX_LISTED_CALLS]
         lineage = [a.id for a in self.store.ancestors(details["id"])][::-1]
         details["lineage"] = lineage
         if not details["own_code"]:

@@ -379,8 +379,7 @@
     pane.querySelectorAll("[data-run]").forEach((tr) => { tr.onclick = () => loadRun(tr.dataset.run); });
     pane.querySelectorAll("[data-agent-call]").forEach((tr) => {
       tr.onclick = async () => {
-        const c = await getJSON("/api/llm_calls/" + encodeURIComponent(tr.dataset.agentCall));
-        $("#agent-call-slot").innerHTML = `<pre class="wrap" data-testid="agent-call-transcript">${c.transcript ? esc(JSON.stringify(c.transcript, null, 1).slice(0, 60000)) : "no transcript was kept for this call"}</pre>`;
+        $("#agent-call-slot").innerHTML = await transcriptHtml(tr.dataset.agentCall, "agent-call-transcript");
       };
     });
     // Heat map: the agent's lineage (root → it), plus the compared agent.
@@ -388,6 +387,13 @@
     if (state.compare >= 0 && !rows.includes(state.g.ids[state.compare])) rows.push(state.g.ids[state.compare]);
     try { $("#heat-slot").innerHTML = await heatmapHtml(rows, "Per-task results across its lineage"); }
     catch (err) { $("#heat-slot").innerHTML = `<p class="st-error">${esc(err.message)}</p>`; }
+  }
+
+  // One LLM call's request and response, as recorded.
+  async function transcriptHtml(callId, testid) {
+    const c = await getJSON("/api/llm_calls/" + encodeURIComponent(callId));
+    const text = c.transcript ? esc(JSON.stringify(c.transcript, null, 1).slice(0, 60000)) : "no transcript was kept for this call";
+    return `<pre class="wrap" data-testid="${testid}">${text}</pre>`;
   }
 
   async function loadRun(runId) {
@@ -417,8 +423,7 @@
     slot.innerHTML = html;
     slot.querySelectorAll("[data-call]").forEach((tr) => {
       tr.onclick = async () => {
-        const c = await getJSON("/api/llm_calls/" + encodeURIComponent(tr.dataset.call));
-        $("#call-slot").innerHTML = `<pre class="wrap">${esc(JSON.stringify(c.transcript, null, 1).slice(0, 60000))}</pre>`;
+        $("#call-slot").innerHTML = await transcriptHtml(tr.dataset.call, "call-transcript");
       };
     });
   }
@@ -522,17 +527,15 @@
     const evolved = withAgents.filter((c) => c.kind === "evolution");
     state.campaign = (campaigns.find((c) => c.id === wanted || c.name === wanted) || evolved.at(-1) || withAgents.at(-1) || campaigns.at(-1)).id;
     sel.value = state.campaign;
-    sel.onchange = async () => { state.campaign = sel.value; state.selected = state.compare = -1; state.g = null; await loadGraph(false); };
+    const switchTo = async (id) => { state.campaign = sel.value = id; state.selected = state.compare = -1; state.g = null; await loadGraph(false); };
+    sel.onchange = () => switchTo(sel.value);
     await loadGraph(false);
     if (params.get("agent")) selectById(params.get("agent"), false);
     // A permalink pasted into this tab: only the hash changes, so nothing reloads by itself.
     window.addEventListener("hashchange", async () => {
       const p = new URLSearchParams(location.hash.slice(1));
       const c = campaigns.find((x) => x.id === p.get("campaign") || x.name === p.get("campaign"));
-      if (c && c.id !== state.campaign) {
-        state.campaign = sel.value = c.id; state.selected = state.compare = -1; state.g = null;
-        await loadGraph(false);
-      }
+      if (c && c.id !== state.campaign) await switchTo(c.id);
       if (p.get("agent")) selectById(p.get("agent"), false);
     });
     setInterval(poll, POLL_MS);
