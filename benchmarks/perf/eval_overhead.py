@@ -18,6 +18,13 @@ speed-up at that moment. The target is on the raw ratio, not on the ratio to
 that ceiling. Dividing that ceiling by the cores one worker kept busy gives
 the speed-up attainable at all, printed with how much of it was reached.
 
+A second, tighter bound: every task pays two bare sandbox cycles (create,
+start, the process exits, remove), and those are mostly Docker's and the
+kernel's work, not ours. After each pair the benchmark times such cycles alone
+(running `true`) with one thread and with two. Their share of a task's
+1-worker wall time, scaling as measured, with the rest of the task scaling
+like pure CPU work, bounds the speed-up (Amdahl's law with two parts).
+
 `--llm-latency S` makes every model call take S seconds (a scripted gold
 model with latency): the regime of a real campaign, where agents mostly wait
 for the model. The targets are for the default, zero latency.
@@ -45,7 +52,10 @@ from dgm.executor import ThreadExecutor  # noqa: E402
 from dgm.llm.client import LLMClient, load_litellm  # noqa: E402
 from dgm.llm.gateway import Gateway  # noqa: E402
 from dgm.llm.scripted import BUILTIN_SPECS  # noqa: E402
-from dgm.sandbox.docker import docker_client, drain_removals  # noqa: E402
+from dgm.sandbox.agent_run import OUTPUT_DIR, OUTPUT_TMPFS_MB  # noqa: E402
+from dgm.sandbox.docker import Sandbox, docker_client, drain_removals  # noqa: E402
+from dgm.sandbox.images import base_image_tag  # noqa: E402
+from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB  # noqa: E402
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -85,6 +95,30 @@ def machine_cpu_scaling(repeats: int = 1, n: int = 6_000_000) -> float:
     return statistics.median(ratios)
 
 
+def sandbox_cycle_scaling(client, n: int = 30) -> tuple[float, float]:
+    """Seconds one bare sandbox cycle takes with one thread, and how much
+    faster two threads get through n of them than one thread does. The
+    sandbox is built like an agent's (stage mount, two tmpfs, pooled network
+    namespace) and runs `true`: what remains is the sandbox's own cost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def cycle(_) -> None:
+        with Sandbox(client, base_image_tag(), stage=True,
+                     tmpfs={REPO_PATH: REPO_TMPFS_MB, OUTPUT_DIR: OUTPUT_TMPFS_MB}) as box:
+            box.run(["true"], timeout_s=60)
+
+    walls = {}
+    for threads in (1, 2):
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(cycle, range(2 * threads)))  # namespace pool and page cache warm
+            drain_removals()
+            started = time.perf_counter()
+            list(pool.map(cycle, range(n)))
+            drain_removals()
+            walls[threads] = time.perf_counter() - started
+    return walls[1] / n, walls[1] / walls[2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=20)
@@ -107,6 +141,7 @@ def main() -> None:
         model = f"scripted:{spec_path}"
     settings = EvalSettings(model=model, time_limit_s=300)
     overheads, walls, cores, stolen, ceilings = [], {1: [], 2: []}, {1: [], 2: []}, {1: [], 2: []}, []
+    cycle_bounds, cycle_shares, cycle_scalings = [], [], []
     with Gateway(LLMClient(store)) as gateway:
         evaluator = Evaluator(store, client, gateway, bench, settings)
         evaluator.run_tasks(agent, tasks[:2], campaign_id=campaign.id, stage="warmup",
@@ -130,10 +165,18 @@ def main() -> None:
                 if workers == 1:
                     overheads += [r.duration_s - (r.agent_duration_s or 0) - (r.test_duration_s or 0) for r in runs]
             ceilings.append(machine_cpu_scaling())
+            cycle_s, cycle_scaling = sandbox_cycle_scaling(client)
+            # Two sandboxes per task; the rest of a task scales at best like pure CPU work.
+            share = min(1.0, 2 * cycle_s / (walls[1][-1] / len(tasks)))
+            cycle_shares.append(share)
+            cycle_scalings.append(cycle_scaling)
+            cycle_bounds.append(1 / (share / cycle_scaling + (1 - share) / ceilings[-1]))
             print(f"  pair {repeat + 1}: 1 worker {walls[1][-1]:.1f} s ({cores[1][-1]:.2f} cores busy, "
                   f"{stolen[1][-1]:.2f} stolen), 2 workers {walls[2][-1]:.1f} s ({cores[2][-1]:.2f} cores busy, "
                   f"{stolen[2][-1]:.2f} stolen), "
-                  f"ratio {walls[1][-1] / walls[2][-1]:.2f}; pure-CPU ceiling {ceilings[-1]:.2f}x", flush=True)
+                  f"ratio {walls[1][-1] / walls[2][-1]:.2f}; pure-CPU ceiling {ceilings[-1]:.2f}x; "
+                  f"bare sandbox cycle {1000 * cycle_s:.0f} ms ({100 * share:.0f} % of a task), "
+                  f"scaling {cycle_scaling:.2f}x", flush=True)
     w1, w2 = statistics.median(walls[1]), statistics.median(walls[2])
     ratio = statistics.median(a / b for a, b in zip(walls[1], walls[2]))
     latency = f", {args.llm_latency:g} s per model call" if args.llm_latency else ""
@@ -151,6 +194,12 @@ def main() -> None:
     attainable = statistics.median(c / b for c, b in zip(ceilings, cores[1]))
     print(f"attainable here (pure-CPU scaling / cores busy with 1 worker, median of the pairs): "
           f"{attainable:.2f}x; the speed-up measured is {100 * ratio / attainable:.0f} % of it")
+    bound = statistics.median(cycle_bounds)
+    print(f"bare sandbox cycles (create, start `true`, exit, remove): {100 * statistics.median(cycle_shares):.0f} % "
+          f"of a task's 1-worker wall time, 2 threads get through them {statistics.median(cycle_scalings):.2f}x "
+          f"faster than 1 (range {min(cycle_scalings):.2f}-{max(cycle_scalings):.2f}x); with the rest scaling like "
+          f"pure CPU work, the speed-up attainable is {bound:.2f}x (median of the pairs); "
+          f"the speed-up measured is {100 * ratio / bound:.0f} % of it")
     if ratio > attainable:
         # Only possible when something else loaded the machine while the ceiling was measured.
         print("note: the speed-up measured exceeds that ceiling: other work shared the machine during the "
