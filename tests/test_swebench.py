@@ -233,6 +233,22 @@ def test_pull_without_registry_names_the_options(lite):
     assert not failures["pallets__flask-4992"].startswith("pallets__flask-4992")  # keyed by it, not repeated
 
 
+
+def test_a_failed_pull_says_the_engines_reason_not_its_http_status(lite, docker_client):
+    """The real engine refuses the pull (offline: no registry; online: no such
+    repository); the message carries its explanation, not the SDK's
+    "500 Server Error for http+docker://..." line that used to hide it."""
+    task = lite.select(["pallets__flask-4992"])[0]
+    provider = si.PullProvider(namespace="dgm-test-no-such-namespace")
+    with pytest.raises(ImageUnavailable) as caught:
+        provider.ensure(docker_client, task)
+    message = str(caught.value)
+    assert "cannot pull dgm-test-no-such-namespace/sweb.eval.x86_64.pallets_1776_flask-4992:latest (" in message
+    assert "http+docker" not in message and "Server Error" not in message
+    reason = message.split(":latest (", 1)[1].split("); choose", 1)[0]
+    assert reason.strip()
+
+
 # --------------------------------------------------------------------------- grading recorded logs
 class _RecordedBox:
     """A sandbox stand-in that answers the test run with a recorded log."""

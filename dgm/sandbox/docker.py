@@ -120,8 +120,13 @@ def engine_answers(client) -> bool:
         return False
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+def reason_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's reason as one line. For the engine's API errors that is
+    the engine's own explanation (e.g. why a pull failed), not the HTTP status
+    line and URL the SDK puts first."""
+    explanation = getattr(exc, "explanation", None)
+    text = explanation if isinstance(explanation, str) and explanation.strip() else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:limit]
 
 
 def _engine_gone(when: str, reason: str) -> DockerUnavailable:
@@ -138,7 +143,7 @@ def docker_client():
         client.ping()
         return client
     except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        reason = reason_line(exc, 200)
         raise DockerUnavailable(
             f"no Docker engine answers ({reason}); start one (e.g. `scripts/ensure_docker.sh`)"
         ) from None
@@ -412,7 +417,7 @@ class Sandbox:
         engine refused this one container (nothing of the agent ran yet)."""
         import docker.errors
 
-        reason = _first_line(exc)
+        reason = reason_line(exc)
         if isinstance(exc, docker.errors.ImageNotFound):
             return ImageUnavailable(f"sandbox image {self.image} is missing ({reason})")
         if not engine_answers(self.client):
@@ -558,7 +563,7 @@ class Sandbox:
             stream = api.exec_start(exec_id, stream=True, demux=demux)
         except Exception as exc:  # noqa: BLE001 - e.g. pids exhausted, container gone
             if not engine_answers(self.client):
-                raise _engine_gone("while running a command in a sandbox", _first_line(exc)) from None
+                raise _engine_gone("while running a command in a sandbox", reason_line(exc)) from None
             return ExecResult(None, f"exec failed: {str(exc)[:300]}", time.monotonic() - started,
                               killed_by_host=self._check_dead())
 

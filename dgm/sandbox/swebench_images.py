@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgm.errors import ImageUnavailable, NotFound, UsageError
+from dgm.sandbox.docker import reason_line
 from dgm.sandbox.images import base_image_tag
 
 PROVIDERS = ("auto", "pull", "build", "offline")
@@ -194,7 +195,7 @@ class PullProvider(_Provider):
                 repository, version = source.rsplit(":", 1)
                 client.images.pull(repository, tag=version)
             except Exception as exc:  # noqa: BLE001 - no registry, no such image, rate limit
-                reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                reason = reason_line(exc, 200)
                 raise ImageUnavailable(f"{task.instance_id}: cannot pull {source} ({reason}); {options_hint()}") from None
         with self._lock:
             add_dgm_layer(client, source, tag, self.kind)
@@ -224,7 +225,7 @@ class BuildProvider(_Provider):
                 build_env_images(client, [row], max_workers=1)
                 build_instance_image(spec, client, None, nocache=False)
             except Exception as exc:  # noqa: BLE001 - swebench's BuildImageError and network errors
-                reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                reason = reason_line(exc, 200)
                 raise ImageUnavailable(f"{task.instance_id}: swebench's builder failed ({reason}); {options_hint()}") from None
         add_dgm_layer(client, spec.instance_image_key, tag, self.kind)
         return tag
