@@ -402,10 +402,17 @@ def resume_cmd(
     if budget_usd is not None and budget_usd <= spent:
         raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
                          f"(${spent:.4f}): give a larger cap")
+    _preflight(*_check_config(config))
+    # Claimed only now, against the campaign as read above: another resume
+    # that started meanwhile has either claimed it already (this one stops
+    # here, having changed nothing) or will find this one's claim.
+    if not store.claim_runner(campaign.id, campaign):
+        other = store.get_campaign(campaign.id)
+        raise UsageError(f"campaign {campaign.name} was taken over by another runner (pid {other.pid}) while this "
+                         f"resume was starting; nothing was changed here (see `dgm status {campaign.name}`)")
     if given:
         campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
                                          budget_usd=config.budget_usd)
-    _preflight(*_check_config(config))
     _launch(store, config, campaign)
 
 

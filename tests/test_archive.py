@@ -268,6 +268,14 @@ def test_campaigns(store):
     assert after.pid == 4242 and after.heartbeat_at >= before
     with pytest.raises(NotFound):
         store.heartbeat("nope")
+    # Two resumes read the campaign, then both try to become its runner: one does.
+    store.set_campaign_status(c.id, "interrupted", finished=True)
+    seen_by_first, seen_by_second = store.get_campaign(c.id), store.get_campaign(c.id)
+    assert store.claim_runner(c.id, seen_by_first)
+    assert not store.claim_runner(c.id, seen_by_second)
+    claimed = store.get_campaign(c.id)
+    assert claimed.status == "running" and claimed.finished_at is None and claimed.pid == os.getpid()
+    assert store.claim_runner(c.id, claimed)  # read after the claim: its own view still matches
     assert [x.name for x in store.list_campaigns()] == ["night-1"]
 
 
@@ -338,6 +346,10 @@ def test_task_run_lifecycle_and_resume(seeded):
     tests = {"FAIL_TO_PASS": {"success": ["a"], "failure": []}, "PASS_TO_PASS": {"success": [], "failure": []}}
     done = store.finish_task_run(run.id, status="resolved", patch="diff", tests_status=tests, agent_duration_s=1.5)
     assert done.cost_usd == pytest.approx(0.375) and done.finished_at is not None and done.duration_s >= 0
+    # A call that was in flight when the run ended is billed to it when it lands.
+    store.record_llm_call(model="m", request_hash="h3", purpose="task", task_run_id=run.id, cost_usd=0.0625)
+    assert store.get_task_run(run.id).cost_usd == pytest.approx(sum(c.cost_usd for c in store.list_llm_calls(run.id)))
+    assert store.get_task_run(run.id).cost_usd == pytest.approx(0.4375)
     assert store.get_task_run(run.id[:6]).tests_status == tests
 
     # A resumed campaign gets the finished run back and must not redo it.

@@ -59,9 +59,17 @@ def test_run_interrupt_status_resume(tmp_path, docker_client):
     status_line = next(line for line in status.stdout.splitlines() if line.startswith("status"))
     assert "interrupted — stopped by SIGINT" in status_line and "dgm resume" in status_line, status_line
 
-    resumed = subprocess.run(dgm("resume", "cli-run", archive_dir=archive_dir), capture_output=True, text=True,
-                             env=env, timeout=900)
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    # Two resumes started at the same instant: exactly one runs the campaign
+    # (the other used to run it too, redoing runs and overspending).
+    racing = [subprocess.Popen(dgm("resume", "cli-run", archive_dir=archive_dir), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=900) for p in racing]
+    finished = [(p.returncode, out, err) for p, (out, err) in zip(racing, outputs)]
+    assert sorted(code for code, _, _ in finished) == [0, 2], [(c, o[-2000:], e[-2000:]) for c, o, e in finished]
+    loser = next(err for code, _, err in finished if code == 2)
+    assert len(loser.strip().splitlines()) == 1, loser
+    assert "taken over by another runner" in loser or "is running" in loser, loser
+    resumed = next(subprocess.CompletedProcess([], code, out, err) for code, out, err in finished if code == 0)
     assert "status completed" in resumed.stdout and "lineage of cli-run" in resumed.stdout
     assert "★ best" in resumed.stdout
 

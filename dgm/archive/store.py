@@ -21,7 +21,9 @@ import os
 import re
 import secrets
 import socket
+import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -253,6 +255,25 @@ class ArchiveStore:
                 campaign.budget_usd = budget_usd
             campaign.updated_at = utcnow()
             return campaign
+
+    def claim_runner(self, campaign_id: str, seen) -> bool:
+        """Make this process the campaign's runner (status running, its pid,
+        a fresh heartbeat) unless another process claimed it after `seen` (the
+        campaign as read) was read: a compare-and-set on the runner fields, so
+        of two `dgm resume`s started at once exactly one runs the campaign."""
+        def unchanged(column, value):
+            return column.is_(None) if value is None else column == value
+
+        now = utcnow()
+        with self._write() as s:
+            return bool(s.execute(
+                sa.update(Campaign)
+                .where(Campaign.id == campaign_id, unchanged(Campaign.pid, seen.pid),
+                       unchanged(Campaign.runner_host, seen.runner_host),
+                       unchanged(Campaign.heartbeat_at, seen.heartbeat_at))
+                .values(status="running", finished_at=None, updated_at=now, heartbeat_at=now,
+                        pid=os.getpid(), runner_host=socket.gethostname())
+            ).rowcount)
 
     def heartbeat(self, campaign_id: str, pid: int | None = None) -> None:
         """Mark the campaign's runner as alive (call every few seconds from the loop)."""
@@ -520,6 +541,11 @@ class ArchiveStore:
                 agent_id = agent_id or run.agent_id
             if seq is None:
                 seq = _next_seq(s, task_run_id, agent_id, purpose)
+            if task_run_id is not None and cost_usd and run.status != "running":
+                # A call still in flight when its run ended (its sandbox was
+                # killed, its time was up) lands afterwards: the run's cost
+                # stays the sum of its calls.
+                run.cost_usd = (run.cost_usd or 0.0) + cost_usd
             if campaign_id is not None and cost_usd:
                 s.execute(
                     sa.update(Campaign).where(Campaign.id == campaign_id)
@@ -995,7 +1021,12 @@ _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 class _Raced(Exception):
-    """Another process recorded this archive's directory first: read again."""
+    """Another process recorded this archive's directory first: read again
+    (`wait`: after a moment, its record is about to follow)."""
+
+    def __init__(self, wait: bool = False):
+        super().__init__()
+        self.wait = wait
 
 
 def _read_directory_id(root: Path) -> str | None:
@@ -1014,7 +1045,7 @@ def _read_directory_id(root: Path) -> str | None:
 
 
 def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, create: bool,
-                      db_inside: bool = False) -> Path:
+                      db_inside: bool = False, last_try: bool = True) -> Path:
     """The directory holding this database's agent code and artifacts, checked
     to be its own; the first opening records it (and gives the archive an id).
 
@@ -1039,7 +1070,7 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
         elif recorded != str(where):
             _claim(engine, archive_id, str(where))
         if directory_id != archive_id:
-            (root / ARCHIVE_ID_FILE).write_text(archive_id + "\n")
+            _write_mark(root, archive_id, replace=True)
         return root
     directory_id = _read_directory_id(root)
     if archive_id is not None and directory_id == archive_id:
@@ -1051,7 +1082,7 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
     if directory_id is not None and archive_id is not None:
         raise UsageError(f"{where} holds the agent code and artifacts of another archive (id {directory_id[:8]}, "
                          f"this database's is {archive_id[:8]}){elsewhere}")
-    if directory_id is None and recorded and recorded != str(where) and (Path(recorded) / "agents.git").is_dir():
+    if directory_id is None and recorded and recorded != str(where) and _in_use(Path(recorded)):
         if not create:
             _require_code_dir(root, recorded)
         raise UsageError(f"this archive's agent code and artifacts are in {recorded}, not {where}: give that "
@@ -1073,34 +1104,86 @@ def _settle_directory(engine: sa.Engine, root: Path, *, follow_record: bool, cre
                              f"agents' commits are missing): give the right --archive-dir"
                              + (f" ({recorded})" if recorded else ""))
     elif directory_id is not None:
+        if archive_id is None and not has_code and not last_try:
+            # Perhaps a racing first opening of this same database: it marks
+            # the directory just before it records it. Read again shortly.
+            raise _Raced(wait=True)
         # Marked by another database, and this one has nothing of its own in it.
         raise UsageError(f"{where} already holds another archive's agent code and artifacts (id "
                          f"{directory_id[:8]}): give this database its own --archive-dir")
     elif not create and not has_code:
         _require_code_dir(root, recorded)
     # First opening by a dgm that records this (a new archive, or one made before it did), or
-    # a directory of this archive's own code that carries no mark yet: claim the id in the
-    # database first (one winner among racing openings), then mark the directory with it.
-    archive_id = _claim(engine, archive_id or directory_id or secrets.token_hex(16), str(where),
-                        first=archive_id is None)
+    # a directory of this archive's own code that carries no mark yet: mark the directory
+    # first, then claim the id in the database (one winner among racing openings). Marking
+    # first means a racing opening that reads the record also finds the recorded directory
+    # in use; a loser takes its own mark back.
+    archive_id = archive_id or directory_id or secrets.token_hex(16)
+    marked_here = False
     if directory_id is None:
         root.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(root / ARCHIVE_ID_FILE, "x") as fh:
-                fh.write(archive_id + "\n")
-        except FileExistsError:
-            raise _Raced() from None
+        if not _write_mark(root, archive_id, replace=False):
+            raise _Raced()  # another opening marked it just now: read again
+        marked_here = True
+    try:
+        _claim(engine, archive_id, str(where), first=info.get("archive_id") is None)
+    except (_Raced, IntegrityError):
+        if marked_here:
+            _take_back_mark(engine, root, archive_id)
+        raise
     return root
+
+
+def _write_mark(root: Path, archive_id: str, *, replace: bool) -> bool:
+    """Mark `root` with `archive_id`, whole or not at all (a racing reader never
+    sees a half-written mark). Without `replace`, only where no mark is yet:
+    False when there is one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{ARCHIVE_ID_FILE}-", dir=root)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(archive_id + "\n")
+        if replace:
+            os.replace(tmp, root / ARCHIVE_ID_FILE)
+            return True
+        try:
+            os.link(tmp, root / ARCHIVE_ID_FILE)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _take_back_mark(engine: sa.Engine, root: Path, archive_id: str) -> None:
+    """After a lost claim: remove the mark this opening made, unless the winner
+    recorded that same id (it read the mark and claimed it: the mark is right)."""
+    with Session(engine) as session:
+        winner = session.get(ArchiveInfo, "archive_id")
+    if winner is not None and winner.value == archive_id:
+        return
+    try:
+        if _read_directory_id(root) == archive_id:
+            (root / ARCHIVE_ID_FILE).unlink(missing_ok=True)
+    except UsageError:
+        pass
+
+
+def _in_use(directory: Path) -> bool:
+    """A recorded archive directory that still holds agent code or its mark."""
+    return (directory / "agents.git").is_dir() or (directory / ARCHIVE_ID_FILE).exists()
 
 
 def _settle_directory_once_raced(engine: sa.Engine, root: Path, **kwargs) -> Path:
     """`_settle_directory`, again if another process's first opening got in between."""
-    for attempt in range(3):
+    attempts = 5
+    for attempt in range(attempts):
         try:
-            return _settle_directory(engine, root, **kwargs)
-        except (IntegrityError, _Raced):
-            if attempt == 2:
+            return _settle_directory(engine, root, last_try=attempt == attempts - 1, **kwargs)
+        except (IntegrityError, _Raced) as exc:
+            if attempt == attempts - 1:
                 raise ArchiveUnavailable("other processes kept changing where its code is recorded") from None
+            if getattr(exc, "wait", False):
+                time.sleep(0.2)
     raise AssertionError("unreachable")
 
 
