@@ -64,6 +64,11 @@ class ModelUnavailable(InfrastructureError):
     errors, timeouts) through every retry: an outage, not the agent's doing."""
 
 
+class SandboxKilled(InfrastructureError):
+    """Something outside dgm (`docker kill`, `docker stop`, `docker rm -f`)
+    killed a sandbox while it ran: not the agent's doing, so not its score."""
+
+
 class SandboxLaunchFailed(InfrastructureError):
     """The Docker engine answers but would not start a sandbox (before any agent code ran)."""
 

@@ -111,6 +111,38 @@ def test_sandbox_failures_of_docker_itself_are_infrastructure_errors(tmp_path, d
     assert stages() == before
 
 
+def test_a_sandbox_killed_from_outside_is_not_its_process_ending(docker_client, base_image):
+    """`docker kill` (or stop, or rm -f) of a running sandbox is not the agent's
+    doing: the run raises SandboxKilled instead of ending with exit 137. A PID 1
+    that ends with 137 by itself is its own result."""
+    from dgm.errors import SandboxKilled
+    from dgm.sandbox.docker import Sandbox
+
+    box = Sandbox(docker_client, base_image, labels={"dgm.test": "killed-outside"}, stage=True)
+    outcome = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = box.run(["sleep", "60"], workdir="/tmp", timeout_s=90)
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    _wait_for(lambda: docker_client.containers.list(filters={"label": "dgm.test=killed-outside", "status": "running"}),
+              what="the sandbox to run")
+    docker_client.containers.list(filters={"label": "dgm.test=killed-outside"})[0].kill()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert isinstance(outcome.get("error"), SandboxKilled), outcome
+    assert "killed from outside dgm" in str(outcome["error"])
+    box.remove()
+
+    with Sandbox(docker_client, base_image, stage=True) as own:
+        result = own.run(["bash", "-c", "sleep 0.2; exit 137"], workdir="/tmp", timeout_s=30)
+    assert result.exit_code == 137 and not result.killed_by_host
+
+
 # --------------------------------------------------------------------------- an evaluation
 def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, store, docker_client, relay):
     import json
@@ -160,6 +192,54 @@ def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, s
     assert [r.status for r in runs] == ["running"]
     relay.restore()
     _remove_by_label(docker_client, "dgm.task_run", runs[0].id)
+
+
+def test_an_agent_sandbox_killed_from_outside_leaves_its_run_unfinished(tmp_path, store, docker_client):
+    """QA killed an agent's sandbox with `docker kill`: the run was scored as the
+    agent's error ("no diff came back") and the agent kept the lower score."""
+    import json
+
+    from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
+    from dgm.errors import SandboxKilled
+    from dgm.executor import ThreadExecutor
+    from dgm.llm.client import LLMClient
+    from dgm.llm.gateway import Gateway
+    from dgm.llm.scripted import BUILTIN_SPECS
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=2)
+    spec = tmp_path / "slow_gold.json"
+    spec.write_text(json.dumps(dict(BUILTIN_SPECS["gold"], latency_s=3)))
+    campaign = store.create_campaign(name="killed-outside", kind="eval", config={})
+    agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                            origin="seed")
+    executor = ThreadExecutor(1)
+    outcome = {}
+    try:
+        with Gateway(LLMClient(store)) as gateway:
+            evaluator = Evaluator(store, docker_client, gateway, bench,
+                                  EvalSettings(model=f"scripted:{spec}", time_limit_s=60))
+
+            def run() -> None:
+                try:
+                    outcome["runs"] = evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id,
+                                                          stage="eval", executor=executor)
+                except BaseException as exc:  # noqa: BLE001
+                    outcome["error"] = exc
+
+            worker = threading.Thread(target=run)
+            worker.start()
+            _wait_for(lambda: any(_running_container(docker_client, r.id)
+                                  for r in store.list_task_runs(campaign_id=campaign.id)),
+                      what="the first task's agent to run")
+            running = store.list_task_runs(campaign_id=campaign.id)[0]
+            docker_client.containers.list(filters={"label": f"dgm.task_run={running.id}"})[0].kill()
+            worker.join(60)
+            assert not worker.is_alive()
+    finally:
+        executor.shutdown()
+    assert isinstance(outcome.get("error"), SandboxKilled), outcome
+    # Left for a resume to redo, not scored; no further task was started.
+    assert [r.status for r in store.list_task_runs(campaign_id=campaign.id)] == ["running"]
 
 
 # --------------------------------------------------------------------------- a campaign

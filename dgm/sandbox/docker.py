@@ -49,7 +49,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgm.errors import DockerUnavailable, ImageUnavailable, InfrastructureError, SandboxLaunchFailed
+from dgm.errors import DockerUnavailable, ImageUnavailable, InfrastructureError, SandboxKilled, SandboxLaunchFailed
 
 LABEL = "dgm.sandbox"
 OWNER_PID_LABEL = "dgm.owner_pid"
@@ -348,6 +348,8 @@ class Sandbox:
         self.stage_dir: str | None = None
         self.tmpfs = tmpfs or {}
         self._netns: str | None = None
+        self._launched_at: float | None = None
+        """Wall-clock time of the launch: the engine's events about this sandbox come after it."""
 
     # -- lifecycle ---------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -399,6 +401,7 @@ class Sandbox:
     def _launch(self, command: list[str], *, init: bool, user: str | None = None, env: dict[str, str] | None = None,
                 workdir: str | None = None, before_start=None):
         labels = {**owner_labels(), **self.labels}
+        self._launched_at = time.time()
         mounts = list(self.mounts)
         if self._want_stage:
             mounts.append(Mount(self._ensure_stage(), STAGE_MOUNT, read_only=True))
@@ -619,6 +622,14 @@ class Sandbox:
                     self._dead = True
                     raise _engine_gone("during a sandbox run", type(exc).__name__) from None
                 code = None
+        # Killed by a signal, and not by us: if someone asked the engine to kill
+        # the container, the run's end says nothing about the agent (or the
+        # patch under test). PID 1 ignores kills from inside the sandbox, so
+        # only the engine's own record can tell.
+        if not killed and (code is None or code >= 128) and self._killed_outside():
+            self._dead = True
+            raise SandboxKilled(f"sandbox {self.name} was killed from outside dgm (docker kill, stop or rm -f) "
+                                "while it ran; the run is not scored")
         return ExecResult(
             exit_code=code,
             output=bytes(buf).decode("utf-8", errors="replace"),
@@ -631,6 +642,19 @@ class Sandbox:
             output_bytes=state["total"],
             channel=bytes(channel),
         )
+
+    def _killed_outside(self) -> bool:
+        """Whether the engine logged a kill of this container since its launch
+        (asked of it by anyone: dgm's own kills never reach this check)."""
+        if self.container is None or self._launched_at is None:
+            return False
+        try:
+            events = self.client.api.events(
+                since=f"{self._launched_at - 1:.9f}", until=f"{time.time():.9f}",
+                filters={"container": self.container.id, "event": "kill"}, decode=True)
+            return any(True for _ in events)
+        except Exception:  # noqa: BLE001 - no record: judge the run as it ended
+            return False
 
     def kill(self) -> None:
         self._dead = True
