@@ -364,7 +364,7 @@ def run_cmd(
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     _preflight(*checked)
-    campaign = store.create_campaign(name=config.name or f"campaign-{stamp}", kind="evolution",
+    campaign = store.create_campaign(name=config.name or f"campaign-{stamp}-{os.getpid()}", kind="evolution",
                                      config=config.model_dump(mode="json"), seed=config.seed,
                                      budget_usd=config.budget_usd)
     _launch(store, config, campaign)
@@ -375,7 +375,9 @@ def resume_cmd(
     campaign_id: str = typer.Argument(..., help="Campaign id or name."),
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Raise (or set) the spending cap."),
     generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Run to this many generations."),
-    max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much more wall time."),
+    max_hours: Optional[float] = typer.Option(
+        None, "--max-hours", help="Stop after this much more wall time (this resume only; later ones keep the "
+                                  "campaign's own limit, if it has one)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
@@ -410,9 +412,11 @@ def resume_cmd(
         other = store.get_campaign(campaign.id)
         raise UsageError(f"campaign {campaign.name} was taken over by another runner (pid {other.pid}) while this "
                          f"resume was starting; nothing was changed here (see `dgm status {campaign.name}`)")
-    if given:
-        campaign = store.update_campaign(campaign.id, config=config.model_dump(mode="json"),
-                                         budget_usd=config.budget_usd)
+    if set(given) - {"max_hours"}:
+        # A resume's --max-hours is for this session: kept out of the campaign's
+        # config, or every later resume would stop after it too.
+        kept = {**config.model_dump(mode="json"), "max_hours": (campaign.config or {}).get("max_hours")}
+        campaign = store.update_campaign(campaign.id, config=kept, budget_usd=config.budget_usd)
     _launch(store, config, campaign)
 
 

@@ -218,6 +218,27 @@ def test_bad_resume_overrides_are_one_line(tmp_path, option):
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(f"error: {option[0]}: "), r.stderr
 
 
+def test_a_resumes_max_hours_is_for_that_session_only(tmp_path, docker_client):
+    """QA: after `resume --max-hours 0.005`, every later plain resume stopped
+    after 18 s as well, and `--max-hours 0` cannot remove a limit."""
+    from dgm.archive.store import ArchiveStore
+    from dgm.config import CampaignConfig
+
+    config = CampaignConfig(model="scripted:rehearsal", generations=1, children_per_generation=1, workers=1,
+                            heldout=["minicalc__minicalc-1"],
+                            stages=[{"name": "small", "tasks": ["textkit__textkit-1", "textkit__textkit-4"]}])
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        campaign = store.create_campaign("timed", "evolution", config.model_dump(mode="json"))
+        store.set_campaign_status(campaign.id, "interrupted", finished=True)
+    r = subprocess.run(dgm("resume", "timed", "--max-hours", "0.00001", "--generations", "2",
+                           archive_dir=tmp_path / "archive"), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "time limit (--max-hours) was reached" in r.stdout, r.stdout[-2000:] + r.stderr
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        kept = store.get_campaign("timed").config
+    assert kept["generations"] == 2  # the other changes are the campaign's from now on
+    assert kept["max_hours"] is None
+
+
 def test_a_resume_cap_at_or_below_the_spend_so_far_is_refused(tmp_path):
     from dgm.archive.store import ArchiveStore
     from dgm.config import CampaignConfig
