@@ -208,7 +208,8 @@ def eval_cmd(
         _print_runs(recorded, model)
         _write_eval_json_of_a_stop(json_out, recorded)
         raise EvaluationStopped(
-            f"the ${budget_usd:g} budget is spent (${spent:.4f}): {len(recorded) - cut} of {len(selected)} task(s) "
+            f"the ${budget_usd:g} budget is spent (${spent:.4f}; what is left cannot pay for another call): "
+            f"{len(recorded) - cut} of {len(selected)} task(s) "
             f"finished, {cut} cut short (recorded as errors), the rest not started; campaign {campaign.id}") from None
     except KeyboardInterrupt:
         # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.

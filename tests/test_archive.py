@@ -227,6 +227,26 @@ def test_a_database_that_stops_answering_mid_run_is_archive_unavailable(pg_url, 
         s.close()
 
 
+def test_a_write_lock_held_by_another_program_is_named_as_such(tmp_path, monkeypatch):
+    """An sqlite3 shell left in a transaction blocks every dgm write; after the
+    busy timeout the error says who holds what, not just "database is locked"."""
+    import sqlite3
+
+    from dgm.archive import store as store_module
+
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_S", 1)
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        shell = sqlite3.connect(tmp_path / "archive" / "dgm.db", isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(ArchiveUnavailable, match="another process has held its write lock for over 1 s"):
+                store.create_campaign("blocked", "eval", {})
+        finally:
+            shell.execute("ROLLBACK")
+            shell.close()
+        assert store.create_campaign("after", "eval", {}).name == "after"
+
+
 def test_root_that_cannot_be_created_is_archive_unavailable(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -916,7 +916,12 @@ def _translate_db_errors(url: str) -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        raise ArchiveUnavailable(f"archive {url}: {_short(exc)}") from exc
+        reason = _short(exc)
+        if "database is locked" in reason:
+            # dgm's own writers queue on the busy timeout: only a lock held this long by something else gets here.
+            reason = (f"database is locked: another process has held its write lock for over "
+                      f"{SQLITE_BUSY_TIMEOUT_S} s (an open sqlite3 shell or transaction?)")
+        raise ArchiveUnavailable(f"archive {url}: {reason}") from exc
 
 
 def _chunks(ids: Sequence[str] | None, size: int = 500) -> Iterator[list[str]]:
