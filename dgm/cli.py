@@ -67,6 +67,12 @@ def model_label(model: str) -> str:
     return f"{model} [scripted]" if is_scripted(model) else model
 
 
+def start_loading_litellm() -> None:
+    from dgm.llm.client import start_loading_litellm as start
+
+    start()
+
+
 def check_model(model: str) -> None:
     """Fail early, in one line, on a scripted model that cannot be loaded, or a
     model whose provider litellm cannot tell (every call would fail)."""
@@ -143,6 +149,7 @@ def eval_cmd(
     check_model(model)
     if json_out is not None:
         check_output_file(json_out, "--json")  # now, not after an hour of runs
+    start_loading_litellm()  # seconds of import, meanwhile the archive, Docker and images are checked
     # An archived agent is looked up in an archive that exists; seed or a directory may start one.
     store = open_store(archive, archive_dir, create=agent is None or agent == "seed")
     client = docker_client()
@@ -362,6 +369,7 @@ def run_cmd(
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
     checked = _check_config(config)  # bad ids and models before anything is written, the archive included
+    start_loading_litellm()
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     _preflight(*checked)
@@ -401,6 +409,7 @@ def resume_cmd(
         raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
                          f"in {store.code.path}: pass the --archive-dir the campaign was started with")
     config = validate_config(data, "options", from_options=frozenset(given))
+    start_loading_litellm()
     spent = store.campaign_spend(campaign.id)
     if budget_usd is not None and budget_usd <= spent:
         raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "

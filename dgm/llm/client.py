@@ -42,6 +42,18 @@ def load_litellm():
     return _litellm_module
 
 
+_litellm_started = threading.Event()
+
+
+def start_loading_litellm() -> None:
+    """Import litellm in the background, once: a command that will call a
+    model starts this as soon as its arguments are checked, so the seconds of
+    import overlap its other set-up (archive, Docker, images)."""
+    if _litellm_module is None and not _litellm_started.is_set():
+        _litellm_started.set()
+        threading.Thread(target=load_litellm, daemon=True, name="dgm-litellm-import").start()
+
+
 class UpstreamError(Exception):
     """The model could not be reached after all retries (or refused the request).
 

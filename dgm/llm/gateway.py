@@ -315,9 +315,9 @@ class Gateway:
         self._thread = threading.Thread(target=self._server.serve_forever, name="dgm-gateway", daemon=True)
         self._thread.start()
         # litellm takes seconds to import: pay that now, not inside a timed agent run.
-        from dgm.llm.client import load_litellm
+        from dgm.llm.client import start_loading_litellm
 
-        threading.Thread(target=load_litellm, daemon=True).start()
+        start_loading_litellm()
         return self
 
     def connections(self) -> dict:
