@@ -149,10 +149,18 @@ def eval_cmd(
     check_model(model)
     if json_out is not None:
         check_output_file(json_out, "--json")  # now, not after an hour of runs
-    start_loading_litellm()  # seconds of import, meanwhile the archive, Docker and images are checked
     # An archived agent is looked up in an archive that exists; seed or a directory may start one.
     store = open_store(archive, archive_dir, create=agent is None or agent == "seed")
+    archived = None
+    if agent is not None and agent != "seed":
+        archived = store.get_agent(agent)  # an unknown id fails here, before any image is prepared
+        from dgm.lineage.details import require_runnable
+
+        require_runnable(store, archived)
     client = docker_client()
+    # Seconds of import, overlapping the engine's work below (orphans, images): started only
+    # now, so an error above is not slowed down by it.
+    start_loading_litellm()
     remove_orphans(client)
     if hasattr(bench, "prepare_images"):
         # A cold offline build takes minutes per instance: say what is going on.
@@ -181,11 +189,7 @@ def eval_cmd(
         sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
         label = "seed"
     else:
-        archived = store.get_agent(agent)
         sha, label = archived.commit_sha, archived.id
-        from dgm.lineage.details import require_runnable
-
-        require_runnable(store, archived)
     campaign = store.create_campaign(
         name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
         config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],
@@ -369,7 +373,6 @@ def run_cmd(
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
     checked = _check_config(config)  # bad ids and models before anything is written, the archive included
-    start_loading_litellm()
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     _preflight(*checked)
@@ -409,7 +412,6 @@ def resume_cmd(
         raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
                          f"in {store.code.path}: pass the --archive-dir the campaign was started with")
     config = validate_config(data, "options", from_options=frozenset(given))
-    start_loading_litellm()
     spent = store.campaign_spend(campaign.id)
     if budget_usd is not None and budget_usd <= spent:
         raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
@@ -480,6 +482,9 @@ def _preflight(bench, plan) -> None:
     from dgm.sandbox.images import base_image_tag
 
     client = docker_client()
+    # Seconds of import, overlapping the engine's work (image builds take minutes): started
+    # only once the engine answers, so the errors before this are not slowed down by it.
+    start_loading_litellm()
     ensure_image(client, base_image_tag())  # self-modification and the sanity gate run on it
     if hasattr(bench, "prepare_images"):
         wanted = set(plan.selection_task_ids) | set(plan.heldout)
