@@ -136,6 +136,9 @@ def eval_cmd(
 
     if (agent is None) == (agent_dir is None):
         raise UsageError("give exactly one of --agent (seed or an agent id) and --agent-dir")
+    if budget_usd is not None and budget_usd <= 0:
+        raise UsageError("--budget-usd: a cap of $0 pays for nothing; give a positive amount, or leave it out "
+                         "for no cap")
     if agent_dir is not None and not (agent_dir / "main.py").is_file():
         raise UsageError(f"agent directory {agent_dir} has no main.py (see the agent contract in the README)")
     from dgm.cli_swebench import benchmark_options
@@ -379,7 +382,7 @@ def run_cmd(
     campaign = store.create_campaign(name=config.name or f"campaign-{stamp}-{os.getpid()}", kind="evolution",
                                      config=config.model_dump(mode="json"), seed=config.seed,
                                      budget_usd=config.budget_usd)
-    _launch(store, config, campaign)
+    _launch_or_mark_stopped(store, config, campaign)
 
 
 @app.command("resume")
@@ -429,7 +432,7 @@ def resume_cmd(
         # config, or every later resume would stop after it too.
         kept = {**config.model_dump(mode="json"), "max_hours": (campaign.config or {}).get("max_hours")}
         campaign = store.update_campaign(campaign.id, config=kept, budget_usd=config.budget_usd)
-    _launch(store, config, campaign)
+    _launch_or_mark_stopped(store, config, campaign)
 
 
 @app.command("status")
@@ -493,6 +496,26 @@ def _preflight(bench, plan) -> None:
             first = next(iter(failed.items()))
             raise DgmError(f"{len(failed)} task(s) have no image (e.g. {first[0]}: {first[1]}); "
                            "choose other tasks or another --images provider")
+
+
+def _launch_or_mark_stopped(store, config, campaign) -> None:
+    """`_launch`; if it ends by an exception before its runner recorded how the
+    campaign stopped (a Ctrl-C or an error in the seconds before the runner
+    starts), record it here: the campaign must not stay `running` with no runner."""
+    try:
+        _launch(store, config, campaign)
+    except BaseException as exc:
+        try:
+            now = store.get_campaign(campaign.id)
+            if now.status == "running" and now.pid == os.getpid():
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                store.set_campaign_status(campaign.id, status, finished=True)
+                why = "interrupted" if status == "interrupted" else f"{type(exc).__name__}: {str(exc)[:200]}"
+                store.add_event(campaign.id, "campaign_stopped", {
+                    "status": status, "reason": f"stopped before its runner started ({why}); `dgm resume` goes on"})
+        except Exception:  # noqa: BLE001 - best effort: the archive may be what failed
+            pass
+        raise
 
 
 def _launch(store, config, campaign) -> None:

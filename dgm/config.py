@@ -70,7 +70,7 @@ class CampaignConfig(_Strict):
     """keep_all: admit every child that works at all; keep_better: only those not worse than their parent."""
     noise_allowance: float = Field(0.05, ge=0.0, le=1.0)
     """keep_better admits a child scoring at least parent score minus this."""
-    budget_usd: float | None = Field(None, ge=0.0)
+    budget_usd: float | None = Field(None, gt=0.0)
     """Hard cap on LLM spend for the whole campaign (None: no cap)."""
     max_hours: float | None = Field(None, gt=0.0)
     """Stop after this much wall time (None: no limit)."""

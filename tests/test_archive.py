@@ -842,3 +842,4 @@ def test_racing_first_openings_of_one_database_agree_on_one_directory(tmp_path):
     loser = "X2" if recorded.name == "X1" else "X1"
     assert all(o == "ok" for o, d in zip(outcomes, ("X1", "X2", "X1")) if d == recorded.name), outcomes
     assert all(o.startswith("refused") for o, d in zip(outcomes, ("X1", "X2", "X1")) if d == loser), outcomes
+    assert not (tmp_path / loser).exists()  # a loser leaves no empty directory behind

@@ -109,6 +109,15 @@ def test_doctor_looks_without_creating_and_checks_the_provider_key(tmp_path):
     assert "its provider key is set" in r.stdout and "sk-test-not-real" not in r.stdout
 
 
+def test_a_zero_budget_is_refused_before_anything_runs(tmp_path):
+    """QA: `eval --budget-usd 0` started a sandbox, then stopped saying the $0 budget was spent."""
+    r = dgm("eval", "--agent", "seed", "--budget-usd", "0", "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, "--budget-usd: a cap of $0 pays for nothing")
+    assert not (tmp_path / "arch").exists()
+    r = dgm("run", "--budget-usd", "0", "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, "--budget-usd: Input should be greater than 0")
+
+
 @pytest.mark.parametrize("args", [["--help"], ["eval", "--help"], ["bench", "ls", "--help"]])
 def test_help_works(args):
     r = dgm(*args)

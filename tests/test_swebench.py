@@ -245,8 +245,9 @@ def test_a_failed_pull_says_the_engines_reason_not_its_http_status(lite, docker_
     message = str(caught.value)
     assert "cannot pull dgm-test-no-such-namespace/sweb.eval.x86_64.pallets_1776_flask-4992:latest (" in message
     assert "http+docker" not in message and "Server Error" not in message
-    reason = message.split(":latest (", 1)[1].split("); choose", 1)[0]
+    reason, hint = message.split(":latest (", 1)[1].split("); choose", 1)
     assert reason.strip()
+    assert "--images pull" not in hint and "--images offline" in hint  # not the choice that just failed
 
 
 # --------------------------------------------------------------------------- grading recorded logs

@@ -144,8 +144,10 @@ class ArchiveStore:
             _require_sqlite_file(url, root, shown, default_url)
             if default_url:  # else checked once the database says where its directory is
                 _require_code_dir(root)
+        made_root = False
         try:
             if create and not follows_record:  # else the directory the archive recorded
+                made_root = not root.exists()
                 root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ArchiveUnavailable(f"cannot open archive {shown}: cannot create directory {root}: {exc.strerror}") from None
@@ -163,6 +165,11 @@ class ArchiveStore:
                                                 db_inside=db_inside)
         except (ArchiveUnavailable, UsageError) as exc:
             engine.dispose()
+            if made_root:
+                try:
+                    root.rmdir()  # refused: leave no empty directory behind (kept if anything is in it)
+                except OSError:
+                    pass
             if isinstance(exc, UsageError):
                 raise
             raise ArchiveUnavailable(f"cannot open archive {shown}: {exc}") from None

@@ -69,9 +69,13 @@ class Unsupported(ImageUnavailable):
     """An instance this provider cannot produce an image for (one clear reason)."""
 
 
-def options_hint() -> str:
-    return ("choose --images pull (prebuilt swebench images from a registry), --images build "
-            "(swebench's builder, online) or --images offline --repo-mirror DIR (local clones + PyPI wheels)")
+def options_hint(failed: str | None = None) -> str:
+    """The --images choices, less the one (`failed`) that just failed."""
+    choices = {"pull": "--images pull (prebuilt swebench images from a registry)",
+               "build": "--images build (swebench's builder, online)",
+               "offline": "--images offline --repo-mirror DIR (local clones + PyPI wheels)"}
+    rest = [text for kind, text in choices.items() if kind != failed]
+    return "choose " + ", ".join(rest[:-1]) + " or " + rest[-1]
 
 
 def _image_exists(client, tag: str) -> bool:
@@ -196,7 +200,7 @@ class PullProvider(_Provider):
                 client.images.pull(repository, tag=version)
             except Exception as exc:  # noqa: BLE001 - no registry, no such image, rate limit
                 reason = reason_line(exc, 200)
-                raise ImageUnavailable(f"{task.instance_id}: cannot pull {source} ({reason}); {options_hint()}") from None
+                raise ImageUnavailable(f"{task.instance_id}: cannot pull {source} ({reason}); {options_hint('pull')}") from None
         with self._lock:
             add_dgm_layer(client, source, tag, self.kind)
         return tag
@@ -226,7 +230,7 @@ class BuildProvider(_Provider):
                 build_instance_image(spec, client, None, nocache=False)
             except Exception as exc:  # noqa: BLE001 - swebench's BuildImageError and network errors
                 reason = reason_line(exc, 200)
-                raise ImageUnavailable(f"{task.instance_id}: swebench's builder failed ({reason}); {options_hint()}") from None
+                raise ImageUnavailable(f"{task.instance_id}: swebench's builder failed ({reason}); {options_hint('build')}") from None
         add_dgm_layer(client, spec.instance_image_key, tag, self.kind)
         return tag
 
