@@ -61,6 +61,28 @@ def _running_container(client, task_run_id: str) -> bool:
     return bool(client.containers.list(filters={"label": f"dgm.task_run={task_run_id}", "status": "running"}))
 
 
+def _sleeping_sandbox_cut(box, docker_client, label: str, cut) -> tuple[dict, float]:
+    """Run `sleep 60` in `box` (labelled dgm.test=`label`) in a thread; once it
+    runs, call `cut()`. Returns the run's outcome and when the cut came."""
+    outcome = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = box.run(["sleep", "60"], workdir="/tmp", timeout_s=90)
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    _wait_for(lambda: docker_client.containers.list(filters={"label": f"dgm.test={label}", "status": "running"}),
+              what="the sandbox to run")
+    cut_at = time.monotonic()
+    cut()
+    worker.join(30)
+    assert not worker.is_alive(), "the run did not notice the cut"
+    return outcome, cut_at
+
+
 # --------------------------------------------------------------------------- the sandbox layer
 def test_sandbox_failures_of_docker_itself_are_infrastructure_errors(tmp_path, docker_client, base_image, relay):
     from dgm.errors import DockerUnavailable, ImageUnavailable, SandboxLaunchFailed
@@ -81,22 +103,7 @@ def test_sandbox_failures_of_docker_itself_are_infrastructure_errors(tmp_path, d
     # The engine dies while a sandbox runs: the run does not end as the process's own result.
     proxied = relay.client()
     box = Sandbox(proxied, base_image, labels={"dgm.test": "engine-cut"}, stage=True)
-    outcome = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = box.run(["sleep", "60"], workdir="/tmp", timeout_s=90)
-        except BaseException as exc:  # noqa: BLE001
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    _wait_for(lambda: docker_client.containers.list(filters={"label": "dgm.test=engine-cut", "status": "running"}),
-              what="the sandbox to run")
-    cut_at = time.monotonic()
-    relay.cut()
-    worker.join(30)
-    assert not worker.is_alive(), "the run did not notice that the engine was gone"
+    outcome, cut_at = _sleeping_sandbox_cut(box, docker_client, "engine-cut", relay.cut)
     assert time.monotonic() - cut_at < 15
     assert isinstance(outcome.get("error"), DockerUnavailable), outcome
     assert "stopped answering" in str(outcome["error"])
@@ -119,21 +126,9 @@ def test_a_sandbox_killed_from_outside_is_not_its_process_ending(docker_client, 
     from dgm.sandbox.docker import Sandbox
 
     box = Sandbox(docker_client, base_image, labels={"dgm.test": "killed-outside"}, stage=True)
-    outcome = {}
-
-    def run() -> None:
-        try:
-            outcome["result"] = box.run(["sleep", "60"], workdir="/tmp", timeout_s=90)
-        except BaseException as exc:  # noqa: BLE001
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    _wait_for(lambda: docker_client.containers.list(filters={"label": "dgm.test=killed-outside", "status": "running"}),
-              what="the sandbox to run")
-    docker_client.containers.list(filters={"label": "dgm.test=killed-outside"})[0].kill()
-    worker.join(30)
-    assert not worker.is_alive()
+    outcome, _ = _sleeping_sandbox_cut(
+        box, docker_client, "killed-outside",
+        lambda: docker_client.containers.list(filters={"label": "dgm.test=killed-outside"})[0].kill())
     assert isinstance(outcome.get("error"), SandboxKilled), outcome
     assert "killed from outside dgm" in str(outcome["error"])
     box.remove()
@@ -144,28 +139,29 @@ def test_a_sandbox_killed_from_outside_is_not_its_process_ending(docker_client, 
 
 
 # --------------------------------------------------------------------------- an evaluation
-def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, store, docker_client, relay):
+def _evaluation_cut_mid_run(tmp_path, store, client, docker_client, cut, *, name: str, n_tasks: int) -> tuple:
+    """Evaluate the seed (slow gold answers, one worker) through `client`; once
+    the first task's agent runs, call `cut(run)`. Returns (outcome, runs)."""
     import json
 
     from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
-    from dgm.errors import DockerUnavailable
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
     from dgm.llm.gateway import Gateway
     from dgm.llm.scripted import BUILTIN_SPECS
 
-    bench = TinyBenchmark(tmp_path / "bench", n_tasks=4)
-    # Gold answers, slowly: the agent is mid-run when the engine goes.
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=n_tasks)
+    # Gold answers, slowly: the agent is mid-run when the cut comes.
     spec = tmp_path / "slow_gold.json"
     spec.write_text(json.dumps(dict(BUILTIN_SPECS["gold"], latency_s=3)))
-    campaign = store.create_campaign(name="engine-dies", kind="eval", config={})
+    campaign = store.create_campaign(name=name, kind="eval", config={})
     agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
                             origin="seed")
     executor = ThreadExecutor(1)
     outcome = {}
     try:
         with Gateway(LLMClient(store)) as gateway:
-            evaluator = Evaluator(store, relay.client(), gateway, bench,
+            evaluator = Evaluator(store, client, gateway, bench,
                                   EvalSettings(model=f"scripted:{spec}", time_limit_s=60))
 
             def run() -> None:
@@ -180,13 +176,20 @@ def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, s
             _wait_for(lambda: any(_running_container(docker_client, r.id)
                                   for r in store.list_task_runs(campaign_id=campaign.id)),
                       what="the first task's agent to run")
-            relay.cut()
+            cut(store.list_task_runs(campaign_id=campaign.id)[0])
             worker.join(60)
             assert not worker.is_alive()
     finally:
         executor.shutdown()
+    return outcome, store.list_task_runs(campaign_id=campaign.id)
+
+
+def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, store, docker_client, relay):
+    from dgm.errors import DockerUnavailable
+
+    outcome, runs = _evaluation_cut_mid_run(tmp_path, store, relay.client(), docker_client, lambda run: relay.cut(),
+                                            name="engine-dies", n_tasks=4)
     assert isinstance(outcome.get("error"), DockerUnavailable), outcome
-    runs = store.list_task_runs(campaign_id=campaign.id)
     # The run in flight is left unfinished (a resume redoes it), not scored as the agent's error,
     # and no other task was started against a dead engine.
     assert [r.status for r in runs] == ["running"]
@@ -197,50 +200,16 @@ def test_a_dead_engine_stops_an_evaluation_without_blaming_the_agent(tmp_path, s
 def test_an_agent_sandbox_killed_from_outside_leaves_its_run_unfinished(tmp_path, store, docker_client):
     """QA killed an agent's sandbox with `docker kill`: the run was scored as the
     agent's error ("no diff came back") and the agent kept the lower score."""
-    import json
-
-    from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
     from dgm.errors import SandboxKilled
-    from dgm.executor import ThreadExecutor
-    from dgm.llm.client import LLMClient
-    from dgm.llm.gateway import Gateway
-    from dgm.llm.scripted import BUILTIN_SPECS
 
-    bench = TinyBenchmark(tmp_path / "bench", n_tasks=2)
-    spec = tmp_path / "slow_gold.json"
-    spec.write_text(json.dumps(dict(BUILTIN_SPECS["gold"], latency_s=3)))
-    campaign = store.create_campaign(name="killed-outside", kind="eval", config={})
-    agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
-                            origin="seed")
-    executor = ThreadExecutor(1)
-    outcome = {}
-    try:
-        with Gateway(LLMClient(store)) as gateway:
-            evaluator = Evaluator(store, docker_client, gateway, bench,
-                                  EvalSettings(model=f"scripted:{spec}", time_limit_s=60))
+    def docker_kill(run) -> None:
+        docker_client.containers.list(filters={"label": f"dgm.task_run={run.id}"})[0].kill()
 
-            def run() -> None:
-                try:
-                    outcome["runs"] = evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id,
-                                                          stage="eval", executor=executor)
-                except BaseException as exc:  # noqa: BLE001
-                    outcome["error"] = exc
-
-            worker = threading.Thread(target=run)
-            worker.start()
-            _wait_for(lambda: any(_running_container(docker_client, r.id)
-                                  for r in store.list_task_runs(campaign_id=campaign.id)),
-                      what="the first task's agent to run")
-            running = store.list_task_runs(campaign_id=campaign.id)[0]
-            docker_client.containers.list(filters={"label": f"dgm.task_run={running.id}"})[0].kill()
-            worker.join(60)
-            assert not worker.is_alive()
-    finally:
-        executor.shutdown()
+    outcome, runs = _evaluation_cut_mid_run(tmp_path, store, docker_client, docker_client, docker_kill,
+                                            name="killed-outside", n_tasks=2)
     assert isinstance(outcome.get("error"), SandboxKilled), outcome
     # Left for a resume to redo, not scored; no further task was started.
-    assert [r.status for r in store.list_task_runs(campaign_id=campaign.id)] == ["running"]
-
+    assert [r.status for r in runs] == ["running"]
 
 # --------------------------------------------------------------------------- a campaign
 def test_a_dead_engine_stops_a_campaign_and_resume_finishes_it_as_if_nothing_happened(
