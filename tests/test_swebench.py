@@ -233,7 +233,6 @@ def test_pull_without_registry_names_the_options(lite):
     assert not failures["pallets__flask-4992"].startswith("pallets__flask-4992")  # keyed by it, not repeated
 
 
-
 def test_a_failed_pull_says_the_engines_reason_not_its_http_status(lite, docker_client):
     """The real engine refuses the pull (offline: no registry; online: no such
     repository); the message carries its explanation, not the SDK's

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgm.errors import ImageUnavailable, NotFound, UsageError
-from dgm.sandbox.docker import reason_line
+from dgm.sandbox.docker import docker_client, pid_alive, reason_line
 from dgm.sandbox.images import base_image_tag
 
 PROVIDERS = ("auto", "pull", "build", "offline")
@@ -291,8 +291,6 @@ class AutoProvider(_Provider):
 
 def _client_or_none():
     try:
-        from dgm.sandbox.docker import docker_client
-
         return docker_client()
     except Exception:  # noqa: BLE001 - tag() must work without an engine
         return None
@@ -717,8 +715,6 @@ class OfflineBuilder(_Provider):
         t0 = time.monotonic()
         plan = self.plan(row)
         ctx = self._context_dir(iid)
-        from dgm.sandbox.docker import pid_alive
-
         for left in ctx.parent.glob(f"{iid}.*"):  # contexts of builds killed before their clean-up
             pid = left.suffix[1:]
             if left.is_dir() and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
