@@ -114,6 +114,34 @@ def test_an_oversized_request_gets_an_answer_not_a_broken_pipe(store):
     assert store.list_llm_calls(campaign_id=campaign.id) == []
 
 
+def test_a_connection_over_the_cap_reads_a_429_even_if_it_sends_late(store):
+    """A refused connection is answered before its request arrives; closing it
+    at once made a client that sent a moment later fail with a broken pipe
+    instead of reading why it was refused."""
+    import time
+
+    campaign, agent = _seeded(store, "gw", "eval")
+    with Gateway(LLMClient(store), max_connections_per_sandbox=2) as gateway:
+        token = _noop_token(gateway, campaign, agent)
+        held = [socket.socket(socket.AF_UNIX) for _ in range(2)]  # this process's whole allowance
+        for sock in held:
+            sock.connect(gateway.socket_path)
+
+        class LateSender(UnixConnection):
+            def connect(self):
+                super().connect()
+                time.sleep(0.3)  # the gateway refuses meanwhile
+
+        late = LateSender(gateway.socket_path)
+        late.request("POST", "/v1/chat/completions", body=json.dumps({"messages": [{"role": "user", "content": "hi"}]}),
+                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        response = late.getresponse()
+        assert (response.status, json.loads(response.read())["error"]["type"]) == (429, "rate_limit_error")
+        for sock in held:
+            sock.close()
+    assert store.list_llm_calls(campaign_id=campaign.id) == []
+
+
 def _run_concurrently(worker, n: int) -> None:
     threads = [threading.Thread(target=worker) for _ in range(n)]
     for t in threads:

@@ -14,12 +14,14 @@ import json
 import math
 import os
 import secrets
+import selectors
 import shutil
 import socket
 import socketserver
 import struct
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 from dgm.errors import BudgetExceeded, ModelUnavailable
@@ -101,6 +103,11 @@ _REFUSED_BODY = json.dumps({"error": {"message": "too many open connections from
                                       "type": "rate_limit_error"}}).encode()
 _REFUSED = (b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(_REFUSED_BODY), _REFUSED_BODY))
+# A refused connection stays open this long, its write side shut and its input
+# dropped, so a client still sending its request reads the 429 rather than a
+# broken pipe; at most this many linger at once, the rest are closed at once.
+REFUSED_LINGER_S = 2.0
+MAX_LINGERING = 256
 
 
 def _peer_sandbox(sock: socket.socket) -> str:
@@ -119,6 +126,68 @@ def _peer_sandbox(sock: socket.socket) -> str:
         return f"uid:{uid}"
 
 
+class _Refuser:
+    """Holds refused connections (the 429 already sent) until their peers
+    close or the linger ends, on one thread whatever their number."""
+
+    def __init__(self):
+        self._wake = threading.Condition()
+        self._arrived: list[tuple[socket.socket, float]] = []
+        self._held: dict[socket.socket, float] = {}
+        self._selector = selectors.DefaultSelector()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="dgm-gateway-refuser", daemon=True)
+        self._thread.start()
+
+    def hold(self, sock: socket.socket) -> bool:
+        """Take `sock` over; False (the caller closes it) when too many linger."""
+        with self._wake:
+            if self._stopped or len(self._arrived) + len(self._held) >= MAX_LINGERING:
+                return False
+            self._arrived.append((sock, time.monotonic() + REFUSED_LINGER_S))
+            self._wake.notify()
+        return True
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        self._thread.join(5)
+
+    def _release(self, sock: socket.socket) -> None:
+        self._selector.unregister(sock)
+        with self._wake:
+            del self._held[sock]
+        sock.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._arrived or self._held or self._stopped):
+                    self._wake.wait()  # idle: no polling
+                arrived, self._arrived = self._arrived, []
+                for sock, deadline in arrived:
+                    self._held[sock] = deadline
+                stopped = self._stopped
+            for sock, _ in arrived:
+                self._selector.register(sock, selectors.EVENT_READ)
+            if stopped:
+                break
+            for key, _ in self._selector.select(timeout=0.1):
+                try:
+                    more = key.fileobj.recv(1 << 16)
+                except OSError:
+                    more = b""
+                if not more:  # the peer has read the 429 and closed
+                    self._release(key.fileobj)
+            now = time.monotonic()
+            for sock in [s for s, deadline in list(self._held.items()) if deadline <= now]:
+                self._release(sock)
+        for sock in list(self._held):
+            self._release(sock)
+        self._selector.close()
+
+
 class _UnixHTTPServer(socketserver.UnixStreamServer):
     """A thread per connection, within per-sandbox and total caps."""
 
@@ -128,6 +197,7 @@ class _UnixHTTPServer(socketserver.UnixStreamServer):
         self._slots_lock = threading.Lock()
         self.open_by_sandbox: dict[str, int] = {}
         self.refused = 0
+        self._refuser = _Refuser()
 
     def process_request(self, request, client_address) -> None:
         peer = _peer_sandbox(request)
@@ -142,11 +212,17 @@ class _UnixHTTPServer(socketserver.UnixStreamServer):
             try:
                 request.setblocking(False)  # a peer that does not read cannot hold this thread
                 request.send(_REFUSED)
+                request.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-            self.shutdown_request(request)
+            if not self._refuser.hold(request):
+                self.shutdown_request(request)
             return
         threading.Thread(target=self._serve, args=(request, client_address, peer), daemon=True).start()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._refuser.stop()
 
     def _serve(self, request, client_address, peer: str) -> None:
         try:
