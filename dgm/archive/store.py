@@ -1194,7 +1194,7 @@ def _settle_directory_once_raced(engine: sa.Engine, root: Path, **kwargs) -> Pat
         except (IntegrityError, _Raced) as exc:
             if attempt == attempts - 1:
                 raise ArchiveUnavailable("other processes kept changing where its code is recorded") from None
-            if getattr(exc, "wait", False):
+            if isinstance(exc, _Raced) and exc.wait:
                 time.sleep(0.2)
     raise AssertionError("unreachable")
 
