@@ -397,6 +397,23 @@ def test_task_run_lifecycle_and_resume(seeded):
     assert elsewhere.id != cut.id and store.get_task_run(cut.id).campaign_id == campaign.id
 
 
+def test_text_holding_nul_is_kept_with_a_replacement_on_both_backends(seeded):
+    """PostgreSQL refuses NUL in text columns; a diff, an error from inside a
+    sandbox, a model's reply or a name from a config file can hold one. Such a
+    write must not fail (it killed a campaign), and both backends keep the same."""
+    store, campaign, agent = seeded
+    run = store.start_task_run(campaign.id, agent.id, "task", "mini", "t\x00id", "eval", "m\x00")
+    done = store.finish_task_run(run.id, status="error", patch="+a\x00b\n", error="diff.err: \x00")
+    assert (done.patch, done.error, done.task_id, done.model) == ("+a\ufffdb\n", "diff.err: \ufffd", "t\ufffdid", "m\ufffd")
+    call = store.record_llm_call(model="m", request_hash="h", purpose="task", task_run_id=run.id, status="error",
+                                 error="upstream said \x00")
+    assert store.get_llm_call(call.id).error == "upstream said \ufffd"
+    assert store.update_agent(agent.id, rejection_reason="does not compile: \x00").rejection_reason == \
+        "does not compile: \ufffd"
+    named = store.create_campaign("from\x00toml", "eval", {})
+    assert store.get_campaign(named.id).name == "from\ufffdtoml"
+
+
 def test_every_agent_keeps_its_code_from_garbage_collection(seeded, tmp_path):
     """add_agent, update_agent and bulk_add_agents (imports) each leave
     refs/agents/<id> on the agent's commit, so `git gc` keeps all of them."""

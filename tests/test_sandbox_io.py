@@ -241,8 +241,24 @@ def test_a_diff_that_is_not_utf8_says_so_and_where(docker_client, base_image, tm
     task = bench.tasks()[0]
     result = _run(docker_client, base_image, tmp_path, "open('latin1.txt', 'wb').write(b'caf\\xe9\\n')\n",
                   repo_tar=bench.repo_tar(task), base_commit=task.base_commit)
-    assert result.patch_not_utf8 and "+caf\ufffd" in result.patch
+    assert result.patch_not_text and "+caf\ufffd" in result.patch
     assert result.error == "the diff is not UTF-8 text (in latin1.txt); those bytes were replaced", result.error
+
+
+@pytest.mark.docker
+def test_a_diff_holding_nul_says_so_and_where(docker_client, base_image, tmp_path):
+    """Git diffs a file with NUL as text when the agent's .gitattributes says
+    so; no database keeps NUL in text (PostgreSQL refuses the write)."""
+    from tiny_bench import TinyBenchmark
+
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
+    task = bench.tasks()[0]
+    result = _run(docker_client, base_image, tmp_path,
+                  "open('.gitattributes', 'w').write('nul.txt diff\\n')\n"
+                  "open('nul.txt', 'wb').write(b'a\\x00b\\n')\n",
+                  repo_tar=bench.repo_tar(task), base_commit=task.base_commit)
+    assert result.patch_not_text and "+a\ufffdb" in result.patch and "\x00" not in result.patch, result.patch
+    assert result.error == "the diff holds NUL bytes (in nul.txt); those bytes were replaced", result.error
 
 
 # --------------------------------------------------------------------------- the repository tar

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -78,6 +79,35 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with NUL replaced by U+FFFD, if it is a string."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
+class _NulFree(TypeDecorator):
+    """Text as every backend can keep it: PostgreSQL refuses NUL in text
+    columns, and an agent's diff, a sandbox's output, a model's reply or a name
+    in a config file can hold one. NUL becomes U+FFFD on every backend, so
+    SQLite and PostgreSQL keep the same value and no write fails on it: here
+    for SQL statements, and when set on a model object (see the end of this
+    module), so the objects the store hands back say what was stored."""
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return without_nul(value)
+
+
+class NulFreeString(_NulFree):
+    impl = String
+    cache_ok = True
+
+
+class NulFreeText(_NulFree):
+    impl = Text
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     # Deterministic constraint names: PostgreSQL needs them to drop constraints
     # in later migrations, and SQLite batch migrations need them to find them.
@@ -103,7 +133,7 @@ class Campaign(Base):
     __tablename__ = "campaigns"
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(NulFreeString(200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -136,7 +166,7 @@ class Agent(Base):
     generation: Mapped[int] = mapped_column(default=0)
     commit_sha: Mapped[str] = mapped_column(String(SHA_LEN))
     status: Mapped[str] = mapped_column(String(32))
-    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(NulFreeText)
     origin: Mapped[str] = mapped_column(String(32))
     proposal: Mapped[dict[str, Any] | None]
     """The diagnosis and improvement proposal that produced this agent."""
@@ -168,16 +198,16 @@ class TaskRun(Base):
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"))
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id"))
     kind: Mapped[str] = mapped_column(String(32))
-    benchmark: Mapped[str] = mapped_column(String(200))
-    task_id: Mapped[str] = mapped_column(String(300))
+    benchmark: Mapped[str] = mapped_column(NulFreeString(200))
+    task_id: Mapped[str] = mapped_column(NulFreeString(300))
     stage: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(32))
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(NulFreeString(200))
     tests_status: Mapped[dict[str, Any] | None]
     """{"FAIL_TO_PASS": {"success": [...], "failure": [...]}, "PASS_TO_PASS": {...}}"""
-    patch: Mapped[str | None] = mapped_column(Text)
-    error: Mapped[str | None] = mapped_column(Text)
+    patch: Mapped[str | None] = mapped_column(NulFreeText)
+    error: Mapped[str | None] = mapped_column(NulFreeText)
     duration_s: Mapped[float | None] = mapped_column(Float)
     agent_duration_s: Mapped[float | None] = mapped_column(Float)
     test_duration_s: Mapped[float | None] = mapped_column(Float)
@@ -215,7 +245,7 @@ class LLMCall(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     seq: Mapped[int]
     """Order of the call within its task run (or agent + purpose), for replay."""
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(NulFreeString(200))
     request_hash: Mapped[str] = mapped_column(String(64))
     """sha256 of the canonical JSON request (model + messages + params)."""
     prompt_tokens: Mapped[int] = mapped_column(default=0)
@@ -223,7 +253,7 @@ class LLMCall(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     latency_s: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(32))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(NulFreeText)
     artifact_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     scripted: Mapped[bool] = mapped_column(Boolean, default=False)
     """The 'model' was a deterministic scripted stand-in, not a real LLM."""
@@ -269,4 +299,14 @@ class ArchiveInfo(Base):
     __tablename__ = "archive_info"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str] = mapped_column(NulFreeText)
+
+
+def _set_without_nul(target: Any, value: Any, oldvalue: Any, initiator: Any) -> Any:
+    return without_nul(value)
+
+
+for _model in (Campaign, Agent, TaskRun, LLMCall, ArchiveInfo):
+    for _column in _model.__table__.columns:
+        if isinstance(_column.type, _NulFree):
+            event.listen(getattr(_model, _column.key), "set", _set_without_nul, retval=True)

@@ -50,7 +50,7 @@ class SelfModifyResult:
     patch: str
     task_run_id: str
     error: str | None = None
-    """Why the diff is missing or cannot be used as it is (not taken, over the cap, not UTF-8), if so."""
+    """Why the diff is missing or cannot be used as it is (not taken, over the cap, not text: not UTF-8 or NUL), if so."""
     usable: bool = True
     """False when the patch must not become the child's code (its bytes were altered, or it is missing)."""
 
@@ -83,7 +83,7 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
                                benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
     if run.status != "running":
-        # As recorded below: an unusable diff (not taken, or not UTF-8) finished the run as an error.
+        # As recorded below: an unusable diff (not taken, or not text) finished the run as an error.
         return SelfModifyResult(run.patch or "", run.id, run.error, usable=run.status != "error")
     parent_dir = code_cache.path(parent.commit_sha)
     repo_tar, base = repo_tar_of(parent_dir)
@@ -105,7 +105,7 @@ def run_self_modification(*, store, docker_client, gateway, code_cache, campaign
     status = "ok" if result.status == "ok" else result.status
     if status == "ok" and not result.patch.strip():
         status = "empty_patch"
-    if result.patch_not_utf8:
+    if result.patch_not_text:
         status = "error"  # the child's code would not be the bytes its parent wrote
     store.finish_task_run(run.id, status=status, patch=result.patch, error=result.error,
                           duration_s=time.monotonic() - started, agent_duration_s=result.agent_duration_s,

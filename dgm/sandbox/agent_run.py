@@ -41,8 +41,8 @@ class AgentRunResult:
     outputs: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     oom_killed: bool = False
-    patch_not_utf8: bool = False
-    """Bytes of the diff that are not UTF-8 were replaced in `patch` (`error` says where)."""
+    patch_not_text: bool = False
+    """Bytes of the diff that text cannot keep (not UTF-8, or NUL) were replaced in `patch` (`error` says where)."""
 
     @property
     def trajectory(self) -> dict | None:
@@ -152,8 +152,8 @@ class FinishedRun:
     error: str | None = None
     agent_exit_code: int | None = None
     agent_duration_s: float | None = None
-    not_utf8: bool = False
-    """The diff held bytes that are not UTF-8: `patch` has them replaced, `error` says where."""
+    not_text: bool = False
+    """The diff held bytes text cannot keep (not UTF-8, or NUL): `patch` has them replaced, `error` says where."""
 
 
 def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap: int = OUTPUT_CAP_BYTES) -> FinishedRun:
@@ -196,17 +196,24 @@ def read_finish_tar(raw: bytes, *, patch_cap: int = PATCH_CAP_BYTES, output_cap:
     if patch is None or rc != b"0":
         detail = _gist(err.decode("utf-8", "replace")) if err else "no diff came back"
         return FinishedRun(None, outputs, f"could not take the diff: {detail}", **agent)
+    # Patches are kept as text, and no database keeps NUL in text: say which
+    # file would not survive that, rather than change bytes silently.
     try:
-        return FinishedRun(patch.decode("utf-8"), outputs, **agent)
+        text, problem = patch.decode("utf-8"), None
     except UnicodeDecodeError as exc:
-        # Patches are kept as text: say which file would not survive that, rather than change bytes silently.
-        where = _file_at(patch, exc.start)
-        return FinishedRun(patch.decode("utf-8", errors="replace"), outputs,
-                           f"{NOT_UTF8}{f' (in {where})' if where else ''}; those bytes were replaced",
-                           not_utf8=True, **agent)
+        text, problem = patch.decode("utf-8", errors="replace"), (NOT_UTF8, exc.start)
+    if problem is None and "\x00" in text:
+        problem = (HOLDS_NUL, patch.index(b"\x00"))  # a file the agent's .gitattributes made git diff as text
+    if problem is None:
+        return FinishedRun(text, outputs, **agent)
+    where = _file_at(patch, problem[1])
+    return FinishedRun(text.replace("\x00", "\ufffd"), outputs,
+                       f"{problem[0]}{f' (in {where})' if where else ''}; those bytes were replaced",
+                       not_text=True, **agent)
 
 
 NOT_UTF8 = "the diff is not UTF-8 text"
+HOLDS_NUL = "the diff holds NUL bytes"
 
 
 def _file_at(patch: bytes, offset: int) -> str | None:
@@ -315,7 +322,7 @@ def run_agent(
         status, error = "timeout", f"agent overran its {time_limit_s:.0f} s limit"
     if finished.patch is None:
         status, error = "error", finished.error
-    elif finished.not_utf8 and error is None:
+    elif finished.not_text and error is None:
         error = finished.error  # a note: the run still counts, with those bytes replaced
     if oom and error is None:
         # Otherwise the run only looks like an agent that gave up.
@@ -326,5 +333,5 @@ def run_agent(
                                    if result.truncated else ""),
         agent_exit_code=finished.agent_exit_code, agent_duration_s=agent_s,
         wall_s=time.monotonic() - started, outputs=finished.outputs, error=error, oom_killed=oom,
-        patch_not_utf8=finished.not_utf8,
+        patch_not_text=finished.not_text,
     )
