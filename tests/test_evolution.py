@@ -297,8 +297,23 @@ def test_a_child_that_does_not_compile_is_rejected_before_any_task(tmp_path, sto
     campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "broken", broken),
                                          "broken")
     assert status == "completed"
-    assert child.status == "rejected" and "does not compile" in child.rejection_reason
+    # The reason names the file and the compiler's complaint, not just the verdict.
+    assert child.status == "rejected" and \
+        child.rejection_reason.startswith("sanity gate: the child does not compile: main.py: "), child.rejection_reason
+    assert "line" in child.rejection_reason
     assert store.list_task_runs(agent_id=child.id, kind="task") == []
+
+
+def test_a_sanity_rejection_says_which_check_failed_and_how():
+    from dgm.evolution.self_modify import _detail, _line_after, _pytest_summary
+
+    compiled = "does not compile:\nmain.py: invalid non-printable character U+001B (main.py, line 211)\nx.py: ...\n"
+    assert _line_after(compiled, "does not compile:") == \
+        "main.py: invalid non-printable character U+001B (main.py, line 211)"
+    tests = "compiles\n..F.\n=== FAILURES ===\nassert 1 == 2\n=========== 1 failed, 3 passed in 0.21s ===========\n"
+    assert _pytest_summary(tests) == "1 failed, 3 passed in 0.21s"
+    assert _pytest_summary("compiles\nKilled\n") is None and _detail(None) == ""
+    assert _detail("x" * 500) == ": " + "x" * 200
 
 
 def test_a_child_that_hangs_is_rejected_and_the_campaign_goes_on(tmp_path, store, docker_client):

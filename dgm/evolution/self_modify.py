@@ -175,6 +175,26 @@ echo DGM_SANITY_OK
 """
 
 
+def _line_after(output: str, marker: str) -> str | None:
+    """The first line after `marker` in `output` (the first file that does not compile)."""
+    head, found, rest = output.partition(marker)
+    lines = [line for line in rest.splitlines() if line.strip()] if found else []
+    return lines[0].strip() if lines else None
+
+
+def _pytest_summary(output: str) -> str | None:
+    """pytest's last summary line ("1 failed, 3 passed in 0.21s"), if it printed one."""
+    for line in reversed(output.splitlines()):
+        if " in " in line and any(word in line for word in ("failed", "error", "passed", "no tests ran")):
+            return line.strip("= ").strip()
+    return None
+
+
+def _detail(text: str | None) -> str:
+    """`: text`, cut to one short line, for a rejection reason; nothing when there is none."""
+    return f": {text[:200]}" if text else ""
+
+
 def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, image: str, limits,
                 time_limit_s: float) -> None:
     """Raise RejectChild unless the child compiles and passes its own tests (in a sandbox)."""
@@ -193,9 +213,9 @@ def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, im
         elif result.timed_out:
             error = f"sanity gate: the child's own checks hang (over {time_limit_s:.0f} s)"
         elif result.exit_code == 3 or "does not compile" in result.output:
-            error = "sanity gate: the child does not compile"
+            error = "sanity gate: the child does not compile" + _detail(_line_after(result.output, "does not compile:"))
         elif result.exit_code == 4:
-            error = "sanity gate: the child's own tests fail"
+            error = "sanity gate: the child's own tests fail" + _detail(_pytest_summary(result.output))
         else:
             error = f"sanity gate failed (exit {result.exit_code})"
         run = store.finish_task_run(run.id, status="ok" if ok else "error", error=error,

@@ -53,13 +53,15 @@ def load_trajectory(raw: bytes | str | None) -> dict | None:
     """An agent's trajectory.json as a JSON object, or None.
 
     The agent wrote it: it may be anything (a list, garbage, nesting deep
-    enough to exhaust the parser's recursion). Whoever reads it gets an
-    object or nothing, never an exception.
+    enough to exhaust the parser's recursion, NaN). Whoever reads it gets an
+    object that is valid JSON, or nothing, never an exception.
     """
     if not raw:
         return None
     try:
-        data = json.loads(raw)
+        # NaN and Infinity (Python's json writes them) stay as the words: no
+        # JSON reader, a browser's included, accepts them back.
+        data = json.loads(raw, parse_constant=str)
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
