@@ -65,7 +65,7 @@ def _print_diff(diff: str, title: str) -> None:
         console.print(f"[dim]{title}: no changes[/]")
         return
     if console.is_terminal:
-        console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=False), title=title, expand=False))
+        console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=False), title=Text(title), expand=False))
     else:
         # Piped: the raw diff, so `dgm diff A B | git apply` works.
         sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
@@ -102,7 +102,7 @@ def ls_cmd(
         if json_out:
             return _echo_json(rows)
         if not rows:
-            console.print(f"no campaigns in {store.url}")
+            console.print(f"no campaigns in {escape(str(store.url))}")
             return
         cells = [[r["id"], Text(r["name"]), r["kind"], r["status"], str(r["agents"]), str(r["admitted"]),
                   _score_text(r["best_score"]), f"{r['spent_usd']:.4f}", r["created_at"][:16].replace("T", " ")]
@@ -360,7 +360,7 @@ def lineage_cmd(
                 out.write_bytes(data)
             except OSError as exc:
                 raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
-            console.print(f"wrote {fmt} with {graph.number_of_nodes()} agents and {graph.number_of_edges()} edges to {out}")
+            console.print(f"wrote {fmt} with {graph.number_of_nodes()} agents and {graph.number_of_edges()} edges to {escape(str(out))}")
         return
     lin = Lineage.load(store, c.id)
     if not len(lin):
@@ -392,7 +392,7 @@ def plot_cmd(
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     last = points[-1]
     cut = f", generation {last.generation} cut short" if last.partial else ""
-    console.print(f"wrote {out}: {len(points)} generation(s) ({source}{cut}); last: best {_fmt_score(last.best_score)}, "
+    console.print(f"wrote {escape(str(out))}: {len(points)} generation(s) ({source}{cut}); last: best {_fmt_score(last.best_score)}, "
                   f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
                   f"spent ${last.spent_usd:.4f}")
 
@@ -419,7 +419,7 @@ def export_cmd(
     except OSError as exc:
         raise UsageError(f"cannot write to {dest}: {exc.strerror or exc}") from None
     n = sum(1 for p in dest.rglob("*") if p.is_file())
-    console.print(f"exported agent {a.id} (commit {a.commit_sha[:12]}, {n} files) to {dest}")
+    console.print(f"exported agent {a.id} (commit {a.commit_sha[:12]}, {n} files) to {escape(str(dest))}")
 
 
 def replay_cmd(
@@ -510,7 +510,7 @@ def replay_cmd(
     for note in report.notes:
         grid.add_row("note", Text(note))
     style = "green" if (report.divergence is None and report.patch_identical is not False) else "yellow"
-    console.print(Panel(grid, title=report.verdict, border_style=style, expand=False))
+    console.print(Panel(grid, title=Text(report.verdict), border_style=style, expand=False))  # quotes the agent
     if report.patch_identical is False and source is not None:
         import difflib
 
@@ -535,7 +535,7 @@ def serve_cmd(
     if host in ("0.0.0.0", "::"):
         err_console.print(Text(f"warning: --host {host} serves the archive (code, trajectories, LLM transcripts) "
                                "to every machine that can reach this one, with no password"))
-    console.print(f"dgm explorer on [bold]{server.url}[/] (archive {store.url}); Ctrl-C stops it")
+    console.print(f"dgm explorer on [bold]{server.url}[/] (archive {escape(str(store.url))}); Ctrl-C stops it")
     try:
         server.serve_forever()
     finally:

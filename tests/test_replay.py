@@ -53,11 +53,12 @@ def recorded(tmp_path_factory, docker_client):
         (run,) = evaluator.run_tasks(agent, bench.tasks()[:1], campaign_id=campaign.id, stage="eval",
                                      executor=ThreadExecutor(1))
     assert run.status == "resolved" and run.patch.strip()
-    # A child whose code differs from the recorded agent's (its system prompt changed).
+    # A child whose code differs from the recorded agent's (its system prompt changed, to
+    # text that is Rich markup: the divergence report quotes it).
     child_dir = tmp / "child"
     shutil.copytree(SEED_AGENT_DIR, child_dir, ignore=shutil.ignore_patterns("__pycache__"))
     main = child_dir / "main.py"
-    main.write_text(main.read_text().replace("You are a careful software engineer", "You are a meticulous engineer"))
+    main.write_text(main.read_text().replace("You are a careful software engineer", "You are a meticulous[/red] engineer"))
     child = store.add_agent(campaign.id, commit_agent_dir(store, child_dir, "child", parent_sha=sha),
                             parent_id=agent.id, generation=1, status="admitted", origin="child")
     yield store, root, bench, agent, child, run
@@ -119,7 +120,8 @@ def test_replay_reports_divergence_when_the_agent_code_differs(recorded, tiny_re
     assert "meticulous" in report["divergence"]["reason"] or "careful" in report["divergence"]["reason"]
     assert report["verdict"].startswith("diverged at step 1")
     text = run_dgm(["replay", child.id, "--task", original.task_id, "--run", original.id], root)
-    assert text.returncode == 0 and "diverged at step 1" in text.stdout
+    assert text.returncode == 0 and "diverged at step 1" in text.stdout, text.stderr
+    assert "[/red]" in text.stdout  # the agent's text as it is, not read as markup
 
 
 def test_replay_reports_divergence_when_the_task_differs(recorded, tiny_registered, offline):
