@@ -75,7 +75,7 @@ def test_gateway_attributes_records_and_refuses(store):
     ({"messages": [{"role": "user", "content": [{"type": "image_url", "text": 123}]}]}, "content must be a string"),
     ({"messages": [{"role": "user", "content": [{"type": "text"}]}]}, "content must be a string"),
     ({"messages": [{"role": "user", "content": "A\ud800B"}]}, "not valid Unicode"),
-    ({"messages": [{"role": "user", "content": "hi"}], "temperature": float("nan")}, "finite number"),
+    ({"messages": [{"role": "user", "content": "hi"}], "temperature": float("nan")}, "NaN is not valid JSON"),
     ({"messages": [{"role": "wizard", "content": "hi"}]}, "role is one of"),
     ({"messages": []}, "non-empty list"),
     ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5.5}, "max_tokens must be a positive integer"),
@@ -85,6 +85,8 @@ def test_gateway_attributes_records_and_refuses(store):
     ({"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}, "temperature must be a finite number"),
     ({"messages": [{"role": "user", "content": "hi"}], "stop": [1]}, "stop must be"),
     ([1, 2], "JSON object"),
+    (b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "x": NaN}]}]}', "NaN is not valid JSON"),
+    (b'{"messages": [{"role": "user", "content": "hi"}], "zz": -Infinity}', "-Infinity is not valid JSON"),
 ])
 def test_a_request_litellm_or_the_budget_would_misread_is_a_400_and_never_reaches_the_model(store, body, says):
     """A self-modified agent's malformed request must be its own error, not a

@@ -110,6 +110,12 @@ REFUSED_LINGER_S = 2.0
 MAX_LINGERING = 256
 
 
+def _refuse_constant(name: str):
+    """NaN and Infinity are not JSON: anywhere in a request (not only where
+    `parse_request` looks), they would reach the transcript, which must stay JSON."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _peer_sandbox(sock: socket.socket) -> str:
     """Which sandbox a connection comes from: its process's control group (one
     per container; world-readable, so this works when dgm is not root). The
@@ -368,7 +374,8 @@ class Gateway:
                     return self._error(413, f"request body larger than {MAX_REQUEST_BYTES} bytes",
                                        "invalid_request_error")
                 try:
-                    messages, params = parse_request(json.loads(self.rfile.read(length)))
+                    messages, params = parse_request(json.loads(self.rfile.read(length),
+                                                                parse_constant=_refuse_constant))
                 except (ValueError, RecursionError) as exc:
                     return self._error(400, f"malformed request: {exc}", "invalid_request_error")
                 try:
