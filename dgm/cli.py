@@ -284,12 +284,13 @@ def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from dgm.bench.evaluate import Evaluator
+    from dgm.liveness import heartbeat
     from dgm.llm.client import Budget
 
     budgets = {} if budget_usd is None else {campaign_id: Budget(budget_usd, lambda: store.campaign_spend(campaign_id))}
     llm = llm_client_cls(store, budgets=budgets)
     counts: dict[str, int] = {}
-    with gateway_cls(llm) as gateway, Progress(
+    with heartbeat(store, campaign_id), gateway_cls(llm) as gateway, Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[tally]}"), TimeElapsedColumn(), console=console, transient=False,
     ) as progress:

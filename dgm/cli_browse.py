@@ -1,5 +1,5 @@
-"""Browse, compare and replay archived agents: ls, show, diff, lineage, plot,
-export, replay, serve, import-dgm.
+"""Browse, compare and replay archived agents: ls, show, show-run, diff,
+lineage, plot, export, replay, serve, import-dgm.
 
 Registered onto the main Typer app by `register(app)` (kept apart from cli.py
 so several people can add commands without editing the same file). Same
@@ -60,15 +60,25 @@ def _echo_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=1, default=str) + "\n")
 
 
-def _print_diff(diff: str, title: str) -> None:
+def _print_diff(diff: str, title: str, *, patch_stream: bool = True) -> None:
+    """A diff, highlighted on a terminal. Piped: the raw diff when the output
+    is meant for `git apply` (`patch_stream`), else with control characters
+    escaped, so `| less -R` or a log file cannot be driven by what an agent wrote."""
     if not diff.strip():
-        console.print(f"[dim]{title}: no changes[/]")
+        console.print(Text(f"{title}: no changes", style="dim"))
         return
     if console.is_terminal:
         console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=False), title=Text(title), expand=False))
     else:
         # Piped: the raw diff, so `dgm diff A B | git apply` works.
-        sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
+        _write_plain(diff, raw=patch_stream)
+
+
+def _write_plain(text: str, *, raw: bool) -> None:
+    from dgm.safe_text import terminal_safe
+
+    text = text if raw else terminal_safe(text)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def ls_cmd(
@@ -86,16 +96,13 @@ def ls_cmd(
         raise UsageError("--sort and --limit order and cut a campaign's agents: give a campaign")
     store = _store(archive, archive_dir)
     if campaign is None:
-        from dgm.evolution.dashboard import runner_checks_in
+        from dgm.liveness import shown_status
 
         overview = store.campaign_overview()
         rows = []
         for c in store.list_campaigns():
             o = overview.get(c.id, {})
-            status = c.status
-            if c.kind == "evolution" and status == "running" and not runner_checks_in(c):
-                status = "running?"  # its runner stopped checking in: killed, or its machine is down
-            rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": status,
+            rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c),
                          "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
                          "best_score": o.get("best_score"), "spent_usd": c.spent_usd,
                          "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})
@@ -227,12 +234,9 @@ def show_cmd(
         # Why a run failed, when the harness knows (the whole text is in `--json` and the explorer).
         why = [(r["error"] or "").strip().splitlines()[0][:100] if (r["error"] or "").strip()
                else (r["grading_note"] or "")[:100] for r in runs]
-        # A run still 'running' in a campaign that has stopped was cut short: resume redoes it.
-        live = {cid for cid in {r["campaign_id"] for r in runs if r["status"] == "running"}
-                if cid and store.get_campaign(cid).status == "running"}
         for i, r in enumerate(runs):
-            if r["status"] == "running" and r["campaign_id"] not in live:
-                r["status"], why[i] = "unfinished", why[i] or "cut short when its campaign stopped; `dgm resume` redoes it"
+            if r["status"] == "unfinished":
+                why[i] = why[i] or r["cut_short"]
         cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
                   Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
                   str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"]),
@@ -262,7 +266,7 @@ def show_cmd(
             title = f"attempted change to {a.parent_id}'s code (never committed)"
             if not console.is_terminal:
                 console.print(title + ":")  # the raw diff follows: say what it is
-            _print_diff(d["attempted_patch"], title)
+            _print_diff(d["attempted_patch"], title, patch_stream=False)
         else:
             console.print("[dim]no code of its own, and no self-modification diff was recorded[/]")
     elif a.parent_id is None:
@@ -270,7 +274,157 @@ def show_cmd(
         console.print(f"[dim]root agent: no parent to diff against; its code has {len(files)} file(s) "
                       f"(`dgm export {a.id} DIR` writes it out; `dgm diff {a.id} OTHER` compares it)[/]")
     else:
-        _print_diff(diff or "", f"diff {a.parent_id} → {a.id}")
+        _print_diff(diff or "", f"diff {a.parent_id} → {a.id}", patch_stream=False)
+    if runs:
+        console.print(Text("one run in full (trajectory, patch, logs, LLM calls): `dgm show-run RUN`", style="dim"))
+
+
+# How much of a run `dgm show-run` prints by default; its flags print the whole of one part.
+SHOWN_STEPS = 25
+SHOWN_PATCH_LINES = 300
+SHOWN_LOG_LINES = 40
+
+
+def show_run_cmd(
+    run: str = typer.Argument(..., help="Task run id, or a unique prefix (`dgm show AGENT` lists them)."),
+    patch: bool = typer.Option(False, "--patch", help="Only the run's whole patch (raw when piped: `| git apply`)."),
+    agent_log: bool = typer.Option(False, "--agent-log",
+                                   help="Only the agent's whole output (of a sanity run: its checks' output)."),
+    eval_log: bool = typer.Option(False, "--eval-log", help="Only the whole test log of the run's grading."),
+    trajectory: bool = typer.Option(False, "--trajectory", help="Only the trajectory the agent wrote, as JSON."),
+    json_out: bool = typer.Option(False, "--json",
+                                  help="Everything as JSON: the run, its patch, trajectory, logs and LLM calls."),
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """One task run in full: what the agent did, its patch, its own output, the test log and its LLM calls.
+
+    By default the start of the trajectory and the patch and the end of each
+    log; `--patch`, `--agent-log`, `--eval-log` or `--trajectory` print the
+    whole of one (raw when piped; on a terminal control characters are shown
+    as escapes).
+    """
+    from dgm.lineage.details import call_summary, mark_cut_short, run_summary
+    from dgm.sandbox.agent_run import load_trajectory
+
+    only = [name for name, on in (("--patch", patch), ("--agent-log", agent_log), ("--eval-log", eval_log),
+                                  ("--trajectory", trajectory), ("--json", json_out)) if on]
+    if len(only) > 1:
+        raise UsageError(f"give one of {', '.join(only)}, not several")
+    store = _store(archive, archive_dir)
+    r = store.get_task_run(run)
+
+    def artifact_text(artifact_id: str | None, what: str, required: bool) -> str | None:
+        if not artifact_id:
+            if required:
+                raise NotFound(f"task run {r.id} kept no {what}")
+            return None
+        return store.artifacts.get_text(artifact_id)
+
+    raw_trajectory = artifact_text(r.trajectory_artifact, "trajectory (the agent wrote none, or too much)",
+                                   trajectory)
+    if patch:
+        if not (r.patch or "").strip():
+            raise NotFound(f"task run {r.id} has an empty patch ({r.status})")
+        return _print_diff(r.patch, f"patch of task run {r.id}")
+    if agent_log or eval_log:
+        text = artifact_text(r.agent_log_artifact if agent_log else r.eval_log_artifact,
+                             "output of its agent" if agent_log else "test log", True)
+        return _write_plain(text, raw=not console.is_terminal)
+    steps = load_trajectory(raw_trajectory) if raw_trajectory is not None else None
+    if trajectory:
+        if steps is None:
+            return _write_plain(raw_trajectory, raw=not console.is_terminal)  # not JSON: as the agent wrote it
+        return _echo_json(steps)
+    summary = run_summary(r)
+    mark_cut_short(store, [summary])
+    calls = [call_summary(c) for c in store.list_llm_calls(r.id)]
+    logs = {"agent_log": artifact_text(r.agent_log_artifact, "", False),
+            "eval_log": artifact_text(r.eval_log_artifact, "", False)}
+    if json_out:
+        return _echo_json({**summary, "agent_id": r.agent_id, "patch": r.patch, "tests_status": r.tests_status,
+                           "trajectory": steps if steps is not None else raw_trajectory, **logs, "llm_calls": calls})
+
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("run", Text(f"{r.id}  ({r.kind}, stage {r.stage}, attempt {r.attempt}; campaign {r.campaign_id})"))
+    head.add_row("agent", r.agent_id)
+    head.add_row("task", Text(f"{r.task_id}  ({r.benchmark})"))
+    head.add_row("model", Text(r.model))
+    status = Text(summary["status"], style=STATUS_STYLE.get(summary["status"], ""))
+    if summary.get("cut_short"):
+        status.append(f" — {summary['cut_short']}", style="dim")
+    head.add_row("status", status)
+    if summary["f2p"] or summary["p2p"]:
+        head.add_row("hidden tests", f"FAIL_TO_PASS {summary['f2p'] or '-'}, PASS_TO_PASS {summary['p2p'] or '-'}")
+    if summary["grading_note"]:
+        head.add_row("grading", Text(summary["grading_note"]))
+    times = [f"{label} {value:.1f} s" for label, value in (("in all", r.duration_s), ("agent", r.agent_duration_s),
+                                                            ("tests", r.test_duration_s)) if value is not None]
+    head.add_row("time", ", ".join(times) or "-")
+    head.add_row("cost", Text(f"${r.cost_usd:.4f} in {_n(len(calls), 'LLM call')}"
+                              + (" [scripted models]" if any(c["scripted"] for c in calls) else "")))
+    if r.error:
+        head.add_row("error", Text(r.error))
+    console.print(Panel(head, title=f"task run {r.id}", expand=False))
+
+    if steps is not None:
+        listed = [s for s in steps.get("steps") or [] if isinstance(s, dict)] if isinstance(steps.get("steps"),
+                                                                                              list) else []
+        exit_status = steps.get("exit_status")
+        console.print(Text(f"trajectory: {_n(len(listed), 'step')}"
+                           + (f", {exit_status}" if isinstance(exit_status, str) else ""), style="bold"))
+        for step in listed[:SHOWN_STEPS]:
+            rc = step.get("returncode")
+            console.print(Text(f"step {step.get('step', '?')}" + (f" · rc {rc}" if rc is not None else ""),
+                               style="dim"))
+            for key, style, lines in (("command", "cyan", 6), ("output", "", 8)):
+                value = step.get(key)
+                if value is None:
+                    continue
+                text = value if isinstance(value, str) else json.dumps(value)
+                shown = text.splitlines()[:lines]
+                more = len(text.splitlines()) - len(shown)
+                console.print(Text("\n".join(("$ " if key == "command" else "  ") + line for line in shown)
+                                   + (f"\n  [... {more} more lines]" if more > 0 else ""), style=style))
+        if len(listed) > SHOWN_STEPS:
+            console.print(Text(f"[... {len(listed) - SHOWN_STEPS} more steps: --trajectory]", style="dim"))
+    elif raw_trajectory is not None:
+        console.print(Text("trajectory: not readable JSON (--trajectory prints it as written)", style="dim"))
+    else:
+        console.print(Text("trajectory: none kept" + (" (the sanity gate runs checks, not the agent)"
+                                                      if r.kind == "sanity" else ""), style="dim"))
+
+    patch_lines = (r.patch or "").splitlines(True)
+    shown_patch = "".join(patch_lines[:SHOWN_PATCH_LINES])
+    _print_diff(shown_patch, f"patch of task run {r.id}", patch_stream=False)
+    if len(patch_lines) > SHOWN_PATCH_LINES:
+        console.print(Text(f"[... {len(patch_lines) - SHOWN_PATCH_LINES} more patch lines: --patch]", style="dim"))
+    for key, label, flag in (("agent_log", "checks' output" if r.kind == "sanity" else "agent's own output",
+                              "--agent-log"), ("eval_log", "test log", "--eval-log")):
+        text = logs[key]
+        if text is None:
+            continue
+        lines = text.splitlines()
+        cut = len(lines) - SHOWN_LOG_LINES
+        console.print(Text(f"{label}" + (f" (last {SHOWN_LOG_LINES} of {len(lines)} lines; {flag} for all)"
+                                         if cut > 0 else ""), style="bold"))
+        console.print(Text("\n".join(lines[-SHOWN_LOG_LINES:])), soft_wrap=True)
+    if calls:
+        table = Table(title=f"LLM calls ({len(calls)})")
+        cells = [[str(c["seq"]), c["purpose"], Text(c["model"]), c["status"],
+                  str(c["prompt_tokens"] + c["completion_tokens"]), f"{c['latency_s']:.2f}", f"{c['cost_usd']:.4f}",
+                  c["id"]] for c in calls]
+        for i, col in enumerate(("#", "purpose", "model", "status", "tokens", "seconds", "cost $", "call")):
+            justify = "right" if col in ("#", "tokens", "seconds", "cost $") else "left"
+            if col == "model":
+                table.add_column(col, justify=justify)
+            else:
+                add_whole_column(table, col, [row[i] for row in cells], justify=justify)
+        for row in cells:
+            table.add_row(*row)
+        print_table(console, table)
 
 
 def diff_cmd(
@@ -567,6 +721,7 @@ def import_dgm_cmd(
 def register(app: typer.Typer) -> None:
     app.command("ls")(ls_cmd)
     app.command("show")(show_cmd)
+    app.command("show-run")(show_run_cmd)
     app.command("diff")(diff_cmd)
     app.command("lineage")(lineage_cmd)
     app.command("plot")(plot_cmd)

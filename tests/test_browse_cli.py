@@ -362,16 +362,21 @@ def test_a_killed_runner_on_this_machine_is_known_dead_at_once(tmp_path):
     try:
         with ArchiveStore.open(None, tmp_path / "archive") as store:
             campaigns = {name: store.create_campaign(name, "evolution", {}) for name in ("killed", "alive", "remote")}
+            campaigns["killed-eval"] = store.create_campaign("killed-eval", "eval", {})
             with store.engine.begin() as conn:
                 for name, pid, host in (("killed", gone.pid, socket.gethostname()),
-                                        ("alive", alive.pid, socket.gethostname()), ("remote", gone.pid, "elsewhere")):
+                                        ("alive", alive.pid, socket.gethostname()), ("remote", gone.pid, "elsewhere"),
+                                        ("killed-eval", gone.pid, socket.gethostname())):
                     conn.execute(sa.update(Campaign).where(Campaign.id == campaigns[name].id)
                                  .values(pid=pid, runner_host=host))
             fresh = {name: store.get_campaign(c.id) for name, c in campaigns.items()}
         rows = {r["name"]: r["status"] for r in json.loads(run_dgm(["ls", "--json"], tmp_path / "archive").stdout)}
-        assert rows == {"killed": "running?", "alive": "running", "remote": "running"}
+        assert rows == {"killed": "running?", "alive": "running", "remote": "running", "killed-eval": "running?"}
         status = " ".join(run_dgm(["status", "killed"], tmp_path / "archive").stdout.split())
         assert f"its runner, pid {gone.pid} on this machine, is gone" in status
+        # An evaluation is not resumed: status does not send the user to `dgm resume`.
+        status = " ".join(run_dgm(["status", "killed-eval"], tmp_path / "archive").stdout.split())
+        assert "is gone; an eval is not resumed" in status and "dgm resume" not in status, status
         _refuse_if_running(fresh["killed"])  # resume may go on
         for name, where in (("alive", f"pid {alive.pid},"), ("remote", f"pid {gone.pid} on elsewhere,")):
             with pytest.raises(UsageError, match=where):
@@ -516,6 +521,10 @@ def test_control_characters_an_agent_wrote_cannot_drive_the_terminal(tmp_path):
             assert raw.encode() not in out, (args, raw)
         if args[0] in ("diff", "show", "ls"):
             assert b"\\x1b[41mANSI-RED" in out, args
+    # Piped, `dgm show` (not a patch stream) escapes them too; `dgm diff` stays raw, for `git apply`.
+    shown = run_dgm(["show", child.id], root).stdout
+    assert "\x1b[41m" not in shown and "\u202e" not in shown and "\\x1b[41mANSI-RED" in shown
+    assert "\x1b[41mANSI-RED" in run_dgm(["diff", child.id], root).stdout
 
 
 def test_runs_cut_by_a_stop_are_shown_unfinished_and_their_stage_as_so_far(tmp_path):
@@ -533,3 +542,59 @@ def test_runs_cut_by_a_stop_are_shown_unfinished_and_their_stage_as_so_far(tmp_p
     assert "unfinished" in out and "`dgm resume` redoes it" in out and " running " not in out, out
     details = json.loads(run_dgm(["show", seed.id, "--json"], root).stdout)
     assert details["stages"]["heldout"] == {"resolved": 1, "finished": 1, "unfinished": 1, "score": 1.0}
+
+
+def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):
+    """What the agent did (trajectory), its patch, its own output, the test log
+    and its calls: `dgm show` lists runs, `dgm show-run` opens one."""
+    root = tmp_path / "archive"
+    patch = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-x = 1\n+x = 2 \x1b[31m\n"
+    agent_log = "".join(f"line {i}\n" for i in range(100)) + "dgm-seed: submitted \x1b]0;TITLE\x07\n"
+    steps = {"exit_status": "submitted", "steps": [
+        {"step": 0, "command": "cat <<'EOF' > calc.py\nx = 2\nEOF", "returncode": 0, "output": "done"},
+        {"step": 1, "command": "echo DGM_SUBMIT_FINAL_OUTPUT", "returncode": 0, "output": None}]}
+    # Python's json writes NaN: the agent's file may hold it.
+    trajectory = json.dumps(steps).replace('"output": null', '"output": NaN')
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign("one-run", "eval", {})
+        seed = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                               origin="seed")
+        run = store.start_task_run(campaign.id, seed.id, "task", "dgm-mini", "t-1", "eval", "scripted:gold")
+        store.record_llm_call(model="scripted:gold", request_hash="ab" * 32, purpose="task", task_run_id=run.id,
+                              cost_usd=0.25, prompt_tokens=10, completion_tokens=5, scripted=True)
+        store.finish_task_run(run.id, status="resolved", patch=patch, error=None,
+                              trajectory_artifact=store.artifacts.put(trajectory),
+                              agent_log_artifact=store.artifacts.put(agent_log),
+                              eval_log_artifact=store.artifacts.put("collected 3 items\n3 passed\n"))
+        bare = store.start_task_run(campaign.id, seed.id, "task", "dgm-mini", "t-2", "eval", "scripted:gold")
+        store.finish_task_run(bare.id, status="empty_patch", patch="")
+        store.set_campaign_status(campaign.id, "completed", finished=True)
+    out = run_dgm(["show-run", run.id[:8]], root)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for expected in (run.id, seed.id, "t-1", "resolved", "$0.2500 in 1 LLM call [scripted models]",
+                     "trajectory: 2 steps, submitted", "$ cat <<'EOF' > calc.py", "$ x = 2", "+x = 2 \\x1b[31m",
+                     "agent's own output (last 40 of 101 lines; --agent-log for all)", "line 99",
+                     "test log", "3 passed", "LLM calls (1)"):
+        assert expected in text, (expected, text)
+    assert "line 5\n" not in text and "\x1b" not in text  # the log's start is cut; nothing raw reaches the pipe
+    # Each part whole: raw in a pipe (the patch applies as it was), escaped on a terminal.
+    assert run_dgm(["show-run", run.id, "--patch"], root).stdout == patch
+    assert run_dgm(["show-run", run.id, "--agent-log"], root).stdout == agent_log
+    assert run_dgm(["show-run", run.id, "--eval-log"], root).stdout == "collected 3 items\n3 passed\n"
+    served = json.loads(run_dgm(["show-run", run.id, "--trajectory"], root).stdout)
+    assert served["steps"][1]["output"] == "NaN"  # the agent's NaN: the words, so the output is JSON
+    whole = json.loads(run_dgm(["show-run", run.id, "--json"], root).stdout)
+    assert (whole["patch"], whole["agent_log"], whole["llm_calls"][0]["cost_usd"]) == (patch, agent_log, 0.25)
+    on_terminal = _on_a_terminal(["show-run", run.id, "--agent-log"], root)
+    assert b"\x1b]0;TITLE" not in on_terminal and b"\\x1b]0;TITLE\\x07" in on_terminal
+    # What is missing or contradictory: one line, exit 2.
+    for args, says in ((["show-run", bare.id, "--patch"], "has an empty patch"),
+                       (["show-run", bare.id, "--eval-log"], "kept no test log"),
+                       (["show-run", run.id, "--patch", "--json"], "give one of --patch, --json"),
+                       (["show-run", "ffffffffffff"], "no task run")):
+        proc = run_dgm(args, root)
+        assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, \
+            (args, proc.stderr)
+    # `dgm show` says where a run's details are.
+    assert "`dgm show-run RUN`" in run_dgm(["show", seed.id], root).stdout

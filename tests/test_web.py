@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -68,6 +69,7 @@ def archive(tmp_path_factory):
                               "exit_status": HOSTILE, "steps": [{"step": HOSTILE, "command": HOSTILE,
                                                                  "returncode": HOSTILE, "output": HOSTILE}]})))
     for task, raw in (("list-trajectory", b"[1, 2]"), ("steps-not-a-list", b'{"steps": "oops"}'),
+                      ("nan-trajectory", b'{"steps": [{"step": NaN, "command": "x", "returncode": -Infinity}]}'),
                       ("deep-trajectory", b"[" * 100_000 + b"]" * 100_000),
                       ("typed-trajectory", b'{"steps": [{"step": 0, "command": 12345, "output": {"x": [1]}}]}')):
         run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", task, "extra", "scripted:gold")
@@ -79,6 +81,11 @@ def archive(tmp_path_factory):
     run = store.start_task_run(synth.campaign_id, early.id, "self_modify", "self", "self", "self_modify", "m")
     store.finish_task_run(run.id, status="ok", patch="diff --git a/main.py b/main.py\n+ATTEMPTED = 1\n")
     store.update_agent(early.id, status="rejected", rejection_reason="self-modification diff does not apply")
+    # A run with the agent's own output, and one still marked running.
+    run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", "with-agent-log", "extra", "scripted:gold")
+    store.finish_task_run(run.id, status="unresolved", agent_log_artifact=store.artifacts.put(
+        "step 1\n" * 2000 + "dgm-seed: gave up \u202eelif\r\n"))
+    store.start_task_run(synth.campaign_id, root, "task", "synthetic", "in-flight", "extra", "scripted:gold")
     yield store, synth
     store.close()
 
@@ -90,9 +97,19 @@ def server(archive):
         yield srv
 
 
+def _not_json(name: str):
+    raise AssertionError(f"the API sent {name}, which no browser's JSON.parse accepts")
+
+
 def get(url: str):
     with urllib.request.urlopen(url, timeout=30) as resp:
-        return resp.status, json.loads(resp.read())
+        return resp.status, json.loads(resp.read(), parse_constant=_not_json)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_api_serves_the_archive_read_only(archive, server):
@@ -125,11 +142,34 @@ def test_api_serves_the_archive_read_only(archive, server):
     by_task = {r.task_id: r.id for r in store.list_task_runs(agent_id=root)}
     for task, want in (("list-trajectory", {"unreadable": True}), ("deep-trajectory", {"unreadable": True}),
                        ("steps-not-a-list", {"steps": []}),
-                       ("typed-trajectory", {"steps": [{"step": 0, "command": 12345, "output": '{"x": [1]}'}]})):
+                       ("typed-trajectory", {"steps": [{"step": 0, "command": 12345, "output": '{"x": [1]}'}]}),
+                       # Python's json writes NaN and Infinity; the page's parser would refuse the whole run.
+                       ("nan-trajectory", {"steps": [{"step": "NaN", "command": "x", "returncode": "-Infinity"}]})):
         status, served = get(server.url + f"api/runs/{by_task[task]}")
         assert status == 200 and served["trajectory"] == want, (task, served["trajectory"])
+    # The agent's own output: its end, with where the whole of it is.
+    _, logged = get(server.url + f"api/runs/{by_task['with-agent-log']}")
+    assert logged["agent_log_tail"].endswith("dgm-seed: gave up \u202eelif\r\n") and len(logged["agent_log_tail"]) == 6000
+    # A child with no code of its own is not diffed as if its parent's code were its own.
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(server.url + f"api/diff?a={root}&b=early-reject", timeout=10)
+    assert err.value.code == 400 and "has no code of its own" in json.loads(err.value.read())["error"]
+    # Live while its runner checks in; `running?`, and its in-flight run cut short, once the runner is gone.
+    store.heartbeat(synth.campaign_id)
     _, version = get(server.url + f"api/campaigns/{synth.campaign_id}/version")
     assert version["status"] == "running" and len(version["version"]) == 16
+    _, in_flight = get(server.url + f"api/runs/{by_task['in-flight']}")
+    assert in_flight["status"] == "running" and "cut_short" not in in_flight
+    store.heartbeat(synth.campaign_id, pid=_dead_pid())
+    try:
+        _, version = get(server.url + f"api/campaigns/{synth.campaign_id}/version")
+        _, in_flight = get(server.url + f"api/runs/{by_task['in-flight']}")
+        _, listed = get(server.url + "api/campaigns")
+    finally:
+        store.heartbeat(synth.campaign_id)  # live again, for the other tests
+    assert version["status"] == "running?"
+    assert in_flight["status"] == "unfinished" and "dgm resume" in in_flight["cut_short"]
+    assert [c["status"] for c in listed if c["id"] == synth.campaign_id] == ["running?"]
     for bad, code in (("api/agents/ffffffffffff", 404), ("api/heatmap", 400), ("../../etc/passwd", 404),
                       ("api/nothing", 404)):
         with pytest.raises(urllib.error.HTTPError) as err:
@@ -305,6 +345,12 @@ def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, ser
             # A command that is a number, not text: the run is still shown (it used to hang at "loading").
             page.click("tr[data-run] >> text=typed-trajectory")
             _wait_until(page, "document.querySelector('[data-testid=trajectory] .cmd')?.textContent === '12345'")
+            # Multi-line commands keep their lines.
+            wrap = page.eval_on_selector("[data-testid=trajectory] .cmd", "el => getComputedStyle(el).whiteSpace")
+            # The agent's own output: a right-to-left override and a carriage return are shown, not obeyed.
+            page.click("tr[data-run] >> text=with-agent-log")
+            _wait_until(page, "!!document.querySelector('[data-testid=agent-log] pre')")
+            agent_log = page.eval_on_selector("[data-testid=agent-log] pre", "el => el.textContent")
             # A permalink pasted into the same tab is followed (only the hash changes).
             page.evaluate(f"location.hash = '#campaign=web&agent={synth.best_agent}'")
             _wait_until(page, f"document.querySelector('[data-testid=agent-id]')?.textContent === '{synth.best_agent}'")
@@ -316,6 +362,8 @@ def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, ser
             shutil.rmtree(profile, ignore_errors=True)
     assert pwned is None and injected == 0
     assert HOSTILE in shown
+    assert wrap == "pre-wrap"
+    assert agent_log.endswith("dgm-seed: gave up \\u202eelif\\x0d\n") and "\u202e" not in agent_log, agent_log[-60:]
     # Nothing was even attempted against the policy (a missed escape would show here), and the app runs under it.
     assert not refused, refused
     assert not errors, errors

@@ -7,49 +7,15 @@ running in another process or on another machine sharing the database).
 
 from __future__ import annotations
 
-import os
-import socket
 import time
-from datetime import datetime, timezone
 
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from dgm.liveness import heartbeat_age, runner_checks_in, runner_process_gone
 from dgm.ranking import best_key, can_be_best
-
-# A campaign whose last heartbeat (every 5 s, loop.HEARTBEAT_S) is younger than this has a live runner.
-HEARTBEAT_FRESH_S = 30.0
-
-
-def heartbeat_age(campaign) -> float | None:
-    """Seconds since the campaign's runner last checked in (None: never)."""
-    beat = campaign.heartbeat_at
-    if beat is None:
-        return None
-    beat = beat if beat.tzinfo else beat.replace(tzinfo=timezone.utc)
-    return (datetime.now(timezone.utc) - beat).total_seconds()
-
-
-def runner_process_gone(campaign) -> bool:
-    """Its runner was on this machine and that process no longer exists (a
-    `kill -9`): known at once, not when the heartbeat goes stale. A runner
-    on another machine is never judged by a pid here."""
-    from dgm.sandbox.docker import pid_alive
-
-    pid = campaign.pid
-    if not pid or pid == os.getpid() or getattr(campaign, "runner_host", None) != socket.gethostname():
-        return False
-    return not pid_alive(pid)
-
-
-def runner_checks_in(campaign) -> bool:
-    """A running campaign whose runner checked in lately and, on this machine, still exists."""
-    age = heartbeat_age(campaign)
-    return (campaign.status == "running" and age is not None and age < HEARTBEAT_FRESH_S
-            and not runner_process_gone(campaign))
-
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
@@ -114,7 +80,10 @@ def status_view(store, campaign) -> Group:
     if campaign.status == "running" and not alive:
         why = (f"its runner, pid {campaign.pid} on this machine, is gone" if runner_process_gone(campaign)
                else f"no heartbeat for {_duration(age)}")
-        state = f"running? ({why}; resume with `dgm resume`)"
+        then = ("resume with `dgm resume`" if campaign.kind == "evolution"
+                else f"a{'n' if campaign.kind in ('eval', 'import') else ''} {campaign.kind} is not resumed: "
+                     "its finished runs are kept; run it again for the rest")
+        state = f"running? ({why}; {then})"
     elif campaign.status in ("failed", "interrupted", "budget_exhausted") and campaign.kind == "evolution":
         # Why it stopped, and what to do: the first thing to read in the morning.
         stop = next((e for e in reversed(events) if e.kind == "campaign_stopped"), None)

@@ -31,11 +31,10 @@ from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
 from dgm.evolution.staging import HELDOUT, StagePlan, build_plan, should_advance
+from dgm.liveness import HEARTBEAT_S
 from dgm.llm.client import CallContext, UpstreamError
 from dgm.llm.gateway import CONTAINER_SOCKET
 from dgm.ranking import best_key
-
-HEARTBEAT_S = 5.0
 
 
 class Stopped(Exception):

@@ -46,6 +46,28 @@ def run_summary(run) -> dict[str, Any]:
     }
 
 
+def mark_cut_short(store, runs: list[dict[str, Any]]) -> None:
+    """Runs (`run_summary`s) still `running` whose campaign's runner is not
+    alive were cut short by a stop or a kill: shown as `unfinished`, with
+    `cut_short` saying what happens to them, not as running."""
+    from dgm.liveness import runner_checks_in
+
+    campaigns: dict[str | None, Any] = {}
+    for run in runs:
+        if run["status"] != "running":
+            continue
+        cid = run["campaign_id"]
+        if cid not in campaigns:
+            campaigns[cid] = store.get_campaign(cid) if cid else None
+        campaign = campaigns[cid]
+        if campaign is not None and runner_checks_in(campaign):
+            continue
+        run["status"] = "unfinished"
+        run["cut_short"] = ("cut short when its campaign stopped; `dgm resume` redoes it"
+                            if campaign is not None and campaign.kind == "evolution"
+                            else "cut short when its run stopped; it stays unfinished")
+
+
 def call_summary(call) -> dict[str, Any]:
     return {
         "id": call.id, "task_run_id": call.task_run_id, "purpose": call.purpose, "seq": call.seq,
@@ -130,6 +152,8 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
         p["errors"] += call.status != "ok"
     children = store.children_of(agent.id)
     own_code = has_own_code(agent)
+    summaries = [run_summary(r) for r in runs]
+    mark_cut_short(store, summaries)
     return {
         "id": agent.id, "campaign_id": agent.campaign_id, "parent_id": agent.parent_id,
         "generation": agent.generation, "commit": agent.commit_sha if own_code else None, "own_code": own_code,
@@ -138,7 +162,7 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
         "diagnosis_target": agent.diagnosis_target, "score": agent.score, "heldout_score": agent.heldout_score,
         "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
         "created_at": _iso(agent.created_at), "children": [c.id for c in children],
-        "task_runs": [run_summary(r) for r in runs],
+        "task_runs": summaries,
         # Calls of no task run (diagnosing its parent's failure, proposals).
         "calls_outside_runs": [call_summary(c) for c in calls if c.task_run_id is None],
         "cost": {"total_usd": sum(c.cost_usd for c in calls), "calls": len(calls),

@@ -175,6 +175,7 @@ def replay(store, docker_client, bench, agent, task, *, mode: str, source=None, 
            time_limit_s: float = 900.0) -> ReplayReport:
     """Run `agent` on `task` once more, record it in a new 'replay' campaign, and compare."""
     from dgm.bench.evaluate import EvalSettings, Evaluator
+    from dgm.liveness import heartbeat
     from dgm.llm.client import LLMClient, Replayer
     from dgm.llm.gateway import Gateway
 
@@ -197,7 +198,7 @@ def replay(store, docker_client, bench, agent, task, *, mode: str, source=None, 
     )
     replayer = Replayer(recording.steps) if recording else None
     try:
-        with Gateway(LLMClient(store)) as gateway:
+        with heartbeat(store, campaign.id), Gateway(LLMClient(store)) as gateway:
             evaluator = Evaluator(store, docker_client, gateway, bench,
                                   EvalSettings(model=model, time_limit_s=time_limit_s))
             run = evaluator.run_task(agent, task, campaign_id=campaign.id, stage=f"{mode}-{campaign.id}",

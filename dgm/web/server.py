@@ -52,15 +52,20 @@ class ExplorerApi:
     # -- campaigns -------------------------------------------------------------
 
     def campaigns(self) -> list[dict[str, Any]]:
+        from dgm.liveness import shown_status
+
         overview = self.store.campaign_overview()
-        return [{"id": c.id, "name": c.name, "kind": c.kind, "status": c.status, "spent_usd": c.spent_usd,
+        return [{"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c), "spent_usd": c.spent_usd,
                  "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
                  **overview.get(c.id, {"agents": 0, "admitted": 0, "best_score": None})}
                 for c in self.store.list_campaigns()]
 
     def version(self, campaign_id: str) -> dict[str, Any]:
+        from dgm.liveness import shown_status
+
         campaign = self.store.get_campaign(campaign_id)
-        return {"version": self.store.campaign_fingerprint(campaign.id), "status": campaign.status}
+        # `running?`: marked running, but its runner is gone; the page must not say "live".
+        return {"version": self.store.campaign_fingerprint(campaign.id), "status": shown_status(campaign)}
 
     def _cached(self, cache: dict, campaign_id: str, build):
         """`build(campaign, fingerprint)`, kept until the campaign's fingerprint changes."""
@@ -131,7 +136,11 @@ class ExplorerApi:
         return details
 
     def diff(self, a: str, b: str) -> dict[str, Any]:
+        from dgm.lineage.details import require_own_code
+
         agent_a, agent_b = self.store.get_agent(a), self.store.get_agent(b)
+        require_own_code(agent_a)  # else its commit is its parent's, and the diff would be of someone else's code
+        require_own_code(agent_b)
         return {"a": agent_a.id, "b": agent_b.id,
                 "diff": _cap(self.store.code.diff(agent_a.commit_sha, agent_b.commit_sha))}
 
@@ -146,12 +155,13 @@ class ExplorerApi:
         return {"agents": resolved, "tasks": tasks, "status": {a: matrix.get(a, {}) for a in resolved}}
 
     def run(self, run_id: str) -> dict[str, Any]:
-        from dgm.lineage.details import call_summary, run_summary
+        from dgm.lineage.details import call_summary, mark_cut_short, run_summary
         from dgm.sandbox.agent_run import load_trajectory
 
         run = self.store.get_task_run(run_id)
         out = run_summary(run)
-        out["patch"] = _cap(run.patch or "", f"`dgm show {run.agent_id} --json`, task run {run.id}")
+        mark_cut_short(self.store, [out])
+        out["patch"] = _cap(run.patch or "", f"`dgm show-run {run.id} --patch`")
         trajectory = None
         if run.trajectory_artifact:
             try:
@@ -167,8 +177,8 @@ class ExplorerApi:
                                         for k, v in s.items()}
                                        for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
         out["trajectory"] = trajectory
-        out["eval_log_tail"] = (self.store.artifacts.get_text(run.eval_log_artifact)[-6000:]
-                                if run.eval_log_artifact else None)
+        for key, artifact in (("agent_log_tail", run.agent_log_artifact), ("eval_log_tail", run.eval_log_artifact)):
+            out[key] = self.store.artifacts.get_text(artifact)[-LOG_TAIL_CHARS:] if artifact else None
         out["llm_calls"] = [call_summary(c) for c in self.store.list_llm_calls(run.id)]
         return out
 
@@ -182,6 +192,8 @@ class ExplorerApi:
 
 
 MAX_LISTED_CALLS = 200
+# How much of the end of a run's logs the page shows (`dgm show-run` prints all).
+LOG_TAIL_CHARS = 6000
 
 
 def _cap(text: str, whole: str = "`dgm diff`") -> str:

@@ -11,7 +11,7 @@
   const POLL_MS = 3000;
 
   const state = {
-    campaign: null, g: null, version: null, selected: -1, compare: -1,
+    campaign: null, g: null, version: null, status: null, selected: -1, compare: -1,
     view: { kx: 1, ky: 1, tx: 0, ty: 0 }, dirty: false, hover: -1,
   };
   const explorer = window.dgmExplorer = {
@@ -25,7 +25,16 @@
     if (!resp.ok) throw new Error(body.error || resp.statusText);
     return body;
   }
-  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  // Agents write much of what is shown: control characters (a carriage return
+  // that overprints, say) and the bidirectional overrides that make code read
+  // backwards are shown as escapes, as the CLI does (dgm/safe_text.py).
+  const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+  const shownEscape = (c) => {
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? "\\x" + n.toString(16).padStart(2, "0") : "\\u" + n.toString(16).padStart(4, "0");
+  };
+  const esc = (s) => String(s ?? "").replace(UNSAFE, shownEscape)
+    .replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const fmt = (s) => (s === null || s === undefined ? "–" : Number(s).toFixed(3));
   const money = (x) => "$" + Number(x || 0).toFixed(4);
   // What later evaluations and replays of an agent (other campaigns) cost, apart from its own campaign's spend.
@@ -409,15 +418,18 @@
     let html = `<h3>Run ${esc(r.id)} — ${esc(r.task_id)} (<span class="st-${esc(r.status)}">${esc(r.status)}</span>, ${esc(r.model)})</h3>`;
     if (r.error) html += `<pre class="wrap st-error">${esc(r.error)}</pre>`;
     if (r.grading_note) html += `<p class="hint" data-testid="grading-note">${esc(r.grading_note)}</p>`;
+    if (r.cut_short) html += `<p class="hint" data-testid="cut-short">${esc(r.cut_short)}</p>`;
     const steps = (r.trajectory && r.trajectory.steps) || [];
-    const trajNote = !r.trajectory ? "none kept: the agent wrote none, or more than its output directory may hold"
+    const trajNote = !r.trajectory ? (r.kind === "sanity" ? "none: the sanity gate runs the child's checks, not the agent"
+      : "none kept: the agent wrote none, wrote more than its output directory may hold, or the run was imported")
       : r.trajectory.unreadable ? "not readable JSON" : `${steps.length} steps${r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""}`;
     html += `<div data-testid="trajectory"><b>Trajectory</b> (${trajNote})`;
     html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
       (s.command ? `<div class="cmd">${esc(String(s.command).slice(0, 2000))}</div>` : "") +
       (s.output ? `<pre>${esc(String(s.output).slice(0, 4000))}</pre>` : "") + "</div>").join("") + "</div>";
     html += `<b>Patch</b>${diffHtml(r.patch)}`;
-    if (r.eval_log_tail) html += `<details data-testid="eval-log"><summary><b>Test log</b> (its end)</summary><pre>${esc(r.eval_log_tail)}</pre></details>`;
+    if (r.agent_log_tail) html += `<details data-testid="agent-log"${r.kind === "sanity" ? " open" : ""}><summary><b>${r.kind === "sanity" ? "Checks' output" : "Agent's own output"}</b> (its end; all of it: <code>dgm show-run ${esc(r.id)} --agent-log</code>)</summary><pre>${esc(r.agent_log_tail)}</pre></details>`;
+    if (r.eval_log_tail) html += `<details data-testid="eval-log"><summary><b>Test log</b> (its end; all of it: <code>dgm show-run ${esc(r.id)} --eval-log</code>)</summary><pre>${esc(r.eval_log_tail)}</pre></details>`;
     html += `<b>LLM calls</b><table class="grid"><tr><th>#</th><th>model</th><th>status</th><th>tokens</th><th>s</th><th>cost</th></tr>` +
       r.llm_calls.map((c) => `<tr class="clickable" data-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${c.latency_s.toFixed(2)}</td><td>${money(c.cost_usd)}</td></tr>`).join("") + "</table><div id=\"call-slot\"></div>";
     slot.innerHTML = html;
@@ -492,10 +504,19 @@
     state.compare = prevCmp !== null && state.layout.index.has(prevCmp) ? state.layout.index.get(prevCmp) : -1;
     state.hover = -1;
     explorer.nodeCount = g.ids.length; explorer.graphLoads++; explorer.loadMs = performance.now() - t0;
-    const best = g.best_path.length ? g.ids[g.best_path.at(-1)] : null;
-    $("#treeinfo").textContent = `${g.campaign.name}: ${g.ids.length} agents · ${g.campaign.status}` +
-      (best ? ` · best ${best.slice(0, 10)} (${fmt(g.score[g.best_path.at(-1)])})` : "");
+    showTreeInfo();
     if (!keepView) fit(); else requestDraw();
+  }
+
+  function showTreeInfo() {
+    const g = state.g;
+    if (!g) return;
+    const best = g.best_path.length ? g.ids[g.best_path.at(-1)] : null;
+    // The status polled last: the graph is cached while the campaign is unchanged, and a killed runner changes nothing.
+    const status = state.status || g.campaign.status;
+    $("#treeinfo").textContent = `${g.campaign.name}: ${g.ids.length} agents · ${status}` +
+      (status === "running?" ? " (its runner stopped checking in: killed, or its machine is down)" : "") +
+      (best ? ` · best ${best.slice(0, 10)} (${fmt(g.score[g.best_path.at(-1)])})` : "");
   }
 
   async function poll() {
@@ -505,6 +526,7 @@
       const live = $("#live");
       live.textContent = `${v.status === "running" ? "● live" : "○"} · checked ${new Date().toLocaleTimeString()}`;
       live.classList.toggle("on", v.status === "running");
+      if (v.status !== state.status) { state.status = v.status; showTreeInfo(); }
       if (v.version !== state.version) {
         await loadGraph(true);
         if (state.selected >= 0 && !$("#tab-details").hidden) loadDetails();
@@ -527,7 +549,7 @@
     const evolved = withAgents.filter((c) => c.kind === "evolution");
     state.campaign = (campaigns.find((c) => c.id === wanted || c.name === wanted) || evolved.at(-1) || withAgents.at(-1) || campaigns.at(-1)).id;
     sel.value = state.campaign;
-    const switchTo = async (id) => { state.campaign = sel.value = id; state.selected = state.compare = -1; state.g = null; await loadGraph(false); };
+    const switchTo = async (id) => { state.campaign = sel.value = id; state.selected = state.compare = -1; state.g = null; state.status = null; await loadGraph(false); };
     sel.onchange = () => switchTo(sel.value);
     await loadGraph(false);
     if (params.get("agent")) selectById(params.get("agent"), false);
