@@ -248,3 +248,91 @@ def test_an_imported_patch_that_copies_a_host_file_is_refused(tmp_path):
     with pytest.raises(UsageError, match="node n1 names a path outside the agent's code: copy from"):
         _git_apply(tree, patch, "n1")
     assert not (tree / "x").exists()
+
+
+def _add_only_run(tmp_path: Path) -> Path:
+    """initial -> n1, whose patch only adds agent.py (so it applies to the empty root)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "README").write_text("placeholder\n")
+    patch, _ = patch_of(src, lambda w: (w / "agent.py").write_text("print('hi')\n"))
+    return _one_node_run(tmp_path, patch.encode())
+
+
+def _assert_nothing_imported(root: Path) -> None:
+    if (root / "dgm.db").exists():
+        with ArchiveStore.open(None, root) as store:
+            assert store.list_campaigns() == [] and store.list_agents() == []
+
+
+@pytest.mark.parametrize("record, needles", [
+    ({"generation": "one", "children": ["n1"]}, ["record 1", "'generation' must be a whole number", "'one'"]),
+    ({"generation": None, "children": ["n1"]}, ["'generation' must be a whole number", "None"]),
+    ({"generation": 0, "children": 5}, ["'children' must be a list of run ids", "5"]),
+    ({"generation": 0, "children": "n1"}, ["'children' must be a list of run ids", "'n1'"]),
+    ({"generation": 0, "children": [{"a": 1}]}, ["'children'", "must be a string", "{'a': 1}"]),
+    ({"generation": 0, "children": ["n1"], "archive": 3}, ["'archive' must be a list of run ids"]),
+    ({"generation": 0, "children": ["n1"], "children_compiled": [["n1"]]}, ["'children_compiled'", "a string"]),
+])
+def test_generation_records_of_the_wrong_shape_are_one_line(tmp_path, record, needles):
+    run = _add_only_run(tmp_path)
+    (run / "dgm_metadata.jsonl").write_text(json.dumps(record, indent=2) + "\n")
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(run)], root), "dgm_metadata.jsonl", *needles)
+    _assert_nothing_imported(root)
+
+
+@pytest.mark.parametrize("bad_id", ["../elsewhere/n2", "ABS", "..", ".", "", "a/b"])
+def test_run_ids_that_are_not_a_directory_name_in_the_run_are_refused(tmp_path, bad_id):
+    """A run id is read as OUTPUT_DIR/<id>/: one that climbs out or is absolute would import
+    another directory's node as this run's."""
+    run = _add_only_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(run / "n1", elsewhere / "n2")  # a valid node outside the run directory
+    bad_id = str(elsewhere / "n2") if bad_id == "ABS" else bad_id
+    (run / "dgm_metadata.jsonl").write_text(json.dumps({"generation": 0, "children": ["n1", bad_id]}))
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(run)], root), "'children'", repr(bad_id)[:40], "is not a run id")
+    _assert_nothing_imported(root)
+
+
+def test_metadata_files_that_cannot_be_read_as_text_are_one_line(tmp_path, monkeypatch):
+    run = _add_only_run(tmp_path)
+    root = tmp_path / "archive"
+    jsonl, node_md, patch = run / "dgm_metadata.jsonl", run / "n1" / "metadata.json", run / "n1" / "model_patch.diff"
+    good_jsonl, good_md = jsonl.read_bytes(), node_md.read_bytes()
+
+    def refused(*needles):
+        assert_one_line_error(run_dgm(["import-dgm", str(run)], root), *needles)
+        _assert_nothing_imported(root)
+
+    jsonl.write_bytes(b"\xff\xfe\x00garbage")
+    refused("dgm_metadata.jsonl is not UTF-8 text", "0xff")
+    jsonl.unlink()
+    jsonl.mkdir()
+    refused("dgm_metadata.jsonl is a directory")
+    jsonl.rmdir()
+    os.mkfifo(jsonl)  # would block a plain open() for ever
+    refused("dgm_metadata.jsonl is not a regular file")
+    jsonl.unlink()
+    jsonl.write_bytes(good_jsonl)
+
+    node_md.write_bytes(b"\xff\xfe{}")
+    refused("n1/metadata.json is not UTF-8 text")
+    node_md.unlink()
+    node_md.mkdir()
+    refused("n1/metadata.json is a directory")
+    node_md.rmdir()
+    os.symlink("/dev/zero", node_md)  # read without a limit, this exhausted memory
+    refused("n1/metadata.json is not a regular file")
+    node_md.unlink()
+    from dgm.lineage import import_dgm
+
+    monkeypatch.setattr(import_dgm, "MAX_METADATA_BYTES", 1024 * 1024)
+    node_md.write_text(json.dumps({**json.loads(good_md), "problem_statement": "x" * (1024 * 1024)}))
+    refused("n1/metadata.json is larger than 1 MB")
+    node_md.write_bytes(good_md)
+
+    patch.unlink()
+    os.symlink("/dev/zero", patch)
+    refused("n1/model_patch.diff is not a regular file")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ NODE_PATCH = "model_patch.diff"
 ROOT_ID = "initial"
 IMPORT_MODEL = "dgm-import"
 """Model name on imported task runs: the original run's model is not in its metadata."""
+MAX_METADATA_BYTES = 64 * 1024 * 1024
+"""dgm_metadata.jsonl and metadata.json files larger than this are refused (DGM's are kilobytes)."""
 
 
 @dataclass
@@ -57,9 +60,74 @@ class DgmNode:
     children: list[str] = field(default_factory=list)
 
 
+def _read_file(path: Path, capped: bool = True) -> bytes:
+    """The bytes of a regular file (a link to one is followed), refused over MAX_METADATA_BYTES if `capped`.
+
+    A directory, a FIFO or a device (a link to /dev/zero) is refused, not read."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(f"missing file {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory, not a file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(f"{path} is a directory, not a file" if stat.S_ISDIR(mode)
+                         else f"{path} is not a regular file (a device, FIFO or socket)")
+    with os.fdopen(fd, "rb") as f:
+        limit = MAX_METADATA_BYTES
+        try:
+            data = f.read(limit + 1) if capped else f.read()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if capped and len(data) > limit:
+        raise UsageError(f"{path} is larger than {limit // (1024 * 1024)} MB; a DGM metadata file is not")
+    return data
+
+
+def _read_text(path: Path) -> str:
+    data = _read_file(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_run_id(run_id: Any, where: str) -> str:
+    """A DGM run id names a directory directly inside OUTPUT_DIR: nothing else is read."""
+    if not isinstance(run_id, str):
+        raise UsageError(f"{where}: a run id must be a string, not {_short(run_id)}")
+    if run_id in ("", ".", "..") or "/" in run_id or "\0" in run_id or (os.altsep and os.altsep in run_id):
+        raise UsageError(f"{where}: {_short(run_id)} is not a run id (the name of a directory in the run directory)")
+    return run_id
+
+
+def _check_generation(record: dict[str, Any], where: str) -> None:
+    generation = record["generation"]
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise UsageError(f"{where}: 'generation' must be a whole number >= 0, not {_short(generation)}")
+    for key in ("children", "children_compiled", "archive"):
+        ids = record.get(key)
+        if ids is None:
+            continue
+        if not isinstance(ids, list):
+            raise UsageError(f"{where}: {key!r} must be a list of run ids, not {_short(ids)}")
+        for run_id in ids:
+            check_run_id(run_id, f"{where}: {key!r}")
+
+
 def read_generations(path: Path) -> list[dict[str, Any]]:
     """The generation records: DGM writes them pretty-printed and concatenated, not one per line."""
-    text = path.read_text()
+    text = _read_text(path)
     decoder = json.JSONDecoder()
     records: list[dict[str, Any]] = []
     pos = 0
@@ -74,15 +142,14 @@ def read_generations(path: Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path}: not a sequence of JSON objects ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(obj, dict) or "generation" not in obj:
             raise UsageError(f"{path}: record {len(records) + 1} is not a generation object with a 'generation' key")
+        _check_generation(obj, f"{path}: record {len(records) + 1}")
         records.append(obj)
     return records
 
 
 def _load_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"missing file {path}") from None
+        data = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(data, dict):
@@ -96,10 +163,10 @@ def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
         raise UsageError(f"DGM output directory {output_dir} "
                          f"{'is not a directory' if output_dir.exists() else 'does not exist'}")
     meta_path = output_dir / METADATA_FILE
-    if not meta_path.is_file():
+    if not os.path.lexists(meta_path):
         raise UsageError(f"missing file {meta_path} (is {output_dir} a DGM run directory?)")
     generations = read_generations(meta_path)
-    if not (output_dir / ROOT_ID / NODE_METADATA).is_file():
+    if not os.path.lexists(output_dir / ROOT_ID / NODE_METADATA):
         raise UsageError(f"missing file {output_dir / ROOT_ID / NODE_METADATA} (the root node of the run)")
 
     generation_of: dict[str, int] = {}
@@ -111,8 +178,9 @@ def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
             generation_of.setdefault(child, int(record["generation"]) + 1)
             listed.append(child)
         compiled.update(record.get("children_compiled") or [])
-    # Node directories not named in the metadata (e.g. a generation cut short) are imported as well.
-    on_disk = sorted(p.name for p in output_dir.iterdir() if p.is_dir() and (p / NODE_METADATA).is_file())
+    # Node directories not named in the metadata (e.g. a generation cut short) are imported as well;
+    # a metadata.json there that is not a readable file is reported, not skipped.
+    on_disk = sorted(p.name for p in output_dir.iterdir() if p.is_dir() and os.path.lexists(p / NODE_METADATA))
     ids = [ROOT_ID] + sorted((set(listed) | set(on_disk)) - {ROOT_ID})
 
     nodes: dict[str, DgmNode] = {}
@@ -124,7 +192,8 @@ def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
             raise UsageError(f"{node_dir / NODE_METADATA} has no parent_commit")
         patch_path = node_dir / NODE_PATCH
         # Bytes that are not UTF-8 (a Latin-1 source file) are carried through untouched to `git apply`.
-        patch = patch_path.read_bytes().decode("utf-8", "surrogateescape") if patch_path.is_file() else None
+        patch = (_read_file(patch_path, capped=False).decode("utf-8", "surrogateescape")
+                 if os.path.lexists(patch_path) else None)
         if patch is None and run_id != ROOT_ID and (run_id in compiled or run_id in final_archive):
             raise UsageError(f"missing file {patch_path} (node {run_id} is in the archive, so its code change must exist)")
         nodes[run_id] = DgmNode(run_id=run_id, parent=parent, metadata=metadata, patch=patch,
