@@ -12,8 +12,11 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+import test_archive
 from browse_support import assert_one_line_error, run_dgm
 from dgm.archive import ArchiveStore
+
+pg_url = test_archive.pg_url  # fixture: a fresh PostgreSQL database, or a skip without DGM_TEST_POSTGRES_URL
 
 GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
@@ -336,3 +339,52 @@ def test_metadata_files_that_cannot_be_read_as_text_are_one_line(tmp_path, monke
     patch.unlink()
     os.symlink("/dev/zero", patch)
     refused("n1/model_patch.diff is not a regular file")
+
+
+@pytest.mark.parametrize("key, value, needles", [
+    ("total_resolved_ids", 5, ["overall_performance.total_resolved_ids must be a list of task ids, not 5"]),
+    ("total_resolved_ids", [{"x": 1}], ["overall_performance.total_resolved_ids holds {'x': 1}, not a task id"]),
+    ("total_unresolved_ids", [None], ["total_unresolved_ids holds None"]),
+    # A string was taken one character per task: 6 task runs named "a", "_", ...
+    ("total_emptypatch_ids", "a__a-1", ["total_emptypatch_ids must be a list of task ids, not 'a__a-1'"]),
+    ("overall_performance", "good", ["'overall_performance' must be a JSON object, not 'good'"]),
+    ("overall_performance_deep", [], ["'overall_performance_deep' must be a JSON object"]),
+    ("parent_commit", 7, ["'parent_commit'", "a run id must be a string, not 7"]),
+    ("parent_commit", ["initial"], ["'parent_commit'", "not ['initial']"]),
+])
+def test_node_metadata_of_the_wrong_type_is_one_line_and_leaves_nothing(tmp_path, key, value, needles):
+    run = _add_only_run(tmp_path)
+    metadata = json.loads((run / "n1" / "metadata.json").read_text())
+    if key.startswith("total_"):
+        metadata["overall_performance"][key] = value
+    else:
+        metadata[key] = value
+    (run / "n1" / "metadata.json").write_text(json.dumps(metadata))
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(run), "--name", "x"], root), "n1/metadata.json", *needles)
+    _assert_nothing_imported(root)  # before: a campaign left 'running' with no agents, holding the name
+
+
+@pytest.mark.parametrize("failing, db", [("bulk_add_task_runs", "sqlite"), ("add_event", "sqlite"),
+                                         ("bulk_add_task_runs", "postgresql")])
+def test_a_failure_after_the_campaign_is_created_leaves_nothing_and_a_reimport_works(tmp_path, monkeypatch, request,
+                                                                                     failing, db):
+    from dgm.lineage.import_dgm import import_run
+
+    run = _add_only_run(tmp_path)
+    url = request.getfixturevalue("pg_url") if db == "postgresql" else None
+    with ArchiveStore.open(url, tmp_path / "archive") as store:
+        def broken(*args, **kwargs):
+            raise RuntimeError("database went away")
+
+        monkeypatch.setattr(store, failing, broken)
+        with pytest.raises(RuntimeError, match="went away"):
+            import_run(store, run, name="imp")
+        monkeypatch.undo()
+        assert store.list_campaigns() == [] and store.list_agents() == [] and store.list_task_runs() == []
+        assert store.list_events() == []
+        refs = subprocess.run(["git", f"--git-dir={store.code.path}", "for-each-ref", "refs/agents"],
+                              capture_output=True, text=True, check=True).stdout
+        assert refs == ""
+        campaign, ids = import_run(store, run, name="imp")  # the name is free again
+        assert campaign.status == "completed" and len(store.list_agents(campaign.id)) == len(ids) == 2

@@ -125,6 +125,31 @@ def _check_generation(record: dict[str, Any], where: str) -> None:
             check_run_id(run_id, f"{where}: {key!r}")
 
 
+_PERFORMANCE = (("overall_performance", "dgm"), ("overall_performance_deep", "dgm-full"))
+_TASK_ID_LISTS = (("total_resolved_ids", "resolved"), ("total_unresolved_ids", "unresolved"),
+                  ("total_emptypatch_ids", "empty_patch"))
+
+
+def _check_node_metadata(metadata: dict[str, Any], where: Path) -> None:
+    """The fields that become task runs: a wrong type is refused here, before anything is written."""
+    for key, _stage in _PERFORMANCE:
+        perf = metadata.get(key)
+        if perf is None:
+            continue
+        if not isinstance(perf, dict):
+            raise UsageError(f"{where}: {key!r} must be a JSON object, not {_short(perf)}")
+        for ids_key, _status in _TASK_ID_LISTS:
+            ids = perf.get(ids_key)
+            if ids is None:
+                continue
+            # A string would be taken one character per task.
+            if not isinstance(ids, list):
+                raise UsageError(f"{where}: {key}.{ids_key} must be a list of task ids, not {_short(ids)}")
+            for task_id in ids:
+                if not isinstance(task_id, str) or not task_id.strip():
+                    raise UsageError(f"{where}: {key}.{ids_key} holds {_short(task_id)}, not a task id (a string)")
+
+
 def read_generations(path: Path) -> list[dict[str, Any]]:
     """The generation records: DGM writes them pretty-printed and concatenated, not one per line."""
     text = _read_text(path)
@@ -187,9 +212,13 @@ def scan(output_dir: Path) -> tuple[dict[str, DgmNode], list[dict[str, Any]]]:
     for run_id in ids:
         node_dir = output_dir / run_id
         metadata = _load_json(node_dir / NODE_METADATA)
-        parent = None if run_id == ROOT_ID else str(metadata.get("parent_commit") or "")
-        if run_id != ROOT_ID and not parent:
-            raise UsageError(f"{node_dir / NODE_METADATA} has no parent_commit")
+        _check_node_metadata(metadata, node_dir / NODE_METADATA)
+        parent = None
+        if run_id != ROOT_ID:
+            parent = metadata.get("parent_commit")
+            if parent is None or parent == "":
+                raise UsageError(f"{node_dir / NODE_METADATA} has no parent_commit")
+            parent = check_run_id(parent, f"{node_dir / NODE_METADATA}: 'parent_commit'")
         patch_path = node_dir / NODE_PATCH
         # Bytes that are not UTF-8 (a Latin-1 source file) are carried through untouched to `git apply`.
         patch = (_read_file(patch_path, capped=False).decode("utf-8", "surrogateescape")
@@ -247,15 +276,12 @@ def _git_apply(tree: Path, patch: str, run_id: str) -> None:
 
 def _performance_runs(node: DgmNode, agent_id: str, campaign_id: str, benchmark: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for key, stage in (("overall_performance", "dgm"), ("overall_performance_deep", "dgm-full")):
+    for key, stage in _PERFORMANCE:  # types checked by scan()
         perf = node.metadata.get(key) or {}
-        if not isinstance(perf, dict):
-            continue
-        for ids_key, status in (("total_resolved_ids", "resolved"), ("total_unresolved_ids", "unresolved"),
-                                ("total_emptypatch_ids", "empty_patch")):
+        for ids_key, status in _TASK_ID_LISTS:
             for task_id in dict.fromkeys(perf.get(ids_key) or []):  # de-duplicated, order kept
                 rows.append({"campaign_id": campaign_id, "agent_id": agent_id, "kind": "task",
-                             "benchmark": benchmark, "task_id": str(task_id), "stage": stage, "status": status,
+                             "benchmark": benchmark, "task_id": task_id, "stage": stage, "status": status,
                              "model": IMPORT_MODEL})
     # One row per (task, stage): a task listed twice under different outcomes keeps the first.
     seen: set[tuple[str, str]] = set()
@@ -319,10 +345,21 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
         config={"source": str(output_dir.resolve()), "format": "dgm", "generations": len(generations),
                 "initial_dir": str(initial_dir.resolve()) if initial_dir else None, "benchmark": benchmark},
     )
-
     from dgm.archive.store import new_id
 
     agent_ids = {run_id: new_id(6) for run_id in order}
+    try:
+        _write_rows(store, campaign.id, nodes, order, shas, agent_ids, generations, benchmark)
+        store.set_campaign_status(campaign.id, "completed", finished=True)
+    except BaseException:
+        # Nothing half-imported stays behind: it would hold the name, and an import cannot be resumed.
+        _discard(store, campaign.id, list(agent_ids.values()))
+        raise
+    return store.get_campaign(campaign.id), agent_ids
+
+
+def _write_rows(store, campaign_id: str, nodes: dict[str, DgmNode], order: list[str], shas: dict[str, str],
+                agent_ids: dict[str, str], generations: list[dict[str, Any]], benchmark: str) -> None:
     agent_rows = []
     run_rows: list[dict[str, Any]] = []
     for run_id in order:
@@ -339,7 +376,7 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
                         "improvement_diagnosis": md.get("improvement_diagnosis"), "source": "dgm"}
         entry = md.get("entry")
         agent_rows.append({
-            "id": agent_ids[run_id], "campaign_id": campaign.id,
+            "id": agent_ids[run_id], "campaign_id": campaign_id,
             "parent_id": agent_ids[node.parent] if node.parent else None, "generation": node.generation,
             "commit_sha": shas[run_id], "status": status, "rejection_reason": reason,
             "origin": "seed" if node.parent is None else "import", "proposal": proposal,
@@ -347,18 +384,34 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
             "meta": {"dgm_run_id": run_id, "dgm_compiled": node.compiled,
                      "model_patch_bytes": len(node.patch or "")},
         })
-        run_rows += _performance_runs(node, agent_ids[run_id], campaign.id, benchmark)
+        run_rows += _performance_runs(node, agent_ids[run_id], campaign_id, benchmark)
+    store.bulk_add_agents(agent_rows)
+    store.bulk_add_task_runs(run_rows)
+    for record in generations:
+        store.add_event(campaign_id, "dgm_generation", {
+            k: record.get(k) for k in ("generation", "children", "children_compiled", "archive")})
+
+
+def _discard(store, campaign_id: str, agent_ids: list[str]) -> None:
+    """Remove a campaign whose import failed part way, with its rows and agent refs.
+
+    If even that fails (the database went away), the campaign is at least marked failed."""
+    import sqlalchemy as sa
+
+    from dgm.archive.models import Agent, Campaign, Event, TaskRun
+
     try:
-        store.bulk_add_agents(agent_rows)
-        store.bulk_add_task_runs(run_rows)
-        for record in generations:
-            store.add_event(campaign.id, "dgm_generation", {
-                k: record.get(k) for k in ("generation", "children", "children_compiled", "archive")})
-    except BaseException:
-        store.set_campaign_status(campaign.id, "failed", finished=True)
-        raise
-    store.set_campaign_status(campaign.id, "completed", finished=True)
-    return store.get_campaign(campaign.id), agent_ids
+        with store._write() as s:
+            for model in (Event, TaskRun, Agent):  # children before what they point to
+                s.execute(sa.delete(model).where(model.campaign_id == campaign_id))
+            s.execute(sa.delete(Campaign).where(Campaign.id == campaign_id))
+        for agent_id in agent_ids:  # bulk_add_agents sets the refs before it inserts the rows
+            store.code.drop_ref(agent_id)
+    except Exception:
+        try:
+            store.set_campaign_status(campaign_id, "failed", finished=True)
+        except Exception:
+            pass
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
