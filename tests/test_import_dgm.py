@@ -388,3 +388,57 @@ def test_a_failure_after_the_campaign_is_created_leaves_nothing_and_a_reimport_w
         assert refs == ""
         campaign, ids = import_run(store, run, name="imp")  # the name is free again
         assert campaign.status == "completed" and len(store.list_agents(campaign.id)) == len(ids) == 2
+
+
+def _link_patch(name: str, target: str) -> str:
+    return (f"diff --git a/{name} b/{name}\nnew file mode 120000\nindex 0000000..1111111\n--- /dev/null\n"
+            f"+++ b/{name}\n@@ -0,0 +1 @@\n+{target}\n\\ No newline at end of file\n")
+
+
+def _add_patch(path: str, text: str = "x = 1\n") -> str:
+    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1 @@\n"
+            f"+{text}")
+
+
+def _chain_run(tmp_path: Path, patches: list[str]) -> Path:
+    """initial -> n1 -> n2 -> ..., node n<i> made by patches[i-1]."""
+    run = _one_node_run(tmp_path, patches[0].encode())
+    ids = [f"n{i}" for i in range(1, len(patches) + 1)]
+    for i, patch in enumerate(patches[1:], start=2):
+        (run / f"n{i}").mkdir()
+        (run / f"n{i}" / "metadata.json").write_text(json.dumps({"run_id": f"n{i}", "parent_commit": f"n{i - 1}"}))
+        (run / f"n{i}" / "model_patch.diff").write_text(patch)
+    (run / "dgm_metadata.jsonl").write_text(json.dumps({"generation": 0, "children": ids, "children_compiled": ids,
+                                                        "archive": ["initial", *ids]}))
+    return run
+
+
+@pytest.mark.parametrize("patches, node, link", [
+    # A leaf: imported before, and `dgm export` of that agent failed later.
+    ([_link_patch("evil", "/etc/passwd")], "n1", "evil -> /etc/passwd"),
+    ([_add_patch("pkg/a.py"), _link_patch("pkg/up", "../../..")], "n2", "pkg/up -> ../../.."),
+    # Not a leaf: the import stopped at the child, with a message naming a commit sha.
+    ([_link_patch("evildir", "/tmp"), _add_patch("ok.py")], "n1", "evildir -> /tmp"),
+])
+def test_a_patch_that_makes_a_link_leading_out_is_refused_naming_its_node(tmp_path, patches, node, link):
+    run = _chain_run(tmp_path, patches)
+    root = tmp_path / "archive"
+    line = assert_one_line_error(run_dgm(["import-dgm", str(run)], root),
+                                 f"model_patch.diff of node {node} makes a link leading out", link)
+    assert "commit" not in line
+    _assert_nothing_imported(root)
+    # A link that stays inside the agent's code is fine.
+    ok = _chain_run(tmp_path / "ok", [_add_patch("pkg/a.py"), _link_patch("pkg/b.py", "a.py")])
+    assert run_dgm(["import-dgm", str(ok), "--name", "ok"], root).returncode == 0
+
+
+def test_an_initial_dir_with_a_fifo_is_one_line(tmp_path):
+    run = _add_only_run(tmp_path)
+    initial = tmp_path / "initial-code"
+    (initial / "tests").mkdir(parents=True)
+    (initial / "main.py").write_text("print(1)\n")
+    os.mkfifo(initial / "tests" / "pipe")
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(initial)], root),
+                          "--initial-dir", "tests/pipe is not a regular file, directory or link")
+    _assert_nothing_imported(root)

@@ -308,8 +308,8 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
     """Import everything; returns the campaign and DGM run id -> agent id."""
     output_dir = Path(output_dir)
     nodes, generations = scan(output_dir)
-    if initial_dir is not None and not initial_dir.is_dir():
-        raise UsageError(f"--initial-dir {initial_dir} is not a directory")
+    if initial_dir is not None:
+        _check_initial_dir(initial_dir)
     order = topological(nodes)
     name = name or f"dgm-{output_dir.resolve().name}"
     if any(c.name == name for c in store.list_campaigns()):
@@ -337,6 +337,11 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
                     tree.mkdir()
                 if node.patch and node.patch.strip():
                     _git_apply(tree, node.patch, run_id)
+                    # Checked here, naming the node: such a tree cannot be exported or built on later.
+                    escaping = links_leading_out(tree)
+                    if escaping:
+                        raise UsageError(f"model_patch.diff of node {run_id} makes a link leading out of the "
+                                         f"agent's code: {escaping[0]} (agent code must be self-contained)")
                 shas[run_id] = store.code.commit_tree(tree, shas[node.parent], f"dgm import: {run_id}")
             if progress:
                 progress(i + 1, len(order))
@@ -414,8 +419,40 @@ def _discard(store, campaign_id: str, agent_ids: list[str]) -> None:
             pass
 
 
+_IGNORED = (".git", "__pycache__", "*.pyc")
+
+
+def _check_initial_dir(initial_dir: Path) -> None:
+    """Only files, directories and links can be agent code: a FIFO or a device is refused up front."""
+    import fnmatch
+
+    if not initial_dir.is_dir():
+        raise UsageError(f"--initial-dir {initial_dir} is not a directory")
+    for base, dirs, files in os.walk(initial_dir, onerror=_walk_error(initial_dir)):
+        dirs[:] = [d for d in dirs if not any(fnmatch.fnmatch(d, pattern) for pattern in _IGNORED)]
+        for name in files:
+            path = os.path.join(base, name)
+            if any(fnmatch.fnmatch(name, pattern) for pattern in _IGNORED):
+                continue
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                raise UsageError(f"--initial-dir {initial_dir}: {os.path.relpath(path, initial_dir)} is not a "
+                                 "regular file, directory or link (a FIFO, socket or device cannot be agent code)")
+
+
+def _walk_error(initial_dir: Path):
+    def raise_it(exc: OSError) -> None:
+        raise UsageError(f"--initial-dir {initial_dir}: cannot read {exc.filename}: {exc.strerror}")
+    return raise_it
+
+
 def _copy_tree(src: Path, dest: Path) -> None:
     import shutil
 
-    shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pyc"))
+    try:
+        shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns(*_IGNORED))
+    except shutil.Error as exc:  # every file that failed, as (source, destination, reason)
+        source, _dest, why = exc.args[0][0]
+        raise UsageError(f"--initial-dir {src}: cannot copy {source}: {why}") from None
+    except OSError as exc:
+        raise UsageError(f"--initial-dir {src}: cannot copy {exc.filename}: {exc.strerror}") from None
