@@ -442,3 +442,36 @@ def test_an_initial_dir_with_a_fifo_is_one_line(tmp_path):
     assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(initial)], root),
                           "--initial-dir", "tests/pipe is not a regular file, directory or link")
     _assert_nothing_imported(root)
+
+
+def test_a_patch_that_does_not_apply_to_the_given_initial_dir_asks_whether_it_is_the_right_one(dgm_run, tmp_path):
+    run, src, _ = dgm_run
+    (src / "coding_agent.py").write_text("something else entirely\n")  # not the code the run started from
+    line = assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(src)], tmp_path / "archive"),
+                                 "does not apply", f"is --initial-dir {src} the code the DGM run started from?")
+    assert "pass --initial-dir" not in line  # it was passed
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_name_is_refused(tmp_path, name):
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(_add_only_run(tmp_path)), "--name", name], root),
+                          "--name must not be empty")
+    _assert_nothing_imported(root)
+
+
+def test_a_name_taken_while_importing_is_refused_without_suggesting_a_resume(tmp_path):
+    from dgm.errors import UsageError
+    from dgm.lineage.import_dgm import import_run
+
+    run = _add_only_run(tmp_path)
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        def other_import_takes_the_name(done, total):  # while this one commits the code
+            if done == 1:
+                store.create_campaign("imp", "import", {})
+
+        with pytest.raises(UsageError) as exc:
+            import_run(store, run, name="imp", progress=other_import_takes_the_name)
+        assert "already exists" in str(exc.value) and "--name" in str(exc.value)
+        assert "resume" not in str(exc.value)
+        assert [c.name for c in store.list_campaigns()] == ["imp"] and store.list_agents() == []

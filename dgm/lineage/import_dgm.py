@@ -258,7 +258,7 @@ def topological(nodes: dict[str, DgmNode]) -> list[str]:
     return order
 
 
-def _git_apply(tree: Path, patch: str, run_id: str) -> None:
+def _git_apply(tree: Path, patch: str, run_id: str, initial_dir: Path | None = None) -> None:
     unsafe = unsafe_patch_paths(patch)
     if unsafe:  # git apply reads a `copy from` path wherever it points
         raise UsageError(f"model_patch.diff of node {run_id} names a path outside the agent's code: {unsafe[0]}")
@@ -269,9 +269,10 @@ def _git_apply(tree: Path, patch: str, run_id: str) -> None:
                           capture_output=True, env=env)
     if proc.returncode != 0:
         why = proc.stderr.decode(errors="replace").strip().splitlines()
+        hint = ("pass --initial-dir with the code the DGM run started from" if initial_dir is None
+                else f"is --initial-dir {initial_dir} the code the DGM run started from?")
         raise UsageError(f"model_patch.diff of node {run_id} does not apply to its parent's code "
-                         f"({why[0] if why else 'git apply failed'}); pass --initial-dir with the code the DGM run "
-                         "started from")
+                         f"({why[0] if why else 'git apply failed'}); {hint}")
 
 
 def _performance_runs(node: DgmNode, agent_id: str, campaign_id: str, benchmark: str) -> list[dict[str, Any]]:
@@ -311,9 +312,13 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
     if initial_dir is not None:
         _check_initial_dir(initial_dir)
     order = topological(nodes)
+    if name is not None and not name.strip():
+        raise UsageError("--name must not be empty (leave it out for the default, dgm-<directory name>)")
     name = name or f"dgm-{output_dir.resolve().name}"
+    taken = UsageError(f"a campaign named {name!r} already exists (pass --name with another name to import "
+                       "the run again)")
     if any(c.name == name for c in store.list_campaigns()):
-        raise UsageError(f"a campaign named {name!r} already exists (pass --name to import again)")
+        raise taken
     # Code first: it is the slow part and the part a bad patch makes fail, and
     # commits nobody references are harmless, while a half-imported campaign is not.
     shas: dict[str, str] = {}
@@ -336,7 +341,7 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
                 else:  # `git archive` of an empty tree is not a tar stream Python can read
                     tree.mkdir()
                 if node.patch and node.patch.strip():
-                    _git_apply(tree, node.patch, run_id)
+                    _git_apply(tree, node.patch, run_id, initial_dir)
                     # Checked here, naming the node: such a tree cannot be exported or built on later.
                     escaping = links_leading_out(tree)
                     if escaping:
@@ -345,11 +350,18 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
                 shas[run_id] = store.code.commit_tree(tree, shas[node.parent], f"dgm import: {run_id}")
             if progress:
                 progress(i + 1, len(order))
-    campaign = store.create_campaign(
-        name=name, kind="import",
-        config={"source": str(output_dir.resolve()), "format": "dgm", "generations": len(generations),
-                "initial_dir": str(initial_dir.resolve()) if initial_dir else None, "benchmark": benchmark},
-    )
+    try:
+        campaign = store.create_campaign(
+            name=name, kind="import",
+            config={"source": str(output_dir.resolve()), "format": "dgm", "generations": len(generations),
+                    "initial_dir": str(initial_dir.resolve()) if initial_dir else None, "benchmark": benchmark},
+        )
+    except UsageError:
+        # Another import took the name while the code was being committed: the store's
+        # message would suggest resuming, which an import cannot be.
+        if any(c.name == name for c in store.list_campaigns()):
+            raise taken from None
+        raise
     from dgm.archive.store import new_id
 
     agent_ids = {run_id: new_id(6) for run_id in order}
