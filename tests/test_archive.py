@@ -414,6 +414,25 @@ def test_text_holding_nul_is_kept_with_a_replacement_on_both_backends(seeded):
     assert store.get_campaign(named.id).name == "from\ufffdtoml"
 
 
+def test_only_an_import_campaign_is_ever_discarded(seeded, tmp_path):
+    """A failed import is removed whole (it cannot be resumed, and would hold its
+    name); nothing else is, whatever the caller asks."""
+    store, campaign, agent = seeded
+    with pytest.raises(UsageError, match="only a failed import is discarded"):
+        store.discard_import(campaign.id)
+    assert store.get_agent(agent.id).campaign_id == campaign.id
+    half = store.create_campaign("half-import", "import", {})
+    imported = store.add_agent(half.id, commit_code(store, tmp_path), status="admitted", origin="import")
+    run = store.start_task_run(half.id, imported.id, "task", "mini", "t1", "dgm", "dgm-import")
+    store.add_event(half.id, "dgm_generation", {"generation": 0})
+    store.discard_import(half.id)
+    for lookup, ident in ((store.get_campaign, half.id), (store.get_agent, imported.id), (store.get_task_run, run.id)):
+        with pytest.raises(NotFound):
+            lookup(ident)
+    assert store.list_events(half.id) == []
+    assert store.create_campaign("half-import", "import", {}).name == "half-import"  # its name is free again
+
+
 def test_every_agent_keeps_its_code_from_garbage_collection(seeded, tmp_path):
     """add_agent, update_agent and bulk_add_agents (imports) each leave
     refs/agents/<id> on the agent's commit, so `git gc` keeps all of them."""

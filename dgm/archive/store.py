@@ -251,6 +251,23 @@ class ArchiveStore:
         self.set_campaign_status(campaign_id, status, finished=True)
         return len(cut)
 
+    def discard_import(self, campaign_id: str) -> None:
+        """Remove an import campaign that failed part way, with its agents, task
+        runs and events, and the refs that keep its agents' code. An import is
+        not resumed: half of one would only hold its name. Other kinds of
+        campaign are never removed (their spend and runs are the record)."""
+        with self._write() as s:
+            campaign = _get(s, Campaign, campaign_id, "campaign")
+            if campaign.kind != "import":
+                raise UsageError(f"campaign {campaign.name} is a{'n' if campaign.kind[0] in 'aeiou' else ''} "
+                                 f"{campaign.kind} campaign; only a failed import is discarded")
+            agent_ids = list(s.scalars(select(Agent.id).where(Agent.campaign_id == campaign_id)))
+            for model in (Event, TaskRun, LLMCall, GenerationStat, Agent):  # what points at agents first
+                s.execute(sa.delete(model).where(model.campaign_id == campaign_id))
+            s.delete(campaign)
+        for agent_id in agent_ids:
+            self.code.drop_ref(agent_id)
+
     def update_campaign(self, campaign_id: str, *, config: dict | None = None,
                         budget_usd: float | None = None) -> Campaign:
         """Change a campaign's config snapshot / budget (e.g. `dgm resume --budget-usd`)."""

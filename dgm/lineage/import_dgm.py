@@ -413,21 +413,14 @@ def _discard(store, campaign_id: str, agent_ids: list[str]) -> None:
     """Remove a campaign whose import failed part way, with its rows and agent refs.
 
     If even that fails (the database went away), the campaign is at least marked failed."""
-    import sqlalchemy as sa
-
-    from dgm.archive.models import Agent, Campaign, Event, TaskRun
-
     try:
-        with store._write() as s:
-            for model in (Event, TaskRun, Agent):  # children before what they point to
-                s.execute(sa.delete(model).where(model.campaign_id == campaign_id))
-            s.execute(sa.delete(Campaign).where(Campaign.id == campaign_id))
+        store.discard_import(campaign_id)
         for agent_id in agent_ids:  # bulk_add_agents sets the refs before it inserts the rows
             store.code.drop_ref(agent_id)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the import's own error is the one to report
         try:
             store.set_campaign_status(campaign_id, "failed", finished=True)
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
 
 
