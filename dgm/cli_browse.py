@@ -705,12 +705,16 @@ def import_dgm_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Import a run of the original DGM implementation (see README: Importing DGM runs)."""
-    from dgm.lineage.import_dgm import import_run, scan
+    from dgm.lineage.import_dgm import check_initial_dir, check_name, import_run, scan
 
     from dgm.bench.registry import known_name
 
     benchmark = known_name(benchmark)
-    scan(output_dir)  # every file checked before the archive is even opened
+    # Every file and option checked before the archive is even opened (a fresh one would be made).
+    scan(output_dir)
+    check_name(name)
+    if initial_dir is not None:
+        check_initial_dir(initial_dir)
     store = open_store(archive, archive_dir)
     campaign, ids = import_run(store, output_dir, initial_dir=initial_dir, name=name, benchmark=benchmark)
     n_runs = sum(store.task_run_counts(campaign.id).values())

@@ -441,7 +441,16 @@ def test_an_initial_dir_with_a_fifo_is_one_line(tmp_path):
     root = tmp_path / "archive"
     assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(initial)], root),
                           "--initial-dir", "tests/pipe is not a regular file, directory or link")
-    _assert_nothing_imported(root)
+    assert not root.exists()  # refused before the archive was opened: none was made
+
+
+def test_options_refused_before_the_archive_is_opened_make_no_archive(tmp_path):
+    run = _add_only_run(tmp_path)
+    root = tmp_path / "archive"
+    assert_one_line_error(run_dgm(["import-dgm", str(run), "--initial-dir", str(tmp_path / "nowhere")], root),
+                          "is not a directory")
+    assert_one_line_error(run_dgm(["import-dgm", str(run), "--name", " "], root), "--name must not be empty")
+    assert not root.exists()
 
 
 def test_a_patch_that_does_not_apply_to_the_given_initial_dir_asks_whether_it_is_the_right_one(dgm_run, tmp_path):

@@ -310,10 +310,9 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
     output_dir = Path(output_dir)
     nodes, generations = scan(output_dir)
     if initial_dir is not None:
-        _check_initial_dir(initial_dir)
+        check_initial_dir(initial_dir)
     order = topological(nodes)
-    if name is not None and not name.strip():
-        raise UsageError("--name must not be empty (leave it out for the default, dgm-<directory name>)")
+    check_name(name)
     name = name or f"dgm-{output_dir.resolve().name}"
     taken = UsageError(f"a campaign named {name!r} already exists (pass --name with another name to import "
                        "the run again)")
@@ -427,7 +426,12 @@ def _discard(store, campaign_id: str, agent_ids: list[str]) -> None:
 _IGNORED = (".git", "__pycache__", "*.pyc")
 
 
-def _check_initial_dir(initial_dir: Path) -> None:
+def check_name(name: str | None) -> None:
+    if name is not None and not name.strip():
+        raise UsageError("--name must not be empty (leave it out for the default, dgm-<directory name>)")
+
+
+def check_initial_dir(initial_dir: Path) -> None:
     """Only files, directories and links can be agent code: a FIFO or a device is refused up front."""
     import fnmatch
 
