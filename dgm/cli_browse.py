@@ -466,18 +466,48 @@ def diff_cmd(
 
 def _print_stat(diff: str) -> None:
     files: dict[str, list[int]] = {}
-    current = None
+    counts: list[int] = [0, 0]
+    in_hunk = False
     for line in diff.splitlines():
         if line.startswith("diff --git "):
-            current = line.split(" b/", 1)[-1]
-            files[current] = [0, 0]
-        elif current and line.startswith("+") and not line.startswith("+++"):
-            files[current][0] += 1
-        elif current and line.startswith("-") and not line.startswith("---"):
-            files[current][1] += 1
+            # The header's names may be quoted, or hold " b/": the ---/+++ lines name the file, when there are any.
+            counts, in_hunk = [0, 0], False
+            files[_header_name(line)] = counts
+        elif not in_hunk and line.startswith(("--- ", "+++ ")) and files:
+            name = _patch_path(line[4:])
+            if name is not None:
+                files[name] = files.pop(next(reversed(files)))
+        elif line.startswith("@@"):
+            in_hunk = True
+        elif in_hunk and line.startswith("+"):
+            counts[0] += 1
+        elif in_hunk and line.startswith("-"):
+            counts[1] += 1
     for name, (plus, minus) in files.items():
         console.print(Text.assemble(name, "  ", (f"+{plus}", "green"), " ", (f"-{minus}", "red")))
     console.print(f"{len(files)} file(s) changed")
+
+
+def _patch_path(raw: str) -> str | None:
+    """The path of a ---/+++ line without its a/ or b/ (None for /dev/null), unquoted as git quotes it."""
+    raw = raw.rstrip("\t")
+    if raw == "/dev/null":
+        return None
+    if raw.startswith('"') and raw.endswith('"'):
+        import codecs
+
+        raw = codecs.escape_decode(raw[1:-1].encode("utf-8", "surrogateescape"))[0].decode("utf-8", "replace")
+    return raw[2:] if raw[:2] in ("a/", "b/") else raw
+
+
+def _header_name(line: str) -> str:
+    """A file's name from its `diff --git` line, for diffs without ---/+++ lines (a mode change, a binary)."""
+    rest = line[len("diff --git "):]
+    if rest.endswith('"'):
+        start = rest.rfind(' "')
+        return _patch_path(rest[start + 1:]) or rest
+    half = rest[len(rest) // 2 + 1:] if len(rest) % 2 else ""  # "a/X b/X": the second half, when both are one name
+    return half[2:] if half.startswith("b/") and rest[:len(rest) // 2] == "a/" + half[2:] else rest.split(" b/", 1)[-1]
 
 
 def lineage_cmd(

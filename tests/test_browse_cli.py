@@ -598,3 +598,18 @@ def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):
             (args, proc.stderr)
     # `dgm show` says where a run's details are.
     assert "`dgm show-run RUN`" in run_dgm(["show", seed.id], root).stdout
+
+
+def test_diff_stat_names_each_file_whatever_its_name(capsys):
+    """Quoted names (bytes git escapes) and names holding " b/" came out as the
+    whole header; an added line starting "++" was not counted."""
+    from dgm.cli_browse import _print_stat
+
+    _print_stat('diff --git "a/caf\\303\\251 \\"x\\".txt" "b/caf\\303\\251 \\"x\\".txt"\nnew file mode 100644\n'
+                '--- /dev/null\n+++ "b/caf\\303\\251 \\"x\\".txt"\n@@ -0,0 +1 @@\n+x\n'
+                "diff --git a/x b/y b/x b/y\n--- a/x b/y\n+++ b/x b/y\n@@ -1 +1,2 @@\n-old\n+++new\n+z\n"
+                "diff --git a/gone.py b/gone.py\ndeleted file mode 100644\n--- a/gone.py\n+++ /dev/null\n"
+                "@@ -1 +0,0 @@\n-bye\n"
+                "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ['café "x".txt  +1 -0', "x b/y  +2 -1", "gone.py  +0 -1", "run.sh  +0 -0", "4 file(s) changed"]

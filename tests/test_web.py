@@ -315,6 +315,24 @@ def test_without_a_permalink_the_explorer_opens_the_latest_evolution_campaign(ar
     page.close()
 
 
+def test_a_permalink_or_search_that_finds_nothing_says_so_and_a_prefix_finds_its_agent(archive, server, browser):
+    store, synth = archive
+    page = browser.new_page()
+    page.goto(server.url + "#campaign=nope&agent=zzz")
+    page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+    assert 'no campaign "nope"' in page.inner_text("[data-testid=notice]")
+    assert page.eval_on_selector("#campaign", "s => s.value") == synth.campaign_id  # the latest, as without a link
+    page.fill("#search", "zzzz")
+    page.press("#search", "Enter")
+    page.wait_for_function("document.querySelector('[data-testid=notice]').textContent.includes('no agent id starting')")
+    # A prefix, as the CLI takes it, selects the one agent it names.
+    page.evaluate(f"location.hash = '#campaign=web&agent={synth.best_agent[:7]}'")
+    page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{synth.best_agent}'")
+    page.evaluate("location.hash = '#campaign=web&agent=ffffffffff'")
+    page.wait_for_function("document.querySelector('[data-testid=notice]').textContent.includes('no agent \"ffffffffff\"')")
+    page.close()
+
+
 def test_markup_written_by_an_agent_is_shown_as_text_and_never_runs(archive, server):
     from playwright.sync_api import sync_playwright
 

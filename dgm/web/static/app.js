@@ -300,8 +300,11 @@
     if (e.key !== "Enter" || !state.g) return;
     const q = e.target.value.trim();
     const i = state.g.ids.findIndex((id) => id.startsWith(q));
-    if (i >= 0) { selectIndex(i, e.shiftKey); centreOn(i); }
+    if (i >= 0) { notice(""); selectIndex(i, e.shiftKey); centreOn(i); }
+    else notice(`no agent id starting with "${q}" in ${state.g.campaign.name}`);
   });
+  // A permalink or search that finds nothing says so (it used to leave the page as it was, silently).
+  function notice(text) { $("#notice").textContent = text; }
   document.querySelectorAll("#side nav button").forEach((b) => { b.onclick = () => showTab(b.dataset.tab); });
   function showTab(name) {
     document.querySelectorAll("#side nav button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
@@ -311,7 +314,14 @@
 
   // ---------------------------------------------------------------- selection & panels
   function selectById(id, compare) {
-    const i = state.layout && state.layout.index.get(id);
+    if (!state.layout) return;
+    let i = state.layout.index.get(id);
+    if (i === undefined && id) {  // a prefix, as the CLI takes: if it names one agent
+      const hits = state.g.ids.flatMap((x, k) => (x.startsWith(id) ? [k] : []));
+      if (hits.length === 1) i = hits[0];
+      else notice(hits.length ? `agent id "${id}" is ambiguous in ${state.g.campaign.name} (${hits.length} agents)`
+        : `no agent "${id}" in campaign ${state.g.campaign.name}`);
+    }
     if (i !== undefined) selectIndex(i, compare);
   }
   function selectIndex(i, compare) {
@@ -427,7 +437,8 @@
     html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
       (s.command ? `<div class="cmd">${esc(String(s.command).slice(0, 2000))}</div>` : "") +
       (s.output ? `<pre>${esc(String(s.output).slice(0, 4000))}</pre>` : "") + "</div>").join("") + "</div>";
-    html += `<b>Patch</b>${diffHtml(r.patch)}`;
+    // An imported DGM run brings each task's outcome, not the patch behind it.
+    html += `<b>Patch</b>${r.model === "dgm-import" && !(r.patch || "").trim() ? '<p class="hint">not imported: a DGM run\'s metadata keeps outcomes, not per-task patches</p>' : diffHtml(r.patch)}`;
     if (r.agent_log_tail) html += `<details data-testid="agent-log"${r.kind === "sanity" ? " open" : ""}><summary><b>${r.kind === "sanity" ? "Checks' output" : "Agent's own output"}</b> (its end; all of it: <code>dgm show-run ${esc(r.id)} --agent-log</code>)</summary><pre>${esc(r.agent_log_tail)}</pre></details>`;
     if (r.eval_log_tail) html += `<details data-testid="eval-log"><summary><b>Test log</b> (its end; all of it: <code>dgm show-run ${esc(r.id)} --eval-log</code>)</summary><pre>${esc(r.eval_log_tail)}</pre></details>`;
     html += `<b>LLM calls</b><table class="grid"><tr><th>#</th><th>model</th><th>status</th><th>tokens</th><th>s</th><th>cost</th></tr>` +
@@ -547,18 +558,21 @@
     const wanted = params.get("campaign");
     const withAgents = campaigns.filter((c) => c.agents > 0);
     const evolved = withAgents.filter((c) => c.kind === "evolution");
-    state.campaign = (campaigns.find((c) => c.id === wanted || c.name === wanted) || evolved.at(-1) || withAgents.at(-1) || campaigns.at(-1)).id;
+    const found = campaigns.find((c) => c.id === wanted || c.name === wanted);
+    state.campaign = (found || evolved.at(-1) || withAgents.at(-1) || campaigns.at(-1)).id;
+    if (wanted && !found) notice(`no campaign "${wanted}" in this archive; showing the latest instead`);
     sel.value = state.campaign;
     const switchTo = async (id) => { state.campaign = sel.value = id; state.selected = state.compare = -1; state.g = null; state.status = null; await loadGraph(false); };
     sel.onchange = () => switchTo(sel.value);
     await loadGraph(false);
-    if (params.get("agent")) selectById(params.get("agent"), false);
+    if (params.get("agent") && (found || !wanted)) selectById(params.get("agent"), false);  // not in another campaign
     // A permalink pasted into this tab: only the hash changes, so nothing reloads by itself.
     window.addEventListener("hashchange", async () => {
       const p = new URLSearchParams(location.hash.slice(1));
       const c = campaigns.find((x) => x.id === p.get("campaign") || x.name === p.get("campaign"));
+      notice(p.get("campaign") && !c ? `no campaign "${p.get("campaign")}" in this archive` : "");
       if (c && c.id !== state.campaign) await switchTo(c.id);
-      if (p.get("agent")) selectById(p.get("agent"), false);
+      if (p.get("agent") && (c || !p.get("campaign"))) selectById(p.get("agent"), false);
     });
     setInterval(poll, POLL_MS);
     poll();
