@@ -247,6 +247,25 @@ def test_a_write_lock_held_by_another_program_is_named_as_such(tmp_path, monkeyp
         assert store.create_campaign("after", "eval", {}).name == "after"
 
 
+def test_an_archive_in_a_directory_that_cannot_be_written_says_why_it_cannot_be_opened(tmp_path, monkeypatch):
+    """SQLite in WAL mode writes -wal and -shm files even to read: a read-only
+    copy or mount fails with "unable to open database file", which alone says
+    nothing. (A real read-only mount needs privileges; the directory's
+    writability is what the message depends on.)"""
+    import sqlite3
+
+    from dgm.archive import store as store_module
+
+    (tmp_path / "dgm.db").touch()
+    failure = sa.exc.OperationalError("PRAGMA journal_mode", {}, sqlite3.OperationalError("unable to open database file"))
+    url = f"sqlite:///{tmp_path / 'dgm.db'}"
+    assert store_module._open_failure(url, failure) == "unable to open database file"  # writable: nothing to add
+    monkeypatch.setattr(store_module.os, "access", lambda path, mode: Path(path) != tmp_path.resolve())
+    assert store_module._open_failure(url, failure) == (
+        f"unable to open database file: its directory {tmp_path.resolve()} is not writable, and SQLite must create "
+        "its -wal and -shm files there even to read (copy the archive somewhere writable)")
+
+
 def test_root_that_cannot_be_created_is_archive_unavailable(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

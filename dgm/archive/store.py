@@ -154,9 +154,9 @@ class ArchiveStore:
         try:
             engine = _create_engine(url)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
-            raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+            raise ArchiveUnavailable(f"cannot open archive {shown}: {_open_failure(url, exc)}") from None
         if not create:
-            _require_schema(engine, shown)
+            _require_schema(engine, url, shown)
         try:
             _migrate(engine)
             sqlite_file = _sqlite_file(url)
@@ -175,7 +175,7 @@ class ArchiveStore:
             raise ArchiveUnavailable(f"cannot open archive {shown}: {exc}") from None
         except (SQLAlchemyError, OSError) as exc:
             engine.dispose()
-            raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+            raise ArchiveUnavailable(f"cannot open archive {shown}: {_open_failure(url, exc)}") from None
         return cls(engine, root, shown)
 
     def close(self) -> None:
@@ -1255,13 +1255,13 @@ def _require_sqlite_file(url: str, root: Path, shown: str, default_url: bool) ->
     raise NotFound(f"no archive at {shown}: the database file does not exist")
 
 
-def _require_schema(engine: sa.Engine, shown: str) -> None:
+def _require_schema(engine: sa.Engine, url: str, shown: str) -> None:
     """NotFound when the database answers but holds no dgm archive (nothing is created in it)."""
     try:
         exists = sa.inspect(engine).has_table("alembic_version")
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise ArchiveUnavailable(f"cannot open archive {shown}: {_short(exc)}") from None
+        raise ArchiveUnavailable(f"cannot open archive {shown}: {_open_failure(url, exc)}") from None
     if not exists:
         engine.dispose()
         raise NotFound(f"no archive in {shown}: the database has no dgm tables (`dgm run` or `dgm eval` makes them)")
@@ -1328,6 +1328,19 @@ def _redact(url: str) -> str:
         return sa.make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown as given, minus anything after '@'
         return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def _open_failure(url: str, exc: BaseException) -> str:
+    """Why opening failed, in a line; for an SQLite file in a directory dgm
+    cannot write (a read-only copy or mount), says so: in WAL mode even a
+    reader must create the -wal and -shm files beside the database."""
+    sqlite_file = _sqlite_file(url)
+    if sqlite_file is not None and "unable to open database file" in _short(exc):
+        directory = sqlite_file.resolve().parent
+        if directory.is_dir() and not os.access(directory, os.W_OK):
+            return (f"unable to open database file: its directory {directory} is not writable, and SQLite must "
+                    "create its -wal and -shm files there even to read (copy the archive somewhere writable)")
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:
