@@ -55,6 +55,19 @@ def _score_text(score: float | None) -> Text:
     return Text(_fmt_score(score), style=score_hex(score))
 
 
+def _campaign_model(campaign) -> str | None:
+    """The model a campaign's agents ran with (None for an import: the run's own is not recorded)."""
+    model = (campaign.config or {}).get("model")
+    return model if isinstance(model, str) else None
+
+
+def _model_text(model: str | None) -> str:
+    """A model as results show it: a scripted stand-in is labelled so (plain text, never markup)."""
+    from dgm.cli import model_label
+
+    return model_label(model) if model else "-"
+
+
 def _echo_json(obj) -> None:
     # Plain stdout, not Rich: JSON must not be wrapped or highlighted.
     sys.stdout.write(json.dumps(obj, indent=1, default=str) + "\n")
@@ -103,6 +116,7 @@ def ls_cmd(
         for c in store.list_campaigns():
             o = overview.get(c.id, {})
             rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c),
+                         "model": _campaign_model(c),
                          "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
                          "best_score": o.get("best_score"), "spent_usd": c.spent_usd,
                          "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})
@@ -111,14 +125,15 @@ def ls_cmd(
         if not rows:
             console.print(f"no campaigns in {escape(str(store.url))}")
             return
-        cells = [[r["id"], Text(r["name"]), r["kind"], r["status"], str(r["agents"]), str(r["admitted"]),
-                  _score_text(r["best_score"]), f"{r['spent_usd']:.4f}", r["created_at"][:16].replace("T", " ")]
+        cells = [[r["id"], Text(r["name"]), r["kind"], r["status"], Text(_model_text(r["model"])), str(r["agents"]),
+                  str(r["admitted"]), _score_text(r["best_score"]), f"{r['spent_usd']:.4f}",
+                  r["created_at"][:16].replace("T", " ")]
                  for r in rows]
         table = Table(title=Text(f"campaigns ({store.url})"))
-        for i, col in enumerate(("id", "name", "kind", "status", "agents", "admitted", "best", "spent $",
+        for i, col in enumerate(("id", "name", "kind", "status", "model", "agents", "admitted", "best", "spent $",
                                  "created")):
             justify = "right" if col in ("agents", "admitted", "best", "spent $") else "left"
-            if col in ("name", "kind"):
+            if col in ("name", "kind", "model"):
                 table.add_column(col, justify=justify)
             else:
                 add_whole_column(table, col, [c[i] for c in cells], justify=justify)
@@ -161,7 +176,9 @@ def ls_cmd(
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
                       _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]), f"{r['cost_usd']:.4f}",
                       Text((r["rejection_reason"] or "")[:80], style="dim")])
-    table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"))
+    model = _campaign_model(c)
+    table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"
+                             + (f", model {_model_text(model)}" if model else "")))
     headers = [("held-out runs" if s == "heldout" else s) for s in stage_names]
     columns = ["agent", "parent", "gen", "status", "score", *headers, "held-out", "cost $"]
     if any(r["rejection_reason"] for r in rows):
@@ -550,7 +567,9 @@ def lineage_cmd(
     if not len(lin):
         console.print(Text(f"campaign {c.name} has no agents"))
         return
-    print_lineage(console, lin, f"{c.name} ({c.id}): {len(lin)} agents", None if show_all else max_nodes)
+    model = _campaign_model(c)
+    print_lineage(console, lin, f"{c.name} ({c.id}): {len(lin)} agents" + (f", model {_model_text(model)}" if model else ""),
+                  None if show_all else max_nodes)
 
 
 def plot_cmd(

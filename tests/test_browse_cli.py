@@ -613,3 +613,19 @@ def test_diff_stat_names_each_file_whatever_its_name(capsys):
                 "diff --git a/run.sh b/run.sh\nold mode 100644\nnew mode 100755\n")
     lines = capsys.readouterr().out.splitlines()
     assert lines == ['café "x".txt  +1 -0', "x b/y  +2 -1", "gone.py  +0 -1", "run.sh  +0 -0", "4 file(s) changed"]
+
+
+def test_results_of_a_scripted_model_are_labelled_so_wherever_they_are_listed(tmp_path):
+    root = tmp_path / "archive"
+    with ArchiveStore.open(None, root) as store:
+        for name, model in (("rehearsal", "scripted:gold"), ("real", "openai/gpt-5")):
+            campaign = store.create_campaign(name, "evolution", {"model": model})
+            store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                            origin="seed")
+    listed = run_dgm(["ls"], root).stdout
+    assert "scripted:gold [scripted]" in listed and "openai/gpt-5 [scripted]" not in listed, listed
+    assert {r["name"]: r["model"] for r in json.loads(run_dgm(["ls", "--json"], root).stdout)} == \
+        {"rehearsal": "scripted:gold", "real": "openai/gpt-5"}
+    for args in (["ls", "rehearsal"], ["lineage", "rehearsal"]):
+        assert "model scripted:gold [scripted]" in " ".join(run_dgm(args, root).stdout.split()), args
+    assert "[scripted]" not in run_dgm(["lineage", "real"], root).stdout

@@ -45,6 +45,8 @@ def archive(tmp_path_factory):
     root = tmp_path_factory.mktemp("web") / "archive"
     store = ArchiveStore.open(None, root)
     synth = make_synthetic_campaign(store, 150, 8, n_tasks=10, generations=6, seed=5, name="web", status="running")
+    store.update_campaign(synth.campaign_id, config={**store.get_campaign(synth.campaign_id).config,
+                                                     "model": "scripted:gold"})
     # One run with a trajectory and LLM calls, as a real evaluation leaves them.
     best = synth.best_agent
     run = store.start_task_run(synth.campaign_id, best, "task", "synthetic", "with-trajectory", "extra", "scripted:gold")
@@ -116,6 +118,7 @@ def test_api_serves_the_archive_read_only(archive, server):
     store, synth = archive
     status, graph = get(server.url + f"api/campaigns/{synth.campaign_id}/graph")
     assert status == 200
+    assert (graph["campaign"]["model"], graph["campaign"]["scripted"]) == ("scripted:gold", True)
     agents = store.list_agents(synth.campaign_id)
     assert set(graph["ids"]) == {a.id for a in agents}
     parents = {graph["ids"][i]: (graph["ids"][p] if p >= 0 else None) for i, p in enumerate(graph["parent"])}
@@ -289,6 +292,7 @@ def test_explorer_refreshes_live_while_the_campaign_grows(archive, server, brows
     child = store.add_agent(synth.campaign_id, parent.commit_sha, parent_id=parent.id,
                             generation=parent.generation + 1, status="evaluating", origin="child")
     page.wait_for_function(f"window.dgmExplorer.nodeCount === {before + 1}", timeout=15_000)
+    assert "model scripted:gold [scripted]" in page.inner_text("[data-testid=tree-info]")
     assert page.evaluate(f"window.dgmExplorer.screenPos('{child.id}')") is not None
     assert page.evaluate("window.dgmExplorer.graphLoads") >= 2
 

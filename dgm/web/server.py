@@ -86,14 +86,17 @@ class ExplorerApi:
 
     def _build_graph(self, campaign, version: str) -> bytes:
         from dgm.lineage.forest import Lineage
+        from dgm.llm.scripted import is_scripted
 
         lin = Lineage.load(self.store, campaign.id)
         counts = self.store.task_run_counts(campaign.id)
+        model = (campaign.config or {}).get("model")
         rows = lin.rows
         status_index = {s: i for i, s in enumerate(STATUS_CODES)}
         payload = {
             "campaign": {"id": campaign.id, "name": campaign.name, "kind": campaign.kind, "status": campaign.status,
-                         "spent_usd": campaign.spent_usd},
+                         "spent_usd": campaign.spent_usd, "model": model,
+                         "scripted": isinstance(model, str) and is_scripted(model)},
             "version": version,
             "ids": [r.id for r in rows],
             "parent": lin.parent,

@@ -526,6 +526,7 @@
     // The status polled last: the graph is cached while the campaign is unchanged, and a killed runner changes nothing.
     const status = state.status || g.campaign.status;
     $("#treeinfo").textContent = `${g.campaign.name}: ${g.ids.length} agents · ${status}` +
+      (g.campaign.model ? ` · model ${g.campaign.model}${g.campaign.scripted ? " [scripted]" : ""}` : "") +
       (status === "running?" ? " (its runner stopped checking in: killed, or its machine is down)" : "") +
       (best ? ` · best ${best.slice(0, 10)} (${fmt(g.score[g.best_path.at(-1)])})` : "");
   }
