@@ -361,12 +361,15 @@ def run_cmd(
     overrides = {"name": name, "benchmark": benchmark, "model": model, "proposer_model": proposer_model,
                  "generations": generations, "children_per_generation": children, "workers": workers,
                  "selection": selection, "budget_usd": budget_usd, "max_hours": max_hours, "seed": seed}
-    if stages:
+    if stages is not None:
         names = [s.strip() for s in stages.split(",") if s.strip()]
+        if not names:
+            raise UsageError("--stages names no stage (give subset names, e.g. dgm-small,dgm-medium)")
         overrides["stages"] = [{"name": n, "tasks": f"subset:{n}", "advance_threshold": 0.4 if i + 1 < len(names) else 0.0}
                                for i, n in enumerate(names)]
-    if heldout and heldout.strip().isdigit():
-        overrides["heldout"] = int(heldout)  # a count, as `heldout = 3` in a config file
+    if heldout and heldout.strip().lstrip("+-").isdigit():
+        # A count, as `heldout = 3` in a config file (a negative one is refused there, not taken for a subset name).
+        overrides["heldout"] = int(heldout)
     elif heldout:
         # Task ids (one or more: they have "__"), else a subset name.
         overrides["heldout"] = heldout.split(",") if "," in heldout or "__" in heldout else (
@@ -409,6 +412,8 @@ def resume_cmd(
     given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
                                "workers": workers}.items() if v is not None}
     data = {**(campaign.config or {}), **given}
+    if isinstance(data.get("name"), str) and not data["name"].strip():
+        data["name"] = campaign.name  # recorded before blank names were refused: it ran under a generated one
     agents = store.list_agents(campaign.id)
     absent = set(store.code.missing(sorted({a.commit_sha for a in agents})))
     missing = [a.id for a in agents if a.commit_sha in absent]

@@ -12,14 +12,48 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from dgm.errors import UsageError
+
+
+SEED_MAX = 2**63 - 1
+"""The archive keeps the seed in a signed 64-bit column."""
 
 
 class _Strict(BaseModel):
     # inf and nan pass `gt=0`-style bounds, then break the campaign (and its JSON) once it has started.
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value, info: ValidationInfo):
+        # pydantic takes true for 1: `heldout = true` would hold out one task, `workers = true` run one.
+        annotation = str(cls.model_fields[info.field_name].annotation)
+        if isinstance(value, bool) and ("int" in annotation or "float" in annotation):
+            raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
+
+
+def _task_spec(value, least: int):
+    """Task ids, a count of at least `least`, or a name ('rest', 'subset:NAME'): one line for anything else."""
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    if (isinstance(value, (bool, float)) or not isinstance(value, (int, str, list))
+            or (isinstance(value, int) and value < least)):
+        raise ValueError(f"expected task ids (a list), a count of tasks ({least} or more) or 'subset:NAME', "
+                         f"not {shown}")
+    if isinstance(value, list) and not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError("every task id must be non-blank text")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("may not be blank")
+    return value
+
+
+def _not_blank(value, message: str):
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(message)
+    return value
 
 
 class StageConfig(_Strict):
@@ -30,12 +64,17 @@ class StageConfig(_Strict):
     advance_threshold: float = Field(0.0, ge=0.0, le=1.0)
     """Resolve rate (over all stages so far) needed to go on to the next stage."""
 
-    @field_validator("tasks")
+    @field_validator("tasks", mode="before")
     @classmethod
     def _count_positive(cls, value):
-        if isinstance(value, int) and value < 1:
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
             raise ValueError(f"a task count must be at least 1, not {value}")
-        return value
+        return _task_spec(value, 1)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_given(cls, value):
+        return _not_blank(value, "a stage name may not be blank")
 
 
 class SandboxConfig(_Strict):
@@ -74,13 +113,13 @@ class CampaignConfig(_Strict):
     """Hard cap on LLM spend for the whole campaign (None: no cap)."""
     max_hours: float | None = Field(None, gt=0.0)
     """Stop after this much wall time (None: no limit)."""
-    seed: int = 0
-    """Seed of every random choice (parents, diagnosis targets, held-out split)."""
-    time_limit_s: float = Field(900.0, gt=0)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
+    """Seed of every random choice (parents, diagnosis targets, held-out split); 0 to 2**63-1."""
+    time_limit_s: float = Field(900.0, ge=1)
     """Wall-clock limit of one agent run on one task."""
-    self_modify_time_limit_s: float = Field(1800.0, gt=0)
+    self_modify_time_limit_s: float = Field(1800.0, ge=1)
     """Wall-clock limit of one self-modification run."""
-    sanity_time_limit_s: float = Field(300.0, gt=0)
+    sanity_time_limit_s: float = Field(300.0, ge=1)
     """Wall-clock limit of the sanity gate (compile + the agent's own tests)."""
     diagnosis_retries: int = Field(2, ge=0)
     """Extra attempts when the proposer's reply is not valid JSON of the right shape."""
@@ -98,6 +137,17 @@ class CampaignConfig(_Strict):
     """How many of the best agents are scored on the held-out tasks after each generation."""
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     """Resource limits of every sandbox."""
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_given(cls, value):
+        # A blank name would quietly become a generated one.
+        return _not_blank(value, "a campaign name may not be blank (leave it out for a generated one)")
+
+    @field_validator("heldout", mode="before")
+    @classmethod
+    def _heldout_spec(cls, value):
+        return value if value is None else _task_spec(value, 0)
 
     @field_validator("selection")
     @classmethod

@@ -192,3 +192,73 @@ def test_a_provider_model_without_its_key_is_refused_before_anything_runs(tmp_pa
                        capture_output=True, text=True, env=env, timeout=120)
     assert_one_line_error(r, "openai/gpt-4o-mini: OPENAI_API_KEY not set on the host")
     assert not (tmp_path / "arch").exists()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--heldout=-2"], "--heldout: expected task ids (a list), a count of tasks (0 or more)"),
+    (["--seed", "99999999999999999999", "--generations", "0"], "--seed: Input should be less than or equal to"),
+    (["--seed", "-1"], "--seed: Input should be greater than or equal to 0"),
+    (["--name", ""], "--name: a campaign name may not be blank"),
+    (["--name", "   "], "--name: a campaign name may not be blank"),
+    (["--stages", " , "], "--stages names no stage"),
+])
+def test_bad_run_options_are_one_line_and_write_nothing(tmp_path, args, needle):
+    """QA: a negative --heldout was called an unknown subset; a seed past 64 bits
+    was an OverflowError from the archive, after the Docker checks; a blank name
+    quietly became a generated one."""
+    r = dgm("run", *args, "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, needle)
+    assert not (tmp_path / "arch").exists()
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("heldout = -3", "heldout: expected task ids (a list), a count of tasks (0 or more) or 'subset:NAME', not -3"),
+    ("heldout = 1.5", "heldout: expected task ids (a list), a count of tasks (0 or more) or 'subset:NAME', not 1.5"),
+    ("heldout = true", "heldout: expected task ids (a list), a count of tasks (0 or more) or 'subset:NAME', not true"),
+    ("heldout = [1, 2]", "heldout: every task id must be non-blank text"),
+    ("workers = true", "workers: expected a number, not true"),
+    ("seed = 99999999999999999999", "seed: Input should be less than or equal to 9223372036854775807"),
+    ("seed = 9223372036854775807\ngenerations = -1", "generations:"),  # the largest seed is fine
+    ("time_limit_s = 0.001", "time_limit_s: Input should be greater than or equal to 1"),
+    ("sanity_time_limit_s = 0.5", "sanity_time_limit_s: Input should be greater than or equal to 1"),
+    ("name = ''", "name: a campaign name may not be blank"),
+    ("name = '  '", "name: a campaign name may not be blank"),
+    ("[[campaign.stages]]\nname = ''\ntasks = 2", "stages.0.name: a stage name may not be blank"),
+    ("[[campaign.stages]]\nname = 's'\ntasks = true", "stages.0.tasks: expected task ids (a list), a count of tasks "
+                                                      "(1 or more)"),
+    ("[sandbox]\ncpus = true", "sandbox.cpus: expected a number, not true"),
+])
+def test_bad_config_values_are_one_line_naming_the_key(tmp_path, text, needle):
+    """QA: `heldout = -3` was a ValueError traceback from the plan; `heldout = true`
+    and `tasks = true` counted as 1; `heldout = 1.5` was called not a list."""
+    config = tmp_path / "campaign.toml"
+    config.write_text("[campaign]\n" + text.replace("[sandbox]", "[campaign.sandbox]") + "\n")
+    r = dgm("run", "--config", str(config), "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, needle)
+    assert not (tmp_path / "arch").exists()
+
+
+def test_a_negative_count_recorded_by_an_older_version_is_one_line_in_the_plan():
+    from dgm.bench.registry import load_benchmark
+    from dgm.config import CampaignConfig
+    from dgm.errors import UsageError
+    from dgm.evolution.staging import build_plan
+
+    config = CampaignConfig.model_construct(**{**CampaignConfig().__dict__, "heldout": -3})
+    with pytest.raises(UsageError, match="heldout: expected task ids"):
+        build_plan(config, load_benchmark("dgm-mini"))
+
+
+def test_a_campaign_recorded_with_a_blank_name_can_still_be_resumed(tmp_path):
+    """Blank names are refused now; a campaign started with one before ran under a generated name."""
+    from dgm.archive.store import ArchiveStore
+    from dgm.config import CampaignConfig
+
+    config = {**CampaignConfig().model_dump(mode="json"), "name": ""}
+    with ArchiveStore.open(None, tmp_path / "arch") as store:
+        campaign = store.create_campaign("campaign-old", "evolution", config)
+        store.set_campaign_status(campaign.id, "interrupted", finished=True)
+    # Stops at the Docker check, past the config's validation.
+    r = dgm("resume", "campaign-old", "--archive-dir", str(tmp_path / "arch"),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, "no Docker engine answers")

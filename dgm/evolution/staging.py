@@ -39,6 +39,9 @@ class StagePlan:
 
 
 def _resolve_ids(spec, all_ids: list[str], unused: list[str], rng: random.Random, benchmark, what: str) -> list[str]:
+    if isinstance(spec, bool) or isinstance(spec, float) or (isinstance(spec, int) and spec < 0):
+        # The config refuses these; a campaign recorded before it did must not end in a traceback.
+        raise UsageError(f"{what}: expected task ids, a count (0 or more), 'rest' or 'subset:NAME', got {spec!r}")
     if isinstance(spec, int):
         if spec > len(unused):
             raise UsageError(f"{what}: asks for {spec} tasks but only {len(unused)} are left")
