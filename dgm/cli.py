@@ -382,7 +382,7 @@ def run_cmd(
     checked = _check_config(config)  # bad ids and models before anything is written, the archive included
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    _preflight(*checked)
+    _preflight(*checked, config.sandbox)
     campaign = store.create_campaign(name=config.name or f"campaign-{stamp}-{os.getpid()}", kind="evolution",
                                      config=config.model_dump(mode="json"), seed=config.seed,
                                      budget_usd=config.budget_usd)
@@ -425,7 +425,7 @@ def resume_cmd(
     if budget_usd is not None and budget_usd <= spent:
         raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
                          f"(${spent:.4f}): give a larger cap")
-    _preflight(*_check_config(config))
+    _preflight(*_check_config(config), config.sandbox, resuming=True)
     # Claimed only now, against the campaign as read above: another resume
     # that started meanwhile has either claimed it already (this one stops
     # here, having changed nothing) or will find this one's claim.
@@ -485,12 +485,15 @@ def _check_config(config):
     return bench, build_plan(config, bench)
 
 
-def _preflight(bench, plan) -> None:
-    """With `_check_config`'s benchmark and plan: the sandboxes' images, before anything is spent."""
+def _preflight(bench, plan, sandbox=None, *, resuming: bool = False) -> None:
+    """With `_check_config`'s benchmark and plan: the sandbox limits the engine
+    can grant and the sandboxes' images, before anything is spent."""
     from dgm.sandbox.docker import docker_client, ensure_image
     from dgm.sandbox.images import base_image_tag
 
     client = docker_client()
+    if sandbox is not None:
+        _check_sandbox_cpus(client, sandbox.cpus, resuming)
     # Seconds of import, overlapping the engine's work (image builds take minutes): started
     # only once the engine answers, so the errors before this are not slowed down by it.
     start_loading_litellm()
@@ -502,6 +505,21 @@ def _preflight(bench, plan) -> None:
             first = next(iter(failed.items()))
             raise DgmError(f"{len(failed)} task(s) have no image (e.g. {first[0]}: {first[1]}); "
                            "choose other tasks or another --images provider")
+
+
+def _check_sandbox_cpus(client, cpus: float, resuming: bool) -> None:
+    """Docker refuses every sandbox asking for more CPUs than the engine has:
+    taken for an outage, that was half an hour of retries, then a failed campaign."""
+    try:
+        available = int(client.info().get("NCPU") or 0)
+    except Exception:  # noqa: BLE001 - an engine that will not say: its sandboxes will tell
+        return
+    if available and cpus > available:
+        what = f"[campaign.sandbox] cpus = {cpus:g} is more than the Docker engine's {available} CPU(s)"
+        if resuming:
+            raise UsageError(f"the campaign's {what}: its sandboxes cannot start on this engine (a resume keeps "
+                             "the campaign's sandbox limits)")
+        raise UsageError(f"{what}; give {available} or less")
 
 
 def _launch_or_mark_stopped(store, config, campaign) -> None:

@@ -80,8 +80,8 @@ class StageConfig(_Strict):
 class SandboxConfig(_Strict):
     memory_mb: int = Field(2048, ge=128)
     """Memory limit of every sandbox (swap included)."""
-    cpus: float = Field(1.0, gt=0)
-    """CPU quota of every sandbox."""
+    cpus: float = Field(1.0, ge=0.01)
+    """CPU quota of every sandbox (Docker's least is 0.01; at most the engine's CPU count)."""
     pids: int = Field(256, ge=16)
     """Process limit of every sandbox."""
 

@@ -262,3 +262,34 @@ def test_a_campaign_recorded_with_a_blank_name_can_still_be_resumed(tmp_path):
     r = dgm("resume", "campaign-old", "--archive-dir", str(tmp_path / "arch"),
             env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert_one_line_error(r, "no Docker engine answers")
+
+
+def test_sandbox_cpus_beyond_the_engine_are_refused_before_the_campaign_starts(tmp_path):
+    """QA: `cpus = 100` on a 2-CPU engine: Docker refused every sandbox, which
+    dgm took for an outage and retried for 30 minutes before the campaign failed."""
+    from dgm.archive.store import ArchiveStore
+    from dgm.config import CampaignConfig
+
+    config = tmp_path / "campaign.toml"
+    # No waiting out "outages" should the check be missing: the test fails fast then.
+    config.write_text("[campaign]\ngenerations = 0\ninfrastructure_wait_minutes = 0\n[campaign.sandbox]\ncpus = 100000\n")
+    r = dgm("run", "--config", str(config), "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, "[campaign.sandbox] cpus = 100000 is more than the Docker engine's", "or less")
+    with ArchiveStore.open(None, tmp_path / "arch") as store:
+        assert store.list_campaigns() == []  # no campaign row
+        stored = {**CampaignConfig().model_dump(mode="json"), "sandbox": {"cpus": 100000}, "generations": 0,
+                  "infrastructure_wait_minutes": 0}
+        campaign = store.create_campaign("greedy", "evolution", stored)
+        store.set_campaign_status(campaign.id, "failed", finished=True)
+    r = dgm("resume", "greedy", "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, "the campaign's [campaign.sandbox] cpus = 100000", "a resume keeps")
+    with ArchiveStore.open(None, tmp_path / "arch") as store:
+        assert store.get_campaign("greedy").status == "failed"  # not claimed, not started
+
+
+def test_sandbox_cpus_below_what_docker_grants_are_refused():
+    from dgm.config import validate_config
+    from dgm.errors import UsageError
+
+    with pytest.raises(UsageError, match="sandbox.cpus: Input should be greater than or equal to 0.01"):
+        validate_config({"sandbox": {"cpus": 0.001}}, "campaign.toml")
