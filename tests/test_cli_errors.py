@@ -293,3 +293,12 @@ def test_sandbox_cpus_below_what_docker_grants_are_refused():
 
     with pytest.raises(UsageError, match="sandbox.cpus: Input should be greater than or equal to 0.01"):
         validate_config({"sandbox": {"cpus": 0.001}}, "campaign.toml")
+
+
+def test_a_bad_rules_file_is_one_line_before_anything_runs(tmp_path):
+    """QA: `"rules": [1]` was accepted, then each call was retried five times as a model outage (94 s)."""
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"rules": [1]}')
+    r = dgm("eval", "--agent", "seed", "--model", f"scripted:{rules}", "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, f"scripted model file {rules}: rules.0: expected a JSON object, not 1")
+    assert not (tmp_path / "arch").exists()

@@ -303,6 +303,45 @@ def test_scripted_rules_and_errors(tmp_path):
         scripted.load_spec(str(bad))
 
 
+@pytest.mark.parametrize("spec, says", [
+    ({"latency_s": "abc"}, "latency_s: Input should be a valid number"),
+    ({"rules": [1]}, "rules.0: expected a JSON object, not 1"),
+    ({"rules": [{"purpos": "task", "reply": "x"}]}, "rules.0.purpos: unknown key"),
+    ({"rulez": []}, "rulez: unknown key"),
+    ({"rules": [{"reply": "x", "fail": {"status": 418}}]}, "rules.0.fail.status: Input should be 429, 500 or 'timeout'"),
+    ({"rules": [{"fail": {"times": 2}}]}, "rules.0.fail.status: missing"),
+    ({"rules": [{"step": True}]}, "rules.0.step: Input should be a valid integer"),
+    ({"rules": [{"purpose": None}]}, "rules.0.purpose:"),
+    ({"pricing": {"input_cost_per_tokn": 1e-6}}, "pricing.input_cost_per_tokn: unknown key"),
+    ({"max_output_tokens": 0}, "max_output_tokens: Input should be greater than or equal to 1"),
+    ([], "expected a JSON object with a 'rules' list"),
+])
+def test_a_rules_file_is_checked_whole_when_it_is_loaded(tmp_path, spec, says):
+    """QA: `"latency_s": "abc"` was a traceback; `"rules": [1]` was accepted, then
+    every call failed and was retried as an outage; a typo such as `purpos` was
+    ignored, so the rule matched everything; status 418 was taken."""
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(spec))
+    with pytest.raises(UsageError) as caught:
+        scripted.load_spec(str(path))
+    assert str(caught.value) == f"scripted model file {path}: {says}" or \
+        str(caught.value).startswith(f"scripted model file {path}: {says}"), str(caught.value)
+
+
+def test_every_bundled_and_documented_rules_file_passes_the_check(tmp_path):
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [*scripted.BUNDLED_DIR.glob("*.json"), *(root / "tests" / "scripted").glob("*.json")]:
+        scripted.load_spec(str(path))
+    readme = (root / "README.md").read_text()
+    documented = re.search(r"## Scripted models.*?```json\n(.*?)\n```\n", readme, re.S).group(1)
+    (tmp_path / "readme.json").write_text(documented)
+    spec = scripted.load_spec(str(tmp_path / "readme.json"))
+    assert spec.rules[1]["fail"] == {"status": 429, "times": 1} and "latency_s" not in spec.rules[0]
+
+
 class _FakeOpenAI:
     """An OpenAI-compatible HTTP server on loopback, standing in for a provider:
     the model is the only fake part; litellm, its OpenAI client and HTTP are real."""

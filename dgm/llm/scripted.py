@@ -33,6 +33,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dgm.errors import UsageError
 
@@ -81,6 +84,67 @@ def litellm_name(model: str) -> str:
     return model
 
 
+class _Checked(BaseModel):
+    # Strict: JSON has exact types (no "abc" for a number, no true for 1); a key
+    # nobody reads (a typo such as `purpos`) would silently drop a condition.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _Fail(_Checked):
+    status: Literal[429, 500, "timeout"]
+    times: int = Field(1, ge=1)
+
+
+class _Pricing(_Checked):
+    input_cost_per_token: float = Field(0.0, ge=0)
+    output_cost_per_token: float = Field(0.0, ge=0)
+
+
+class _Rule(_Checked):
+    # No `| None`: a condition given as null is an error, not one that never (or always) holds.
+    purpose: Literal["task", "diagnose", "self_modify"] = None
+    task: str = None
+    step: int = Field(None, ge=0)
+    min_step: int = Field(None, ge=0)
+    last_contains: str = None
+    system_contains: str = None
+    any_contains: str = None
+    none_contains: str = None
+    min_difficulty: int = Field(None, ge=1, le=5)
+    reply: str = None
+    fail: _Fail = None
+    latency_s: float = Field(0.0, ge=0)
+
+
+class _RulesFile(_Checked):
+    description: str = ""
+    pricing: _Pricing = Field(default_factory=_Pricing)
+    max_output_tokens: int | None = Field(None, ge=1)
+    latency_s: float = Field(0.0, ge=0)
+    rules: list[_Rule] = Field(default_factory=list)
+    default_reply: str = SUBMIT_REPLY
+
+
+def _checked(raw, where: str) -> _RulesFile:
+    """The whole rules file, checked as it is loaded: UsageError naming the first bad key."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: expected a JSON object with a 'rules' list")
+    try:
+        return _RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] == "missing":
+            message = "missing"
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            message = f"expected a JSON object, not {json.dumps(err['input'])[:60]}"
+        else:
+            message = f"{err['msg']}, not {json.dumps(err['input'])[:60]}"
+        raise UsageError(f"{where}: {key}: {message}") from None
+
+
 @dataclass
 class ScriptedSpec:
     name: str
@@ -104,6 +168,7 @@ def load_spec(name: str) -> ScriptedSpec:
             return _specs[name]
     if name in BUILTIN_SPECS:
         raw = BUILTIN_SPECS[name]
+        where = f"scripted model '{name}'"
     else:
         given_path = "/" in name or name.endswith(".json")
         path = Path(name) if given_path else BUNDLED_DIR / f"{name}.json"
@@ -116,28 +181,21 @@ def load_spec(name: str) -> ScriptedSpec:
             raw = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"scripted model file {path}: not valid JSON ({exc})") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("rules", []), list):
-        raise UsageError(f"scripted model '{name}': expected an object with a 'rules' list")
+        where = f"scripted model file {path}"
+    checked = _checked(raw, where)
     spec = ScriptedSpec(
         name=name,
-        rules=raw.get("rules", []),
-        default_reply=raw.get("default_reply", SUBMIT_REPLY),
-        pricing=raw.get("pricing", {}),
-        latency_s=float(raw.get("latency_s", 0.0)),
-        description=raw.get("description", ""),
-        max_output_tokens=_positive_int_or_none(raw.get("max_output_tokens"), name),
+        # Plain dicts of the keys given: a condition is "in rule" only when it was written.
+        rules=[rule.model_dump(exclude_unset=True, mode="json") for rule in checked.rules],
+        default_reply=checked.default_reply,
+        pricing=checked.pricing.model_dump(),
+        latency_s=checked.latency_s,
+        description=checked.description,
+        max_output_tokens=checked.max_output_tokens,
     )
     with _lock:
         _specs[name] = spec
     return spec
-
-
-def _positive_int_or_none(value, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise UsageError(f"scripted model '{name}': max_output_tokens must be a positive integer, not {value!r}")
-    return value
 
 
 def _text(message: dict) -> str:
