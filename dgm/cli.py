@@ -127,7 +127,7 @@ def eval_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Run one agent on benchmark tasks in sandboxes, grade each diff, record every run."""
-    from dgm.bench.evaluate import EvalSettings, SEED_AGENT_DIR, commit_agent_dir
+    from dgm.bench.evaluate import EvalSettings, SEED_AGENT_DIR, check_agent_dir, commit_agent_dir
     from dgm.bench.registry import load_benchmark
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
@@ -139,8 +139,8 @@ def eval_cmd(
     if budget_usd is not None and budget_usd <= 0:
         raise UsageError("--budget-usd: a cap of $0 pays for nothing; give a positive amount, or leave it out "
                          "for no cap")
-    if agent_dir is not None and not (agent_dir / "main.py").is_file():
-        raise UsageError(f"agent directory {agent_dir} has no main.py (see the agent contract in the README)")
+    if agent_dir is not None:
+        check_agent_dir(agent_dir)  # now, not after the images are ready
     from dgm.cli_swebench import benchmark_options
 
     bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))

@@ -302,3 +302,20 @@ def test_a_bad_rules_file_is_one_line_before_anything_runs(tmp_path):
     r = dgm("eval", "--agent", "seed", "--model", f"scripted:{rules}", "--archive-dir", str(tmp_path / "arch"))
     assert_one_line_error(r, f"scripted model file {rules}: rules.0: expected a JSON object, not 1")
     assert not (tmp_path / "arch").exists()
+
+
+def test_an_agent_dir_with_a_fifo_is_refused_in_one_line_before_anything_runs(tmp_path):
+    """QA: a FIFO in --agent-dir crashed `dgm eval` with a shutil.Error traceback."""
+    from dgm.archive.store import ArchiveStore
+    from dgm.bench.evaluate import commit_agent_dir
+    from dgm.errors import UsageError
+
+    agent = tmp_path / "agent"
+    (agent / "sub").mkdir(parents=True)
+    (agent / "main.py").write_text("print(1)\n")
+    os.mkfifo(agent / "sub" / "pipe")
+    r = dgm("eval", "--agent-dir", str(agent), "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, f"agent directory {agent}: sub/pipe is a FIFO")
+    assert not (tmp_path / "arch").exists()
+    with ArchiveStore.open(None, tmp_path / "arch") as store, pytest.raises(UsageError, match="sub/pipe is a FIFO"):
+        commit_agent_dir(store, agent, "fifo")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -69,10 +70,26 @@ class AgentCodeCache:
         return str(dest)
 
 
-def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = None) -> str:
-    """Commit an agent directory to the code store (ignoring caches)."""
+def check_agent_dir(path: Path) -> None:
+    """An agent directory holds main.py and only files, directories and links:
+    a FIFO, socket or device cannot be copied (reading a FIFO would block)."""
     if not (path / "main.py").is_file():
         raise UsageError(f"agent directory {path} has no main.py (see the agent contract in the README)")
+    for top, dirs, files in os.walk(path):  # links are not followed
+        dirs[:] = [d for d in dirs if d not in IGNORED_NAMES]
+        for name in [*dirs, *files]:
+            entry = Path(top) / name
+            mode = entry.lstat().st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+                raise UsageError(f"agent directory {path}: {entry.relative_to(path)} is {kind}; agent code may "
+                                 "hold only files, directories and links")
+
+
+def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = None) -> str:
+    """Commit an agent directory to the code store (ignoring caches)."""
+    check_agent_dir(path)
     with tempfile.TemporaryDirectory() as tmp:
         clean = Path(tmp) / "agent"
         # Links are kept as links, as the code store keeps them: never followed out of the directory.
