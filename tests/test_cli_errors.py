@@ -319,3 +319,18 @@ def test_an_agent_dir_with_a_fifo_is_refused_in_one_line_before_anything_runs(tm
     assert not (tmp_path / "arch").exists()
     with ArchiveStore.open(None, tmp_path / "arch") as store, pytest.raises(UsageError, match="sub/pipe is a FIFO"):
         commit_agent_dir(store, agent, "fifo")
+
+
+@pytest.mark.parametrize("command", [["eval", "--agent", "seed"], ["run"]])
+@pytest.mark.parametrize("images, needle", [
+    (["--images", "bogus"], "unknown --images 'bogus' (choose one of: auto, pull, build, offline)"),
+    (["--images", "offline"], "--images offline needs --repo-mirror DIR"),
+])
+def test_a_bad_images_choice_is_refused_when_the_options_are_read(tmp_path, command, images, needle):
+    """QA: `--images bogus` created a fresh archive, printed "preparing images
+    for 300 task(s)" and alembic's INFO lines before the error."""
+    r = dgm(*command, "--benchmark", "swebench-lite", *images, "--archive-dir", str(tmp_path / "arch"),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, needle)
+    assert r.stdout == ""
+    assert not (tmp_path / "arch").exists()

@@ -341,6 +341,10 @@ class SweBench:
         self.dataset = dataset
         self.images = images
         self.repo_mirror = Path(repo_mirror).expanduser() if repo_mirror else None
+        from dgm.sandbox.swebench_images import check_provider_choice
+
+        # Now, not when the first image is wanted (after the archive and the campaign were made).
+        check_provider_choice(images, self.repo_mirror)
         self.wheelhouse = Path(wheelhouse).expanduser() if wheelhouse else None
         self._provider = None
         self.source = ""

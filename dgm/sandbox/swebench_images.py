@@ -296,12 +296,18 @@ def _client_or_none():
         return None
 
 
-def make_provider(kind: str, *, repo_mirror: Path | None = None, wheelhouse: Path | None = None) -> _Provider:
+def check_provider_choice(kind: str, repo_mirror: Path | None = None) -> None:
+    """UsageError for an --images choice that cannot work: checked when the
+    options are read, before any archive, campaign or image work."""
     if kind not in PROVIDERS:
         raise UsageError(f"unknown --images {kind!r} (choose one of: {', '.join(PROVIDERS)})")
+    if kind == "offline" and repo_mirror is None:
+        raise UsageError("--images offline needs --repo-mirror DIR (one clone per owner__name, or bare repos)")
+
+
+def make_provider(kind: str, *, repo_mirror: Path | None = None, wheelhouse: Path | None = None) -> _Provider:
+    check_provider_choice(kind, repo_mirror)
     if kind == "offline":
-        if repo_mirror is None:
-            raise UsageError("--images offline needs --repo-mirror DIR (one clone per owner__name, or bare repos)")
         return OfflineBuilder(repo_mirror, wheelhouse=wheelhouse)
     if kind == "pull":
         return PullProvider()
