@@ -7,6 +7,7 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sys
@@ -118,8 +119,8 @@ def eval_cmd(
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds per agent run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task to this file."),
     budget_usd: Optional[float] = typer.Option(
-        None, "--budget-usd", min=0.0,
-        help="Hard cap on this evaluation's LLM spend, USD; runs it cuts short are recorded as errors."),
+        None, "--budget-usd",  # no `min`: the help would say x>=0.0, and 0 is refused below
+        help="Hard cap on this evaluation's LLM spend, USD, more than 0; runs it cuts short are recorded as errors."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
     images: str = typer.Option("auto", "--images", help="SWE-bench image provider: auto, pull, build, offline."),
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
@@ -136,9 +137,14 @@ def eval_cmd(
 
     if (agent is None) == (agent_dir is None):
         raise UsageError("give exactly one of --agent (seed or an agent id) and --agent-dir")
-    if budget_usd is not None and budget_usd <= 0:
+    if budget_usd is not None and budget_usd < 0:
+        raise UsageError(f"--budget-usd: a cap must be more than $0, not {budget_usd:g}")
+    if budget_usd is not None and budget_usd == 0:
         raise UsageError("--budget-usd: a cap of $0 pays for nothing; give a positive amount, or leave it out "
                          "for no cap")
+    if budget_usd is not None and not math.isfinite(budget_usd):
+        # nan passes every comparison; inf is no cap (leave the option out), refused as in campaign.toml
+        raise UsageError(f"--budget-usd: give a finite number of dollars, not {budget_usd:g}")
     if agent_dir is not None:
         check_agent_dir(agent_dir)  # now, not after the images are ready
     from dgm.cli_swebench import benchmark_options
@@ -407,7 +413,9 @@ def resume_cmd(
     store = open_store(archive, archive_dir, create=False)
     campaign = store.get_campaign(campaign_id)
     if campaign.kind != "evolution":
-        raise UsageError(f"campaign {campaign.name} is a {campaign.kind} run, not an evolution campaign")
+        raise UsageError(f"campaign {campaign.name} is {_NOT_RESUMABLE.get(campaign.kind, f'a {campaign.kind} run')}, "
+                         f"not an evolution campaign: only those are resumed"
+                         + (f"; {_INSTEAD[campaign.kind]}" if campaign.kind in _INSTEAD else ""))
     _refuse_if_running(campaign)
     given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
                                "workers": workers}.items() if v is not None}
@@ -439,6 +447,13 @@ def resume_cmd(
         kept = {**config.model_dump(mode="json"), "max_hours": (campaign.config or {}).get("max_hours")}
         campaign = store.update_campaign(campaign.id, config=kept, budget_usd=config.budget_usd)
     _launch_or_mark_stopped(store, config, campaign)
+
+
+_NOT_RESUMABLE = {"eval": "an evaluation (`dgm eval`)", "import": "an import of a DGM run (`dgm import-dgm`)",
+                  "replay": "a replay (`dgm replay`)"}
+_INSTEAD = {"eval": "run `dgm eval` again for the tasks it did not finish (`dgm ls` shows what it recorded)",
+            "import": "it is there to be browsed (`dgm ls`, `dgm lineage`), not continued",
+            "replay": "run `dgm replay` again"}
 
 
 @app.command("status")

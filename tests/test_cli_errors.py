@@ -334,3 +334,30 @@ def test_a_bad_images_choice_is_refused_when_the_options_are_read(tmp_path, comm
     assert_one_line_error(r, needle)
     assert r.stdout == ""
     assert not (tmp_path / "arch").exists()
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("eval", "campaign other is an evaluation (`dgm eval`), not an evolution campaign: only those are resumed; "
+             "run `dgm eval` again"),
+    ("import", "campaign other is an import of a DGM run (`dgm import-dgm`), not an evolution campaign"),
+])
+def test_resuming_what_is_not_an_evolution_campaign_says_what_to_do(tmp_path, kind, needle):
+    """QA: "is a eval run" / "a import run", and nothing on what to do instead."""
+    from dgm.archive.store import ArchiveStore
+
+    with ArchiveStore.open(None, tmp_path / "arch") as store:
+        store.create_campaign("other", kind, {})
+    r = dgm("resume", "other", "--archive-dir", str(tmp_path / "arch"))
+    assert_one_line_error(r, needle)
+
+
+def test_eval_budget_help_and_checks_agree_that_the_cap_is_more_than_zero(tmp_path):
+    """QA: `dgm eval --help` showed `--budget-usd [x>=0.0]`, though 0 is refused."""
+    r = dgm("eval", "--help")
+    assert r.returncode == 0 and "x>=0.0" not in r.stdout and "more than 0" in r.stdout
+    for value, needle in (("-1", "--budget-usd: a cap must be more than $0, not -1"),
+                          ("inf", "--budget-usd: give a finite number of dollars, not inf")):
+        r = dgm("eval", "--agent", "seed", f"--budget-usd={value}", "--archive-dir", str(tmp_path / "arch"),
+                env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+        assert_one_line_error(r, needle)
+    assert not (tmp_path / "arch").exists()
