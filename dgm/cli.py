@@ -324,18 +324,31 @@ def _print_runs(runs, model: str) -> None:
     def frac(d: dict) -> str:
         return f"{len(d.get('success', []))}/{len(d.get('success', [])) + len(d.get('failure', []))}" if d else "-"
 
+    from dgm.lineage.details import grading_note
+
     cells = []
     for r in runs:
         ts = r.tests_status or {}
+        # Why a run failed, or what the harness changed about it (bytes replaced, files kept out of grading).
+        note = ((r.error or "").strip().splitlines() or [grading_note(r.tests_status) or ""])[0][:100]
         cells.append([Text(r.task_id), Text(r.status, style=STATUS_STYLE.get(r.status, "")),
                       frac(ts.get("FAIL_TO_PASS", {})), frac(ts.get("PASS_TO_PASS", {})),
-                      str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}"])
+                      str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}",
+                      Text(note, style="dim")])
+    columns = ["task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $"]
     table = Table(title=Text(f"results ({model_label(model)})"))
-    for i, col in enumerate(("task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $")):
+    for i, col in enumerate(columns):
         add_whole_column(table, col, [c[i] for c in cells], justify="right" if i >= 4 else "left")
+    if any(c[-1].plain for c in cells):
+        table.add_column("note")  # free text: wraps, unlike the figures
+    else:
+        cells = [c[:-1] for c in cells]
     for c in cells:
         table.add_row(*c)
     print_table(console, table)
+    if any(r.status != "resolved" for r in runs):
+        console.print(Text(f"`dgm show {runs[0].agent_id}` lists these runs with their ids; `dgm show-run RUN` shows "
+                           "one in full (trajectory, patch, the agent's own output, test log)", style="dim"))
 
 
 # --------------------------------------------------------------------------- run / resume / status

@@ -98,6 +98,9 @@ def test_an_evaluation_with_a_budget_stops_at_it_and_keeps_what_finished(tmp_pat
     runs = json.loads(out.read_text())
     assert [(r["instance_id"], r["status"]) for r in runs] == [("textkit__textkit-1", "error")]
     assert runs[0]["error"] == "cut short by the $0.05 --budget-usd cap"
+    # The table says why, and where to see the run in full.
+    assert "cut short by the $0.05 --budget-usd cap" in result.stdout, result.stdout
+    assert f"`dgm show {runs[0]['agent_id']}` lists these runs" in " ".join(result.stdout.split())
 
     from dgm.archive.store import ArchiveStore
 
