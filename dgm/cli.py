@@ -158,6 +158,7 @@ def eval_cmd(
     check_model(model)
     if json_out is not None:
         check_output_file(json_out, "--json")  # now, not after an hour of runs
+    client = docker_client()  # before the archive is opened: without an engine, no archive is made
     # An archived agent is looked up in an archive that exists; seed or a directory may start one.
     store = open_store(archive, archive_dir, create=agent is None or agent == "seed")
     archived = None
@@ -166,7 +167,6 @@ def eval_cmd(
         from dgm.lineage.details import require_runnable
 
         require_runnable(store, archived)
-    client = docker_client()
     # Seconds of import, overlapping the engine's work below (orphans, images): started only
     # now, so an error above is not slowed down by it.
     start_loading_litellm()
@@ -399,6 +399,9 @@ def run_cmd(
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
     checked = _check_config(config)  # bad ids and models before anything is written, the archive included
+    from dgm.sandbox.docker import docker_client
+
+    docker_client()  # likewise: without an engine, no archive is made (its limits and images are checked below)
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     _preflight(*checked, config.sandbox)

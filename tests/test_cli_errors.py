@@ -48,10 +48,11 @@ def test_unreachable_archive_url(tmp_path):
     assert "secretpw" not in r.stderr
 
 
-def test_no_docker_daemon(tmp_path):
-    r = dgm("eval", "--agent", "seed", "--archive-dir", str(tmp_path),
-            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+@pytest.mark.parametrize("command", [["eval", "--agent", "seed"], ["run", "--generations", "1"]])
+def test_no_docker_daemon(tmp_path, command):
+    r = dgm(*command, "--archive-dir", str(tmp_path / "arch"), env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
     assert_one_line_error(r, "no Docker engine answers")
+    assert not (tmp_path / "arch").exists()  # refused before an archive was made
 
 
 def test_unknown_scripted_model(tmp_path):
