@@ -21,7 +21,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli_tables import add_whole_column, make_console, print_table
+from dgm.cli_tables import add_whole_column, make_console, print_table, table_of
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
@@ -129,17 +129,10 @@ def ls_cmd(
                   str(r["admitted"]), _score_text(r["best_score"]), f"{r['spent_usd']:.4f}",
                   r["created_at"][:16].replace("T", " ")]
                  for r in rows]
-        table = Table(title=Text(f"campaigns ({store.url})"))
-        for i, col in enumerate(("id", "name", "kind", "status", "model", "agents", "admitted", "best", "spent $",
-                                 "created")):
-            justify = "right" if col in ("agents", "admitted", "best", "spent $") else "left"
-            if col in ("name", "kind", "model"):
-                table.add_column(col, justify=justify)
-            else:
-                add_whole_column(table, col, [c[i] for c in cells], justify=justify)
-        for c in cells:
-            table.add_row(*c)
-        print_table(console, table)
+        print_table(console, table_of(
+            Text(f"campaigns ({store.url})"),
+            ("id", "name", "kind", "status", "model", "agents", "admitted", "best", "spent $", "created"), cells,
+            free=("name", "kind", "model"), right=("agents", "admitted", "best", "spent $")))
         return
     c = store.get_campaign(campaign)
     agents = store.lineage_rows(c.id)  # with the archived agents an eval or replay ran
@@ -429,19 +422,12 @@ def show_run_cmd(
                                          if cut > 0 else ""), style="bold"))
         console.print(Text("\n".join(lines[-SHOWN_LOG_LINES:])), soft_wrap=True)
     if calls:
-        table = Table(title=f"LLM calls ({len(calls)})")
         cells = [[str(c["seq"]), c["purpose"], Text(c["model"]), c["status"],
                   str(c["prompt_tokens"] + c["completion_tokens"]), f"{c['latency_s']:.2f}", f"{c['cost_usd']:.4f}",
                   c["id"]] for c in calls]
-        for i, col in enumerate(("#", "purpose", "model", "status", "tokens", "seconds", "cost $", "call")):
-            justify = "right" if col in ("#", "tokens", "seconds", "cost $") else "left"
-            if col == "model":
-                table.add_column(col, justify=justify)
-            else:
-                add_whole_column(table, col, [row[i] for row in cells], justify=justify)
-        for row in cells:
-            table.add_row(*row)
-        print_table(console, table)
+        print_table(console, table_of(
+            f"LLM calls ({len(calls)})", ("#", "purpose", "model", "status", "tokens", "seconds", "cost $", "call"),
+            cells, free=("model",), right=("#", "tokens", "seconds", "cost $")))
 
 
 def diff_cmd(

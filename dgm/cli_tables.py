@@ -78,6 +78,23 @@ def add_whole_column(table: Table, header: str, cells: Iterable, **kwargs) -> No
     table.add_column(header, min_width=max(width, word, 1), **kwargs)
 
 
+def table_of(title, columns: Iterable[str], rows: list[list], *, free: Iterable[str] = (),
+             right: Iterable[str] = ()) -> Table:
+    """A table of `rows` under `columns`: the `free` ones (names, models,
+    reasons) wrap, every other column stays whole; `right` ones are right-aligned."""
+    table = Table(title=title)
+    free, right = set(free), set(right)
+    for i, col in enumerate(columns):
+        justify = "right" if col in right else "left"
+        if col in free:
+            table.add_column(col, justify=justify)
+        else:
+            add_whole_column(table, col, [row[i] for row in rows], justify=justify)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def _width_needed(columns) -> int:
     # Whole columns need their full width; free text needs a little to stay legible.
     return sum(FREE_TEXT_MIN if c.min_width is None else c.min_width for c in columns) + 3 * len(columns) + 1

@@ -116,13 +116,23 @@ def _check_generation(record: dict[str, Any], where: str) -> None:
     if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
         raise UsageError(f"{where}: 'generation' must be a whole number >= 0, not {_short(generation)}")
     for key in ("children", "children_compiled", "archive"):
-        ids = record.get(key)
-        if ids is None:
-            continue
-        if not isinstance(ids, list):
-            raise UsageError(f"{where}: {key!r} must be a list of run ids, not {_short(ids)}")
-        for run_id in ids:
-            check_run_id(run_id, f"{where}: {key!r}")
+        _check_list(record.get(key), f"{where}: {key!r}", "run ids", check_run_id)
+
+
+def _check_list(values: Any, where: str, what: str, check_item) -> None:
+    """`values`, if given, must be a list (a string would be taken one character
+    per item), each item passing `check_item(item, where)`."""
+    if values is None:
+        return
+    if not isinstance(values, list):
+        raise UsageError(f"{where} must be a list of {what}, not {_short(values)}")
+    for item in values:
+        check_item(item, where)
+
+
+def _check_task_id(task_id: Any, where: str) -> None:
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise UsageError(f"{where} holds {_short(task_id)}, not a task id (a string)")
 
 
 _PERFORMANCE = (("overall_performance", "dgm"), ("overall_performance_deep", "dgm-full"))
@@ -139,15 +149,7 @@ def _check_node_metadata(metadata: dict[str, Any], where: Path) -> None:
         if not isinstance(perf, dict):
             raise UsageError(f"{where}: {key!r} must be a JSON object, not {_short(perf)}")
         for ids_key, _status in _TASK_ID_LISTS:
-            ids = perf.get(ids_key)
-            if ids is None:
-                continue
-            # A string would be taken one character per task.
-            if not isinstance(ids, list):
-                raise UsageError(f"{where}: {key}.{ids_key} must be a list of task ids, not {_short(ids)}")
-            for task_id in ids:
-                if not isinstance(task_id, str) or not task_id.strip():
-                    raise UsageError(f"{where}: {key}.{ids_key} holds {_short(task_id)}, not a task id (a string)")
+            _check_list(perf.get(ids_key), f"{where}: {key}.{ids_key}", "task ids", _check_task_id)
 
 
 def read_generations(path: Path) -> list[dict[str, Any]]:
