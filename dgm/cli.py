@@ -401,10 +401,11 @@ def run_cmd(
     checked = _check_config(config)  # bad ids and models before anything is written, the archive included
     from dgm.sandbox.docker import docker_client
 
-    docker_client()  # likewise: without an engine, no archive is made (its limits and images are checked below)
+    # Likewise the engine and the limits it can grant: refused, no archive is made (images are checked below).
+    _check_sandbox_cpus(docker_client(), config.sandbox.cpus, resuming=False)
     store = open_store(archive, archive_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    _preflight(*checked, config.sandbox)
+    _preflight(*checked)
     campaign = store.create_campaign(name=config.name or f"campaign-{stamp}-{os.getpid()}", kind="evolution",
                                      config=config.model_dump(mode="json"), seed=config.seed,
                                      budget_usd=config.budget_usd)

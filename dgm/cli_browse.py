@@ -301,7 +301,8 @@ def show_run_cmd(
     agent_log: bool = typer.Option(False, "--agent-log",
                                    help="Only the agent's whole output (of a sanity run: its checks' output)."),
     eval_log: bool = typer.Option(False, "--eval-log", help="Only the whole test log of the run's grading."),
-    trajectory: bool = typer.Option(False, "--trajectory", help="Only the trajectory the agent wrote, as JSON."),
+    trajectory: bool = typer.Option(False, "--trajectory",
+                                    help="Only the trajectory the agent wrote, as JSON (as written, if it is not JSON)."),
     json_out: bool = typer.Option(False, "--json",
                                   help="Everything as JSON: the run, its patch, trajectory, logs and LLM calls."),
     archive: Optional[str] = ArchiveOpt,
@@ -321,19 +322,38 @@ def show_run_cmd(
                                   ("--trajectory", trajectory), ("--json", json_out)) if on]
     if len(only) > 1:
         raise UsageError(f"give one of {', '.join(only)}, not several")
+    from dgm.errors import DgmError
+    from dgm.lineage.import_dgm import IMPORT_MODEL
+
     store = _store(archive, archive_dir)
-    r = store.get_task_run(run)
+    try:
+        r = store.get_task_run(run)
+    except NotFound as missing:
+        try:
+            agent = store.get_agent(run)
+        except DgmError:
+            raise missing from None
+        raise NotFound(f"{run} is agent {agent.id}, not a task run: `dgm show {agent.id}` lists its runs") from None
+    imported = r.model == IMPORT_MODEL and not (r.patch or "").strip()
+    unreadable: list[str] = []
 
     def artifact_text(artifact_id: str | None, what: str, required: bool) -> str | None:
+        """The artifact's text; None (noted in `unreadable`) when it is missing or damaged, unless `required`."""
         if not artifact_id:
             if required:
                 raise NotFound(f"task run {r.id} kept no {what}")
             return None
-        return store.artifacts.get_text(artifact_id)
+        try:
+            return store.artifacts.get_text(artifact_id)
+        except DgmError as exc:
+            if required:
+                raise NotFound(f"task run {r.id}: its {what} cannot be read ({exc})") from None
+            unreadable.append(f"{what}: {exc}")
+            return None
 
-    raw_trajectory = artifact_text(r.trajectory_artifact, "trajectory (the agent wrote none, or too much)",
-                                   trajectory)
     if patch:
+        if imported:
+            raise NotFound(f"task run {r.id} came from an imported DGM run, whose metadata keeps outcomes, not patches")
         if not (r.patch or "").strip():
             raise NotFound(f"task run {r.id} has an empty patch ({r.status})")
         return _print_diff(r.patch, f"patch of task run {r.id}")
@@ -341,6 +361,8 @@ def show_run_cmd(
         text = artifact_text(r.agent_log_artifact if agent_log else r.eval_log_artifact,
                              "output of its agent" if agent_log else "test log", True)
         return _write_plain(text, raw=not console.is_terminal)
+    raw_trajectory = artifact_text(r.trajectory_artifact, "trajectory (the agent wrote none, or too much)",
+                                   trajectory)
     steps = load_trajectory(raw_trajectory) if raw_trajectory is not None else None
     if trajectory:
         if steps is None:
@@ -349,11 +371,12 @@ def show_run_cmd(
     summary = run_summary(r)
     mark_cut_short(store, [summary])
     calls = [call_summary(c) for c in store.list_llm_calls(r.id)]
-    logs = {"agent_log": artifact_text(r.agent_log_artifact, "", False),
-            "eval_log": artifact_text(r.eval_log_artifact, "", False)}
+    logs = {"agent_log": artifact_text(r.agent_log_artifact, "output of its agent", False),
+            "eval_log": artifact_text(r.eval_log_artifact, "test log", False)}
     if json_out:
         return _echo_json({**summary, "agent_id": r.agent_id, "patch": r.patch, "tests_status": r.tests_status,
-                           "trajectory": steps if steps is not None else raw_trajectory, **logs, "llm_calls": calls})
+                           "trajectory": steps if steps is not None else raw_trajectory, **logs, "llm_calls": calls,
+                           "unreadable": unreadable})
 
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -402,13 +425,17 @@ def show_run_cmd(
             console.print(Text(f"[... {len(listed) - SHOWN_STEPS} more steps: --trajectory]", style="dim"))
     elif raw_trajectory is not None:
         console.print(Text("trajectory: not readable JSON (--trajectory prints it as written)", style="dim"))
-    else:
+    elif r.trajectory_artifact is None:
         console.print(Text("trajectory: none kept" + (" (the sanity gate runs checks, not the agent)"
                                                       if r.kind == "sanity" else ""), style="dim"))
 
     patch_lines = (r.patch or "").splitlines(True)
     shown_patch = "".join(patch_lines[:SHOWN_PATCH_LINES])
-    _print_diff(shown_patch, f"patch of task run {r.id}", patch_stream=False)
+    if imported:
+        console.print(Text("patch: not imported (a DGM run's metadata keeps outcomes, not per-task patches)",
+                           style="dim"))
+    else:
+        _print_diff(shown_patch, f"patch of task run {r.id}", patch_stream=False)
     if len(patch_lines) > SHOWN_PATCH_LINES:
         console.print(Text(f"[... {len(patch_lines) - SHOWN_PATCH_LINES} more patch lines: --patch]", style="dim"))
     for key, label, flag in (("agent_log", "checks' output" if r.kind == "sanity" else "agent's own output",
@@ -428,6 +455,8 @@ def show_run_cmd(
         print_table(console, table_of(
             f"LLM calls ({len(calls)})", ("#", "purpose", "model", "status", "tokens", "seconds", "cost $", "call"),
             cells, free=("model",), right=("#", "tokens", "seconds", "cost $")))
+    for problem in unreadable:  # what is there is shown; what is not, said
+        err_console.print(Text(f"cannot read the {problem}"), soft_wrap=True)
 
 
 def diff_cmd(

@@ -421,9 +421,15 @@ def test_text_holding_nul_is_kept_with_a_replacement_on_both_backends(seeded):
     sandbox, a model's reply or a name from a config file can hold one. Such a
     write must not fail (it killed a campaign), and both backends keep the same."""
     store, campaign, agent = seeded
-    run = store.start_task_run(campaign.id, agent.id, "task", "mini", "t\x00id", "eval", "m\x00")
+    key = (campaign.id, agent.id, "task", "mini", "t\x00id", "st\x00age", "m\x00")
+    run = store.start_task_run(*key)
     done = store.finish_task_run(run.id, status="error", patch="+a\x00b\n", error="diff.err: \x00")
-    assert (done.patch, done.error, done.task_id, done.model) == ("+a\ufffdb\n", "diff.err: \ufffd", "t\ufffdid", "m\ufffd")
+    assert (done.patch, done.error, done.task_id, done.stage, done.model) == \
+        ("+a\ufffdb\n", "diff.err: \ufffd", "t\ufffdid", "st\ufffdage", "m\ufffd")
+    assert store.start_task_run(*key).id == run.id  # looked up by the same key: the same run, finished
+    # A model's text in a commit message (a proposal's summary): git takes no NUL in an argument.
+    sha = store.code.commit_tree(str(Path(__file__).parent / "scripted"), message="generation 1: a\x00b")
+    assert len(sha) == 40
     call = store.record_llm_call(model="m", request_hash="h", purpose="task", task_run_id=run.id, status="error",
                                  error="upstream said \x00")
     assert store.get_llm_call(call.id).error == "upstream said \ufffd"

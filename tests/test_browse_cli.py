@@ -598,6 +598,35 @@ def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):
             (args, proc.stderr)
     # `dgm show` says where a run's details are.
     assert "`dgm show-run RUN`" in run_dgm(["show", seed.id], root).stdout
+    # An agent's id given for a run: pointed to the command that lists its runs.
+    assert_one_line_error(run_dgm(["show-run", seed.id], root), f"is agent {seed.id}, not a task run")
+
+
+def test_show_run_shows_what_is_there_when_an_artifact_is_lost(tmp_path):
+    """A damaged archive (a deleted or corrupt artifact file) must not hide the
+    rest of the run: the patch lives in the database."""
+    root = tmp_path / "archive"
+    with ArchiveStore.open(None, root) as store:
+        campaign = store.create_campaign("lossy", "eval", {})
+        seed = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                               origin="seed")
+        run = store.start_task_run(campaign.id, seed.id, "task", "dgm-mini", "t-1", "eval", "scripted:gold")
+        log = store.artifacts.put("the agent's output\n")
+        store.finish_task_run(run.id, status="resolved", patch="diff --git a/x b/x\n+y\n",
+                              trajectory_artifact=store.artifacts.put('{"steps": []}'), agent_log_artifact=log)
+        # Lost behind the store's back, as a damaged or partly copied archive loses it.
+        store.artifacts._path(store.get_task_run(run.id).trajectory_artifact).unlink()
+        imported = store.start_task_run(campaign.id, seed.id, "task", "swebench-verified", "t-2", "dgm", "dgm-import")
+        store.finish_task_run(imported.id, status="resolved")
+    assert run_dgm(["show-run", run.id, "--patch"], root).stdout == "diff --git a/x b/x\n+y\n"
+    assert run_dgm(["show-run", run.id, "--agent-log"], root).stdout == "the agent's output\n"
+    shown = run_dgm(["show-run", run.id], root)
+    assert shown.returncode == 0 and "+y" in shown.stdout and "the agent's output" in shown.stdout, shown.stderr
+    assert "cannot read the trajectory" in shown.stderr
+    assert_one_line_error(run_dgm(["show-run", run.id, "--trajectory"], root), "its trajectory", "cannot be read")
+    # An imported DGM run brought outcomes, not patches: said so, not "no changes".
+    assert "patch: not imported" in run_dgm(["show-run", imported.id], root).stdout
+    assert_one_line_error(run_dgm(["show-run", imported.id, "--patch"], root), "imported DGM run")
 
 
 def test_diff_stat_names_each_file_whatever_its_name(capsys):

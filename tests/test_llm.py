@@ -301,6 +301,10 @@ def test_scripted_rules_and_errors(tmp_path):
     bad.write_text("{oops")
     with pytest.raises(UsageError, match="not valid JSON"):
         scripted.load_spec(str(bad))
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(UsageError, match="not UTF-8 text"):  # was a UnicodeDecodeError traceback
+        scripted.load_spec(str(binary))
 
 
 @pytest.mark.parametrize("spec, says", [
@@ -314,6 +318,9 @@ def test_scripted_rules_and_errors(tmp_path):
     ({"rules": [{"purpose": None}]}, "rules.0.purpose:"),
     ({"pricing": {"input_cost_per_tokn": 1e-6}}, "pricing.input_cost_per_tokn: unknown key"),
     ({"max_output_tokens": 0}, "max_output_tokens: Input should be greater than or equal to 1"),
+    # 1e308 s overflowed the clock: every call failed, and was retried as a model outage.
+    ({"latency_s": 1e308}, "latency_s: Input should be less than or equal to 3600"),
+    ({"rules": [{"reply": "x", "latency_s": 86400}]}, "rules.0.latency_s: Input should be less than or equal to 3600"),
     ([], "expected a JSON object with a 'rules' list"),
 ])
 def test_a_rules_file_is_checked_whole_when_it_is_loaded(tmp_path, spec, says):

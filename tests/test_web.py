@@ -88,6 +88,14 @@ def archive(tmp_path_factory):
     store.finish_task_run(run.id, status="unresolved", agent_log_artifact=store.artifacts.put(
         "step 1\n" * 2000 + "dgm-seed: gave up \u202eelif\r\n"))
     store.start_task_run(synth.campaign_id, root, "task", "synthetic", "in-flight", "extra", "scripted:gold")
+    # Artifacts lost behind the store's back (a damaged or partly copied archive).
+    run = store.start_task_run(synth.campaign_id, root, "task", "synthetic", "lost-artifacts", "extra",
+                               "scripted:gold")
+    lost = [store.artifacts.put(f"lost {kind}\n") for kind in ("log", "trajectory")]
+    store.finish_task_run(run.id, status="resolved", patch="diff --git a/kept b/kept\n", agent_log_artifact=lost[0],
+                          trajectory_artifact=lost[1])
+    for artifact in lost:
+        store.artifacts._path(artifact).unlink()
     yield store, synth
     store.close()
 
@@ -153,6 +161,11 @@ def test_api_serves_the_archive_read_only(archive, server):
     # The agent's own output: its end, with where the whole of it is.
     _, logged = get(server.url + f"api/runs/{by_task['with-agent-log']}")
     assert logged["agent_log_tail"].endswith("dgm-seed: gave up \u202eelif\r\n") and len(logged["agent_log_tail"]) == 6000
+    # What is there is served, what is lost said.
+    status, damaged = get(server.url + f"api/runs/{by_task['lost-artifacts']}")
+    assert status == 200 and damaged["patch"] == "diff --git a/kept b/kept\n"
+    assert damaged["agent_log_tail"].startswith("[cannot be read: ") and damaged["trajectory"]["unreadable"]
+    assert "no artifact" in damaged["trajectory"]["why"], damaged["trajectory"]
     # A child with no code of its own is not diffed as if its parent's code were its own.
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(server.url + f"api/diff?a={root}&b=early-reject", timeout=10)

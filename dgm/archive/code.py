@@ -96,6 +96,8 @@ class AgentCodeStore:
                 tree = self._git("write-tree", env=env).strip()
             else:
                 tree = self._git("hash-object", "-w", "-t", "tree", "--stdin", input="").strip()
+        # The message can come from a model (a proposal's summary): git takes no NUL in an argument.
+        message = message.replace("\x00", "\ufffd")
         return self._git("commit-tree", tree, *parents, "-m", message, env=_identity_env(date)).strip()
 
     def set_ref(self, agent_id: str, sha: str) -> None:

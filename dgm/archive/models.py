@@ -200,7 +200,7 @@ class TaskRun(Base):
     kind: Mapped[str] = mapped_column(String(32))
     benchmark: Mapped[str] = mapped_column(NulFreeString(200))
     task_id: Mapped[str] = mapped_column(NulFreeString(300))
-    stage: Mapped[str] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(NulFreeString(64))
     attempt: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(NulFreeString(200))

@@ -84,6 +84,10 @@ def litellm_name(model: str) -> str:
     return model
 
 
+# A stand-in model's latency: longer than this is a typo (1e308 overflowed the clock, and every call failed as an outage).
+MAX_LATENCY_S = 3600.0
+
+
 class _Checked(BaseModel):
     # Strict: JSON has exact types (no "abc" for a number, no true for 1); a key
     # nobody reads (a typo such as `purpos`) would silently drop a condition.
@@ -113,14 +117,14 @@ class _Rule(_Checked):
     min_difficulty: int = Field(None, ge=1, le=5)
     reply: str = None
     fail: _Fail = None
-    latency_s: float = Field(0.0, ge=0)
+    latency_s: float = Field(0.0, ge=0, le=MAX_LATENCY_S)
 
 
 class _RulesFile(_Checked):
     description: str = ""
     pricing: _Pricing = Field(default_factory=_Pricing)
     max_output_tokens: int | None = Field(None, ge=1)
-    latency_s: float = Field(0.0, ge=0)
+    latency_s: float = Field(0.0, ge=0, le=MAX_LATENCY_S)
     rules: list[_Rule] = Field(default_factory=list)
     default_reply: str = SUBMIT_REPLY
 
@@ -178,7 +182,9 @@ def load_spec(name: str) -> ScriptedSpec:
             known = ", ".join(sorted([*BUILTIN_SPECS, *(p.stem for p in BUNDLED_DIR.glob("*.json"))]))
             raise UsageError(f"unknown scripted model 'scripted:{name}' (known: {known}, or a path to a rules file)")
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"scripted model file {path}: not UTF-8 text (byte {exc.start})") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"scripted model file {path}: not valid JSON ({exc})") from None
         where = f"scripted model file {path}"

@@ -167,12 +167,13 @@ class ExplorerApi:
         out["patch"] = _cap(run.patch or "", f"`dgm show-run {run.id} --patch`")
         trajectory = None
         if run.trajectory_artifact:
+            why = None
             try:
                 trajectory = load_trajectory(self.store.artifacts.get(run.trajectory_artifact))
-            except DgmError:
-                trajectory = None
+            except DgmError as exc:  # missing or damaged in the archive: the rest of the run is still shown
+                trajectory, why = None, str(exc)
             if trajectory is None:
-                trajectory = {"unreadable": True}
+                trajectory = {"unreadable": True, **({"why": why} if why else {})}
             else:  # the agent wrote it: the page expects a list of objects
                 steps = trajectory.get("steps")
                 # The agent wrote it: steps are objects of text, whatever types it used.
@@ -181,7 +182,10 @@ class ExplorerApi:
                                        for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
         out["trajectory"] = trajectory
         for key, artifact in (("agent_log_tail", run.agent_log_artifact), ("eval_log_tail", run.eval_log_artifact)):
-            out[key] = self.store.artifacts.get_text(artifact)[-LOG_TAIL_CHARS:] if artifact else None
+            try:
+                out[key] = self.store.artifacts.get_text(artifact)[-LOG_TAIL_CHARS:] if artifact else None
+            except DgmError as exc:
+                out[key] = f"[cannot be read: {exc}]"
         out["llm_calls"] = [call_summary(c) for c in self.store.list_llm_calls(run.id)]
         return out
 

@@ -432,7 +432,7 @@
     const steps = (r.trajectory && r.trajectory.steps) || [];
     const trajNote = !r.trajectory ? (r.kind === "sanity" ? "none: the sanity gate runs the child's checks, not the agent"
       : "none kept: the agent wrote none, wrote more than its output directory may hold, or the run was imported")
-      : r.trajectory.unreadable ? "not readable JSON" : `${steps.length} steps${r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""}`;
+      : r.trajectory.unreadable ? (r.trajectory.why ? "cannot be read: " + esc(r.trajectory.why) : "not readable JSON") : `${steps.length} steps${r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""}`;
     html += `<div data-testid="trajectory"><b>Trajectory</b> (${trajNote})`;
     html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
       (s.command ? `<div class="cmd">${esc(String(s.command).slice(0, 2000))}</div>` : "") +
