@@ -228,6 +228,7 @@ def test_bad_run_options_are_one_line_and_write_nothing(tmp_path, args, needle):
     ("[[campaign.stages]]\nname = 's'\ntasks = true", "stages.0.tasks: expected task ids (a list), a count of tasks "
                                                       "(1 or more)"),
     ("[sandbox]\ncpus = true", "sandbox.cpus: expected a number, not true"),
+    ("[[campaign.stages]]\nname = 'only'\ntasks = []", "stage(s) only select no task"),
 ])
 def test_bad_config_values_are_one_line_naming_the_key(tmp_path, text, needle):
     """QA: `heldout = -3` was a ValueError traceback from the plan; `heldout = true`

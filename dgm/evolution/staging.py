@@ -80,6 +80,7 @@ def build_plan(config, benchmark) -> StagePlan:
         stage_specs = [{"name": "small", "tasks": small, "advance_threshold": DEFAULT_SMALL_THRESHOLD},
                        {"name": "rest", "tasks": "rest", "advance_threshold": 0.0}]
     stages = []
+    empty: list[str] = []
     for spec in stage_specs:
         spec = spec if isinstance(spec, dict) else spec.model_dump()
         ids = _resolve_ids(spec["tasks"], all_ids, unused, rng, benchmark, f"stage {spec['name']}")
@@ -91,8 +92,12 @@ def build_plan(config, benchmark) -> StagePlan:
         unused = [i for i in unused if i not in set(ids)]
         if ids:
             stages.append(Stage(spec["name"], tuple(ids), float(spec.get("advance_threshold", 0.0))))
+        else:
+            empty.append(spec["name"])
     if not stages:
-        raise UsageError("the evaluation plan has no selection tasks")
+        why = (f"stage(s) {', '.join(empty)} select no task (their `tasks` are empty, or all held out or "
+               "taken by earlier stages)") if empty else "no stage is configured"
+        raise UsageError(f"the evaluation plan has no selection tasks: {why}")
     return StagePlan(tuple(stages), tuple(heldout))
 
 
