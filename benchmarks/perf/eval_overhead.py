@@ -204,6 +204,16 @@ def main() -> None:
         # Only possible when something else loaded the machine while the ceiling was measured.
         print("note: the speed-up measured exceeds that ceiling: other work shared the machine during the "
               "run, so its figures are unreliable; run it again on a quiet machine")
+    worst_steal = max(stolen[1] + stolen[2])
+    if worst_steal > STEAL_UNRELIABLE:
+        # The hypervisor ran other guests on these cores: one side of a pair was slowed by what no
+        # harness controls, so its ratio says nothing about the harness (seen: 0.80x and 2.53x in one run).
+        print(f"note: the hypervisor took up to {worst_steal:.2f} cores (CPU steal) during a run, so the "
+              "figures are unreliable; run it again when the host is quiet")
+
+
+# Cores the hypervisor may take (average over a run) before a run's figures are called unreliable.
+STEAL_UNRELIABLE = 0.1
 
 
 if __name__ == "__main__":
