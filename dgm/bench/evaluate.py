@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -25,7 +24,7 @@ from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
 from dgm.sandbox.agent_run import run_agent
 from dgm.sandbox.docker import SandboxLimits
-from dgm.sandbox.testbed import links_leading_out, make_tree_readable
+from dgm.sandbox.testbed import links_leading_out, make_tree_readable, special_files
 
 SEED_AGENT_DIR = Path(__file__).resolve().parent.parent / "seed_agent"
 IGNORED_NAMES = ("__pycache__", ".pytest_cache", ".git")
@@ -75,16 +74,11 @@ def check_agent_dir(path: Path) -> None:
     a FIFO, socket or device cannot be copied (reading a FIFO would block)."""
     if not (path / "main.py").is_file():
         raise UsageError(f"agent directory {path} has no main.py (see the agent contract in the README)")
-    for top, dirs, files in os.walk(path):  # links are not followed
-        dirs[:] = [d for d in dirs if d not in IGNORED_NAMES]
-        for name in [*dirs, *files]:
-            entry = Path(top) / name
-            mode = entry.lstat().st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
-                kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
-                raise UsageError(f"agent directory {path}: {entry.relative_to(path)} is {kind}; agent code may "
-                                 "hold only files, directories and links")
+    special = special_files(path, IGNORED_NAMES)
+    if special:
+        entry, kind = special[0]
+        raise UsageError(f"agent directory {path}: {entry} is {kind}; agent code may hold only files, "
+                         "directories and links")
 
 
 def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = None) -> str:

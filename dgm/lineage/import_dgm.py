@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dgm.errors import UsageError
-from dgm.sandbox.testbed import links_leading_out, unsafe_patch_paths
+from dgm.sandbox.testbed import links_leading_out, special_files, unsafe_patch_paths
 
 METADATA_FILE = "dgm_metadata.jsonl"
 NODE_METADATA = "metadata.json"
@@ -435,20 +435,12 @@ def check_name(name: str | None) -> None:
 
 def check_initial_dir(initial_dir: Path) -> None:
     """Only files, directories and links can be agent code: a FIFO or a device is refused up front."""
-    import fnmatch
-
     if not initial_dir.is_dir():
         raise UsageError(f"--initial-dir {initial_dir} is not a directory")
-    for base, dirs, files in os.walk(initial_dir, onerror=_walk_error(initial_dir)):
-        dirs[:] = [d for d in dirs if not any(fnmatch.fnmatch(d, pattern) for pattern in _IGNORED)]
-        for name in files:
-            path = os.path.join(base, name)
-            if any(fnmatch.fnmatch(name, pattern) for pattern in _IGNORED):
-                continue
-            mode = os.lstat(path).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                raise UsageError(f"--initial-dir {initial_dir}: {os.path.relpath(path, initial_dir)} is not a "
-                                 "regular file, directory or link (a FIFO, socket or device cannot be agent code)")
+    special = special_files(initial_dir, _IGNORED, onerror=_walk_error(initial_dir))
+    if special:
+        raise UsageError(f"--initial-dir {initial_dir}: {special[0][0]} is not a regular file, directory or link "
+                         "(a FIFO, socket or device cannot be agent code)")
 
 
 def _walk_error(initial_dir: Path):

@@ -61,6 +61,32 @@ def links_leading_out(tree: Path | str) -> list[str]:
     return found
 
 
+def special_files(tree: Path | str, ignore: tuple[str, ...] = (), onerror=None) -> list[tuple[str, str]]:
+    """Entries under `tree` that are neither files, directories nor links, as
+    (relative path, "a FIFO" / "a socket" / "a device"): agent code cannot hold
+    them, and copying a FIFO would block. Names matching an `ignore` pattern
+    (files, or directories with all they hold) are not looked at; `onerror` as
+    for os.walk. Links are not followed."""
+    import fnmatch
+
+    def ignored(name: str) -> bool:
+        return any(fnmatch.fnmatch(name, pattern) for pattern in ignore)
+
+    found = []
+    for base, dirs, files in os.walk(tree, onerror=onerror):
+        dirs[:] = [d for d in dirs if not ignored(d)]
+        for name in files:
+            if ignored(name):
+                continue
+            path = os.path.join(base, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+                found.append((os.path.relpath(path, tree), kind))
+    return found
+
+
 # Header lines of a git diff that name a path (the rest of the line, maybe C-quoted).
 _PATH_HEADERS = ("--- ", "+++ ", "copy from ", "copy to ", "rename from ", "rename to ", "rename old ", "rename new ")
 
