@@ -522,13 +522,13 @@ def _print_stat(diff: str) -> None:
 
 def _patch_path(raw: str) -> str | None:
     """The path of a ---/+++ line without its a/ or b/ (None for /dev/null), unquoted as git quotes it."""
+    from dgm.sandbox.testbed import unquote_path
+
     raw = raw.rstrip("\t")
     if raw == "/dev/null":
         return None
-    if raw.startswith('"') and raw.endswith('"'):
-        import codecs
-
-        raw = codecs.escape_decode(raw[1:-1].encode("utf-8", "surrogateescape"))[0].decode("utf-8", "replace")
+    # Bytes that are not UTF-8 come back as surrogates: shown as U+FFFD, which a terminal can print.
+    raw = unquote_path(raw).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return raw[2:] if raw[:2] in ("a/", "b/") else raw
 
 

@@ -91,7 +91,7 @@ def special_files(tree: Path | str, ignore: tuple[str, ...] = (), onerror=None) 
 _PATH_HEADERS = ("--- ", "+++ ", "copy from ", "copy to ", "rename from ", "rename to ", "rename old ", "rename new ")
 
 
-def _unquote(path: str) -> str:
+def unquote_path(path: str) -> str:
     """A path as git writes it in a diff header: C-quoted when it has odd characters."""
     if len(path) >= 2 and path[0] == '"' and path[-1] == '"':
         import codecs
@@ -132,7 +132,7 @@ def unsafe_patch_paths(patch: str) -> list[str]:
             raw = raw.split("\t", 1)[0]  # a timestamp may follow
             if raw == "/dev/null":
                 continue
-        path = _unquote(raw)
+        path = unquote_path(raw)
         if path.startswith("/") or ".." in path.split("/") or "\0" in path:
             found.append(f"{header.strip()} {path}")
     return found
