@@ -14,7 +14,6 @@ re-selects against a half-updated archive.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
@@ -31,7 +30,7 @@ from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
 from dgm.evolution.staging import HELDOUT, StagePlan, build_plan, should_advance
-from dgm.liveness import HEARTBEAT_S
+from dgm.liveness import heartbeat
 from dgm.llm.client import CallContext, UpstreamError
 from dgm.llm.gateway import CONTAINER_SOCKET
 from dgm.ranking import best_key
@@ -88,7 +87,6 @@ class CampaignRunner:
         self._stop = threading.Event()
         # Set when run() returns: the heartbeat lasts until then, through a
         # graceful stop's in-flight work, so no second runner takes over meanwhile.
-        self._finished = threading.Event()
         # Set while an infrastructure failure is being waited out: children start nothing new.
         self._paused = threading.Event()
         self._on_event = on_event
@@ -137,8 +135,10 @@ class CampaignRunner:
     # -- the campaign ----------------------------------------------------------
     def run(self) -> str:
         """Run (or resume) to the end or a stop; returns the final campaign status."""
-        heartbeat = threading.Thread(target=self._heartbeat, daemon=True)
-        heartbeat.start()
+        with heartbeat(self.store, self.campaign.id):  # until the stop is recorded
+            return self._run_to_a_stop()
+
+    def _run_to_a_stop(self) -> str:
         self.store.set_campaign_status(self.campaign.id, "running")
         status = "completed"
         try:
@@ -159,7 +159,6 @@ class CampaignRunner:
             status = "failed"  # a bug or a broken harness; `dgm resume` retries after the fix
             raise
         finally:
-            self._finished.set()
             try:
                 self.store.set_campaign_status(self.campaign.id, status, finished=True)
                 self._event("campaign_stopped", {"status": status, "reason": self._stop_description(status)})
@@ -220,17 +219,6 @@ class CampaignRunner:
             from dgm.errors import DgmError
 
             raise DgmError(f"every task run of the seed agent failed; first error: {runs[0].error}")
-
-    def _heartbeat(self) -> None:
-        while not self._finished.wait(HEARTBEAT_S):
-            try:
-                self.store.heartbeat(self.campaign.id, os.getpid())
-            except Exception:  # noqa: BLE001 - a missed heartbeat is harmless
-                pass
-        try:
-            self.store.heartbeat(self.campaign.id, os.getpid())
-        except Exception:  # noqa: BLE001 - the archive may be what failed
-            pass
 
     def _ensure_seed(self):
         seeds = [a for a in self.store.list_agents(self.campaign.id) if a.origin == "seed"]
