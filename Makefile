@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DGM := $(VENV)/bin/dgm
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup venv docker image test-services demo test bench clean-containers
+.PHONY: setup venv docker image test-services demo test test-quick bench clean-containers
 
 setup: venv docker image
 
@@ -33,6 +33,13 @@ demo: setup
 
 test: setup test-services
 	bash scripts/run_tests.sh
+
+# The inner loop: every test that needs no service (no Docker, PostgreSQL or
+# Chromium), in a few minutes. Docker is pointed at nowhere, so a test that
+# reaches for it without its marker fails here instead of passing by luck.
+test-quick: venv
+	DOCKER_HOST=unix:///nonexistent/docker.sock .venv/bin/python -m pytest -p no:cacheprovider -q \
+		-m "not docker and not postgres and not browser" tests
 
 bench: setup
 	$(PY) benchmarks/perf/eval_overhead.py

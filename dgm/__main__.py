@@ -1,3 +1,3 @@
-from dgm.cli import main
+from dgm.cli.app import main
 
 main()

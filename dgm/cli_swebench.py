@@ -11,8 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dgm.cli_options import check_output_file
-from dgm.cli_tables import make_console, print_table
+from dgm.cli.options import check_output_file
+from dgm.cli.tables import make_console, print_table
 from dgm.errors import UsageError
 
 console = make_console()

@@ -3,28 +3,54 @@
 Under `scripts/run_tests.sh` (make test, CI) DGM_REQUIRE_SERVICES=1 is set:
 a missing service then FAILS the tests that need it instead of skipping them,
 so a green run really ran everything.
+
+`tests/unit/` needs no service; `tests/system/` holds every test that needs
+Docker, PostgreSQL or Chromium. A test is marked with the services it uses
+from the fixtures it asks for (directly or through other fixtures), so the
+marker cannot be forgotten; one that reaches a service some other way (a
+`dgm eval` subprocess, say) carries the marker by hand. A unit test that
+turns out to need a service is refused at collection, so `make test-quick`
+never quietly grows a Docker dependency.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import secrets
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.support.harness import require_service
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # Retries in tests should not wait like they would for a real provider.
 os.environ.setdefault("DGM_LLM_BACKOFF_S", "0.05")
-sys.path.insert(0, str(Path(__file__).parent))
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# Fixture name -> the service marker a test that uses it carries.
+SERVICE_FIXTURES = {"docker_client": "docker", "base_image": "docker", "pg_url": "postgres",
+                    "chromium_path": "browser", "browser": "browser"}
+SERVICE_MARKERS = frozenset(SERVICE_FIXTURES.values())
+UNIT_DIR = Path(__file__).parent / "unit"
 
 
-def require_service(what: str, reason: str):
-    if os.environ.get("DGM_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what} is required under make test but unavailable: {reason}")
-    pytest.skip(f"{what} unavailable: {reason}")
+def pytest_collection_modifyitems(config, items):
+    misplaced = []
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in SERVICE_FIXTURES.items():
+            if fixture in used:
+                item.add_marker(marker)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "postgresql" in (params.get("db_url"), params.get("db")):  # a fixture asked for by name at run time
+            item.add_marker("postgres")
+        needs = sorted({m.name for m in item.iter_markers()} & SERVICE_MARKERS)
+        if needs and UNIT_DIR in Path(str(item.path)).parents:
+            misplaced.append(f"{item.nodeid} needs {', '.join(needs)}")
+    if misplaced:
+        raise pytest.UsageError("unit tests must need no service; move these to tests/system/: "
+                                + "; ".join(misplaced))
 
 
 @pytest.fixture(scope="session")
@@ -58,36 +84,29 @@ def store(tmp_path):
     s.close()
 
 
-def leftover_containers(client) -> list:
-    """This process's sandboxes still present (idle network-namespace holders,
-    kept for reuse until exit, do not count)."""
-    from dgm.sandbox.docker import LABEL, NetnsPool, drain_removals
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database of its own, dropped afterwards."""
+    import sqlalchemy as sa
 
-    drain_removals()
-    # The low-level listing, labels included in one call: the high-level one inspects each
-    # container afterwards and fails when another process's sandbox is removed meanwhile.
-    return [c for c in client.api.containers(all=True, filters={"label": LABEL})
-            if (c.get("Labels") or {}).get("dgm.owner_pid") == str(os.getpid())
-            and (c.get("Labels") or {}).get(NetnsPool.ROLE_LABEL) != "netns"]
-
-
-def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int = 2, settings=None,
-             campaign_name: str = "test-eval"):
-    """Evaluate an agent dir on a benchmark the way `dgm eval` does; returns the runs."""
-    from dgm.bench.evaluate import EvalSettings, Evaluator, commit_agent_dir
-    from dgm.executor import ThreadExecutor
-    from dgm.llm.client import LLMClient
-    from dgm.llm.gateway import Gateway
-
-    sha = commit_agent_dir(store, agent_dir, "test agent")
-    campaign = store.create_campaign(name=campaign_name, kind="eval", config={})
-    agent = store.add_agent(campaign.id, sha, status="admitted", origin="dir")
-    settings = settings or EvalSettings(model=model, time_limit_s=120)
-    executor = ThreadExecutor(workers)
-    try:
-        with Gateway(LLMClient(store)) as gateway:
-            evaluator = Evaluator(store, client, gateway, bench, settings)
-            return evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id, stage="eval",
-                                       executor=executor)
-    finally:
-        executor.shutdown()
+    url = os.environ.get("DGM_TEST_POSTGRES_URL")
+    if not url:
+        require_service("PostgreSQL", "DGM_TEST_POSTGRES_URL is not set")
+    base = sa.make_url(url)
+    name = f"dgm_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    # FORCE may meet an autovacuum worker on the fresh database, which this
+    # non-superuser role may not terminate: it ends within moments, so retry.
+    for attempt in range(20):
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            break
+        except sa.exc.ProgrammingError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
+    admin.dispose()

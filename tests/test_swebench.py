@@ -495,7 +495,7 @@ def test_test_patches_that_only_add_files_do_not_reset_the_setup_commit(lite, li
 
 
 def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none():
-    from browse_support import run_dgm
+    from tests.support.cli import run_dgm
 
     proc = run_dgm(["bench", "ls", "swebench-lite"])
     assert proc.returncode == 0, proc.stderr

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from dgm.archive import ArchiveStore  # noqa: E402
-from dgm.lineage.synthetic import make_synthetic_campaign  # noqa: E402
+from tests.support.synthetic import make_synthetic_campaign  # noqa: E402
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -80,7 +80,7 @@ def timed_process(args: list[str], root: Path, repeats: int) -> list[float]:
 
 
 def timed_in_process(args: list[str], root: Path, repeats: int) -> list[float]:
-    from dgm import cli
+    from dgm.cli import app as cli
 
     os.environ["DGM_ARCHIVE_DIR"] = str(root)
     times = []

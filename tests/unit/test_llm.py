@@ -339,8 +339,8 @@ def test_every_bundled_and_documented_rules_file_passes_the_check(tmp_path):
     import re
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    for path in [*scripted.BUNDLED_DIR.glob("*.json"), *(root / "tests" / "scripted").glob("*.json")]:
+    root = Path(__file__).resolve().parents[2]
+    for path in [*scripted.BUNDLED_DIR.glob("*.json"), *(root / "tests" / "fixtures" / "scripted").glob("*.json")]:
         scripted.load_spec(str(path))
     readme = (root / "README.md").read_text()
     documented = re.search(r"## Scripted models.*?```json\n(.*?)\n```\n", readme, re.S).group(1)

@@ -28,35 +28,11 @@ from dgm.archive.models import Base, TaskRun
 from dgm.archive.store import MIGRATIONS_DIR, SCHEMA_HEAD
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PG_URL = os.environ.get("DGM_TEST_POSTGRES_URL")
+from tests.support.harness import FIXTURES, REPO_ROOT
+
 
 
 # -- fixtures ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def pg_url():
-    if not PG_URL:
-        pytest.skip("PostgreSQL tests need DGM_TEST_POSTGRES_URL")
-    base = sa.make_url(PG_URL)
-    name = f"dgm_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    # FORCE may meet an autovacuum worker on the fresh database, which this
-    # non-superuser role may not terminate: it ends within moments, so retry.
-    for attempt in range(20):
-        try:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-            break
-        except sa.exc.ProgrammingError:
-            if attempt == 19:
-                raise
-            time.sleep(0.5)
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -205,7 +181,7 @@ def test_unreachable_archive_fails_fast_with_one_line(url, tmp_path):
 def test_a_database_that_stops_answering_mid_run_is_archive_unavailable(pg_url, tmp_path):
     """What a campaign meets when PostgreSQL dies under it: one line, no password
     (the loop then stops the campaign for a resume; see test_engine_failure.py)."""
-    from relay import Relay
+    from tests.support.relay import Relay
 
     url = sa.make_url(pg_url)
     relay = Relay((url.host, url.port or 5432))
@@ -428,7 +404,7 @@ def test_text_holding_nul_is_kept_with_a_replacement_on_both_backends(seeded):
         ("+a\ufffdb\n", "diff.err: \ufffd", "t\ufffdid", "st\ufffdage", "m\ufffd")
     assert store.start_task_run(*key).id == run.id  # looked up by the same key: the same run, finished
     # A model's text in a commit message (a proposal's summary): git takes no NUL in an argument.
-    sha = store.code.commit_tree(str(Path(__file__).parent / "scripted"), message="generation 1: a\x00b")
+    sha = store.code.commit_tree(str(FIXTURES / "scripted"), message="generation 1: a\x00b")
     assert len(sha) == 40
     call = store.record_llm_call(model="m", request_hash="h", purpose="task", task_run_id=run.id, status="error",
                                  error="upstream said \x00")

@@ -15,7 +15,7 @@ import socket
 
 import pytest
 
-from browse_support import run_dgm
+from tests.support.cli import run_dgm
 from dgm.archive import ArchiveStore
 from dgm.bench import registry
 from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
@@ -23,7 +23,7 @@ from dgm.executor import ThreadExecutor
 from dgm.lineage.replay import compare_requests, normalise_volatile
 from dgm.llm.client import LLMClient
 from dgm.llm.gateway import Gateway
-from tiny_bench import TinyBenchmark
+from tests.support.tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
 

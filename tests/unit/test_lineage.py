@@ -8,12 +8,12 @@ import json
 import networkx as nx
 import pytest
 
-from browse_support import assert_one_line_error, run_dgm
+from tests.support.cli import assert_one_line_error, run_dgm
 from dgm.archive import ArchiveStore
 from dgm.errors import NotFound, UsageError
 from dgm.lineage.graph import best_agent, best_path, build_graph
 from dgm.lineage.plot import generation_series
-from dgm.lineage.synthetic import make_synthetic_campaign
+from tests.support.synthetic import make_synthetic_campaign
 
 
 @pytest.fixture(scope="module")

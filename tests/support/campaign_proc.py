@@ -1,6 +1,7 @@
 """Run or resume a tiny campaign in its own process, so tests can SIGKILL it.
 
-usage: campaign_proc.py ARCHIVE_DIR CAMPAIGN_NAME RULES_FILE [resume]
+usage: python -m tests.support.campaign_proc ARCHIVE_DIR CAMPAIGN_NAME RULES_FILE [resume]
+(from the repository root)
 """
 
 import json
@@ -8,13 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+from tests.support.campaign import run_campaign
+from tests.support.tiny_bench import TinyBenchmark
 
-from campaign_helpers import run_campaign  # noqa: E402
-from tiny_bench import TinyBenchmark  # noqa: E402
-
-from dgm.archive.store import ArchiveStore  # noqa: E402
-from dgm.sandbox.docker import docker_client, remove_orphans  # noqa: E402
+from dgm.archive.store import ArchiveStore
+from dgm.sandbox.docker import docker_client, remove_orphans
 
 KILL_CONFIG = dict(generations=1, children_per_generation=2, workers=2, time_limit_s=60,
                    stages=[{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}],

@@ -1,4 +1,4 @@
-"""Shared helpers for the browse / lineage / web / replay / import tests."""
+"""Run `dgm` as a user does (in-process or as a child process) and check its error lines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
@@ -24,8 +24,15 @@ def run_dgm(args: list[str], archive_dir: Path | None = None, timeout: float = 1
     env.pop("DGM_ARCHIVE", None)
     if archive_dir is not None:
         env["DGM_ARCHIVE_DIR"] = str(archive_dir)
-    return subprocess.run([sys.executable, "-c", "from dgm.cli import main; main()", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-c", "from dgm.cli.app import main; main()", *args], capture_output=True,
                           text=True, env=env, timeout=timeout, cwd=kw.pop("cwd", REPO_ROOT), **kw)
+
+
+def dgm_process(*args: str, env: dict | None = None, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m dgm ARGS` in a child process, with the test's environment plus `env`."""
+    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "dgm", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -42,7 +49,7 @@ def _run_in_process(args: list[str], archive_dir: Path | None) -> subprocess.Com
     import contextlib
     import io
 
-    from dgm import cli, cli_browse
+    from dgm.cli import app as cli, browse as cli_browse
 
     out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
     out = io.TextIOWrapper(out_bytes, encoding="utf-8", write_through=True)

@@ -8,20 +8,8 @@ import sys
 
 import pytest
 
-
-def dgm(*args, env=None, cwd=None):
-    full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "dgm", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=120)
-
-
-def assert_one_line_error(result, *needles):
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
+from tests.support.cli import assert_one_line_error
+from tests.support.cli import dgm_process as dgm
 
 
 def test_unknown_benchmark(tmp_path):
@@ -41,13 +29,6 @@ def test_agent_dir_without_main_py(tmp_path):
     assert_one_line_error(r, "no main.py")
 
 
-def test_unreachable_archive_url(tmp_path):
-    r = dgm("eval", "--agent", "seed", "--archive", "postgresql+psycopg://u:secretpw@127.0.0.1:1/x",
-            "--archive-dir", str(tmp_path))
-    assert_one_line_error(r, "cannot open archive")
-    assert "secretpw" not in r.stderr
-
-
 @pytest.mark.parametrize("command", [["eval", "--agent", "seed"], ["run", "--generations", "1"]])
 def test_no_docker_daemon(tmp_path, command):
     r = dgm(*command, "--archive-dir", str(tmp_path / "arch"), env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
@@ -61,17 +42,6 @@ def test_unknown_scripted_model(tmp_path):
     # A path the user gave: said to be missing, not "unknown".
     r = dgm("eval", "--agent", "seed", "--model", f"scripted:{tmp_path}/rules.json", "--archive-dir", str(tmp_path))
     assert_one_line_error(r, f"scripted model file {tmp_path}/rules.json does not exist")
-
-
-def test_unknown_agent_id(tmp_path):
-    from dgm.archive.store import ArchiveStore
-
-    r = dgm("eval", "--agent", "deadbeef", "--archive-dir", str(tmp_path / "archive"))
-    assert_one_line_error(r, "no archive in")  # an archived agent needs an archive: none is made up
-    assert not (tmp_path / "archive").exists()
-    ArchiveStore.open(None, tmp_path / "archive").close()
-    r = dgm("eval", "--agent", "deadbeef", "--archive-dir", str(tmp_path / "archive"))
-    assert_one_line_error(r, "deadbeef")
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -140,7 +110,7 @@ def test_unwritable_json_output_is_refused_before_any_run(tmp_path):
 
 def test_json_output_directory_is_created(tmp_path):
     """A --json path in a directory that does not exist yet: the directory is made, as `--out` does."""
-    from dgm.cli_options import check_output_file
+    from dgm.cli.options import check_output_file
 
     target = tmp_path / "new" / "deeper" / "results.json"
     check_output_file(target, "--json")
@@ -266,29 +236,6 @@ def test_a_campaign_recorded_with_a_blank_name_can_still_be_resumed(tmp_path):
     assert_one_line_error(r, "no Docker engine answers")
 
 
-def test_sandbox_cpus_beyond_the_engine_are_refused_before_the_campaign_starts(tmp_path):
-    """QA: `cpus = 100` on a 2-CPU engine: Docker refused every sandbox, which
-    dgm took for an outage and retried for 30 minutes before the campaign failed."""
-    from dgm.archive.store import ArchiveStore
-    from dgm.config import CampaignConfig
-
-    config = tmp_path / "campaign.toml"
-    # No waiting out "outages" should the check be missing: the test fails fast then.
-    config.write_text("[campaign]\ngenerations = 0\ninfrastructure_wait_minutes = 0\n[campaign.sandbox]\ncpus = 100000\n")
-    r = dgm("run", "--config", str(config), "--archive-dir", str(tmp_path / "arch"))
-    assert_one_line_error(r, "[campaign.sandbox] cpus = 100000 is more than the Docker engine's", "or less")
-    assert not (tmp_path / "arch").exists()  # refused before an archive was made
-    with ArchiveStore.open(None, tmp_path / "arch") as store:
-        stored = {**CampaignConfig().model_dump(mode="json"), "sandbox": {"cpus": 100000}, "generations": 0,
-                  "infrastructure_wait_minutes": 0}
-        campaign = store.create_campaign("greedy", "evolution", stored)
-        store.set_campaign_status(campaign.id, "failed", finished=True)
-    r = dgm("resume", "greedy", "--archive-dir", str(tmp_path / "arch"))
-    assert_one_line_error(r, "the campaign's [campaign.sandbox] cpus = 100000", "a resume keeps")
-    with ArchiveStore.open(None, tmp_path / "arch") as store:
-        assert store.get_campaign("greedy").status == "failed"  # not claimed, not started
-
-
 def test_sandbox_cpus_below_what_docker_grants_are_refused():
     from dgm.config import validate_config
     from dgm.errors import UsageError
@@ -373,7 +320,7 @@ def test_the_example_config_lists_every_key_and_the_readme_every_run_option():
 
     from dgm.config import CampaignConfig, SandboxConfig, StageConfig
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     example = (root / "campaign.example.toml").read_text()
     written = set(re.findall(r"^#? ?([a-z_]+) =", example, re.M))
     assert set(CampaignConfig.model_fields) - {"stages", "sandbox"} <= written

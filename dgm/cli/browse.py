@@ -1,10 +1,10 @@
 """Browse, compare and replay archived agents: ls, show, show-run, diff,
 lineage, plot, export, replay, serve, import-dgm.
 
-Registered onto the main Typer app by `register(app)` (kept apart from cli.py
+Registered onto the main Typer app by `register(app)` (kept apart from app.py
 so several people can add commands without editing the same file). Same
-conventions as cli.py: user errors are `UsageError`/`NotFound` (one line, exit
-2 via `dgm.cli.main`), `--archive`/`--archive-dir` select the archive.
+conventions as app.py: user errors are `UsageError`/`NotFound` (one line, exit
+2 via `dgm.cli.app.main`), `--archive`/`--archive-dir` select the archive.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli_tables import add_whole_column, make_console, print_table, table_of
+from dgm.cli.tables import add_whole_column, make_console, print_table, table_of
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli_options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402
+from dgm.cli.options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
                 "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
@@ -63,7 +63,7 @@ def _campaign_model(campaign) -> str | None:
 
 def _model_text(model: str | None) -> str:
     """A model as results show it: a scripted stand-in is labelled so (plain text, never markup)."""
-    from dgm.cli import model_label
+    from dgm.cli.tables import model_label
 
     return model_label(model) if model else "-"
 

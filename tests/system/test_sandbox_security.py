@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, evaluate, leftover_containers
-from tiny_bench import TinyBenchmark
+from tests.support.harness import REPO_ROOT, evaluate, leftover_containers
+from tests.support.tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
 
@@ -53,7 +53,7 @@ def test_hostile_agent_is_contained(tmp_path, store, docker_client, monkeypatch)
     settings = EvalSettings(model="scripted:noop", time_limit_s=12, test_timeout_s=60,
                             limits=SandboxLimits(memory_mb=512, pids=128, output_cap_bytes=1_000_000,
                                                  host_grace_s=10))
-    agent_dir = REPO_ROOT / "tests" / "agents" / "hostile"
+    agent_dir = REPO_ROOT / "tests" / "fixtures" / "agents" / "hostile"
     runs = evaluate(store, docker_client, bench, agent_dir, "scripted:noop", workers=2, settings=settings)
     stop.set()
     by_attack = {a: r for a, r in zip(ATTACKS, runs)}

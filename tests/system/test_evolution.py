@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from campaign_helpers import archive_fingerprint, run_campaign
-from conftest import REPO_ROOT
-from tiny_bench import TinyBenchmark
+from tests.support.campaign import archive_fingerprint, run_campaign
+from tests.support.harness import REPO_ROOT
+from tests.support.tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
 
@@ -44,7 +44,7 @@ def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, stor
     # The live view `dgm run` shows renders the runner's state and the archive's spend.
     from rich.console import Console
 
-    from dgm.evolution.dashboard import live_view
+    from dgm.cli.dashboard import live_view
 
     console = Console(record=True, width=160)
     console.print(live_view(runners[0]))
@@ -112,16 +112,16 @@ def _db_state(archive_dir: Path, name: str) -> dict:
 
 
 def test_sigkill_at_every_step_then_resume_matches_uninterrupted(tmp_path, store, docker_client):
-    from campaign_proc import DIFFICULTIES, KILL_CONFIG
+    from tests.support.campaign_proc import DIFFICULTIES, KILL_CONFIG
 
-    rules = str(REPO_ROOT / "tests/scripted/slow_rehearsal.json")
+    rules = str(REPO_ROOT / "tests/fixtures/scripted/slow_rehearsal.json")
     archive_dir = tmp_path / "killed-archive"
-    proc_script = str(REPO_ROOT / "tests/campaign_proc.py")
+    proc_module = ["-m", "tests.support.campaign_proc"]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     pids = []
     killed_at = []
     for point in ["diagnosis", "self_modification", "evaluation", "admission"]:
-        args = [sys.executable, proc_script, str(archive_dir), "killme", rules] + (["resume"] if pids else [])
+        args = [sys.executable, *proc_module, str(archive_dir), "killme", rules] + (["resume"] if pids else [])
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         pids.append(proc.pid)
         deadline = time.monotonic() + 180
@@ -135,7 +135,7 @@ def test_sigkill_at_every_step_then_resume_matches_uninterrupted(tmp_path, store
         assert proc.poll() is not None, f"campaign neither reached {point} nor finished"
         assert killed_at and killed_at[-1] == point, f"never caught the campaign during {point}: " \
                                                      f"{proc.stderr.read().decode()[-2000:]}"
-    final = subprocess.run([sys.executable, proc_script, str(archive_dir), "killme", rules, "resume"],
+    final = subprocess.run([sys.executable, *proc_module, str(archive_dir), "killme", rules, "resume"],
                            env=env, capture_output=True, text=True, timeout=600)
     assert final.returncode == 0, final.stderr[-3000:]
     assert json.loads(final.stdout.strip().splitlines()[-1])["status"] == "completed"

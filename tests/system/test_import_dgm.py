@@ -12,11 +12,9 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-import test_archive
-from browse_support import assert_one_line_error, run_dgm
+from tests.support.cli import assert_one_line_error, run_dgm
 from dgm.archive import ArchiveStore
 
-pg_url = test_archive.pg_url  # fixture: a fresh PostgreSQL database, or a skip without DGM_TEST_POSTGRES_URL
 
 GIT_ENV = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from browse_support import run_dgm
-from conftest import REPO_ROOT, evaluate
-from tiny_bench import TinyBenchmark
+from tests.support.cli import run_dgm
+from tests.support.harness import REPO_ROOT, evaluate
+from tests.support.tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
 
@@ -31,7 +31,7 @@ def _runs(tmp_path, store, docker_client, name):
 
     bench = TinyBenchmark(tmp_path / name, problems=list(PROBLEMS.values()), base_files=BASE_FILES)
     settings = EvalSettings(model="scripted:noop", time_limit_s=60, test_timeout_s=60)
-    runs = evaluate(store, docker_client, bench, REPO_ROOT / "tests" / "agents" / "objective_hacker",
+    runs = evaluate(store, docker_client, bench, REPO_ROOT / "tests" / "fixtures" / "agents" / "objective_hacker",
                     "scripted:noop", workers=2, settings=settings, campaign_name=name)
     return dict(zip(PROBLEMS, runs))
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from browse_support import assert_one_line_error, run_dgm
+from tests.support.cli import assert_one_line_error, run_dgm
 from dgm.archive import ArchiveStore
 from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
 
@@ -311,7 +311,7 @@ def test_a_long_table_too_wide_for_the_terminal_names_the_columns_it_leaves_out(
     from rich.console import Console
     from rich.table import Table
 
-    from dgm.cli_tables import add_whole_column, print_table
+    from dgm.cli.tables import add_whole_column, print_table
 
     rows = [[f"agent{i:08d}", f"parent{i:08d}", "admitted", f"{i / 40:.3f}", f"{i * 0.01:.4f}"] for i in range(40)]
     table = Table(title="many")
@@ -353,7 +353,7 @@ def test_a_killed_runner_on_this_machine_is_known_dead_at_once(tmp_path):
     import sqlalchemy as sa
 
     from dgm.archive.models import Campaign
-    from dgm.cli import _refuse_if_running
+    from dgm.cli.app import _refuse_if_running
     from dgm.errors import UsageError
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -435,7 +435,7 @@ def test_browsing_with_a_mistyped_archive_dir_creates_nothing(archive, tmp_path)
 
 
 def test_show_cuts_a_huge_proposal_and_json_keeps_it_whole(tmp_path):
-    from dgm.cli_browse import SHOWN_TEXT_CHARS
+    from dgm.cli.browse import SHOWN_TEXT_CHARS
 
     root = tmp_path / "archive"
     with ArchiveStore.open(None, root) as store:
@@ -632,7 +632,7 @@ def test_show_run_shows_what_is_there_when_an_artifact_is_lost(tmp_path):
 def test_diff_stat_names_each_file_whatever_its_name(capsys):
     """Quoted names (bytes git escapes) and names holding " b/" came out as the
     whole header; an added line starting "++" was not counted."""
-    from dgm.cli_browse import _print_stat
+    from dgm.cli.browse import _print_stat
 
     _print_stat('diff --git "a/caf\\303\\251 \\"x\\".txt" "b/caf\\303\\251 \\"x\\".txt"\nnew file mode 100644\n'
                 '--- /dev/null\n+++ "b/caf\\303\\251 \\"x\\".txt"\n@@ -0,0 +1 @@\n+x\n'

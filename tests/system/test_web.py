@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from browse_support import ARTIFACTS
+from tests.support.cli import ARTIFACTS
 from dgm.archive import ArchiveStore
 from dgm.lineage.graph import best_path, build_graph
-from dgm.lineage.synthetic import make_synthetic_campaign
+from tests.support.synthetic import make_synthetic_campaign
 from dgm.web.server import ExplorerServer
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -153,7 +153,7 @@ os.kill(-1, 9)  # everything this user may signal, the runner included
 
 @pytest.mark.docker
 def test_the_diff_is_taken_even_when_the_agent_tries_to_kill_the_runner(docker_client, base_image, tmp_path):
-    from tiny_bench import TinyBenchmark
+    from tests.support.tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]
@@ -168,7 +168,7 @@ def test_the_diff_is_taken_even_when_the_agent_tries_to_kill_the_runner(docker_c
 
 @pytest.mark.docker
 def test_the_runner_reports_the_agents_exit_code_and_its_diff(docker_client, base_image, tmp_path):
-    from tiny_bench import TinyBenchmark
+    from tests.support.tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]
@@ -189,7 +189,7 @@ def test_the_runner_reports_the_agents_exit_code_and_its_diff(docker_client, bas
 def test_an_agent_that_wrecks_git_gets_an_error_that_says_so(docker_client, base_image, tmp_path, wreck):
     """Not a page of git's usage text cut to its tail: the reason, first."""
     from dgm.sandbox.agent_run import NO_BASE_COMMIT
-    from tiny_bench import TinyBenchmark
+    from tests.support.tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]
@@ -216,7 +216,7 @@ def test_binary_files_and_the_agents_git_config_do_not_spoil_the_diff(docker_cli
     import io
     import tarfile
 
-    from tiny_bench import TinyBenchmark
+    from tests.support.tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]
@@ -235,7 +235,7 @@ def test_binary_files_and_the_agents_git_config_do_not_spoil_the_diff(docker_cli
 
 @pytest.mark.docker
 def test_a_diff_that_is_not_utf8_says_so_and_where(docker_client, base_image, tmp_path):
-    from tiny_bench import TinyBenchmark
+    from tests.support.tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]
@@ -249,7 +249,7 @@ def test_a_diff_that_is_not_utf8_says_so_and_where(docker_client, base_image, tm
 def test_a_diff_holding_nul_says_so_and_where(docker_client, base_image, tmp_path):
     """Git diffs a file with NUL as text when the agent's .gitattributes says
     so; no database keeps NUL in text (PostgreSQL refuses the write)."""
-    from tiny_bench import TinyBenchmark
+    from tests.support.tiny_bench import TinyBenchmark
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     task = bench.tasks()[0]

@@ -133,3 +133,11 @@ def print_table(console: Console, table: Table) -> None:
         for header, cells in zip(headers, columns):
             grid.add_row(header, cells[row] if row < len(cells) else "")
         console.print(grid)
+
+
+def model_label(model: str) -> str:
+    """A model's name as results show it: scripted stand-ins say so."""
+    from dgm.llm.scripted import is_scripted
+
+    # Plain text: whoever prints it through Rich markup escapes it there.
+    return f"{model} [scripted]" if is_scripted(model) else model

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from campaign_helpers import archive_fingerprint, run_campaign
-from conftest import leftover_containers
-from relay import EngineRelay
-from tiny_bench import TinyBenchmark
+from tests.support.campaign import archive_fingerprint, run_campaign
+from tests.support.harness import leftover_containers
+from tests.support.relay import EngineRelay
+from tests.support.tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
 

@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.table import Table
 
-from dgm.cli_tables import add_whole_column, make_console, print_table
+from dgm.cli.tables import add_whole_column, make_console, model_label, print_table
 from dgm.errors import (ArchiveUnavailable, BudgetExceeded, DgmError, EvaluationStopped, InfrastructureError,
                         NotFound, OutputNotWritten, UsageError)
 
@@ -58,14 +58,7 @@ def _main_options(
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli_options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by cli_browse
-
-
-def model_label(model: str) -> str:
-    from dgm.llm.scripted import is_scripted
-
-    # Plain text: whoever prints it through Rich markup escapes it there.
-    return f"{model} [scripted]" if is_scripted(model) else model
+from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by browse.py
 
 
 def start_loading_litellm() -> None:
@@ -480,7 +473,7 @@ def status_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Show a campaign's progress, including one running in another process."""
-    from dgm.evolution.dashboard import status_view
+    from dgm.cli.dashboard import status_view
 
     store = open_store(archive, archive_dir, create=False)
     if campaign_id is None:
@@ -497,7 +490,7 @@ def _refuse_if_running(campaign) -> None:
     """Two runners on one campaign would redo each other's runs and pay twice:
     refuse while its runner is alive: a fresh heartbeat and, when it ran on
     this machine, a live pid (a killed runner's pid is gone at once)."""
-    from dgm.evolution.dashboard import heartbeat_age, runner_checks_in
+    from dgm.cli.dashboard import heartbeat_age, runner_checks_in
 
     if not runner_checks_in(campaign) or campaign.pid == os.getpid():
         return
@@ -581,7 +574,7 @@ def _launch(store, config, campaign) -> None:
 
     from dgm.bench.evaluate import EvalSettings, Evaluator
     from dgm.bench.registry import load_benchmark
-    from dgm.evolution.dashboard import live_view
+    from dgm.cli.dashboard import live_view
     from dgm.evolution.loop import CampaignRunner
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import Budget, LLMClient
@@ -811,7 +804,7 @@ def doctor(
         raise typer.Exit(1)
 
 
-from dgm import cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
+from dgm.cli import browse as cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
 
 cli_browse.register(app)
 from dgm import cli_swebench  # noqa: E402 - bench validate, SWE-bench options

@@ -110,7 +110,7 @@ def test_a_graceful_stop_keeps_the_heartbeat_and_a_second_signal_quits_at_once(t
     import time
 
     from dgm.archive.store import ArchiveStore
-    from dgm.evolution.dashboard import heartbeat_age
+    from dgm.cli.dashboard import heartbeat_age
     from dgm.llm.scripted import BUNDLED_DIR
 
     rehearsal = json.loads((BUNDLED_DIR / "rehearsal.json").read_text())
@@ -284,7 +284,7 @@ def test_a_start_that_dies_before_its_runner_does_not_leave_the_campaign_running
                                                                                   failure, status):
     """QA: a Ctrl-C in the seconds between a resume's claim and its runner's
     start left the campaign `running` with a dead pid, and no stop event."""
-    from dgm import cli
+    from dgm.cli import app as cli
     from dgm.archive.store import ArchiveStore
     from dgm.config import CampaignConfig
 
