@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from dgm.bench.task import Benchmark
+from dgm.bench.base import Benchmark
 from dgm.errors import NotFound
 
 

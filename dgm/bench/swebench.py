@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
+from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
 from dgm.errors import NotFound, UsageError
 
@@ -323,7 +324,7 @@ def _difficulty(label) -> int:
 
 
 # --------------------------------------------------------------------------- benchmark
-class SweBench:
+class SweBench(Benchmark):
     """SWE-bench Lite or Verified as a dgm Benchmark, with named subsets.
 
     `images` picks the provider (see `dgm.sandbox.swebench_images`): "auto",
@@ -332,6 +333,8 @@ class SweBench:
     """
 
     test_timeout_s = 1800.0  # as SWE-bench's own harness (and `dgm bench validate`) allows
+    # Images are pulled or built per instance (minutes each), and some instances cannot have one.
+    needs_image_preparation = True
 
     def __init__(self, name: str, *, dataset: str | os.PathLike | None = None, images: str = "auto",
                  repo_mirror: str | os.PathLike | None = None, wheelhouse: str | os.PathLike | None = None):
