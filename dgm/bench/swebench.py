@@ -33,8 +33,7 @@ from dgm.errors import NotFound, UsageError
 LITE = "swebench-lite"
 VERIFIED = "swebench-verified"
 HF_DATASETS = {LITE: "princeton-nlp/SWE-bench_Lite", VERIFIED: "princeton-nlp/SWE-bench_Verified"}
-# Where a downloaded copy of a hub dataset is kept, and where a shipped copy is
-# looked for (the workspace layout: <repo>/../shared/data/swebench/).
+# Where a downloaded copy of a hub dataset is kept in the cache.
 LOCAL_NAMES = {LITE: ("swe-bench-lite.test.json", "swe-bench-lite.json"),
                VERIFIED: ("swe-bench-verified.test.json", "swe-bench-verified.json")}
 DATASET_ENV = {LITE: "DGM_SWEBENCH_LITE", VERIFIED: "DGM_SWEBENCH_VERIFIED"}
@@ -114,10 +113,10 @@ def _default_dataset_file(name: str) -> Path | None:
     env = os.environ.get(DATASET_ENV[name])
     if env:
         return Path(env).expanduser()
-    for directory in (cache_dir() / "datasets", REPO_ROOT.parent / "shared" / "data" / "swebench"):
-        for filename in LOCAL_NAMES[name]:
-            if (directory / filename).is_file():
-                return directory / filename
+    directory = cache_dir() / "datasets"
+    for filename in LOCAL_NAMES[name]:
+        if (directory / filename).is_file():
+            return directory / filename
     return None
 
 
@@ -126,8 +125,9 @@ def load_rows(name: str, dataset: str | os.PathLike | None = None) -> tuple[list
 
     Order: `dataset` (a file path, or a hub dataset name such as
     princeton-nlp/SWE-bench_Verified), $DGM_SWEBENCH_LITE / $DGM_SWEBENCH_VERIFIED,
-    the local cache, the workspace's shared data, then the HuggingFace hub
-    (online only; the download is cached for next time).
+    the local cache, then the HuggingFace hub (online only; the download is
+    cached for next time). Nothing beside the repository is looked at: a
+    clone has only what it ships.
     """
     if dataset is not None:
         path = Path(dataset).expanduser()
