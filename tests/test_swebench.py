@@ -15,13 +15,11 @@ import pytest
 
 from dgm.bench.grade import EVAL_SCRIPT_PATH, grade
 from dgm.bench.registry import load_benchmark
-from dgm.bench.swebench import DIFF_BASE_REF, make_spec, normalise_row, subset_ids
+from dgm.bench.swebench import offline_build, providers, wheels
+from dgm.bench.swebench.dataset import normalise_row, subset_ids
+from dgm.bench.swebench.images import DIFF_BASE_REF, Unsupported, image_exists
+from dgm.bench.swebench.specs import make_spec
 from dgm.errors import ImageUnavailable, NotFound, UsageError
-from dgm.sandbox import swebench_images as si
-from dgm.sandbox.swebench_images import Unsupported
-from dgm.sandbox.swebench_images import _image_exists as image_exists
-
-offline_build = providers = wheels = si  # one module for now
 
 LITE_FILE = Path(__file__).resolve().parent / "fixtures" / "swebench" / "swebench-rows.json"
 # Fixture rows by the role each plays below (what the test needs of its repo/version).

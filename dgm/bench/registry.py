@@ -16,7 +16,7 @@ def _dgm_mini() -> Benchmark:
 
 def _swebench(name: str) -> Callable[..., Benchmark]:
     def factory(**options: Any) -> Benchmark:
-        from dgm.bench.swebench import SweBench
+        from dgm.bench.swebench.benchmark import SweBench
 
         return SweBench(name, **options)
 

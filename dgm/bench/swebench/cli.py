@@ -1,5 +1,6 @@
-"""`dgm bench validate` and the SWE-bench options (kept out of cli.py, which
-others edit): --dataset, --images pull|build|offline|auto, --repo-mirror."""
+"""SWE-bench's face on the command line: its options (--dataset, --images
+pull|build|offline|auto, --repo-mirror, --wheelhouse) and `dgm bench validate`,
+registered on the CLI's `bench` group by `register`."""
 
 from __future__ import annotations
 
