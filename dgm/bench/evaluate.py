@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from dgm.bench.grade import grade
-from dgm.bench.task import Benchmark, Task
+from dgm.bench.base import Benchmark
+from dgm.bench.task import Task
 from dgm.errors import ArchiveUnavailable, BudgetExceeded, InfrastructureError, UsageError
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
@@ -100,6 +101,11 @@ def _import_grading() -> None:
     import swebench.harness.log_parsers  # noqa: F401
 
 
+def _test_timeout_s(benchmark: Benchmark, settings: EvalSettings) -> float:
+    """The benchmark's own allowance for its hidden tests wins over the run's setting."""
+    return settings.test_timeout_s if benchmark.test_timeout_s is None else benchmark.test_timeout_s
+
+
 class Evaluator:
     def __init__(self, store, docker_client, gateway: Gateway, benchmark: Benchmark, settings: EvalSettings):
         self.store = store
@@ -177,7 +183,7 @@ class Evaluator:
                                               duration_s=time.monotonic() - started, **common)
         try:
             graded = grade(self.docker, self.benchmark, task, agent_result.patch, limits=settings.limits,
-                           test_timeout_s=getattr(self.benchmark, "test_timeout_s", settings.test_timeout_s),
+                           test_timeout_s=_test_timeout_s(self.benchmark, settings),
                            labels=labels)
         except InfrastructureError:
             raise

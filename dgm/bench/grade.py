@@ -12,7 +12,8 @@ import shlex
 import time
 from dataclasses import dataclass, field
 
-from dgm.bench.task import Benchmark, Task
+from dgm.bench.base import Benchmark
+from dgm.bench.task import Task
 from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_timeout
 from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 
@@ -200,9 +201,7 @@ def prepare_grading_sandbox(docker_client, benchmark: Benchmark, task: Task, *,
     (unpacked by the grading script) unless the image holds it.
     """
     repo = benchmark.repo_tar(task)
-    limits = limits or SandboxLimits()
-    if hasattr(benchmark, "grading_limits"):
-        limits = benchmark.grading_limits(limits)
+    limits = benchmark.grading_limits(limits or SandboxLimits())
     box = Sandbox(docker_client, benchmark.image(task), limits=limits, labels=labels, name_hint="grade",
                   stage=True, tmpfs={REPO_PATH: REPO_TMPFS_MB} if repo is not None else None)
     if repo is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from dgm.bench.task import Benchmark
+from dgm.bench.base import Benchmark
 from dgm.errors import NotFound
 
 
@@ -16,7 +16,7 @@ def _dgm_mini() -> Benchmark:
 
 def _swebench(name: str) -> Callable[..., Benchmark]:
     def factory(**options: Any) -> Benchmark:
-        from dgm.bench.swebench import SweBench
+        from dgm.bench.swebench.benchmark import SweBench
 
         return SweBench(name, **options)
 

@@ -1,9 +1,10 @@
-"""A task is one SWE-bench instance plus what is needed to run and grade it."""
+"""A task is one SWE-bench-format instance plus what is needed to run and grade it.
+
+The benchmarks that hold tasks implement `dgm.bench.base.Benchmark`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -36,30 +37,11 @@ class Task:
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
 
-class Benchmark(Protocol):
-    """A named set of tasks and how to materialise their repositories."""
+def __getattr__(name: str):
+    # The Benchmark seam lives in dgm.bench.base (it imports Task from here);
+    # older imports of it from this module keep working.
+    if name == "Benchmark":
+        from dgm.bench.base import Benchmark
 
-    name: str
-
-    def tasks(self) -> list[Task]:
-        """Every task, in a stable order."""
-        ...
-
-    def select(self, ids: list[str] | None) -> list[Task]:
-        """The tasks with these ids (all when None); unknown ids raise NotFound."""
-        ...
-
-    def image(self, task: Task) -> str:
-        """Docker image to run the task in."""
-        ...
-
-    def repo_tar(self, task: Task) -> bytes | None:
-        """A tar of the repository at base_commit (with .git), members under
-        `testbed/`, to extract at `/`; None when the image already holds /testbed."""
-        ...
-
-    # Optional: `test_timeout_s`, how long its hidden tests may take (default
-    # EvalSettings.test_timeout_s; SWE-bench's harness allows 1800 s).
-    # Optional: `grading_limits(limits) -> SandboxLimits`, the limits of the
-    # grading sandbox given the agents' (see dgm.bench.grade). Without it,
-    # grading gets the agents' limits.
+        return Benchmark
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

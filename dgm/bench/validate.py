@@ -2,7 +2,8 @@
 gold patch must resolve and the empty patch must not.
 
 Works for any Benchmark; benchmarks whose images must first be pulled or
-built (SWE-bench) get a chance to do so through `prepare_images`.
+built (SWE-bench: `needs_image_preparation`) get a chance to do so through
+`prepare_images`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from dgm.bench.grade import grade
-from dgm.bench.task import Benchmark, Task
+from dgm.bench.base import Benchmark
+from dgm.bench.task import Task
 from dgm.sandbox.docker import SandboxLimits
 
 
@@ -60,9 +62,11 @@ def validate(docker_client, benchmark: Benchmark, tasks: list[Task], *, limits: 
     for task in tasks:
         result = Validation(task.instance_id, task.repo)
         started = time.monotonic()
-        prepare = getattr(benchmark, "prepare_images", None)
-        if prepare is not None:
-            failures = prepare(docker_client, [task])
+        # Per instance, so that one missing image is that instance's verdict only.
+        # Benchmarks whose images must merely exist (dgm-mini) are not probed here:
+        # a missing one fails its grading, and `dgm bench validate` checks them first.
+        if benchmark.needs_image_preparation:
+            failures = benchmark.prepare_images(docker_client, [task])
             result.error = failures.get(task.instance_id)
         result.image_s = time.monotonic() - started
         if on_image:

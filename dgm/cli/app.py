@@ -140,7 +140,7 @@ def eval_cmd(
         raise UsageError(f"--budget-usd: give a finite number of dollars, not {budget_usd:g}")
     if agent_dir is not None:
         check_agent_dir(agent_dir)  # now, not after the images are ready
-    from dgm.cli_swebench import benchmark_options
+    from dgm.bench.swebench.cli import benchmark_options
 
     bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))
     # Once each, in the order given: a task named twice is one task.
@@ -807,9 +807,9 @@ def doctor(
 from dgm.cli import browse as cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
 
 cli_browse.register(app)
-from dgm import cli_swebench  # noqa: E402 - bench validate, SWE-bench options
+from dgm.bench.swebench import cli as swebench_cli  # noqa: E402 - bench validate, SWE-bench options
 
-cli_swebench.register(app, bench_app)
+swebench_cli.register(app, bench_app)
 
 
 class Terminated(KeyboardInterrupt):

@@ -50,10 +50,9 @@ def _resolve_ids(spec, all_ids: list[str], unused: list[str], rng: random.Random
         if spec == "rest":
             return list(unused)
         if spec.startswith("subset:"):
-            subset = getattr(benchmark, "subset", None)
-            if subset is None:
+            if not benchmark.subsets():
                 raise UsageError(f"{what}: benchmark {benchmark.name} has no named subsets")
-            ids = list(subset(spec.split(":", 1)[1]))
+            ids = list(benchmark.subset(spec.split(":", 1)[1]))
         else:
             raise UsageError(f"{what}: expected task ids, a count, 'rest' or 'subset:NAME', got '{spec}'")
     else:

@@ -1,6 +1,6 @@
 """A two-task benchmark built in a temp dir: fast fixtures for harness tests.
 
-It implements the same Benchmark protocol as dgm-mini, with a real git repo,
+It implements the same Benchmark base as dgm-mini, with a real git repo,
 real patches and real pytest runs, so the harness under test is the real one.
 """
 
@@ -10,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
 from dgm.errors import NotFound
 from dgm.sandbox.images import base_image_tag
@@ -39,7 +40,7 @@ def _diff(repo: Path, edit) -> str:
     return out
 
 
-class TinyBenchmark:
+class TinyBenchmark(Benchmark):
     name = "tiny"
 
     def __init__(self, root: Path, n_tasks: int = 2, problems: list[str] | None = None,

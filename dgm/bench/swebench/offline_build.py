@@ -1,20 +1,9 @@
-"""Images for real SWE-bench instances: pulled, built by swebench, or built offline.
-
-Every image a task runs in ends up with the same dgm contract, whoever made it:
-- /testbed: the repository after swebench's setup, owned by the agent user
-  (uid 1000), with `refs/dgm/base` on the post-setup commit (agents' diffs
-  are taken against it);
-- /opt/miniconda3/bin/activate + `conda activate testbed`: what swebench's eval
-  script starts with (a real conda in swebench's images, a shim offline);
-- /usr/bin/python3 >= 3.8 for the agent itself (DGM_PYTHON).
-
-Providers:
-- `pull`: swebench's prebuilt `swebench/sweb.eval.x86_64.*` images + a thin dgm layer;
-- `build`: swebench's own builder (needs GitHub, conda and PyPI) + the same layer;
-- `offline`: built here from the local base image, a local clone of the task's
-  repository (--repo-mirror) and a wheelhouse that `pip download` fetched on the
-  host for the spec's Python. Python versions the builder cannot provide are a
-  per-instance limitation (`Unsupported`), never a crash.
+"""The offline image builder: a SWE-bench instance image made on this machine
+from the local sandbox base image, a local clone of the task's repository
+(--repo-mirror) and a wheelhouse that `pip download` fetched on the host for
+the spec's Python; nothing is pulled and the build has no network. Python
+versions the builder cannot provide are a per-instance limitation
+(`Unsupported`), never a crash.
 """
 
 from __future__ import annotations
@@ -32,15 +21,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgm.errors import ImageUnavailable, NotFound, UsageError
-from dgm.sandbox.docker import docker_client, pid_alive, reason_line
+from dgm.bench.swebench.cache import cache_dir
+from dgm.bench.swebench.debian import download_debian_packages
+from dgm.bench.swebench.images import DIFF_BASE_REF, Unsupported, docker_build, image_exists, instance_key, ImageProvider
+from dgm.bench.swebench.specs import make_spec, requirements_from, specs_for
+from dgm.bench.swebench.wheels import (BUILD_TOOL_CONSTRAINTS, PLATFORMS, pip_error, is_pure_wheel,
+                                       missing_dependencies, pypi_cutoff, sdist_only_candidates)
+from dgm.errors import ImageUnavailable, NotFound
+from dgm.sandbox.docker import pid_alive
 from dgm.sandbox.images import base_image_tag
 
-PROVIDERS = ("auto", "pull", "build", "offline")
 # Bump when the Dockerfile or setup script below changes: images are keyed by it.
 OFFLINE_BUILDER_VERSION = "v2"
-DGM_LAYER_VERSION = "v1"
-SWEBENCH_NAMESPACE = "swebench"
+
 
 # Pythons the offline builder can put in an image without any registry but
 # PyPI and Debian's: the base image's own, and older ones as Debian packages of
@@ -50,273 +43,12 @@ BASE_PYTHON = "3.11"
 # (which pip needs on Python < 3.10) to python3-distutils, whose dependencies
 # clash with the newer release's python3; its files alone are what is needed.
 DEBIAN_PYTHONS = {"3.9": ("bullseye", "python3.9", ("python3-distutils", "python3-lib2to3"))}
-# Build tools of the time SWE-bench's images were made: today's setuptools no
-# longer builds some old setup.py files. Used unless a repo demands newer.
-BUILD_TOOL_CONSTRAINTS = ("setuptools<70.1", "setuptools_scm<8.1", "wheel<0.44")
-# Unpinned dependencies resolve to what PyPI held after swebench 4.x's pins
-# (such as tox==4.16.0, July 2024), close to when SWE-bench built its
-# environment images, not to today's releases (docutils 0.22+ drops the
-# `roman` module sphinx 3.x imports). A pin newer than the cutoff lifts it for
-# that resolution step. $DGM_SWEBENCH_PYPI_CUTOFF overrides it (ISO date, "none").
-PYPI_CUTOFF = "2024-10-01T00:00:00Z"
-# Wheel platforms the image can load (bookworm has glibc 2.36). pip does not
-# expand a manylinux tag to the older ones, so every one is listed.
-PLATFORMS = ("linux_x86_64", "manylinux1_x86_64", "manylinux2010_x86_64", "manylinux2014_x86_64",
-             *(f"manylinux_2_{minor}_x86_64" for minor in range(5, 37)))
-
-
-class Unsupported(ImageUnavailable):
-    """An instance this provider cannot produce an image for (one clear reason)."""
-
-
-def options_hint(failed: str | None = None) -> str:
-    """The --images choices, less the one (`failed`) that just failed."""
-    choices = {"pull": "--images pull (prebuilt swebench images from a registry)",
-               "build": "--images build (swebench's builder, online)",
-               "offline": "--images offline --repo-mirror DIR (local clones + PyPI wheels)"}
-    rest = [text for kind, text in choices.items() if kind != failed]
-    return "choose " + ", ".join(rest[:-1]) + " or " + rest[-1]
-
-
-def _image_exists(client, tag: str) -> bool:
-    import docker.errors
-
-    try:
-        client.images.get(tag)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-
-
-def _instance_key(instance_id: str) -> str:
-    return instance_id.lower().replace("__", "_1776_")
-
-
-class _Provider:
-    kind = "?"
-
-    def tag(self, task) -> str:
-        raise NotImplementedError
-
-    def ensure(self, client, task) -> str:
-        raise NotImplementedError
-
-    def ensure_all(self, client, tasks, *, progress=None) -> dict[str, str]:
-        """Produce every task's image; {instance_id: reason} for those that failed.
-
-        One failure does not stop the others: validation reports them per
-        instance, as SWE-bench does."""
-        failures: dict[str, str] = {}
-        for task in tasks:
-            try:
-                self.ensure(client, task)
-            except ImageUnavailable as exc:
-                failures[task.instance_id] = str(exc).removeprefix(f"{task.instance_id}: ")  # keyed by it already
-            if progress:
-                progress(task, failures.get(task.instance_id))
-        return failures
-
-
-# --------------------------------------------------------------------------- dgm layer on swebench images
-_DGM_LAYER = """FROM {source}
-USER root
-# The agent user the sandbox runs as; /testbed and the env must be its own
-# (agents edit the repo, the eval script reinstalls the package), and the
-# post-setup commit is where agents' diffs start.
-RUN (id -u agent >/dev/null 2>&1 || useradd --uid 1000 --create-home --shell /bin/bash agent) \\
- && mkdir -p /dgm \\
- && git -C /testbed update-ref {ref} HEAD \\
- && chown -R 1000:1000 /testbed /opt/miniconda3/envs/testbed \\
- && test -x /usr/bin/python3
-WORKDIR /testbed
-LABEL dgm.image=swebench dgm.provider={kind} dgm.source={source}
-"""
-
-
-def add_dgm_layer(client, source: str, tag: str, kind: str) -> None:
-    from dgm.bench.swebench import DIFF_BASE_REF
-
-    with tempfile.TemporaryDirectory(prefix="dgm-layer-") as ctx:
-        Path(ctx, "Dockerfile").write_text(_DGM_LAYER.format(source=source, ref=DIFF_BASE_REF, kind=kind))
-        _docker_build(client, ctx, tag)
-
-
-def _docker_build(client, context: str, tag: str, log_path: Path | None = None, nocache: bool = False) -> float:
-    """`docker build` of a local context (no registry involved: every FROM is local)."""
-    import docker.errors
-
-    started = time.monotonic()
-    lines: list[str] = []
-    try:
-        for chunk in client.api.build(path=context, tag=tag, rm=True, forcerm=True, decode=True,
-                                      network_mode="none", nocache=nocache):
-            if "stream" in chunk:
-                lines.append(chunk["stream"])
-            if "error" in chunk:
-                lines.append(chunk["error"])
-                raise ImageUnavailable(_build_failure(tag, lines, log_path))
-    except docker.errors.APIError as exc:
-        lines.append(str(exc))
-        raise ImageUnavailable(_build_failure(tag, lines, log_path)) from None
-    if log_path:
-        log_path.write_text("".join(lines))
-    if not _image_exists(client, tag):
-        raise ImageUnavailable(_build_failure(tag, lines, log_path))
-    return time.monotonic() - started
-
-
-def _build_failure(tag: str, lines: list[str], log_path: Path | None) -> str:
-    text = "".join(lines)
-    if log_path:
-        log_path.write_text(text)
-    tail = [ln for ln in text.splitlines() if ln.strip()][-3:]
-    where = f" (full log: {log_path})" if log_path else ""
-    return f"building {tag} failed: {' | '.join(t.strip()[:200] for t in tail)}{where}"
-
-
-class PullProvider(_Provider):
-    """swebench's prebuilt instance images from a registry, plus the dgm layer."""
-
-    kind = "pull"
-
-    def __init__(self, namespace: str = SWEBENCH_NAMESPACE):
-        self.namespace = namespace
-        self._lock = threading.Lock()
-
-    def source(self, task) -> str:
-        return f"{self.namespace}/sweb.eval.x86_64.{_instance_key(task.instance_id)}:latest"
-
-    def tag(self, task) -> str:
-        return f"dgm-sweb.pull.{_instance_key(task.instance_id)}:{DGM_LAYER_VERSION}"
-
-    def ensure(self, client, task) -> str:
-        tag = self.tag(task)
-        if _image_exists(client, tag):
-            return tag
-        source = self.source(task)
-        if not _image_exists(client, source):
-            try:
-                repository, version = source.rsplit(":", 1)
-                client.images.pull(repository, tag=version)
-            except Exception as exc:  # noqa: BLE001 - no registry, no such image, rate limit
-                reason = reason_line(exc, 200)
-                raise ImageUnavailable(f"{task.instance_id}: cannot pull {source} ({reason}); {options_hint('pull')}") from None
-        with self._lock:
-            add_dgm_layer(client, source, tag, self.kind)
-        return tag
-
-
-class BuildProvider(_Provider):
-    """swebench's own image builder (online: GitHub, conda, PyPI), plus the dgm layer."""
-
-    kind = "build"
-
-    def tag(self, task) -> str:
-        return f"dgm-sweb.build.{_instance_key(task.instance_id)}:{DGM_LAYER_VERSION}"
-
-    def ensure(self, client, task) -> str:
-        from dgm.bench.swebench import make_spec
-
-        tag = self.tag(task)
-        if _image_exists(client, tag):
-            return tag
-        row = task.extra["row"]
-        spec = make_spec(row)
-        if not _image_exists(client, spec.instance_image_key):
-            try:
-                from swebench.harness.docker_build import build_env_images, build_instance_image
-
-                build_env_images(client, [row], max_workers=1)
-                build_instance_image(spec, client, None, nocache=False)
-            except Exception as exc:  # noqa: BLE001 - swebench's BuildImageError and network errors
-                reason = reason_line(exc, 200)
-                raise ImageUnavailable(f"{task.instance_id}: swebench's builder failed ({reason}); {options_hint('build')}") from None
-        add_dgm_layer(client, spec.instance_image_key, tag, self.kind)
-        return tag
 
 
 def offline_tag(task) -> str:
-    return f"dgm-sweb.offline.{_instance_key(task.instance_id)}:{OFFLINE_BUILDER_VERSION}"
+    return f"dgm-sweb.offline.{instance_key(task.instance_id)}:{OFFLINE_BUILDER_VERSION}"
 
 
-class _OfflineTags(_Provider):
-    """Offline images built earlier, when no --repo-mirror is given to build more."""
-
-    kind = "offline"
-
-    def tag(self, task) -> str:
-        return offline_tag(task)
-
-    def ensure(self, client, task) -> str:
-        raise ImageUnavailable(f"{task.instance_id}: no offline image yet (building one needs --repo-mirror)")
-
-
-class AutoProvider(_Provider):
-    """An image already present wins; else offline when a mirror is given, else pull."""
-
-    kind = "auto"
-
-    def __init__(self, repo_mirror: Path | None, wheelhouse: Path | None = None):
-        self.offline = OfflineBuilder(repo_mirror, wheelhouse=wheelhouse) if repo_mirror else None
-        self.pull = PullProvider()
-        self.build = BuildProvider()
-        self._chosen: dict[str, str] = {}
-        # An offline image built earlier counts even without --repo-mirror now (its tag needs no mirror).
-        self._candidates = [self.offline or _OfflineTags(), self.pull, self.build]
-
-    def tag(self, task) -> str:
-        if task.instance_id in self._chosen:
-            return self._chosen[task.instance_id]
-        client = _client_or_none()
-        if client is not None:
-            for provider in self._candidates:
-                if _image_exists(client, provider.tag(task)):
-                    return provider.tag(task)
-        return (self.offline or self.pull).tag(task)
-
-    def ensure(self, client, task) -> str:
-        for provider in self._candidates:
-            if _image_exists(client, provider.tag(task)):
-                self._chosen[task.instance_id] = provider.tag(task)
-                return self._chosen[task.instance_id]
-        tried = []
-        for provider in ([self.offline] if self.offline else []) + [self.pull]:
-            try:
-                self._chosen[task.instance_id] = provider.ensure(client, task)
-                return self._chosen[task.instance_id]
-            except ImageUnavailable as exc:
-                tried.append(f"{provider.kind}: {str(exc).removeprefix(task.instance_id + ': ')}")
-        raise ImageUnavailable(f"{task.instance_id}: no image ({'; '.join(tried)})")
-
-
-def _client_or_none():
-    try:
-        return docker_client()
-    except Exception:  # noqa: BLE001 - tag() must work without an engine
-        return None
-
-
-def check_provider_choice(kind: str, repo_mirror: Path | None = None) -> None:
-    """UsageError for an --images choice that cannot work: checked when the
-    options are read, before any archive, campaign or image work."""
-    if kind not in PROVIDERS:
-        raise UsageError(f"unknown --images {kind!r} (choose one of: {', '.join(PROVIDERS)})")
-    if kind == "offline" and repo_mirror is None:
-        raise UsageError("--images offline needs --repo-mirror DIR (one clone per owner__name, or bare repos)")
-
-
-def make_provider(kind: str, *, repo_mirror: Path | None = None, wheelhouse: Path | None = None) -> _Provider:
-    check_provider_choice(kind, repo_mirror)
-    if kind == "offline":
-        return OfflineBuilder(repo_mirror, wheelhouse=wheelhouse)
-    if kind == "pull":
-        return PullProvider()
-    if kind == "build":
-        return BuildProvider()
-    return AutoProvider(repo_mirror, wheelhouse)
-
-
-# --------------------------------------------------------------------------- offline builder
 @contextmanager
 def _file_lock(path: Path):
     """An exclusive lock on `path` held by this process (released when it exits, however)."""
@@ -398,7 +130,7 @@ def _pip_name(conda_spec: str) -> str:
     return spec
 
 
-class OfflineBuilder(_Provider):
+class OfflineBuilder(ImageProvider):
     kind = "offline"
 
     def __init__(self, repo_mirror: Path, *, cache: Path | None = None, base_image: str | None = None,
@@ -407,8 +139,6 @@ class OfflineBuilder(_Provider):
         """`wheelhouse`: resolve from this local directory only (a machine with
         no PyPI either); else `pip download` from the index the host uses.
         `build_tools`: what the image keeps for the eval script's reinstalls."""
-        from dgm.bench.swebench import cache_dir
-
         self.mirror = RepoMirror(repo_mirror)
         self.cache = Path(cache) if cache else cache_dir()
         self.base_image = base_image or base_image_tag()
@@ -429,8 +159,6 @@ class OfflineBuilder(_Provider):
 
     # -- planning (pure: no Docker) ------------------------------------------
     def plan(self, row: dict) -> BuildPlan:
-        from dgm.bench.swebench import make_spec, specs_for
-
         iid, repo = row["instance_id"], row["repo"]
         specs = specs_for(row)
         python = str(specs.get("python", ""))
@@ -457,9 +185,7 @@ class OfflineBuilder(_Provider):
         if packages == "requirements.txt":
             from swebench.harness.test_spec import python as spec_python
 
-            from dgm.bench import swebench as sb
-
-            with sb._requirements_from(self.mirror.read_file, allow_network=False):
+            with requirements_from(self.mirror.read_file, allow_network=False):
                 try:
                     requirements_file = spec_python.get_requirements(row)
                 except ValueError as exc:
@@ -588,7 +314,7 @@ class OfflineBuilder(_Provider):
         if proc.returncode != 0:  # a repo that needs newer build tools than the era's
             proc = self._pip_download(build_reqs, build_wheels, plan.python, cutoff=False)
         if proc.returncode != 0:
-            raise Unsupported(f"{plan.instance_id}: pip download of build tools failed: {_pip_error(proc)}")
+            raise Unsupported(f"{plan.instance_id}: pip download of build tools failed: {pip_error(proc)}")
         self._complete_for_markers(plan, build_wheels, constraints)
 
         # Resolved in the same steps as the image installs them (and as
@@ -632,7 +358,7 @@ class OfflineBuilder(_Provider):
             proc = self._pip_download(missing, wheels, plan.python, constraints=constraints)
             if proc.returncode != 0:
                 raise Unsupported(f"{plan.instance_id}: dependencies for Python {plan.python} "
-                                  f"({', '.join(missing)}): {_pip_error(proc)}")
+                                  f"({', '.join(missing)}): {pip_error(proc)}")
 
     def _download_group(self, plan: BuildPlan, args: list[str], wheels: Path, constraints: Path) -> None:
         args = list(args)
@@ -656,7 +382,7 @@ class OfflineBuilder(_Provider):
                 sdist = self._pip_download([req], wheels, plan.python, binary_only=False, cutoff=cutoff)
                 if sdist.returncode != 0:
                     raise Unsupported(f"{plan.instance_id}: {req} has neither a wheel for Python {plan.python} "
-                                      f"nor an sdist: {_pip_error(sdist)}")
+                                      f"nor an sdist: {pip_error(sdist)}")
                 args.remove(req)
                 continue
             # A dependency of a dependency with no wheel at all (docopt): a
@@ -670,8 +396,8 @@ class OfflineBuilder(_Provider):
                 # (a spec pin newer than it, deep in a requirements file).
                 cutoff = False
                 continue
-            raise Unsupported(f"{plan.instance_id}: no wheels for Python {plan.python}: {_pip_error(proc)}")
-        raise Unsupported(f"{plan.instance_id}: could not assemble a wheelhouse: {_pip_error(proc)}")
+            raise Unsupported(f"{plan.instance_id}: no wheels for Python {plan.python}: {pip_error(proc)}")
+        raise Unsupported(f"{plan.instance_id}: could not assemble a wheelhouse: {pip_error(proc)}")
 
     def _debian_python(self, python: str, ctx: Path) -> None:
         debs = ctx / "debs"
@@ -699,9 +425,9 @@ class OfflineBuilder(_Provider):
         # A thread lock for this process's workers, a file lock for other dgm
         # processes: one builds, the others wait and then find the image.
         with self._lock(iid), _file_lock(self.cache / "build" / f"{iid}.lock"):
-            if _image_exists(client, tag):
+            if image_exists(client, tag):
                 return tag
-            if not _image_exists(client, self.base_image):
+            if not image_exists(client, self.base_image):
                 raise ImageUnavailable(f"the sandbox base image {self.base_image} is missing; build it with "
                                        f"`dgm sandbox build`")
             try:
@@ -743,7 +469,7 @@ class OfflineBuilder(_Provider):
             timings["wheelhouse_s"] = time.monotonic() - t1
             self._write_context(plan, ctx)
             t2 = time.monotonic()
-            _docker_build(client, str(ctx), tag, log_path=self.cache / "build" / f"{iid}.log", nocache=self.nocache)
+            docker_build(client, str(ctx), tag, log_path=self.cache / "build" / f"{iid}.log", nocache=self.nocache)
             timings["docker_build_s"] = time.monotonic() - t2
         finally:
             # The context (repo copy + wheels) is cheap to remake and big to keep.
@@ -753,8 +479,6 @@ class OfflineBuilder(_Provider):
         return timings
 
     def _write_context(self, plan: BuildPlan, ctx: Path) -> None:
-        from dgm.bench.swebench import DIFF_BASE_REF
-
         conda = ctx / "conda" / "bin"
         conda.mkdir(parents=True)
         (conda / "activate").write_text(CONDA_ACTIVATE)
@@ -775,159 +499,6 @@ class OfflineBuilder(_Provider):
         (ctx / ".dockerignore").write_text("build-constraints.txt\n")
 
 
-def _dist_name(filename: str) -> str:
-    from packaging.utils import canonicalize_name
-
-    stem = filename[:-4] if filename.endswith(".whl") else filename.rsplit(".tar", 1)[0].rsplit(".zip", 1)[0]
-    return canonicalize_name(stem.split("-")[0] if filename.endswith(".whl") else stem.rsplit("-", 1)[0])
-
-
-def pypi_cutoff() -> str | None:
-    """The upload-date cutoff for unpinned dependencies ($DGM_SWEBENCH_PYPI_CUTOFF, else PYPI_CUTOFF)."""
-    value = os.environ.get("DGM_SWEBENCH_PYPI_CUTOFF", PYPI_CUTOFF).strip()
-    return None if value.lower() in ("", "none", "off", "0") else value
-
-
-def is_pure_wheel(filename: str, python: str) -> bool:
-    """Whether a wheel file installs on any platform with CPython `python`."""
-    from packaging.utils import parse_wheel_filename
-
-    try:
-        _name, _version, _build, tags = parse_wheel_filename(filename)
-    except ValueError:
-        return False
-    major, minor = python.split(".")[:2]
-    accepted = {f"py{major}", f"py{major}{minor}", f"cp{major}{minor}"}
-    return any(t.abi == "none" and t.platform == "any" and t.interpreter in accepted for t in tags)
-
-
-def sdist_only_candidates(pip_output: str, wheels: Path) -> list[str]:
-    """Requirements pip could not satisfy with wheels in a failed resolution,
-    as named in its messages, minus those already in `wheels`."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    present = {_dist_name(f.name) for f in wheels.glob("*.whl")}
-    found: dict[str, str] = {}
-    patterns = (r"No matching distribution found for (\S+)", r" depends on (\S+)")
-    for pattern in patterns:
-        for text in re.findall(pattern, pip_output):
-            try:
-                req = Requirement(text.rstrip(".,;"))
-            except InvalidRequirement:
-                continue
-            name = canonicalize_name(req.name)
-            if name not in present:
-                found.setdefault(name, str(req))
-    if " depends on " in pip_output:
-        # ResolutionImpossible lists every candidate of the parent package
-        # ("coveralls 3.3.1 depends on docopt>=0.6.1"); the parents resolve.
-        parents = {canonicalize_name(m) for m in re.findall(r"(\S+) \S+ depends on ", pip_output)}
-        found = {k: v for k, v in found.items() if k not in parents}
-    return list(found.values())
-
-
-def missing_dependencies(wheels: Path, python: str) -> set[str]:
-    """Requirements of the wheels in `wheels` that apply on Python `python`
-    (markers evaluated for it) and that no file there provides."""
-    import zipfile
-
-    from packaging.markers import default_environment
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    env = {**default_environment(), "python_version": python, "python_full_version": f"{python}.0",
-           "implementation_version": f"{python}.0", "extra": ""}
-    present = {_dist_name(f.name) for f in wheels.iterdir() if f.name.endswith((".whl", ".tar.gz", ".zip"))}
-    missing: set[str] = set()
-    for whl in wheels.glob("*.whl"):
-        with zipfile.ZipFile(whl) as zf:
-            meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
-            if meta is None:
-                continue
-            text = zf.read(meta).decode("utf-8", "replace")
-        for line in text.split("\n\n", 1)[0].splitlines():
-            if not line.startswith("Requires-Dist:"):
-                continue
-            try:
-                req = Requirement(line.split(":", 1)[1].strip())
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate(env):
-                continue
-            if canonicalize_name(req.name) not in present:
-                missing.add(str(req).split(";")[0].strip())
-    return missing
-
-
-def _pip_error(proc: subprocess.CompletedProcess) -> str:
-    text = (proc.stderr or "") + (proc.stdout or "")
-    lines = [ln.strip() for ln in text.splitlines()
-             if ln.startswith("ERROR") or "error" in ln.lower() or " depends on " in ln]
-    return (" | ".join(lines[-3:]) if lines else text.strip()[-200:])[:500]
-
-
-def apt_mirror() -> str:
-    """The host's Debian mirror, read from its apt configuration (never hard-coded)."""
-    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
-    for path in sources:
-        for block in path.read_text().split("\n\n"):
-            fields = dict(line.split(":", 1) for line in block.splitlines() if ":" in line and not line.startswith("#"))
-            uris = fields.get("URIs", "").split()
-            if uris and "security" not in uris[0] and "deb" in fields.get("Types", "deb").split():
-                return uris[0]
-    legacy = Path("/etc/apt/sources.list")
-    if legacy.is_file():
-        for line in legacy.read_text().splitlines():
-            parts = line.split()
-            if parts[:1] == ["deb"] and "security" not in line:
-                for part in parts[1:]:
-                    if part.startswith(("http:", "https:", "file:")):
-                        return part
-    raise ImageUnavailable("no Debian mirror in /etc/apt/sources.list{,.d}: cannot fetch an older Python for "
-                           "the offline image")
-
-
-def download_debian_packages(base_image: str, suite: str, packages: list[str], dest: Path, *,
-                             unpack_only: list[str] = ()) -> None:
-    """Download `packages` of Debian `suite` and whatever they need beyond what
-    the base image has installed, with apt on the host (the image has no network).
-
-    apt resolves against the base image's own dpkg status, so only the missing
-    libraries come along (for bullseye's python3.9: libssl1.1, libffi7, ...)."""
-    if shutil.which("apt-get") is None:
-        raise ImageUnavailable("apt-get is needed on the host to fetch an older Python from Debian")
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dgm-apt-") as work:
-        w = Path(work)
-        for sub in ("etc", "state/lists/partial", "cache/archives/partial"):
-            (w / sub).mkdir(parents=True)
-        (w / "etc" / "sources.list").write_text(f"deb {apt_mirror()} {suite} main\n")
-        status = subprocess.run(["docker", "run", "--rm", "--network", "none", base_image, "cat",
-                                 "/var/lib/dpkg/status"], capture_output=True, timeout=120)
-        if status.returncode != 0:
-            raise ImageUnavailable(f"cannot read the dpkg status of {base_image}")
-        (w / "status").write_bytes(status.stdout)
-        opts = [f"-oDir::Etc::SourceList={w}/etc/sources.list", "-oDir::Etc::SourceParts=/dev/null",
-                f"-oDir::State={w}/state", f"-oDir::State::status={w}/status", f"-oDir::Cache={w}/cache",
-                "-oDebug::NoLocking=1", "-oAcquire::Languages=none", "-oAPT::Install-Recommends=false",
-                "-oAPT::Architecture=amd64"]
-        (dest / "unpack").mkdir(exist_ok=True)
-        steps = [(["update", "-q"], None), (["install", "-y", "-q", "--download-only", *packages], None)]
-        if unpack_only:
-            steps.append((["download", *unpack_only], dest / "unpack"))
-        for args, cwd in steps:
-            proc = subprocess.run(["apt-get", *opts, *args], capture_output=True, text=True, timeout=900, cwd=cwd)
-            if proc.returncode != 0:
-                raise ImageUnavailable(f"apt-get {args[0]} for Debian {suite} failed: "
-                                       f"{(proc.stderr or proc.stdout).strip().splitlines()[-1][:200]}")
-        for deb in (w / "cache" / "archives").glob("*.deb"):
-            shutil.copy2(deb, dest / deb.name)
-
-
-# The conda the eval script expects (`source /opt/miniconda3/bin/activate;
-# conda activate testbed`), for an env that is a plain venv. Nothing else of
-# conda is offered: `conda install` in an offline image could not work anyway.
 CONDA_ACTIVATE = r"""# dgm conda shim: swebench's scripts source this, then `conda activate testbed`.
 conda() {
   case "${1:-}" in

@@ -17,7 +17,7 @@ import pytest
 
 from dgm.bench.grade import grade
 from dgm.bench.registry import load_benchmark
-from dgm.sandbox import swebench_images as si
+from dgm.bench.swebench.offline_build import OfflineBuilder
 from dgm.sandbox.docker import Sandbox
 
 pytestmark = pytest.mark.docker
@@ -106,8 +106,8 @@ def synthetic(tmp_path, monkeypatch):
     dataset = tmp_path / "synthetic.jsonl"
     dataset.write_text(json.dumps(row) + "\n")
     bench = load_benchmark("swebench-verified", dataset=str(dataset), images="offline", repo_mirror=str(mirror))
-    bench._provider = si.OfflineBuilder(mirror, cache=tmp_path / "cache", wheelhouse=wheelhouse,
-                                        build_tools=("pip",))
+    bench._provider = OfflineBuilder(mirror, cache=tmp_path / "cache", wheelhouse=wheelhouse,
+                                     build_tools=("pip",))
     return bench
 
 

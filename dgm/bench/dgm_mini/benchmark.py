@@ -22,6 +22,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
 from dgm.errors import DgmError, NotFound
 from dgm.sandbox.images import base_image_tag
@@ -73,7 +74,7 @@ def default_root() -> Path:
     env = os.environ.get(ROOT_ENV)
     if env:
         return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "benchmarks" / BENCHMARK_NAME
+    return Path(__file__).resolve().parents[3] / "benchmarks" / BENCHMARK_NAME
 
 
 def git_env() -> dict[str, str]:
@@ -174,7 +175,7 @@ def repo_dir_name(repo: str) -> str:
     return name
 
 
-class DgmMini:
+class DgmMini(Benchmark):
     """The bundled offline benchmark (see the module docstring)."""
 
     name = BENCHMARK_NAME

@@ -1,5 +1,6 @@
-"""`dgm bench validate` and the SWE-bench options (kept out of cli.py, which
-others edit): --dataset, --images pull|build|offline|auto, --repo-mirror."""
+"""SWE-bench's face on the command line: its options (--dataset, --images
+pull|build|offline|auto, --repo-mirror, --wheelhouse) and `dgm bench validate`,
+registered on the CLI's `bench` group by `register`."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def parse_tasks(bench, tasks: Optional[str], subset: Optional[str]) -> list:
     if tasks and subset:
         raise UsageError("give --tasks or --subset, not both")
     if subset:
-        if not hasattr(bench, "subset"):
+        if not bench.subsets():
             raise UsageError(f"benchmark {bench.name} has no named subsets")
         return bench.select(bench.subset(subset))
     ids = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
@@ -74,7 +75,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         gold resolves and empty does not. Exit 1 on any disagreement, or when no instance could be validated."""
         from dgm.bench.registry import load_benchmark
         from dgm.bench.validate import validate
-        from dgm.sandbox.docker import SandboxLimits, docker_client, ensure_image, remove_orphans
+        from dgm.sandbox.docker import SandboxLimits, docker_client, remove_orphans
 
         bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror, wheelhouse))
         selected = parse_tasks(bench, tasks, subset)
@@ -84,9 +85,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             check_output_file(json_out, "--json")
         client = docker_client()
         remove_orphans(client)
-        if not hasattr(bench, "prepare_images"):
-            for image in sorted({bench.image(t) for t in selected}):
-                ensure_image(client, image)
+        if not bench.needs_image_preparation:
+            bench.prepare_images(client, selected)  # images that must exist: checked before any grading
         limits = SandboxLimits(memory_mb=memory_mb, cpus=cpus, pids=1024)
         console.print(f"validating {len(selected)} {benchmark} instance(s): gold must resolve, empty must not")
 

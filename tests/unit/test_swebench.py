@@ -1,5 +1,8 @@
 """SWE-bench adapter without network or Docker: datasets, subsets, specs and
-eval scripts for Lite rows, grading of recorded logs, and clear errors."""
+eval scripts for Lite-format rows, grading of recorded logs, and clear errors.
+
+The rows are the repository's own fixture (tests/fixtures/swebench/): invented
+instances whose repo and version pick real swebench specs and log parsers."""
 
 from __future__ import annotations
 
@@ -10,19 +13,30 @@ from pathlib import Path
 
 import pytest
 
-from dgm.bench import swebench as sb
 from dgm.bench.grade import EVAL_SCRIPT_PATH, grade
 from dgm.bench.registry import load_benchmark
+from dgm.bench.swebench import offline_build, providers, wheels
+from dgm.bench.swebench.dataset import normalise_row, subset_ids
+from dgm.bench.swebench.images import DIFF_BASE_REF, Unsupported
+from dgm.bench.swebench.specs import make_spec
 from dgm.errors import ImageUnavailable, NotFound, UsageError
-from dgm.sandbox import swebench_images as si
+from tests.support.harness import FIXTURES
 
-LITE_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "swebench" / "swe-bench-lite.test.json"
+LITE_FILE = FIXTURES / "swebench" / "swebench-rows.json"
+# Fixture rows by the role each plays below (what the test needs of its repo/version).
+FLASK = "pallets__flask-5101"  # requirements files, pytest parser, test patch modifies tests/test_config.py
+REQUESTS = "psf__requests-6101"  # parametrised test names (pytest-options parser)
+PYTEST = "pytest-dev__pytest-8101"  # an environment without requirement files
+PYLINT = "pylint-dev__pylint-9101"  # PASS_TO_PASS holds test_jobs_score
+VIEWCODE = "sphinx-doc__sphinx-9901"  # tox test command; test patch modifies tests/test_ext_viewcode.py
+ADDS_FILES = "sphinx-doc__sphinx-9902"  # test patch only adds files
+SEABORN = "mwaskom__seaborn-3301"  # seaborn's own log parser
+XARRAY = "pydata__xarray-7001"  # Python 3.10, which the offline builder cannot provide
+DJANGO = "django__django-12050"  # an id of the dgm-medium list
 
 
 @pytest.fixture(scope="module")
 def lite_rows() -> dict[str, dict]:
-    # The workspace ships the 300 Lite instances beside the repository (CI too).
-    assert LITE_FILE.is_file(), f"SWE-bench Lite data missing at {LITE_FILE}"
     return {r["instance_id"]: r for r in json.loads(LITE_FILE.read_text())}
 
 
@@ -51,9 +65,9 @@ def git(cwd, *args) -> str:
 
 
 # --------------------------------------------------------------------------- datasets and tasks
-def test_every_lite_row_becomes_a_task_with_swebench_eval_script(lite):
+def test_every_lite_row_becomes_a_task_with_swebench_eval_script(lite, lite_rows):
     tasks = lite.tasks()
-    assert len(tasks) == 300
+    assert len(tasks) == len(lite_rows) >= 9
     for task in tasks:
         script = task.extra["eval_script"]
         assert script.startswith("#!/bin/bash\nset -uxo pipefail\n")
@@ -61,15 +75,15 @@ def test_every_lite_row_becomes_a_task_with_swebench_eval_script(lite):
         assert task.test_command == f"bash {EVAL_SCRIPT_PATH}"
         assert task.log_parser == "swebench"
         assert isinstance(task.FAIL_TO_PASS, tuple) and task.FAIL_TO_PASS
-        assert task.extra["diff_base"] == sb.DIFF_BASE_REF
+        assert task.extra["diff_base"] == DIFF_BASE_REF
         assert lite.repo_tar(task) is None
 
 
 def test_eval_script_is_swebench_own_for_lite_rows(lite, lite_rows):
     from swebench.harness.constants import START_TEST_OUTPUT
 
-    task = lite.select(["sphinx-doc__sphinx-8721"])[0]
-    row = lite_rows["sphinx-doc__sphinx-8721"]
+    task = lite.select([VIEWCODE])[0]
+    row = lite_rows[VIEWCODE]
     script = task.extra["eval_script"]
     # Resets the test files to the base commit, applies the hidden tests itself,
     # runs the spec's test command on the test patch's files, between markers.
@@ -78,18 +92,19 @@ def test_eval_script_is_swebench_own_for_lite_rows(lite, lite_rows):
     assert "tox --current-env -epy39 -v -- tests/test_ext_viewcode.py" in script
     assert START_TEST_OUTPUT in script
     assert script.index("git apply -v -") < script.index(START_TEST_OUTPUT)
-    flask = lite.select(["pallets__flask-4992"])[0]
+    flask = lite.select([FLASK])[0]
     assert "pytest -rA tests/test_config.py" in flask.extra["eval_script"]
-    assert flask.FAIL_TO_PASS == tuple(json.loads(lite_rows["pallets__flask-4992"]["FAIL_TO_PASS"]))
+    assert flask.FAIL_TO_PASS == tuple(json.loads(lite_rows[FLASK]["FAIL_TO_PASS"]))
 
 
 def test_full_test_spec_for_lite_rows_without_network(lite_rows):
     # Rows whose environment needs no requirement file: swebench's spec, offline.
-    spec = sb.make_spec(sb.normalise_row(lite_rows["pytest-dev__pytest-7373"]), allow_network=False)
+    row = lite_rows[PYTEST]
+    spec = make_spec(normalise_row(row), allow_network=False)
     assert "conda create -n testbed python=3.9" in spec.setup_env_script
     assert "pluggy==0.13.1" in spec.setup_env_script
-    assert "git reset --hard 7b77fc086aab8b3a8ebc890200371884555eea1e" in spec.install_repo_script
-    assert spec.instance_image_key.startswith("sweb.eval.x86_64.pytest-dev__pytest-7373")
+    assert f"git reset --hard {row['base_commit']}" in spec.install_repo_script
+    assert spec.instance_image_key.startswith(f"sweb.eval.x86_64.{PYTEST}")
 
 
 def _mirror_with_requirements(root: Path, repo: str, files: dict[str, str]) -> str:
@@ -115,33 +130,33 @@ def test_requirements_come_from_the_local_mirror(tmp_path, lite_rows):
         "requirements/dev.txt": "-r tests.txt\n-e .\nbuild==0.10.0\n",
         "requirements/tests.txt": "pytest==7.3.0\n# a comment\n",
     })
-    row = sb.normalise_row({**lite_rows["pallets__flask-4992"], "base_commit": sha, "environment_setup_commit": sha})
-    mirror = si.RepoMirror(tmp_path / "mirror")
-    spec = sb.make_spec(row, mirror.read_file, allow_network=False)
+    row = normalise_row({**lite_rows[FLASK], "base_commit": sha, "environment_setup_commit": sha})
+    mirror = offline_build.RepoMirror(tmp_path / "mirror")
+    spec = make_spec(row, mirror.read_file, allow_network=False)
     env = spec.setup_env_script
     assert "pytest==7.3.0" in env and "build==0.10.0" in env
     assert "-e ." not in env and "a comment" not in env
 
 
 def test_requirement_files_without_mirror_offline_is_one_clear_error(lite_rows):
-    row = sb.normalise_row(lite_rows["pallets__flask-4992"])
+    row = normalise_row(lite_rows[FLASK])
     with pytest.raises(UsageError, match="--repo-mirror"):
-        sb.make_spec(row, allow_network=True)
+        make_spec(row, allow_network=True)
 
 
 def test_unknown_ids_are_not_found(lite):
     with pytest.raises(NotFound, match="no instance nope__nope-1"):
-        lite.select(["pallets__flask-4992", "nope__nope-1"])
+        lite.select([FLASK, "nope__nope-1"])
 
 
 def _verified_rows(lite_rows, ids):
-    template = lite_rows["pallets__flask-4992"]
+    template = lite_rows[FLASK]
     return [{**template, "instance_id": iid, "difficulty": "15 min - 1 hour"} for iid in ids]
 
 
 def test_verified_subsets_from_jsonl_and_parquet(tmp_path, lite_rows):
-    small = sb.subset_ids("dgm-small")
-    assert len(small) == 10 and len(sb.subset_ids("dgm-medium")) == 50 and len(sb.subset_ids("dgm-big")) == 140
+    small = subset_ids("dgm-small")
+    assert len(small) == 10 and len(subset_ids("dgm-medium")) == 50 and len(subset_ids("dgm-big")) == 140
     rows = _verified_rows(lite_rows, list(reversed(small)))
     jsonl = tmp_path / "verified.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in rows))
@@ -166,7 +181,7 @@ def test_verified_subsets_from_jsonl_and_parquet(tmp_path, lite_rows):
 
 def test_lite_subset_is_the_part_it_holds(lite):
     medium = lite.subset("dgm-medium")
-    assert 0 < len(medium) < 50 and all(i in sb.subset_ids("dgm-medium") for i in medium)
+    assert 0 < len(medium) < 50 and all(i in subset_ids("dgm-medium") for i in medium)
 
 
 def test_missing_dataset_offline_is_one_clear_error(tmp_path, monkeypatch):
@@ -185,27 +200,27 @@ def test_benchmark_options_reach_only_benchmarks_that_take_them():
 # --------------------------------------------------------------------------- image providers: errors
 def test_offline_needs_a_mirror_and_mirrors_must_exist(tmp_path):
     with pytest.raises(UsageError, match="--repo-mirror"):
-        si.make_provider("offline")
+        providers.make_provider("offline")
     with pytest.raises(NotFound, match="not a directory"):
-        si.make_provider("offline", repo_mirror=tmp_path / "nope")
+        providers.make_provider("offline", repo_mirror=tmp_path / "nope")
 
 
 def test_missing_clone_and_missing_commit_are_not_found(tmp_path, lite_rows):
     (tmp_path / "mirror").mkdir()
-    builder = si.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
+    builder = offline_build.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
     with pytest.raises(NotFound, match="pallets__flask"):
-        builder.plan(sb.normalise_row(lite_rows["pallets__flask-4992"]))
+        builder.plan(normalise_row(lite_rows[FLASK]))
     git(tmp_path, "init", "-q", "--bare", str(tmp_path / "mirror" / "pallets__flask.git"))
     with pytest.raises(NotFound, match="is not in the clone"):
-        builder.plan(sb.normalise_row(lite_rows["pallets__flask-4992"]))
+        builder.plan(normalise_row(lite_rows[FLASK]))
 
 
 def test_unsupported_python_is_a_per_instance_limitation(tmp_path, lite_rows):
     (tmp_path / "mirror").mkdir()
-    builder = si.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
-    with pytest.raises(si.Unsupported, match="Python 3.10"):
-        builder.plan(sb.normalise_row(lite_rows["pydata__xarray-4094"]))
-    assert issubclass(si.Unsupported, ImageUnavailable)
+    builder = offline_build.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
+    with pytest.raises(Unsupported, match="Python 3.10"):
+        builder.plan(normalise_row(lite_rows[XARRAY]))
+    assert issubclass(Unsupported, ImageUnavailable)
 
 
 class _FakeImages:
@@ -223,30 +238,14 @@ class _FakeClient:
 
 
 def test_pull_without_registry_names_the_options(lite):
-    task = lite.select(["pallets__flask-4992"])[0]
-    provider = si.make_provider("pull")
-    assert provider.source(task) == "swebench/sweb.eval.x86_64.pallets_1776_flask-4992:latest"
+    task = lite.select([FLASK])[0]
+    provider = providers.make_provider("pull")
+    assert provider.source(task) == "swebench/sweb.eval.x86_64.pallets_1776_flask-5101:latest"
     with pytest.raises(ImageUnavailable, match="--images offline --repo-mirror"):
         provider.ensure(_FakeClient(), task)
     failures = provider.ensure_all(_FakeClient(), [task])
-    assert "cannot pull" in failures["pallets__flask-4992"]
-    assert not failures["pallets__flask-4992"].startswith("pallets__flask-4992")  # keyed by it, not repeated
-
-
-def test_a_failed_pull_says_the_engines_reason_not_its_http_status(lite, docker_client):
-    """The real engine refuses the pull (offline: no registry; online: no such
-    repository); the message carries its explanation, not the SDK's
-    "500 Server Error for http+docker://..." line that used to hide it."""
-    task = lite.select(["pallets__flask-4992"])[0]
-    provider = si.PullProvider(namespace="dgm-test-no-such-namespace")
-    with pytest.raises(ImageUnavailable) as caught:
-        provider.ensure(docker_client, task)
-    message = str(caught.value)
-    assert "cannot pull dgm-test-no-such-namespace/sweb.eval.x86_64.pallets_1776_flask-4992:latest (" in message
-    assert "http+docker" not in message and "Server Error" not in message
-    reason, hint = message.split(":latest (", 1)[1].split("); choose", 1)
-    assert reason.strip()
-    assert "--images pull" not in hint and "--images offline" in hint  # not the choice that just failed
+    assert "cannot pull" in failures[FLASK]
+    assert not failures[FLASK].startswith(FLASK)  # keyed by it, not repeated
 
 
 # --------------------------------------------------------------------------- grading recorded logs
@@ -306,8 +305,7 @@ def _pytest_lines(tests, status):
     return "\n".join(f"{status} {t}" for t in tests)
 
 
-@pytest.mark.parametrize("instance_id", ["pallets__flask-4992", "psf__requests-2317", "pytest-dev__pytest-7373",
-                                         "pylint-dev__pylint-7080", "sphinx-doc__sphinx-8721"])
+@pytest.mark.parametrize("instance_id", [FLASK, REQUESTS, PYTEST, PYLINT, VIEWCODE])
 def test_grading_recorded_pytest_style_logs(lite, instance_id):
     task = lite.select([instance_id])[0]
     tests = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
@@ -328,7 +326,7 @@ def test_grading_recorded_pytest_style_logs(lite, instance_id):
 
 
 def test_grading_recorded_seaborn_log(lite_rows, tmp_path):
-    row = lite_rows["mwaskom__seaborn-3010"]
+    row = lite_rows[SEABORN]
     path = tmp_path / "one.json"
     path.write_text(json.dumps([row]))
     bench = load_benchmark("swebench-lite", dataset=str(path))
@@ -346,7 +344,7 @@ def test_dgm_mini_style_tasks_grade_as_before(lite):
     """A task without an eval script keeps the old flow: reset + apply the test patch."""
     from dataclasses import replace
 
-    task = lite.select(["pallets__flask-4992"])[0]
+    task = lite.select([FLASK])[0]
     plain = replace(task, extra={}, test_command="pytest -rA", log_parser="pytest")
     box = _RecordedBox(_pytest_lines(plain.FAIL_TO_PASS + plain.PASS_TO_PASS, "PASSED"))
     assert grade(None, lite, plain, plain.patch, sandbox=box).resolved
@@ -355,13 +353,14 @@ def test_dgm_mini_style_tasks_grade_as_before(lite):
 
 
 def test_swebench_grading_gets_at_least_what_its_tests_need(lite):
-    """pylint-7080's PASS_TO_PASS holds test_jobs_score, which skips itself
-    under a 1-CPU quota: graded with the agents' default limits, its gold
-    patch came out unresolved. Grading limits are raised, never lowered."""
+    """pylint's test_jobs_score skips itself under a 1-CPU quota: graded
+    with the agents' default limits, the gold patch of an instance whose
+    PASS_TO_PASS holds it (pylint-7080 in Lite) came out unresolved. Grading
+    limits are raised, never lowered."""
     from dgm.bench.grade import prepare_grading_sandbox
     from dgm.sandbox.docker import SandboxLimits
 
-    task = lite.select(["pylint-dev__pylint-7080"])[0]
+    task = lite.select([PYLINT])[0]
     assert "tests/test_self.py::TestRunTC::test_jobs_score" in task.PASS_TO_PASS
     agents = SandboxLimits(cpus=1.0, memory_mb=2048, pids=256)
     box = prepare_grading_sandbox(None, lite, task, limits=agents)
@@ -399,24 +398,24 @@ def _proc(returncode: int, out: str = "") -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess([], returncode, out, "")
 
 
-def _plan(requirements=("pytest",)) -> si.BuildPlan:
-    return si.BuildPlan("x__y-1", "3.9", list(requirements), None, [], ".", "")
+def _plan(requirements=("pytest",)) -> offline_build.BuildPlan:
+    return offline_build.BuildPlan("x__y-1", "3.9", list(requirements), None, [], ".", "")
 
 
 def test_sdist_only_dependencies_are_named_from_pips_messages(tmp_path):
-    assert si.sdist_only_candidates(DOCOPT_FAILURE, tmp_path) == ["docopt>=0.6.1"]
+    assert wheels.sdist_only_candidates(DOCOPT_FAILURE, tmp_path) == ["docopt>=0.6.1"]
     (tmp_path / "docopt-0.6.2-py2.py3-none-any.whl").write_bytes(b"")
-    assert si.sdist_only_candidates(DOCOPT_FAILURE, tmp_path) == []  # already built
-    assert si.sdist_only_candidates("ERROR: No matching distribution found for schema==0.7.5\n",
+    assert wheels.sdist_only_candidates(DOCOPT_FAILURE, tmp_path) == []  # already built
+    assert wheels.sdist_only_candidates("ERROR: No matching distribution found for schema==0.7.5\n",
                                     tmp_path) == ["schema==0.7.5"]
-    assert si.is_pure_wheel("docopt-0.6.2-py2.py3-none-any.whl", "3.9")
-    assert si.is_pure_wheel("x-1-cp39-none-any.whl", "3.9")
-    assert not si.is_pure_wheel("x-1-cp311-cp311-linux_x86_64.whl", "3.9")
-    assert not si.is_pure_wheel("x-1-cp311-none-any.whl", "3.9")
+    assert wheels.is_pure_wheel("docopt-0.6.2-py2.py3-none-any.whl", "3.9")
+    assert wheels.is_pure_wheel("x-1-cp39-none-any.whl", "3.9")
+    assert not wheels.is_pure_wheel("x-1-cp311-cp311-linux_x86_64.whl", "3.9")
+    assert not wheels.is_pure_wheel("x-1-cp311-none-any.whl", "3.9")
 
 
 def test_transitive_sdist_only_dependency_is_built_into_a_wheel(tmp_path, monkeypatch):
-    builder = si.OfflineBuilder(tmp_path, cache=tmp_path / "cache")
+    builder = offline_build.OfflineBuilder(tmp_path, cache=tmp_path / "cache")
     calls, built = [], []
 
     def download(args, dest, python, **kw):
@@ -436,10 +435,10 @@ def test_transitive_sdist_only_dependency_is_built_into_a_wheel(tmp_path, monkey
 
 def test_unpinned_dependencies_resolve_before_the_cutoff_unless_a_pin_needs_later(tmp_path, monkeypatch):
     monkeypatch.delenv("DGM_SWEBENCH_PYPI_CUTOFF", raising=False)
-    builder = si.OfflineBuilder(tmp_path, cache=tmp_path / "cache")
-    assert builder.cutoff == si.PYPI_CUTOFF
+    builder = offline_build.OfflineBuilder(tmp_path, cache=tmp_path / "cache")
+    assert builder.cutoff == wheels.PYPI_CUTOFF
     cmd, env = builder._pip_command("download")
-    assert cmd[cmd.index("--uploaded-prior-to") + 1] == si.PYPI_CUTOFF
+    assert cmd[cmd.index("--uploaded-prior-to") + 1] == wheels.PYPI_CUTOFF
     # The host's configured local indexes have no upload dates: not used under a cutoff.
     assert env["PIP_CONFIG_FILE"] == os.devnull
     cmd, env = builder._pip_command("download", cutoff=False)
@@ -458,12 +457,12 @@ def test_unpinned_dependencies_resolve_before_the_cutoff_unless_a_pin_needs_late
     assert calls == [True, False]  # the pin newer than the cutoff lifts it for this step only
 
     monkeypatch.setenv("DGM_SWEBENCH_PYPI_CUTOFF", "none")
-    assert si.OfflineBuilder(tmp_path, cache=tmp_path / "cache").cutoff is None
+    assert offline_build.OfflineBuilder(tmp_path, cache=tmp_path / "cache").cutoff is None
     monkeypatch.setenv("DGM_SWEBENCH_PYPI_CUTOFF", "2021-01-21T00:00:00Z")
-    assert si.OfflineBuilder(tmp_path, cache=tmp_path / "cache").cutoff == "2021-01-21T00:00:00Z"
+    assert offline_build.OfflineBuilder(tmp_path, cache=tmp_path / "cache").cutoff == "2021-01-21T00:00:00Z"
     # A prepared wheelhouse is the whole index: no dates to cut by.
     (tmp_path / "wh").mkdir()
-    prepared = si.OfflineBuilder(tmp_path, cache=tmp_path / "cache", wheelhouse=tmp_path / "wh")
+    prepared = offline_build.OfflineBuilder(tmp_path, cache=tmp_path / "cache", wheelhouse=tmp_path / "wh")
     cmd, _ = prepared._pip_command("download")
     assert "--uploaded-prior-to" not in cmd and "--no-index" in cmd
 
@@ -471,35 +470,36 @@ def test_unpinned_dependencies_resolve_before_the_cutoff_unless_a_pin_needs_late
 def test_older_python_sees_the_testbed_env_through_symlinks():
     # tox-current-env (sphinx) runs the tests through a symlink to the env's
     # python; a venv python reached that way is the bare interpreter.
-    step = si.testbed_pth_step("3.9")
+    step = offline_build.testbed_pth_step("3.9")
     assert "/usr/local/lib/python3.9/dist-packages/dgm-testbed.pth" in step
     assert "site.addsitedir('/opt/miniconda3/envs/testbed/lib/python3.9/site-packages')" in step
-    assert si.testbed_pth_step(si.BASE_PYTHON) == ""  # the agent's own python stays clean
-    dockerfile = si.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step)
+    assert offline_build.testbed_pth_step(offline_build.BASE_PYTHON) == ""  # the agent's own python stays clean
+    dockerfile = offline_build.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step)
     assert "dgm-testbed.pth" in dockerfile.split("FROM python\n")[-1]  # in the final stage
 
 
 def test_test_patches_that_only_add_files_do_not_reset_the_setup_commit(lite, lite_rows):
     # swebench 4.1.0 would run a bare `git checkout BASE` here, which drops the
     # setup commit (sphinx's `pytest -rA`): SWE-bench issue #518, fixed upstream.
-    row = lite_rows["sphinx-doc__sphinx-8595"]
-    script = lite.select(["sphinx-doc__sphinx-8595"])[0].extra["eval_script"]
+    row = lite_rows[ADDS_FILES]
+    script = lite.select([ADDS_FILES])[0].extra["eval_script"]
     lines = script.splitlines()
     assert f"git checkout {row['base_commit']}" not in [ln.strip() for ln in lines]
-    reset = "rm -f tests/roots/test-ext-autodoc/target/empty_all.py tests/test_ext_autodoc_automodule.py"
+    reset = "rm -f tests/roots/test-ext-autodoc/target/slots_only.py tests/test_ext_autodoc_slotsonly.py"
     assert lines.count(reset) == 2  # before the test patch and after the run, as swebench's reset
     assert lines.index(reset) < lines.index("git apply -v - <<'EOF_114329324912'")
     # Test patches that modify files keep swebench's own reset.
-    viewcode = lite.select(["sphinx-doc__sphinx-8721"])[0].extra["eval_script"]
-    assert f"git checkout {lite_rows['sphinx-doc__sphinx-8721']['base_commit']} tests/test_ext_viewcode.py" in viewcode
+    viewcode = lite.select([VIEWCODE])[0].extra["eval_script"]
+    assert f"git checkout {lite_rows[VIEWCODE]['base_commit']} tests/test_ext_viewcode.py" in viewcode
 
 
-def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none():
+def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none(monkeypatch):
     from tests.support.cli import run_dgm
 
+    monkeypatch.setenv("DGM_SWEBENCH_LITE", str(LITE_FILE))  # the dataset a user points dgm at
     proc = run_dgm(["bench", "ls", "swebench-lite"])
     assert proc.returncode == 0, proc.stderr
-    row = next(line for line in proc.stdout.splitlines() if "django__django-15202" in line)
+    row = next(line for line in proc.stdout.splitlines() if DJANGO in line)
     assert row.split("│")[2].strip() == "-"
     mini = run_dgm(["bench", "ls", "dgm-mini"]).stdout
     (cell,) = [line.split("│")[2].strip() for line in mini.splitlines() if "confini__confini-1 " in line]
@@ -508,17 +508,17 @@ def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none():
 
 # --------------------------------------------------------------------------- QA: datasets and image providers
 @pytest.mark.parametrize("change,says", [
-    (lambda r: r.pop("test_patch"), "pallets__flask-4992 has no test_patch"),
-    (lambda r: r.update(FAIL_TO_PASS="[]"), "pallets__flask-4992 has an empty FAIL_TO_PASS"),
+    (lambda r: r.pop("test_patch"), f"{FLASK} has no test_patch"),
+    (lambda r: r.update(FAIL_TO_PASS="[]"), f"{FLASK} has an empty FAIL_TO_PASS"),
     (lambda r: r.update(PASS_TO_PASS="not json"), "must be lists of test names"),
 ])
 def test_a_dataset_row_that_cannot_be_graded_right_is_one_line(tmp_path, lite_rows, change, says):
-    row = dict(lite_rows["pallets__flask-4992"])
+    row = dict(lite_rows[FLASK])
     change(row)
     path = tmp_path / "rows.json"
     path.write_text(json.dumps([row]))
     with pytest.raises(UsageError, match=says):
-        load_benchmark("swebench-lite", dataset=str(path)).select(["pallets__flask-4992"])
+        load_benchmark("swebench-lite", dataset=str(path)).select([FLASK])
     obj = tmp_path / "object.json"
     obj.write_text('{"a": 1}')
     with pytest.raises(UsageError, match="row 1 has no instance_id"):
@@ -528,7 +528,7 @@ def test_a_dataset_row_that_cannot_be_graded_right_is_one_line(tmp_path, lite_ro
 def test_a_missing_clone_is_that_instance_unavailable_not_the_end_of_the_command(tmp_path, lite_rows, lite):
     """validate / eval go on with the other instances (as for an unsupported Python)."""
     (tmp_path / "mirror").mkdir()
-    builder = si.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
+    builder = offline_build.OfflineBuilder(tmp_path / "mirror", cache=tmp_path / "cache")
 
     class _NoImages:
         class images:
@@ -540,30 +540,17 @@ def test_a_missing_clone_is_that_instance_unavailable_not_the_end_of_the_command
 
                 raise docker.errors.ImageNotFound(tag)
 
-    tasks = lite.select(["pallets__flask-4992", "psf__requests-2317"])
+    tasks = lite.select([FLASK, REQUESTS])
     failures = builder.ensure_all(_NoImages(), tasks)
-    assert set(failures) == {"pallets__flask-4992", "psf__requests-2317"}
-    assert "no clone of pallets/flask" in failures["pallets__flask-4992"]
-
-
-def test_auto_uses_an_offline_image_built_earlier_without_a_mirror(lite, docker_client, base_image):
-    task = lite.select(["pallets__flask-4992"])[0]
-    tag = si.offline_tag(task)
-    present = si._image_exists(docker_client, tag)
-    if not present:  # stand one in: only its name matters to the provider
-        docker_client.images.get(base_image).tag(*tag.split(":"))
-    try:
-        assert si.AutoProvider(None).ensure(docker_client, task) == tag
-    finally:
-        if not present:
-            docker_client.images.remove(tag, noprune=True)
+    assert set(failures) == {FLASK, REQUESTS}
+    assert "no clone of pallets/flask" in failures[FLASK]
 
 
 def test_an_eval_log_without_swebenchs_markers_passes_nothing(lite):
     """As swebench's get_logs_eval: without both markers the tests did not run as the script says."""
     from dgm.bench.grade import parse_test_log
 
-    task = lite.select(["pallets__flask-4992"])[0]
+    task = lite.select([FLASK])[0]
     tests = list(task.FAIL_TO_PASS) + list(task.PASS_TO_PASS)
     claims = _pytest_lines(tests, "PASSED")
     assert parse_test_log(task, claims, eval_script=True) == {}
