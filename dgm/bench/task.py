@@ -36,12 +36,3 @@ class Task:
     """1 (one-line fix) .. 5 (multi-module change); informational."""
     extra: dict = field(default_factory=dict, hash=False, compare=False)
 
-
-def __getattr__(name: str):
-    # The Benchmark seam lives in dgm.bench.base (it imports Task from here);
-    # older imports of it from this module keep working.
-    if name == "Benchmark":
-        from dgm.bench.base import Benchmark
-
-        return Benchmark
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
