@@ -30,8 +30,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-import git
-
 from dgm.errors import NotFound, UsageError
 
 IDENTITY_NAME = "dgm"
@@ -285,4 +283,8 @@ def _clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _git_exe() -> str:
+    # Imported here, not at the top: GitPython costs a tenth of a second and a
+    # `git version` process, which commands that never run git (`dgm ls`) skip.
+    import git
+
     return git.Git.GIT_PYTHON_GIT_EXECUTABLE or "git"

@@ -17,7 +17,6 @@ from typing import Optional
 import typer
 from rich.markup import escape
 from rich.panel import Panel
-from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
@@ -81,6 +80,8 @@ def _print_diff(diff: str, title: str, *, patch_stream: bool = True) -> None:
         console.print(Text(f"{title}: no changes", style="dim"))
         return
     if console.is_terminal:
+        from rich.syntax import Syntax  # Pygments: only for a diff shown on a terminal
+
         console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=False), title=Text(title), expand=False))
     else:
         # Piped: the raw diff, so `dgm diff A B | git apply` works.
@@ -235,6 +236,8 @@ def show_cmd(
     console.print(Panel(head, title=f"agent {d['id']}", expand=False))
     for label, value in (("diagnosis target", d["diagnosis_target"]), ("proposal", d["proposal"])):
         if value:
+            from rich.syntax import Syntax  # Pygments: only when there is JSON to highlight
+
             text = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
             if len(text) > SHOWN_TEXT_CHARS:  # a model's reply can be megabytes; --json has all of it
                 text = text[:SHOWN_TEXT_CHARS] + f"\n[... {len(text) - SHOWN_TEXT_CHARS} more characters: --json]"

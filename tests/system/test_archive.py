@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from dgm.archive import ArchiveStore, llm_request_hash
 from dgm.archive.models import Base, TaskRun
-from dgm.archive.store import MIGRATIONS_DIR, SCHEMA_HEAD
+from dgm.archive.database import MIGRATIONS_DIR, SCHEMA_HEAD
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
 from tests.support.harness import FIXTURES, REPO_ROOT
@@ -208,9 +208,9 @@ def test_a_write_lock_held_by_another_program_is_named_as_such(tmp_path, monkeyp
     busy timeout the error says who holds what, not just "database is locked"."""
     import sqlite3
 
-    from dgm.archive import store as store_module
+    from dgm.archive import database
 
-    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_S", 1)
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_S", 1)
     with ArchiveStore.open(None, tmp_path / "archive") as store:
         shell = sqlite3.connect(tmp_path / "archive" / "dgm.db", isolation_level=None)
         shell.execute("BEGIN IMMEDIATE")
@@ -230,14 +230,14 @@ def test_an_archive_in_a_directory_that_cannot_be_written_says_why_it_cannot_be_
     writability is what the message depends on.)"""
     import sqlite3
 
-    from dgm.archive import store as store_module
+    from dgm.archive import database
 
     (tmp_path / "dgm.db").touch()
     failure = sa.exc.OperationalError("PRAGMA journal_mode", {}, sqlite3.OperationalError("unable to open database file"))
     url = f"sqlite:///{tmp_path / 'dgm.db'}"
-    assert store_module._open_failure(url, failure) == "unable to open database file"  # writable: nothing to add
-    monkeypatch.setattr(store_module.os, "access", lambda path, mode: Path(path) != tmp_path.resolve())
-    assert store_module._open_failure(url, failure) == (
+    assert database._open_failure(url, failure) == "unable to open database file"  # writable: nothing to add
+    monkeypatch.setattr(database.os, "access", lambda path, mode: Path(path) != tmp_path.resolve())
+    assert database._open_failure(url, failure) == (
         f"unable to open database file: its directory {tmp_path.resolve()} is not writable, and SQLite must create "
         "its -wal and -shm files there even to read (copy the archive somewhere writable)")
 
@@ -687,7 +687,7 @@ def test_schema_head_constant_matches_alembic():
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from dgm.archive.store import MIGRATIONS_DIR, SCHEMA_HEAD
+    from dgm.archive.database import MIGRATIONS_DIR, SCHEMA_HEAD
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
