@@ -205,7 +205,7 @@ class Evaluator:
         """
         # The gateway imports litellm in the background (seconds); wait for it
         # here, or the first runs would spend their time limit waiting for it.
-        from dgm.llm.client import load_litellm
+        from dgm.llm.litellm_loader import load_litellm
 
         load_litellm()
         broken = threading.Event()

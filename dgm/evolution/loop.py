@@ -171,7 +171,7 @@ class CampaignRunner:
 
     def _run_generations(self) -> None:
         # litellm takes seconds to import (the gateway started it in the background): before any run starts.
-        from dgm.llm.client import load_litellm
+        from dgm.llm.litellm_loader import load_litellm
 
         self.state.phase = "loading litellm"
         load_litellm()

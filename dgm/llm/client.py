@@ -19,39 +19,7 @@ from typing import Any, Callable
 
 from dgm.errors import BudgetExceeded
 from dgm.llm import scripted
-
-
-_litellm_module = None
-_litellm_lock = threading.Lock()
-
-
-def load_litellm():
-    """Import litellm once, quietly: its import takes seconds and it logs a lot."""
-    global _litellm_module
-    with _litellm_lock:
-        if _litellm_module is None:
-            import logging
-
-            import litellm
-
-            litellm.suppress_debug_info = True
-            litellm.set_verbose = False
-            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
-                logging.getLogger(name).setLevel(logging.ERROR)
-            _litellm_module = litellm
-    return _litellm_module
-
-
-_litellm_started = threading.Event()
-
-
-def start_loading_litellm() -> None:
-    """Import litellm in the background, once: a command that will call a
-    model starts this as soon as its arguments are checked, so the seconds of
-    import overlap its other set-up (archive, Docker, images)."""
-    if _litellm_module is None and not _litellm_started.is_set():
-        _litellm_started.set()
-        threading.Thread(target=load_litellm, daemon=True, name="dgm-litellm-import").start()
+from dgm.llm.litellm_loader import load_litellm
 
 
 class UpstreamError(Exception):
