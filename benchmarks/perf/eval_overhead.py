@@ -46,7 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dgm.archive.store import ArchiveStore  # noqa: E402
-from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir  # noqa: E402
+from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir  # noqa: E402
+from dgm.bench.evaluate import EvalSettings, Evaluator  # noqa: E402
 from dgm.bench.registry import load_benchmark  # noqa: E402
 from dgm.executor import ThreadExecutor  # noqa: E402
 from dgm.llm.client import LLMClient  # noqa: E402

@@ -121,7 +121,8 @@ def eval_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Run one agent on benchmark tasks in sandboxes, grade each diff, record every run."""
-    from dgm.bench.evaluate import EvalSettings, SEED_AGENT_DIR, check_agent_dir, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, check_agent_dir, commit_agent_dir
+    from dgm.bench.evaluate import EvalSettings
     from dgm.bench.registry import load_benchmark
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
