@@ -5,11 +5,16 @@ A handful of indexed queries per agent, whatever the archive's size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dgm.archive.models import has_own_code as archived_has_own_code
 from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
+
+if TYPE_CHECKING:
+    from dgm.archive.models import TaskRun
+    from dgm.archive.store import ArchiveStore
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -76,6 +81,60 @@ def call_summary(call) -> dict[str, Any]:
         "scripted": call.scripted, "error": call.error, "has_transcript": bool(call.artifact_id),
         "request_hash": call.request_hash, "created_at": _iso(call.created_at),
     }
+
+
+@dataclass
+class RunDetails:
+    """One task run and what it left, read from the archive once: the plain
+    data both `dgm show-run` and the explorer's run view render. A part the
+    archive cannot give back (artifact missing or damaged) is None, and
+    `unreadable` says why, so the rest of the run can still be shown."""
+
+    run: TaskRun
+    summary: dict[str, Any]
+    """`run_summary`, a run cut short marked as such (`mark_cut_short`)."""
+    trajectory_text: str | None
+    """The trajectory as the agent wrote it (UTF-8, undecodable bytes replaced); None if none kept or unreadable."""
+    trajectory: dict[str, Any] | None
+    """The trajectory as a JSON object (`load_trajectory`); None if none kept, unreadable, or not an object."""
+    agent_log: str | None
+    eval_log: str | None
+    llm_calls: list[dict[str, Any]]
+    """`call_summary` of each of the run's LLM calls, in order."""
+    unreadable: dict[str, str]
+    """Part ("trajectory", "agent_log", "eval_log") -> why its artifact cannot be read."""
+
+
+def run_details(store: ArchiveStore, run: TaskRun) -> RunDetails:
+    """Everything recorded about one task run (see `RunDetails`)."""
+    from dgm.errors import DgmError
+    from dgm.sandbox.agent_run import load_trajectory
+
+    unreadable: dict[str, str] = {}
+
+    def artifact(part: str, artifact_id: str | None) -> bytes | None:
+        if not artifact_id:
+            return None
+        try:
+            return store.artifacts.get(artifact_id)
+        except DgmError as exc:
+            unreadable[part] = str(exc)
+            return None
+
+    def text(raw: bytes | None) -> str | None:
+        return raw.decode("utf-8", errors="replace") if raw is not None else None
+
+    raw_trajectory = artifact("trajectory", run.trajectory_artifact)
+    agent_log = text(artifact("agent_log", run.agent_log_artifact))
+    eval_log = text(artifact("eval_log", run.eval_log_artifact))
+    summary = run_summary(run)
+    mark_cut_short(store, [summary])
+    return RunDetails(
+        run=run, summary=summary, trajectory_text=text(raw_trajectory),
+        trajectory=load_trajectory(raw_trajectory) if raw_trajectory is not None else None,
+        agent_log=agent_log, eval_log=eval_log,
+        llm_calls=[call_summary(c) for c in store.list_llm_calls(run.id)], unreadable=unreadable,
+    )
 
 
 def has_own_code(agent) -> bool:
