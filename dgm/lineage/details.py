@@ -13,7 +13,7 @@ from dgm.archive.models import has_own_code as archived_has_own_code
 from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
 
 if TYPE_CHECKING:
-    from dgm.archive.models import TaskRun
+    from dgm.archive.models import Agent, TaskRun
     from dgm.archive.store import ArchiveStore
 
 
@@ -51,7 +51,7 @@ def run_summary(run) -> dict[str, Any]:
     }
 
 
-def mark_cut_short(store, runs: list[dict[str, Any]]) -> None:
+def mark_cut_short(store: ArchiveStore, runs: list[dict[str, Any]]) -> None:
     """Runs (`run_summary`s) still `running` whose campaign's runner is not
     alive were cut short by a stop or a kill: shown as `unfinished`, with
     `cut_short` saying what happens to them, not as running."""
@@ -153,7 +153,7 @@ def require_own_code(agent) -> None:
                          f"committed{why}; `dgm show {agent.id}` shows the change it attempted")
 
 
-def require_runnable(store, agent) -> None:
+def require_runnable(store: ArchiveStore, agent: Agent) -> None:
     """UsageError unless the agent has code of its own with a main.py (the agent contract)."""
     require_own_code(agent)
     if "main.py" not in store.code.tree_files(agent.commit_sha):
@@ -163,13 +163,13 @@ def require_runnable(store, agent) -> None:
                          "cannot run under the agent contract")
 
 
-def attempted_patch(store, agent) -> str | None:
+def attempted_patch(store: ArchiveStore, agent: Agent) -> str | None:
     """The diff its self-modification produced, for a child without code of its own."""
     runs = store.list_task_runs(agent_id=agent.id, kind="self_modify")
     return runs[-1].patch if runs else None
 
 
-def agent_details(store, agent_id: str) -> dict[str, Any]:
+def agent_details(store: ArchiveStore, agent_id: str) -> dict[str, Any]:
     agent = store.get_agent(agent_id)
     runs = store.list_task_runs(agent_id=agent.id)
     calls = store.list_llm_calls(agent_id=agent.id)
@@ -232,7 +232,7 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
     }
 
 
-def parent_diff(store, agent) -> tuple[str | None, str]:
+def parent_diff(store: ArchiveStore, agent: Agent) -> tuple[str | None, str]:
     """(parent commit or None, unified diff parent -> agent; against the empty tree for a root).
     Empty for an agent without code of its own (`attempted_patch` has what it tried)."""
     parent_sha = store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None

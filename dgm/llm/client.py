@@ -15,11 +15,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dgm.errors import BudgetExceeded
 from dgm.llm import scripted
 from dgm.llm.litellm_loader import load_litellm
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 
 class UpstreamError(Exception):
@@ -211,7 +214,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class LLMClient:
-    def __init__(self, store, *, max_retries: int | None = None, backoff_s: float | None = None,
+    def __init__(self, store: ArchiveStore, *, max_retries: int | None = None, backoff_s: float | None = None,
                  timeout_s: float = 300.0, budgets: dict[str, Budget] | None = None):
         self.store = store
         self.max_retries = max_retries if max_retries is not None else int(os.environ.get("DGM_LLM_RETRIES", "4"))

@@ -29,10 +29,13 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dgm.errors import DgmError, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_DIFF_CHARS = 400_000
@@ -43,7 +46,7 @@ STATUS_CODES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "
 class ExplorerApi:
     """The API's logic, separate from HTTP so it is easy to test and to reuse."""
 
-    def __init__(self, store):
+    def __init__(self, store: ArchiveStore):
         self.store = store
         self._lock = threading.Lock()
         self._graphs: dict[str, tuple[str, bytes]] = {}
@@ -356,7 +359,7 @@ class _Server6(_Server):
 
 
 class ExplorerServer:
-    def __init__(self, store, host: str = "127.0.0.1", port: int = 8765):
+    def __init__(self, store: ArchiveStore, host: str = "127.0.0.1", port: int = 8765):
         self.api = ExplorerApi(store)
         # On all interfaces the user chose to be reached by any name; otherwise
         # only by the address served on and the loopback names.
