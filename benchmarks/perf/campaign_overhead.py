@@ -36,7 +36,8 @@ from dgm.bench.registry import load_benchmark  # noqa: E402
 from dgm.config import CampaignConfig  # noqa: E402
 from dgm.evolution.loop import CampaignRunner  # noqa: E402
 from dgm.executor import ThreadExecutor  # noqa: E402
-from dgm.llm.client import Budget, LLMClient, load_litellm  # noqa: E402
+from dgm.llm.client import Budget, LLMClient  # noqa: E402
+from dgm.llm.litellm_loader import load_litellm  # noqa: E402
 from dgm.llm.gateway import Gateway  # noqa: E402
 from dgm.sandbox.docker import docker_client, drain_removals  # noqa: E402
 

@@ -46,10 +46,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dgm.archive.store import ArchiveStore  # noqa: E402
-from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir  # noqa: E402
+from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir  # noqa: E402
+from dgm.bench.evaluate import EvalSettings, Evaluator  # noqa: E402
 from dgm.bench.registry import load_benchmark  # noqa: E402
 from dgm.executor import ThreadExecutor  # noqa: E402
-from dgm.llm.client import LLMClient, load_litellm  # noqa: E402
+from dgm.llm.client import LLMClient  # noqa: E402
+from dgm.llm.litellm_loader import load_litellm  # noqa: E402
 from dgm.llm.gateway import Gateway  # noqa: E402
 from dgm.llm.scripted import BUILTIN_SPECS  # noqa: E402
 from dgm.sandbox.agent_run import OUTPUT_DIR, OUTPUT_TMPFS_MB  # noqa: E402

@@ -7,28 +7,28 @@ finished run is never redone.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from dgm.agent_code import AgentCodeCache
 from dgm.bench.grade import grade
 from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
-from dgm.errors import ArchiveUnavailable, BudgetExceeded, InfrastructureError, UsageError
+from dgm.errors import BudgetExceeded, InfrastructureError
 from dgm.llm import scripted
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
-from dgm.sandbox.agent_run import run_agent
+from dgm.recorded_run import start_recorded_run
 from dgm.sandbox.docker import SandboxLimits
-from dgm.sandbox.testbed import links_leading_out, make_tree_readable, special_files
 
-SEED_AGENT_DIR = Path(__file__).resolve().parent.parent / "seed_agent"
-IGNORED_NAMES = ("__pycache__", ".pytest_cache", ".git")
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from dgm.archive.models import Agent, TaskRun
+    from dgm.archive.store import ArchiveStore
+    from dgm.executor import Executor
+    from dgm.llm.client import Replayer
 
 
 @dataclass
@@ -37,63 +37,6 @@ class EvalSettings:
     time_limit_s: float = 900.0
     test_timeout_s: float = 600.0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
-
-
-class AgentCodeCache:
-    """Agent commits materialised once on the host, mounted read-only into sandboxes."""
-
-    def __init__(self, store):
-        self.store = store
-        # Absolute: Docker refuses relative bind-mount sources.
-        self.root = Path(store.root).resolve() / "cache" / "agents"
-        self._lock = threading.Lock()
-
-    def path(self, commit_sha: str) -> str:
-        dest = self.root / commit_sha
-        with self._lock:
-            if not dest.is_dir():
-                if not self.store.code.has(commit_sha):
-                    # The database names a commit its code store lacks: the archive is
-                    # incomplete (often: a different --archive-dir), not the agent wrong.
-                    raise ArchiveUnavailable(
-                        f"agent code {commit_sha[:12]} is missing from {self.store.code.path}; is the archive "
-                        "directory (--archive-dir) the one this campaign was started with?")
-                self.root.mkdir(parents=True, exist_ok=True)
-                tmp = Path(tempfile.mkdtemp(prefix=f".{commit_sha[:12]}-", dir=self.root))
-                try:
-                    self.store.code.materialize(commit_sha, str(tmp))
-                    make_tree_readable(tmp)  # the sandbox's agent user (uid 1000) reads it
-                    os.replace(tmp, dest)
-                except BaseException:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
-        return str(dest)
-
-
-def check_agent_dir(path: Path) -> None:
-    """An agent directory holds main.py and only files, directories and links:
-    a FIFO, socket or device cannot be copied (reading a FIFO would block)."""
-    if not (path / "main.py").is_file():
-        raise UsageError(f"agent directory {path} has no main.py (see the agent contract in the README)")
-    special = special_files(path, IGNORED_NAMES)
-    if special:
-        entry, kind = special[0]
-        raise UsageError(f"agent directory {path}: {entry} is {kind}; agent code may hold only files, "
-                         "directories and links")
-
-
-def commit_agent_dir(store, path: Path, message: str, parent_sha: str | None = None) -> str:
-    """Commit an agent directory to the code store (ignoring caches)."""
-    check_agent_dir(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        clean = Path(tmp) / "agent"
-        # Links are kept as links, as the code store keeps them: never followed out of the directory.
-        shutil.copytree(path, clean, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES, "*.pyc"))
-        escaping = links_leading_out(clean)
-        if escaping:
-            raise UsageError(f"agent directory {path}: {escaping[0]} leads out of it (agent code must be "
-                             "self-contained)")
-        return store.code.commit_tree(str(clean), parent_sha=parent_sha, message=message)
 
 
 def _import_grading() -> None:
@@ -107,7 +50,8 @@ def _test_timeout_s(benchmark: Benchmark, settings: EvalSettings) -> float:
 
 
 class Evaluator:
-    def __init__(self, store, docker_client, gateway: Gateway, benchmark: Benchmark, settings: EvalSettings):
+    def __init__(self, store: ArchiveStore, docker_client: DockerClient, gateway: Gateway, benchmark: Benchmark,
+                 settings: EvalSettings):
         self.store = store
         self.docker = docker_client
         self.gateway = gateway
@@ -117,8 +61,8 @@ class Evaluator:
         # swebench's parsers take seconds to import: pay it now, not in the first grading.
         threading.Thread(target=_import_grading, daemon=True).start()
 
-    def run_task(self, agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0,
-                 kind: str = "task", replay=None):
+    def run_task(self, agent: Agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0,
+                 kind: str = "task", replay: Replayer | None = None) -> TaskRun:
         """One task run, recorded. Returns the finished TaskRun (possibly an earlier one).
 
         Its steps run one after another: agent sandbox, agent, diff, grading
@@ -131,56 +75,45 @@ class Evaluator:
         recording instead of the model: offline, free, and reproducible.
         """
         settings = self.settings
-        run = self.store.start_task_run(
-            campaign_id=campaign_id, agent_id=agent.id, kind=kind, benchmark=self.benchmark.name,
+        recorded = start_recorded_run(
+            self.store, campaign_id=campaign_id, agent_id=agent.id, kind=kind, benchmark=self.benchmark.name,
             task_id=task.instance_id, stage=stage, model=settings.model, attempt=attempt,
         )
-        if run.status != "running":
-            return run  # finished before a crash: never redo it
-        started = time.monotonic()
+        if recorded.finished:
+            return recorded.row  # finished before a crash: never redo it
         is_scripted = scripted.is_scripted(settings.model)
-        token = self.gateway.grant(CallContext(
+        call = CallContext(
             purpose="task", model=settings.model, campaign_id=campaign_id, agent_id=agent.id,
-            task_run_id=run.id, task_id=task.instance_id,
+            task_run_id=recorded.row.id, task_id=task.instance_id,
             gold_patch=task.patch if is_scripted else None, replay=replay,
             task_difficulty=task.difficulty if is_scripted else None,
-        ))
-        labels = {"dgm.task_run": run.id, "dgm.agent": agent.id}
+        )
+        labels = recorded.labels
         try:
-            agent_result = run_agent(
-                self.docker, image=self.benchmark.image(task),
+            agent_result = recorded.run_agent(
+                self.docker, self.gateway, call, image=self.benchmark.image(task),
                 agent_dir=self.code_cache.path(agent.commit_sha),
                 # SWE-bench images: the diff starts at the post-setup commit, and the
                 # agent runs on the image's own Python, not the testbed's.
                 repo_tar=self.benchmark.repo_tar(task), base_commit=task.extra.get("diff_base", task.base_commit),
                 python=task.extra.get("agent_python", "python3"),
-                problem=task.problem_statement, gateway_socket_dir=self.gateway.socket_dir,
-                gateway_socket_path_in_container=CONTAINER_SOCKET, token=token, model=settings.model,
-                time_limit_s=settings.time_limit_s, limits=settings.limits, labels=labels,
+                problem=task.problem_statement, gateway_socket_path_in_container=CONTAINER_SOCKET,
+                time_limit_s=settings.time_limit_s, limits=settings.limits,
             )
-        except InfrastructureError:
-            raise  # not the agent's doing: the run stays unfinished, for a resume to redo
+        except (InfrastructureError, BudgetExceeded):
+            # Not the agent's doing (no sandbox; the budget or the model gave out
+            # during the run): the run stays unfinished, for a resume to redo.
+            raise
         except Exception as exc:  # noqa: BLE001 - a run fails alone; the others carry on
-            return self.store.finish_task_run(
-                run.id, status="error", error=f"{type(exc).__name__}: {exc}",
-                duration_s=time.monotonic() - started)
-        finally:
-            self.gateway.revoke(token)
-        self.gateway.raise_if_run_spoiled(token)
+            return recorded.finish(status="error", error=f"{type(exc).__name__}: {exc}")
 
-        artifacts = self.store.artifacts
-        trajectory_id = artifacts.put(agent_result.outputs["trajectory.json"]) \
-            if "trajectory.json" in agent_result.outputs else None
-        agent_log_id = artifacts.put(agent_result.agent_log) if agent_result.agent_log else None
         common = dict(patch=agent_result.patch, agent_duration_s=agent_result.agent_duration_s,
-                      trajectory_artifact=trajectory_id, agent_log_artifact=agent_log_id)
+                      **recorded.keep_agent_outputs(agent_result))
         if agent_result.status == "error":
-            return self.store.finish_task_run(run.id, status="error", error=agent_result.error,
-                                              duration_s=time.monotonic() - started, **common)
+            return recorded.finish(status="error", error=agent_result.error, **common)
         if not agent_result.patch.strip():
             status = "timeout" if agent_result.status == "timeout" else "empty_patch"
-            return self.store.finish_task_run(run.id, status=status, error=agent_result.error,
-                                              duration_s=time.monotonic() - started, **common)
+            return recorded.finish(status=status, error=agent_result.error, **common)
         try:
             graded = grade(self.docker, self.benchmark, task, agent_result.patch, limits=settings.limits,
                            test_timeout_s=_test_timeout_s(self.benchmark, settings),
@@ -188,19 +121,17 @@ class Evaluator:
         except InfrastructureError:
             raise
         except Exception as exc:  # noqa: BLE001
-            return self.store.finish_task_run(run.id, status="error", error=f"grading failed: {exc}",
-                                              duration_s=time.monotonic() - started, **common)
+            return recorded.finish(status="error", error=f"grading failed: {exc}", **common)
         if agent_result.status == "timeout":
             status = "timeout"  # an overrun counts as unresolved whatever its partial diff does
         else:
             status = "resolved" if graded.resolved else "unresolved"
-        return self.store.finish_task_run(
-            run.id, status=status, tests_status=graded.archived_tests_status(),
-            error=graded.error or agent_result.error, duration_s=time.monotonic() - started,
-            test_duration_s=graded.test_duration_s, eval_log_artifact=artifacts.put(graded.log), **common,
+        return recorded.finish(
+            status=status, tests_status=graded.archived_tests_status(), error=graded.error or agent_result.error,
+            test_duration_s=graded.test_duration_s, eval_log_artifact=self.store.artifacts.put(graded.log), **common,
         )
 
-    def run_tasks(self, agent, tasks: list[Task], *, campaign_id: str, stage: str, executor,
+    def run_tasks(self, agent: Agent, tasks: list[Task], *, campaign_id: str, stage: str, executor: Executor,
                   on_done: Callable | None = None, should_stop: Callable[[], bool] | None = None) -> list:
         """Run tasks through the executor; results in task order.
 
@@ -211,7 +142,7 @@ class Evaluator:
         """
         # The gateway imports litellm in the background (seconds); wait for it
         # here, or the first runs would spend their time limit waiting for it.
-        from dgm.llm.client import load_litellm
+        from dgm.llm.litellm_loader import load_litellm
 
         load_litellm()
         broken = threading.Event()

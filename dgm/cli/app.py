@@ -62,7 +62,7 @@ from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, chec
 
 
 def start_loading_litellm() -> None:
-    from dgm.llm.client import start_loading_litellm as start
+    from dgm.llm.litellm_loader import start_loading_litellm as start
 
     start()
 
@@ -75,7 +75,7 @@ def check_model(model: str) -> None:
     if scripted.is_scripted(model):
         scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
         return
-    from dgm.llm.client import load_litellm
+    from dgm.llm.litellm_loader import load_litellm
 
     try:
         load_litellm().get_llm_provider(model)
@@ -121,7 +121,8 @@ def eval_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Run one agent on benchmark tasks in sandboxes, grade each diff, record every run."""
-    from dgm.bench.evaluate import EvalSettings, SEED_AGENT_DIR, check_agent_dir, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, check_agent_dir, commit_agent_dir
+    from dgm.bench.evaluate import EvalSettings
     from dgm.bench.registry import load_benchmark
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient

@@ -318,8 +318,7 @@ def show_run_cmd(
     whole of one (raw when piped; on a terminal control characters are shown
     as escapes).
     """
-    from dgm.lineage.details import call_summary, mark_cut_short, run_summary
-    from dgm.sandbox.agent_run import load_trajectory
+    from dgm.lineage.details import run_details
 
     only = [name for name, on in (("--patch", patch), ("--agent-log", agent_log), ("--eval-log", eval_log),
                                   ("--trajectory", trajectory), ("--json", json_out)) if on]
@@ -338,44 +337,41 @@ def show_run_cmd(
             raise missing from None
         raise NotFound(f"{run} is agent {agent.id}, not a task run: `dgm show {agent.id}` lists its runs") from None
     imported = r.model == IMPORT_MODEL and not (r.patch or "").strip()
-    unreadable: list[str] = []
-
-    def artifact_text(artifact_id: str | None, what: str, required: bool) -> str | None:
-        """The artifact's text; None (noted in `unreadable`) when it is missing or damaged, unless `required`."""
-        if not artifact_id:
-            if required:
-                raise NotFound(f"task run {r.id} kept no {what}")
-            return None
-        try:
-            return store.artifacts.get_text(artifact_id)
-        except DgmError as exc:
-            if required:
-                raise NotFound(f"task run {r.id}: its {what} cannot be read ({exc})") from None
-            unreadable.append(f"{what}: {exc}")
-            return None
-
     if patch:
         if imported:
             raise NotFound(f"task run {r.id} came from an imported DGM run, whose metadata keeps outcomes, not patches")
         if not (r.patch or "").strip():
             raise NotFound(f"task run {r.id} has an empty patch ({r.status})")
         return _print_diff(r.patch, f"patch of task run {r.id}")
+    details = run_details(store, r)
+    # What each part is called in messages.
+    what = {"trajectory": "trajectory (the agent wrote none, or too much)", "agent_log": "output of its agent",
+            "eval_log": "test log"}
+
+    def required(part: str, artifact_id: str | None, value: str | None) -> str:
+        """The whole of one part the user asked for: there, or a one-line NotFound saying why not."""
+        if not artifact_id:
+            raise NotFound(f"task run {r.id} kept no {what[part]}")
+        if part in details.unreadable:
+            raise NotFound(f"task run {r.id}: its {what[part]} cannot be read ({details.unreadable[part]})")
+        return value
+
     if agent_log or eval_log:
-        text = artifact_text(r.agent_log_artifact if agent_log else r.eval_log_artifact,
-                             "output of its agent" if agent_log else "test log", True)
+        part = "agent_log" if agent_log else "eval_log"
+        text = required(part, r.agent_log_artifact if agent_log else r.eval_log_artifact,
+                        details.agent_log if agent_log else details.eval_log)
         return _write_plain(text, raw=not console.is_terminal)
-    raw_trajectory = artifact_text(r.trajectory_artifact, "trajectory (the agent wrote none, or too much)",
-                                   trajectory)
-    steps = load_trajectory(raw_trajectory) if raw_trajectory is not None else None
+    raw_trajectory = details.trajectory_text
+    steps = details.trajectory
     if trajectory:
+        required("trajectory", r.trajectory_artifact, raw_trajectory)
         if steps is None:
             return _write_plain(raw_trajectory, raw=not console.is_terminal)  # not JSON: as the agent wrote it
         return _echo_json(steps)
-    summary = run_summary(r)
-    mark_cut_short(store, [summary])
-    calls = [call_summary(c) for c in store.list_llm_calls(r.id)]
-    logs = {"agent_log": artifact_text(r.agent_log_artifact, "output of its agent", False),
-            "eval_log": artifact_text(r.eval_log_artifact, "test log", False)}
+    summary = details.summary
+    calls = details.llm_calls
+    logs = {"agent_log": details.agent_log, "eval_log": details.eval_log}
+    unreadable = [f"{what[part]}: {why}" for part, why in details.unreadable.items()]
     if json_out:
         return _echo_json({**summary, "agent_id": r.agent_id, "patch": r.patch, "tests_status": r.tests_status,
                            "trajectory": steps if steps is not None else raw_trajectory, **logs, "llm_calls": calls,

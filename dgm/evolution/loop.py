@@ -171,7 +171,7 @@ class CampaignRunner:
 
     def _run_generations(self) -> None:
         # litellm takes seconds to import (the gateway started it in the background): before any run starts.
-        from dgm.llm.client import load_litellm
+        from dgm.llm.litellm_loader import load_litellm
 
         self.state.phase = "loading litellm"
         load_litellm()
@@ -224,7 +224,7 @@ class CampaignRunner:
         seeds = [a for a in self.store.list_agents(self.campaign.id) if a.origin == "seed"]
         if seeds:
             return seeds[0]
-        from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
+        from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
 
         sha = commit_agent_dir(self.store, SEED_AGENT_DIR, "seed agent")
         agent = self.store.add_agent(self.campaign.id, sha, generation=0, status="evaluating", origin="seed",

@@ -11,15 +11,24 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dgm.errors import UsageError
 from dgm.llm.client import CallContext
-from dgm.sandbox.agent_run import run_agent
+from dgm.recorded_run import start_recorded_run
 from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
 from dgm.sandbox.testbed import links_leading_out, make_tree_readable, testbed_tar, unsafe_patch_paths
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from dgm.agent_code import AgentCodeCache
+    from dgm.archive.models import Agent
+    from dgm.archive.store import ArchiveStore
+    from dgm.llm.gateway import Gateway
+    from dgm.sandbox.docker import SandboxLimits
 
 SELF_TASK_ID = "self"
 SELF_BENCHMARK = "self"
@@ -76,44 +85,38 @@ def repo_tar_of(code_dir: str) -> tuple[bytes, str]:
         return testbed_tar(repo, allow_symlinks=True), base
 
 
-def run_self_modification(*, store, docker_client, gateway, code_cache, campaign_id: str, parent, child,
-                          proposal: dict, model: str, time_limit_s: float, limits, image: str,
+def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, gateway: Gateway,
+                          code_cache: AgentCodeCache, campaign_id: str, parent: Agent, child: Agent,
+                          proposal: dict, model: str, time_limit_s: float, limits: SandboxLimits, image: str,
                           socket_path_in_container: str) -> SelfModifyResult:
     """The parent edits a copy of its own code; returns the diff (maybe empty)."""
-    run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
-                               benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
-    if run.status != "running":
+    recorded = start_recorded_run(store, campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
+                                  benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
+    run = recorded.row
+    if recorded.finished:
         # As recorded below: an unusable diff (not taken, or not text) finished the run as an error.
         return SelfModifyResult(run.patch or "", run.id, run.error, usable=run.status != "error")
     parent_dir = code_cache.path(parent.commit_sha)
     repo_tar, base = repo_tar_of(parent_dir)
-    token = gateway.grant(CallContext(purpose="self_modify", model=model, campaign_id=campaign_id,
-                                      agent_id=child.id, task_run_id=run.id, task_id=SELF_TASK_ID))
-    started = time.monotonic()
-    try:
-        result = run_agent(
-            docker_client, image=image, agent_dir=parent_dir, repo_tar=repo_tar, base_commit=base,
-            problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"], gateway_socket_dir=gateway.socket_dir,
-            gateway_socket_path_in_container=socket_path_in_container, token=token, model=model,
-            time_limit_s=time_limit_s, limits=limits, labels={"dgm.task_run": run.id, "dgm.agent": child.id},
-        )
-    finally:
-        gateway.revoke(token)
-    gateway.raise_if_run_spoiled(token)
-    trajectory = store.artifacts.put(result.outputs["trajectory.json"]) if "trajectory.json" in result.outputs else None
-    log = store.artifacts.put(result.agent_log) if result.agent_log else None
+    call = CallContext(purpose="self_modify", model=model, campaign_id=campaign_id, agent_id=child.id,
+                       task_run_id=run.id, task_id=SELF_TASK_ID)
+    result = recorded.run_agent(
+        docker_client, gateway, call, image=image, agent_dir=parent_dir, repo_tar=repo_tar, base_commit=base,
+        problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"],
+        gateway_socket_path_in_container=socket_path_in_container, time_limit_s=time_limit_s, limits=limits,
+    )
+    outputs = recorded.keep_agent_outputs(result)
     status = "ok" if result.status == "ok" else result.status
     if status == "ok" and not result.patch.strip():
         status = "empty_patch"
     if result.patch_not_text:
         status = "error"  # the child's code would not be the bytes its parent wrote
-    store.finish_task_run(run.id, status=status, patch=result.patch, error=result.error,
-                          duration_s=time.monotonic() - started, agent_duration_s=result.agent_duration_s,
-                          trajectory_artifact=trajectory, agent_log_artifact=log)
+    recorded.finish(status=status, patch=result.patch, error=result.error,
+                    agent_duration_s=result.agent_duration_s, **outputs)
     return SelfModifyResult(result.patch, run.id, result.error, usable=status != "error")
 
 
-def commit_child(store, code_cache, parent, patch: str, message: str, *, error: str | None = None,
+def commit_child(store: ArchiveStore, code_cache: AgentCodeCache, parent: Agent, patch: str, message: str, *, error: str | None = None,
                  usable: bool = True) -> str:
     """Apply the self-modification diff to the parent's tree; commit it as the child.
 
@@ -195,16 +198,15 @@ def _detail(text: str | None) -> str:
     return f": {text[:200]}" if text else ""
 
 
-def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, image: str, limits,
-                time_limit_s: float) -> None:
+def sanity_gate(*, store: ArchiveStore, docker_client: DockerClient, code_cache: AgentCodeCache, campaign_id: str,
+                child: Agent, image: str, limits: SandboxLimits, time_limit_s: float) -> None:
     """Raise RejectChild unless the child compiles and passes its own tests (in a sandbox)."""
-    run = store.start_task_run(campaign_id=campaign_id, agent_id=child.id, kind="sanity",
-                               benchmark=SELF_BENCHMARK, task_id=SANITY_TASK_ID, stage="sanity", model="-")
-    if run.status == "running":
-        started = time.monotonic()
+    recorded = start_recorded_run(store, campaign_id=campaign_id, agent_id=child.id, kind="sanity",
+                                  benchmark=SELF_BENCHMARK, task_id=SANITY_TASK_ID, stage="sanity", model="-")
+    if not recorded.finished:
         mounts = [Mount(code_cache.path(child.commit_sha), "/agent", read_only=True)]
         with Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
-                     labels={"dgm.task_run": run.id, "dgm.agent": child.id}) as box:
+                     labels=recorded.labels) as box:
             result = box.run(shell_under_timeout(SANITY_SCRIPT, time_limit_s), workdir="/tmp",
                              timeout_s=time_limit_s)
         ok = result.exit_code == 0 and "DGM_SANITY_OK" in result.output
@@ -218,8 +220,8 @@ def sanity_gate(*, store, docker_client, code_cache, campaign_id: str, child, im
             error = "sanity gate: the child's own tests fail" + _detail(_pytest_summary(result.output))
         else:
             error = f"sanity gate failed (exit {result.exit_code})"
-        run = store.finish_task_run(run.id, status="ok" if ok else "error", error=error,
-                                    duration_s=time.monotonic() - started,
-                                    agent_log_artifact=store.artifacts.put(result.output or "(no output)"))
+        recorded.finish(status="ok" if ok else "error", error=error,
+                        agent_log_artifact=store.artifacts.put(result.output or "(no output)"))
+    run = recorded.row
     if run.status != "ok":
         raise RejectChild(run.error or "sanity gate failed")

@@ -5,11 +5,16 @@ A handful of indexed queries per agent, whatever the archive's size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dgm.archive.models import has_own_code as archived_has_own_code
 from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
+
+if TYPE_CHECKING:
+    from dgm.archive.models import Agent, TaskRun
+    from dgm.archive.store import ArchiveStore
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -46,7 +51,7 @@ def run_summary(run) -> dict[str, Any]:
     }
 
 
-def mark_cut_short(store, runs: list[dict[str, Any]]) -> None:
+def mark_cut_short(store: ArchiveStore, runs: list[dict[str, Any]]) -> None:
     """Runs (`run_summary`s) still `running` whose campaign's runner is not
     alive were cut short by a stop or a kill: shown as `unfinished`, with
     `cut_short` saying what happens to them, not as running."""
@@ -78,6 +83,60 @@ def call_summary(call) -> dict[str, Any]:
     }
 
 
+@dataclass
+class RunDetails:
+    """One task run and what it left, read from the archive once: the plain
+    data both `dgm show-run` and the explorer's run view render. A part the
+    archive cannot give back (artifact missing or damaged) is None, and
+    `unreadable` says why, so the rest of the run can still be shown."""
+
+    run: TaskRun
+    summary: dict[str, Any]
+    """`run_summary`, a run cut short marked as such (`mark_cut_short`)."""
+    trajectory_text: str | None
+    """The trajectory as the agent wrote it (UTF-8, undecodable bytes replaced); None if none kept or unreadable."""
+    trajectory: dict[str, Any] | None
+    """The trajectory as a JSON object (`load_trajectory`); None if none kept, unreadable, or not an object."""
+    agent_log: str | None
+    eval_log: str | None
+    llm_calls: list[dict[str, Any]]
+    """`call_summary` of each of the run's LLM calls, in order."""
+    unreadable: dict[str, str]
+    """Part ("trajectory", "agent_log", "eval_log") -> why its artifact cannot be read."""
+
+
+def run_details(store: ArchiveStore, run: TaskRun) -> RunDetails:
+    """Everything recorded about one task run (see `RunDetails`)."""
+    from dgm.errors import DgmError
+    from dgm.sandbox.agent_run import load_trajectory
+
+    unreadable: dict[str, str] = {}
+
+    def artifact(part: str, artifact_id: str | None) -> bytes | None:
+        if not artifact_id:
+            return None
+        try:
+            return store.artifacts.get(artifact_id)
+        except DgmError as exc:
+            unreadable[part] = str(exc)
+            return None
+
+    def text(raw: bytes | None) -> str | None:
+        return raw.decode("utf-8", errors="replace") if raw is not None else None
+
+    raw_trajectory = artifact("trajectory", run.trajectory_artifact)
+    agent_log = text(artifact("agent_log", run.agent_log_artifact))
+    eval_log = text(artifact("eval_log", run.eval_log_artifact))
+    summary = run_summary(run)
+    mark_cut_short(store, [summary])
+    return RunDetails(
+        run=run, summary=summary, trajectory_text=text(raw_trajectory),
+        trajectory=load_trajectory(raw_trajectory) if raw_trajectory is not None else None,
+        agent_log=agent_log, eval_log=eval_log,
+        llm_calls=[call_summary(c) for c in store.list_llm_calls(run.id)], unreadable=unreadable,
+    )
+
+
 def has_own_code(agent) -> bool:
     """False for a child rejected before its code was committed: its commit
     is still its parent's, so its "code" is not its own to show or run."""
@@ -94,7 +153,7 @@ def require_own_code(agent) -> None:
                          f"committed{why}; `dgm show {agent.id}` shows the change it attempted")
 
 
-def require_runnable(store, agent) -> None:
+def require_runnable(store: ArchiveStore, agent: Agent) -> None:
     """UsageError unless the agent has code of its own with a main.py (the agent contract)."""
     require_own_code(agent)
     if "main.py" not in store.code.tree_files(agent.commit_sha):
@@ -104,13 +163,13 @@ def require_runnable(store, agent) -> None:
                          "cannot run under the agent contract")
 
 
-def attempted_patch(store, agent) -> str | None:
+def attempted_patch(store: ArchiveStore, agent: Agent) -> str | None:
     """The diff its self-modification produced, for a child without code of its own."""
     runs = store.list_task_runs(agent_id=agent.id, kind="self_modify")
     return runs[-1].patch if runs else None
 
 
-def agent_details(store, agent_id: str) -> dict[str, Any]:
+def agent_details(store: ArchiveStore, agent_id: str) -> dict[str, Any]:
     agent = store.get_agent(agent_id)
     runs = store.list_task_runs(agent_id=agent.id)
     calls = store.list_llm_calls(agent_id=agent.id)
@@ -173,7 +232,7 @@ def agent_details(store, agent_id: str) -> dict[str, Any]:
     }
 
 
-def parent_diff(store, agent) -> tuple[str | None, str]:
+def parent_diff(store: ArchiveStore, agent: Agent) -> tuple[str | None, str]:
     """(parent commit or None, unified diff parent -> agent; against the empty tree for a root).
     Empty for an agent without code of its own (`attempted_patch` has what it tried)."""
     parent_sha = store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None

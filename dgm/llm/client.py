@@ -15,43 +15,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dgm.errors import BudgetExceeded
 from dgm.llm import scripted
+from dgm.llm.litellm_loader import load_litellm
 
-
-_litellm_module = None
-_litellm_lock = threading.Lock()
-
-
-def load_litellm():
-    """Import litellm once, quietly: its import takes seconds and it logs a lot."""
-    global _litellm_module
-    with _litellm_lock:
-        if _litellm_module is None:
-            import logging
-
-            import litellm
-
-            litellm.suppress_debug_info = True
-            litellm.set_verbose = False
-            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
-                logging.getLogger(name).setLevel(logging.ERROR)
-            _litellm_module = litellm
-    return _litellm_module
-
-
-_litellm_started = threading.Event()
-
-
-def start_loading_litellm() -> None:
-    """Import litellm in the background, once: a command that will call a
-    model starts this as soon as its arguments are checked, so the seconds of
-    import overlap its other set-up (archive, Docker, images)."""
-    if _litellm_module is None and not _litellm_started.is_set():
-        _litellm_started.set()
-        threading.Thread(target=load_litellm, daemon=True, name="dgm-litellm-import").start()
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 
 class UpstreamError(Exception):
@@ -243,7 +214,7 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 class LLMClient:
-    def __init__(self, store, *, max_retries: int | None = None, backoff_s: float | None = None,
+    def __init__(self, store: ArchiveStore, *, max_retries: int | None = None, backoff_s: float | None = None,
                  timeout_s: float = 300.0, budgets: dict[str, Budget] | None = None):
         self.store = store
         self.max_retries = max_retries if max_retries is not None else int(os.environ.get("DGM_LLM_RETRIES", "4"))

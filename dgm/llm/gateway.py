@@ -398,7 +398,7 @@ class Gateway:
         self._thread = threading.Thread(target=self._server.serve_forever, name="dgm-gateway", daemon=True)
         self._thread.start()
         # litellm takes seconds to import: pay that now, not inside a timed agent run.
-        from dgm.llm.client import start_loading_litellm
+        from dgm.llm.litellm_loader import start_loading_litellm
 
         start_loading_litellm()
         return self

@@ -38,6 +38,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dgm.errors import UsageError
+from dgm.llm.litellm_loader import load_litellm
 
 PROVIDER = "scripted"
 SUBMIT_SENTINEL = "DGM_SUBMIT_FINAL_OUTPUT"
@@ -248,8 +249,6 @@ def _render(template: str, ctx: dict) -> str:
 
 
 def _raise_failure(fail: dict, model: str) -> None:
-    from dgm.llm.client import load_litellm
-
     litellm = load_litellm()
 
     status = fail.get("status")
@@ -305,8 +304,6 @@ def register_with_litellm() -> None:
     global _registered
     if _registered:
         return
-    from dgm.llm.client import load_litellm
-
     litellm = load_litellm()
     from litellm import CustomLLM
     from litellm.types.utils import Choices, Message, Usage
@@ -354,8 +351,6 @@ def register_with_litellm() -> None:
 
 def register_pricing(model: str) -> None:
     """Tell litellm what a scripted model costs, so cost goes through litellm too."""
-    from dgm.llm.client import load_litellm
-
     litellm = load_litellm()
     if litellm_name(model) in _priced:
         return

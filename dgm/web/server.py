@@ -29,10 +29,13 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dgm.errors import DgmError, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_DIFF_CHARS = 400_000
@@ -43,7 +46,7 @@ STATUS_CODES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "
 class ExplorerApi:
     """The API's logic, separate from HTTP so it is easy to test and to reuse."""
 
-    def __init__(self, store):
+    def __init__(self, store: ArchiveStore):
         self.store = store
         self._lock = threading.Lock()
         self._graphs: dict[str, tuple[str, bytes]] = {}
@@ -158,35 +161,31 @@ class ExplorerApi:
         return {"agents": resolved, "tasks": tasks, "status": {a: matrix.get(a, {}) for a in resolved}}
 
     def run(self, run_id: str) -> dict[str, Any]:
-        from dgm.lineage.details import call_summary, mark_cut_short, run_summary
-        from dgm.sandbox.agent_run import load_trajectory
+        from dgm.lineage.details import run_details
 
-        run = self.store.get_task_run(run_id)
-        out = run_summary(run)
-        mark_cut_short(self.store, [out])
+        details = run_details(self.store, self.store.get_task_run(run_id))
+        run = details.run
+        out = dict(details.summary)
         out["patch"] = _cap(run.patch or "", f"`dgm show-run {run.id} --patch`")
-        trajectory = None
+        trajectory = details.trajectory
         if run.trajectory_artifact:
-            why = None
-            try:
-                trajectory = load_trajectory(self.store.artifacts.get(run.trajectory_artifact))
-            except DgmError as exc:  # missing or damaged in the archive: the rest of the run is still shown
-                trajectory, why = None, str(exc)
-            if trajectory is None:
+            if trajectory is None:  # missing or damaged in the archive, or not a JSON object
+                why = details.unreadable.get("trajectory")
                 trajectory = {"unreadable": True, **({"why": why} if why else {})}
-            else:  # the agent wrote it: the page expects a list of objects
+            else:
                 steps = trajectory.get("steps")
-                # The agent wrote it: steps are objects of text, whatever types it used.
-                trajectory["steps"] = [{k: v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
-                                        for k, v in s.items()}
-                                       for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+                # The agent wrote it: the page expects a list of objects of text, whatever types it used.
+                trajectory = {**trajectory, "steps": [
+                    {k: v if v is None or isinstance(v, (str, int, float)) else json.dumps(v) for k, v in s.items()}
+                    for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []}
         out["trajectory"] = trajectory
-        for key, artifact in (("agent_log_tail", run.agent_log_artifact), ("eval_log_tail", run.eval_log_artifact)):
-            try:
-                out[key] = self.store.artifacts.get_text(artifact)[-LOG_TAIL_CHARS:] if artifact else None
-            except DgmError as exc:
-                out[key] = f"[cannot be read: {exc}]"
-        out["llm_calls"] = [call_summary(c) for c in self.store.list_llm_calls(run.id)]
+        for key, part, text in (("agent_log_tail", "agent_log", details.agent_log),
+                                ("eval_log_tail", "eval_log", details.eval_log)):
+            if part in details.unreadable:
+                out[key] = f"[cannot be read: {details.unreadable[part]}]"
+            else:
+                out[key] = text[-LOG_TAIL_CHARS:] if text is not None else None
+        out["llm_calls"] = details.llm_calls
         return out
 
     def llm_call(self, call_id: str) -> dict[str, Any]:
@@ -360,7 +359,7 @@ class _Server6(_Server):
 
 
 class ExplorerServer:
-    def __init__(self, store, host: str = "127.0.0.1", port: int = 8765):
+    def __init__(self, store: ArchiveStore, host: str = "127.0.0.1", port: int = 8765):
         self.api = ExplorerApi(store)
         # On all interfaces the user chose to be reached by any name; otherwise
         # only by the address served on and the loopback names.

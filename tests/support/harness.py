@@ -34,7 +34,8 @@ def leftover_containers(client) -> list:
 def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int = 2, settings=None,
              campaign_name: str = "test-eval"):
     """Evaluate an agent dir on a benchmark the way `dgm eval` does; returns the runs."""
-    from dgm.bench.evaluate import EvalSettings, Evaluator, commit_agent_dir
+    from dgm.agent_code import commit_agent_dir
+    from dgm.bench.evaluate import EvalSettings, Evaluator
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
     from dgm.llm.gateway import Gateway

@@ -246,7 +246,7 @@ def test_a_resume_cap_at_or_below_the_spend_so_far_is_refused(tmp_path):
     with ArchiveStore.open(None, tmp_path / "archive") as store:
         campaign = store.create_campaign("spent", "evolution", CampaignConfig().model_dump(mode="json"),
                                          budget_usd=2.0)
-        from dgm.bench.evaluate import SEED_AGENT_DIR
+        from dgm.agent_code import SEED_AGENT_DIR
 
         sha = store.code.commit_tree(str(SEED_AGENT_DIR), message="seed")
         agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")

@@ -144,7 +144,8 @@ def _evaluation_cut_mid_run(tmp_path, store, client, docker_client, cut, *, name
     the first task's agent runs, call `cut(run)`. Returns (outcome, runs)."""
     import json
 
-    from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
+    from dgm.bench.evaluate import EvalSettings, Evaluator
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
     from dgm.llm.gateway import Gateway
@@ -369,7 +370,7 @@ def test_resume_refuses_an_archive_dir_without_the_campaigns_code(tmp_path):
     import sys
 
     from dgm.archive.store import ArchiveStore
-    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
     from dgm.config import CampaignConfig
     from dgm.errors import ArchiveUnavailable
 

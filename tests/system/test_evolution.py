@@ -400,7 +400,7 @@ def _symlink_patch(name: str, target: str) -> str:
 
 @pytest.mark.parametrize("target,allowed", [("/etc/shadow", False), ("../../../etc", False), ("main.py", True)])
 def test_a_child_whose_code_links_out_of_itself_is_rejected_with_the_reason(store, target, allowed):
-    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
     from dgm.evolution.self_modify import RejectChild, commit_child
 
     campaign = store.create_campaign(name="links", kind="evolution", config={})
@@ -419,7 +419,7 @@ def test_a_child_whose_code_links_out_of_itself_is_rejected_with_the_reason(stor
 def test_a_child_without_a_usable_diff_is_rejected_with_the_runs_reason(store):
     """Not "changed nothing" when the diff could not be taken or kept byte
     for byte: the reason the run gave."""
-    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
     from dgm.evolution.self_modify import RejectChild, commit_child
 
     campaign = store.create_campaign(name="unusable", kind="evolution", config={})
@@ -478,7 +478,7 @@ def test_a_diff_that_copies_a_host_file_into_the_child_is_rejected(store, tmp_pa
     """git apply reads a `copy from` path wherever it points: a forged
     self-modification diff once had the host copy a secret into the child's
     commit. The control shows git really does so; the harness refuses first."""
-    from dgm.bench.evaluate import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, AgentCodeCache, commit_agent_dir
     from dgm.evolution.self_modify import RejectChild, commit_child
 
     secret = tmp_path / "HOST_SECRET.txt"

@@ -18,7 +18,8 @@ import pytest
 from tests.support.cli import run_dgm
 from dgm.archive import ArchiveStore
 from dgm.bench import registry
-from dgm.bench.evaluate import SEED_AGENT_DIR, EvalSettings, Evaluator, commit_agent_dir
+from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
+from dgm.bench.evaluate import EvalSettings, Evaluator
 from dgm.executor import ThreadExecutor
 from dgm.lineage.replay import compare_requests, normalise_volatile
 from dgm.llm.client import LLMClient

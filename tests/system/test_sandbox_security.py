@@ -73,7 +73,7 @@ def test_hostile_agent_is_contained(tmp_path, store, docker_client, monkeypatch)
     writes = by_attack["write-outside"].patch
     assert "WRITTEN" not in writes and writes.count("refused") == 6
     assert not Path("/etc/pwned.txt").exists()
-    from dgm.bench.evaluate import AgentCodeCache
+    from dgm.agent_code import AgentCodeCache
 
     cached_agent = Path(AgentCodeCache(store).path(store.list_agents()[0].commit_sha))
     assert not (cached_agent / "pwned.txt").exists()
@@ -147,7 +147,7 @@ def test_a_sandbox_flooding_the_gateway_costs_the_host_a_few_threads_and_starves
     from dgm.llm.gateway import CONTAINER_SOCKET, CONTAINER_SOCKET_DIR, Gateway
     from dgm.sandbox.docker import Mount, Sandbox
 
-    from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
+    from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
 
     campaign = store.create_campaign(name="flood", kind="eval", config={})
     agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",

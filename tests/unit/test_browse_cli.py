@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.cli import assert_one_line_error, run_dgm
 from dgm.archive import ArchiveStore
-from dgm.bench.evaluate import SEED_AGENT_DIR, commit_agent_dir
+from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ def test_an_agent_dir_keeps_its_links_as_links_and_refuses_links_leading_out(tmp
     """--agent-dir is copied the way the code store keeps code: links stay
     links (never followed, so a host file cannot end up in the archive)."""
     from dgm.archive.store import ArchiveStore
-    from dgm.bench.evaluate import commit_agent_dir
+    from dgm.agent_code import commit_agent_dir
     from dgm.errors import UsageError
 
     agent = tmp_path / "agent"
@@ -256,7 +256,7 @@ def test_a_bad_rules_file_is_one_line_before_anything_runs(tmp_path):
 def test_an_agent_dir_with_a_fifo_is_refused_in_one_line_before_anything_runs(tmp_path):
     """QA: a FIFO in --agent-dir crashed `dgm eval` with a shutil.Error traceback."""
     from dgm.archive.store import ArchiveStore
-    from dgm.bench.evaluate import commit_agent_dir
+    from dgm.agent_code import commit_agent_dir
     from dgm.errors import UsageError
 
     agent = tmp_path / "agent"

@@ -169,7 +169,7 @@ def test_graph_exports_hold_no_control_characters_an_agent_wrote(tmp_path):
 
     with ArchiveStore.open(None, tmp_path / "archive") as store:
         campaign = store.create_campaign("esc", "evolution", {})
-        sha = store.code.commit_tree(str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR),
+        sha = store.code.commit_tree(str(__import__("dgm.agent_code", fromlist=["x"]).SEED_AGENT_DIR),
                                      message="seed")
         seed = store.add_agent(campaign.id, sha, status="seed", origin="seed")
         child = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="pending", origin="child")

@@ -36,7 +36,7 @@ def post(gateway, token, body):
 
 def _seeded(store, name: str, kind: str):
     """A campaign and its seed agent, for calls to be attributed to."""
-    from dgm.bench.evaluate import SEED_AGENT_DIR
+    from dgm.agent_code import SEED_AGENT_DIR
 
     campaign = store.create_campaign(name=name, kind=kind, config={})
     sha = store.code.commit_tree(str(SEED_AGENT_DIR), message="seed")
@@ -463,7 +463,7 @@ def test_a_request_the_provider_refuses_is_neither_retried_nor_an_outage(store, 
     monkeypatch.setenv("OPENAI_API_BASE", upstream.base_url)
     campaign = store.create_campaign(name="refused", kind="eval", config={})
     agent = store.add_agent(campaign.id, store.code.commit_tree(
-        str(__import__("dgm.bench.evaluate", fromlist=["x"]).SEED_AGENT_DIR), message="seed"), status="seed",
+        str(__import__("dgm.agent_code", fromlist=["x"]).SEED_AGENT_DIR), message="seed"), status="seed",
         origin="seed")
     client = LLMClient(store, max_retries=2, backoff_s=0.01)
     try:
