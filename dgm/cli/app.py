@@ -830,6 +830,10 @@ def main() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)  # `dgm run` puts its own graceful stop on top
+        # Python keeps SIGINT ignored when its parent ignored it, as a shell without
+        # job control does for `dgm eval ... &` (a script, CI, nohup): Ctrl-C and
+        # `kill -INT` were then lost and the evaluation ran to its end. Taken back here.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:  # newer Typer carries its own copy of Click; older ones use Click itself
         from typer._click import exceptions as click_errors
     except ImportError:
