@@ -14,8 +14,10 @@ from typing import Literal
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
+from pydantic_core import PydanticCustomError
 
 from dgm.errors import UsageError
+from dgm.sandbox.limits import CONFIGURABLE as CONFIGURABLE_LIMITS, SandboxLimits
 
 
 SEED_MAX = 2**63 - 1
@@ -77,15 +79,6 @@ class StageConfig(_Strict):
         return _not_blank(value, "a stage name may not be blank")
 
 
-class SandboxConfig(_Strict):
-    memory_mb: int = Field(2048, ge=128)
-    """Memory limit of every sandbox (swap included)."""
-    cpus: float = Field(1.0, ge=0.01)
-    """CPU quota of every sandbox (Docker's least is 0.01; at most the engine's CPU count)."""
-    pids: int = Field(256, ge=16)
-    """Process limit of every sandbox."""
-
-
 class CampaignConfig(_Strict):
     name: str | None = None
     """Campaign name (default: generated)."""
@@ -135,14 +128,27 @@ class CampaignConfig(_Strict):
     """Held-out tasks, never used for selection or diagnosis: ids, a count, or 'subset:NAME' (default: 25 %)."""
     heldout_top_k: int = Field(1, ge=0)
     """How many of the best agents are scored on the held-out tasks after each generation."""
-    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
-    """Resource limits of every sandbox."""
+    sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
+    """Resource limits of every sandbox (the sandbox's own limits type)."""
 
     @field_validator("name", mode="before")
     @classmethod
     def _name_given(cls, value):
         # A blank name would quietly become a generated one.
         return _not_blank(value, "a campaign name may not be blank (leave it out for a generated one)")
+
+    @field_validator("sandbox", mode="before")
+    @classmethod
+    def _limits_a_campaign_sets(cls, value):
+        # The harness's own fields (output cap, grace) are not the campaign's to set.
+        if not isinstance(value, (dict, SandboxLimits)):
+            # Worded as when the section had a model of its own (messages stay as users know them).
+            raise PydanticCustomError("model_type", "Input should be a valid dictionary or instance of SandboxConfig")
+        if isinstance(value, dict):
+            for key in value:
+                if key not in CONFIGURABLE_LIMITS:
+                    raise PydanticCustomError("unknown_key", "unknown key", {"key": key})
+        return value
 
     @field_validator("heldout", mode="before")
     @classmethod
@@ -173,9 +179,12 @@ class CampaignConfig(_Strict):
 
 def _first_error(exc: ValidationError, source: str, from_options: frozenset[str] = frozenset()) -> UsageError:
     err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    loc = err["loc"]
+    if err["type"] == "unknown_key":  # raised for the section, about one of its keys
+        loc = (*loc, err["ctx"]["key"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    if err["type"] in ("extra_forbidden", "unknown_key"):
         message = "unknown key"
     if err["loc"] and err["loc"][0] in from_options:  # the user typed it as an option, not in the file
         return UsageError(f"--{str(err['loc'][0]).replace('_', '-')}: {message}")

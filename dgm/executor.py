@@ -44,10 +44,11 @@ class ThreadExecutor:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 item = pending.pop(future)
-                try:
-                    yield item, future.result()
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    yield item, exc
+                # The task's own exception is handed over, returned rather than caught: a
+                # Ctrl-C arriving in this thread just now must stop the caller, not be taken
+                # for a task's failure while every remaining task is started anyway.
+                error = future.exception()
+                yield item, (error if error is not None else future.result())
                 nxt = next(queue, None)
                 if nxt is not None:
                     pending[self._pool.submit(fn, nxt)] = nxt

@@ -31,14 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from dgm.archive.store import ArchiveStore  # noqa: E402
-from dgm.bench.evaluate import EvalSettings, Evaluator  # noqa: E402
 from dgm.bench.registry import load_benchmark  # noqa: E402
 from dgm.config import CampaignConfig  # noqa: E402
-from dgm.evolution.loop import CampaignRunner  # noqa: E402
-from dgm.executor import ThreadExecutor  # noqa: E402
-from dgm.llm.client import Budget, LLMClient  # noqa: E402
 from dgm.llm.litellm_loader import load_litellm  # noqa: E402
-from dgm.llm.gateway import Gateway  # noqa: E402
+from dgm.runs.campaign import campaign_runner  # noqa: E402
 from dgm.sandbox.docker import docker_client, drain_removals  # noqa: E402
 
 
@@ -61,19 +57,13 @@ def main() -> None:
                                     {"name": "more", "tasks": 4}])
     store = ArchiveStore.open(None, tmp / "archive")
     campaign = store.create_campaign(name="perf", kind="evolution", config=config.model_dump(mode="json"))
-    llm = LLMClient(store, budgets={campaign.id: Budget(None, lambda: 0.0)})
-    executor = ThreadExecutor(args.workers)
     client = docker_client()
-    with Gateway(llm) as gateway:
-        evaluator = Evaluator(store, client, gateway, bench, EvalSettings(model=config.model, time_limit_s=300))
-        runner = CampaignRunner(store=store, config=config, campaign=campaign, benchmark=bench,
-                                docker_client=client, llm=llm, gateway=gateway, evaluator=evaluator,
-                                task_executor=executor)
+    # The runner `dgm run` builds (no budget cap: the config has none).
+    with campaign_runner(store, config, campaign, docker_client=client, benchmark=bench) as runner:
         started = time.monotonic()
         status = runner.run()
         drain_removals()
         wall = time.monotonic() - started
-    executor.shutdown()
 
     agents = store.list_agents(campaign.id)
     runs = store.list_task_runs(campaign_id=campaign.id)

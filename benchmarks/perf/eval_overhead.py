@@ -47,16 +47,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from dgm.archive.store import ArchiveStore  # noqa: E402
 from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir  # noqa: E402
-from dgm.bench.evaluate import EvalSettings, Evaluator  # noqa: E402
+from dgm.bench.evaluate import EvalSettings  # noqa: E402
 from dgm.bench.registry import load_benchmark  # noqa: E402
 from dgm.executor import ThreadExecutor  # noqa: E402
-from dgm.llm.client import LLMClient  # noqa: E402
 from dgm.llm.litellm_loader import load_litellm  # noqa: E402
-from dgm.llm.gateway import Gateway  # noqa: E402
 from dgm.llm.scripted import BUILTIN_SPECS  # noqa: E402
 from dgm.sandbox.agent_run import OUTPUT_DIR, OUTPUT_TMPFS_MB  # noqa: E402
 from dgm.sandbox.docker import Sandbox, docker_client, drain_removals  # noqa: E402
 from dgm.sandbox.images import base_image_tag  # noqa: E402
+from dgm.runs.stack import run_stack  # noqa: E402
 from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB  # noqa: E402
 
 
@@ -144,10 +143,11 @@ def main() -> None:
     settings = EvalSettings(model=model, time_limit_s=300)
     overheads, walls, cores, stolen, ceilings = [], {1: [], 2: []}, {1: [], 2: []}, {1: [], 2: []}, []
     cycle_bounds, cycle_shares, cycle_scalings = [], [], []
-    with Gateway(LLMClient(store)) as gateway:
-        evaluator = Evaluator(store, client, gateway, bench, settings)
+    # The stack `dgm eval` builds; each measured pass brings its own executor (1 or 2 workers).
+    with run_stack(store, client, bench, settings, workers=2) as stack:
+        evaluator = stack.evaluator
         evaluator.run_tasks(agent, tasks[:2], campaign_id=campaign.id, stage="warmup",
-                            executor=ThreadExecutor(2))  # images, litellm, page cache
+                            executor=stack.executor)  # images, litellm, page cache
         for repeat in range(args.repeats):
             for workers in ((1, 2) if repeat % 2 == 0 else (2, 1)):
                 executor = ThreadExecutor(workers)

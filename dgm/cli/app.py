@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import sys
 import threading
-from datetime import datetime, timezone
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -22,8 +21,7 @@ from rich.text import Text
 from rich.table import Table
 
 from dgm.cli.tables import add_whole_column, make_console, model_label, print_table
-from dgm.errors import (ArchiveUnavailable, BudgetExceeded, DgmError, EvaluationStopped, InfrastructureError,
-                        NotFound, OutputNotWritten, UsageError)
+from dgm.errors import ArchiveUnavailable, DgmError, NotFound, OutputNotWritten, UsageError
 
 app = typer.Typer(
     help="Evolve self-modifying coding agents (Darwin Gödel Machine style), evaluated in Docker sandboxes.",
@@ -61,35 +59,11 @@ err_console = make_console(stderr=True)
 from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by browse.py
 
 
-def start_loading_litellm() -> None:
-    from dgm.llm.litellm_loader import start_loading_litellm as start
-
-    start()
-
-
 def check_model(model: str) -> None:
-    """Fail early, in one line, on a scripted model that cannot be loaded, or a
-    model whose provider litellm cannot tell (every call would fail)."""
-    from dgm.llm import scripted
+    """`dgm.runs.checks.check_model` (doctor checks a model the way a run does)."""
+    from dgm.runs.checks import check_model as check
 
-    if scripted.is_scripted(model):
-        scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
-        return
-    from dgm.llm.litellm_loader import load_litellm
-
-    try:
-        load_litellm().get_llm_provider(model)
-    except Exception:  # noqa: BLE001 - litellm's BadRequestError, or anything it cannot parse
-        raise UsageError(f"unknown model {model!r}: litellm cannot tell its provider "
-                         "(write it as provider/model, e.g. openai/gpt-4o-mini)") from None
-    # Without its key every call fails: say so now, not after retrying each as an outage.
-    try:
-        missing = load_litellm().validate_environment(model).get("missing_keys") or []
-    except Exception:  # noqa: BLE001 - a provider litellm cannot check: its calls will tell
-        missing = []
-    if missing:
-        raise UsageError(f"{model}: {', '.join(missing)} not set on the host (the gateway needs it; "
-                         "sandboxes never see it)")
+    check(model)
 
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
@@ -121,13 +95,7 @@ def eval_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Run one agent on benchmark tasks in sandboxes, grade each diff, record every run."""
-    from dgm.agent_code import SEED_AGENT_DIR, check_agent_dir, commit_agent_dir
-    from dgm.bench.evaluate import EvalSettings
-    from dgm.bench.registry import load_benchmark
-    from dgm.executor import ThreadExecutor
-    from dgm.llm.client import LLMClient
-    from dgm.llm.gateway import Gateway
-    from dgm.sandbox.docker import docker_client, ensure_image, remove_orphans
+    from dgm.runs.eval import EvalHooks, run_eval
 
     if (agent is None) == (agent_dir is None):
         raise UsageError("give exactly one of --agent (seed or an agent id) and --agent-dir")
@@ -139,122 +107,49 @@ def eval_cmd(
     if budget_usd is not None and not math.isfinite(budget_usd):
         # nan passes every comparison; inf is no cap (leave the option out), refused as in campaign.toml
         raise UsageError(f"--budget-usd: give a finite number of dollars, not {budget_usd:g}")
-    if agent_dir is not None:
-        check_agent_dir(agent_dir)  # now, not after the images are ready
     from dgm.bench.swebench.cli import benchmark_options
 
-    bench = load_benchmark(benchmark, **benchmark_options(dataset, images, repo_mirror))
     # Once each, in the order given: a task named twice is one task.
     task_ids = None if tasks is None else list(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
-    if task_ids == []:
-        raise UsageError("--tasks names no task id (leave it out to run them all)")
-    selected = bench.select(task_ids)
-    check_model(model)
-    if json_out is not None:
-        check_output_file(json_out, "--json")  # now, not after an hour of runs
-    client = docker_client()  # before the archive is opened: without an engine, no archive is made
-    # An archived agent is looked up in an archive that exists; seed or a directory may start one.
-    store = open_store(archive, archive_dir, create=agent is None or agent == "seed")
-    archived = None
-    if agent is not None and agent != "seed":
-        archived = store.get_agent(agent)  # an unknown id fails here, before any image is prepared
-        from dgm.lineage.details import require_runnable
 
-        require_runnable(store, archived)
-    # Seconds of import, overlapping the engine's work below (orphans, images): started only
-    # now, so an error above is not slowed down by it.
-    start_loading_litellm()
-    remove_orphans(client)
-    if hasattr(bench, "prepare_images"):
-        # A cold offline build takes minutes per instance: say what is going on.
-        console.print(f"preparing images for {len(selected)} task(s) (present ones are used as they are; "
-                      "building one takes minutes)")
+    def on_image(task, error):
+        console.print(Text(f"  image {task.instance_id}: {'unavailable' if error else 'ready'}"), highlight=False)
 
-        def on_image(task, error):
-            console.print(Text(f"  image {task.instance_id}: {'unavailable' if error else 'ready'}"), highlight=False)
+    def on_start(run):
+        sha = run.agent.commit_sha
+        console.print(f"evaluating agent [bold]{run.agent.id}[/] ({escape(run.label)}, commit {sha[:10]}) on "
+                      f"{len(run.tasks)} {escape(benchmark)} task(s) with model [bold]{escape(model_label(model))}[/], "
+                      f"{workers} worker(s); campaign {run.campaign.id}")
 
-        failed = bench.prepare_images(client, selected, progress=on_image)
-        if failed:
-            for task_id, reason in failed.items():
-                err_console.print(Text(f"no image for {task_id}: {reason}"), highlight=False, soft_wrap=True)
-            selected = [t for t in selected if t.instance_id not in failed]
-            if not selected:
-                raise DgmError("no task has an image; see the reasons above")
-    else:
-        for image in sorted({bench.image(t) for t in selected}):
-            ensure_image(client, image)
-
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    if agent_dir is not None:
-        sha = commit_agent_dir(store, agent_dir, f"agent from {agent_dir}")
-        label = agent_dir.name
-    elif agent == "seed":
-        sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
-        label = "seed"
-    else:
-        sha, label = archived.commit_sha, archived.id
-    campaign = store.create_campaign(
-        name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
-        config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],
-                "time_limit_s": time_limit, "workers": workers, "agent": agent or str(agent_dir)},
-        budget_usd=budget_usd,
-    )
-    if agent is not None and agent != "seed":
-        the_agent = archived
-    else:
-        the_agent = store.add_agent(campaign.id, sha, status="seed" if agent == "seed" else "admitted",
-                                    origin="seed" if agent == "seed" else "dir", generation=0)
-
-    settings = EvalSettings(model=model, time_limit_s=time_limit)
-    console.print(f"evaluating agent [bold]{the_agent.id}[/] ({escape(label)}, commit {sha[:10]}) on "
-                  f"{len(selected)} {escape(benchmark)} task(s) with model [bold]{escape(model_label(model))}[/], "
-                  f"{workers} worker(s); campaign {campaign.id}")
-    try:
-        runs = _run_with_progress(store, client, bench, settings, the_agent, selected, campaign.id, workers,
-                                  stage="eval", llm_client_cls=LLMClient, gateway_cls=Gateway,
-                                  executor=ThreadExecutor(workers), budget_usd=budget_usd)
-    except BudgetExceeded:
-        # Runs the cap cut are not the agent's results: closed as errors saying why, the rest kept.
-        spent = store.campaign_spend(campaign.id)
-        cut = store.close_campaign(campaign.id, "budget_exhausted",
-                                   unfinished_error=f"cut short by the ${budget_usd:g} --budget-usd cap")
-        recorded = store.list_task_runs(campaign_id=campaign.id)
-        _print_runs(recorded, model)
-        _write_eval_json_of_a_stop(json_out, recorded)
-        raise EvaluationStopped(
-            f"the ${budget_usd:g} budget is spent (${spent:.4f}; what is left cannot pay for another call): "
-            f"{len(recorded) - cut} of {len(selected)} task(s) "
-            f"finished, {cut} cut short (recorded as errors), the rest not started; campaign {campaign.id}") from None
-    except KeyboardInterrupt:
-        # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.
-        store.close_campaign(campaign.id, "interrupted", unfinished_error="interrupted before it finished")
-        recorded = store.list_task_runs(campaign_id=campaign.id)
-        err_console.print(Text(f"{len(recorded)} of {len(selected)} task(s) recorded in campaign {campaign.id}"))
-        if _write_eval_json_of_a_stop(json_out, recorded):
+    def on_stopped(run, reason):
+        if reason == "budget_exhausted":
+            _print_runs(run.runs, model)
+            _write_eval_json_of_a_stop(json_out, run.runs)
+            return
+        err_console.print(Text(f"{len(run.runs)} of {len(run.tasks)} task(s) recorded in campaign {run.campaign.id}"))
+        if _write_eval_json_of_a_stop(json_out, run.runs):
             err_console.print(Text(f"wrote those to {json_out}"))
-        raise
-    except InfrastructureError as exc:
-        # An evaluation is not resumed: the runs the failure cut short are closed as errors of the harness.
-        try:
-            cut = store.close_campaign(campaign.id, "failed",
-                                       unfinished_error=f"cut short by the sandbox machinery: {exc}")
-            finished = len(store.list_task_runs(campaign_id=campaign.id)) - cut
-        except ArchiveUnavailable:
-            raise InfrastructureError(f"{exc}. The evaluation stopped (campaign {campaign.id}); "
-                                      "its unfinished runs could not be closed") from None
-        raise InfrastructureError(
-            f"{exc}. The evaluation stopped: {finished} of {len(selected)} task(s) finished (kept in campaign "
-            f"{campaign.id}), {cut} cut short (recorded as errors), the rest not started") from None
-    store.set_campaign_status(campaign.id, "completed", finished=True)
-    _print_runs(runs, model)
+
+    hooks = EvalHooks(
+        on_inputs_checked=lambda: json_out is not None and check_output_file(json_out, "--json"),  # before the runs
+        on_preparing_images=lambda n: console.print(
+            f"preparing images for {n} task(s) (present ones are used as they are; building one takes minutes)"),
+        on_image=on_image,
+        on_no_image=lambda task_id, reason: err_console.print(Text(f"no image for {task_id}: {reason}"),
+                                                              highlight=False, soft_wrap=True),
+        on_start=on_start, track=_eval_progress, on_stopped=on_stopped)
+    run = run_eval(lambda create: open_store(archive, archive_dir, create=create), agent=agent, agent_dir=agent_dir,
+                   benchmark=benchmark, benchmark_options=benchmark_options(dataset, images, repo_mirror),
+                   task_ids=task_ids, model=model, workers=workers, time_limit_s=time_limit, budget_usd=budget_usd,
+                   hooks=hooks)
+    _print_runs(run.runs, model)
     if json_out is not None:
         try:
-            _write_eval_json(json_out, runs)
+            _write_eval_json(json_out, run.runs)
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
-                                   f"campaign {campaign.id} (see `dgm ls {campaign.id}`)") from None
-    resolved = sum(r.status == "resolved" for r in runs)
-    console.print(f"resolved {resolved}/{len(runs)}")
+                                   f"campaign {run.campaign.id} (see `dgm ls {run.campaign.id}`)") from None
+    console.print(f"resolved {run.resolved}/{len(run.runs)}")
 
 
 def _write_eval_json_of_a_stop(path: Path | None, runs) -> bool:
@@ -279,39 +174,30 @@ def _write_eval_json(path: Path, runs) -> None:
         for r in runs], indent=2))
 
 
-def _run_with_progress(store, client, bench, settings, agent, tasks, campaign_id, workers, *, stage,
-                       llm_client_cls, gateway_cls, executor, budget_usd: float | None = None):
+@contextmanager
+def _eval_progress(total: int):
+    """The evaluation's progress bar; yields what to call as each run finishes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from dgm.bench.evaluate import Evaluator
-    from dgm.liveness import heartbeat
-    from dgm.llm.client import Budget
-
-    budgets = {} if budget_usd is None else {campaign_id: Budget(budget_usd, lambda: store.campaign_spend(campaign_id))}
-    llm = llm_client_cls(store, budgets=budgets)
     counts: dict[str, int] = {}
-    with heartbeat(store, campaign_id), gateway_cls(llm) as gateway, Progress(
+    with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[tally]}"), TimeElapsedColumn(), console=console, transient=False,
     ) as progress:
-        bar = progress.add_task("tasks", total=len(tasks), tally="")
-        evaluator = Evaluator(store, client, gateway, bench, settings)
+        bar = progress.add_task("tasks", total=total, tally="")
 
         def done(task, run):
             counts[run.status] = counts.get(run.status, 0) + 1
             progress.update(bar, advance=1, tally=" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
         try:
-            return evaluator.run_tasks(agent, tasks, campaign_id=campaign_id, stage=stage,
-                                       executor=executor, on_done=done)
+            yield done
         except KeyboardInterrupt:
             # Shutting the executor down waits for the runs in flight (up to their time limit): say so.
             progress.stop()
             err_console.print("interrupted: letting the runs in flight finish and be recorded "
                               "(interrupt again to quit at once)")
             raise
-        finally:
-            executor.shutdown()
 
 
 def _print_runs(runs, model: str) -> None:
@@ -392,18 +278,9 @@ def run_cmd(
     if bench_options:
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
-    checked = _check_config(config)  # bad ids and models before anything is written, the archive included
-    from dgm.sandbox.docker import docker_client
+    from dgm.runs.campaign import start_campaign
 
-    # Likewise the engine and the limits it can grant: refused, no archive is made (images are checked below).
-    _check_sandbox_cpus(docker_client(), config.sandbox.cpus, resuming=False)
-    store = open_store(archive, archive_dir)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    _preflight(*checked)
-    campaign = store.create_campaign(name=config.name or f"campaign-{stamp}-{os.getpid()}", kind="evolution",
-                                     config=config.model_dump(mode="json"), seed=config.seed,
-                                     budget_usd=config.budget_usd)
-    _launch_or_mark_stopped(store, config, campaign)
+    _show_campaign(start_campaign(config, lambda: open_store(archive, archive_dir), _campaign_hooks()))
 
 
 @app.command("resume")
@@ -419,52 +296,11 @@ def resume_cmd(
     archive_dir: Path = ArchiveDirOpt,
 ):
     """Continue a campaign after Ctrl-C, kill -9, a crash, a budget stop or a Docker/model outage; nothing done is redone."""
-    from dgm.config import validate_config
+    from dgm.runs.campaign import resume_campaign
 
     store = open_store(archive, archive_dir, create=False)
-    campaign = store.get_campaign(campaign_id)
-    if campaign.kind != "evolution":
-        raise UsageError(f"campaign {campaign.name} is {_NOT_RESUMABLE.get(campaign.kind, f'a {campaign.kind} run')}, "
-                         f"not an evolution campaign: only those are resumed"
-                         + (f"; {_INSTEAD[campaign.kind]}" if campaign.kind in _INSTEAD else ""))
-    _refuse_if_running(campaign)
-    given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
-                               "workers": workers}.items() if v is not None}
-    data = {**(campaign.config or {}), **given}
-    if isinstance(data.get("name"), str) and not data["name"].strip():
-        data["name"] = campaign.name  # recorded before blank names were refused: it ran under a generated one
-    agents = store.list_agents(campaign.id)
-    absent = set(store.code.missing(sorted({a.commit_sha for a in agents})))
-    missing = [a.id for a in agents if a.commit_sha in absent]
-    if missing:
-        raise UsageError(f"the code of {len(missing)} agent(s) of campaign {campaign.name} (e.g. {missing[0]}) is not "
-                         f"in {store.code.path}: pass the --archive-dir the campaign was started with")
-    config = validate_config(data, "options", from_options=frozenset(given))
-    spent = store.campaign_spend(campaign.id)
-    if budget_usd is not None and budget_usd <= spent:
-        raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
-                         f"(${spent:.4f}): give a larger cap")
-    _preflight(*_check_config(config), config.sandbox, resuming=True)
-    # Claimed only now, against the campaign as read above: another resume
-    # that started meanwhile has either claimed it already (this one stops
-    # here, having changed nothing) or will find this one's claim.
-    if not store.claim_runner(campaign.id, campaign):
-        other = store.get_campaign(campaign.id)
-        raise UsageError(f"campaign {campaign.name} was taken over by another runner (pid {other.pid}) while this "
-                         f"resume was starting; nothing was changed here (see `dgm status {campaign.name}`)")
-    if set(given) - {"max_hours"}:
-        # A resume's --max-hours is for this session: kept out of the campaign's
-        # config, or every later resume would stop after it too.
-        kept = {**config.model_dump(mode="json"), "max_hours": (campaign.config or {}).get("max_hours")}
-        campaign = store.update_campaign(campaign.id, config=kept, budget_usd=config.budget_usd)
-    _launch_or_mark_stopped(store, config, campaign)
-
-
-_NOT_RESUMABLE = {"eval": "an evaluation (`dgm eval`)", "import": "an import of a DGM run (`dgm import-dgm`)",
-                  "replay": "a replay (`dgm replay`)"}
-_INSTEAD = {"eval": "run `dgm eval` again for the tasks it did not finish (`dgm ls` shows what it recorded)",
-            "import": "it is there to be browsed (`dgm ls`, `dgm lineage`), not continued",
-            "replay": "run `dgm replay` again"}
+    _show_campaign(resume_campaign(store, campaign_id, budget_usd=budget_usd, generations=generations,
+                                   max_hours=max_hours, workers=workers, hooks=_campaign_hooks()))
 
 
 @app.command("status")
@@ -487,203 +323,76 @@ def status_cmd(
     console.print(status_view(store, campaign))
 
 
-def _refuse_if_running(campaign) -> None:
-    """Two runners on one campaign would redo each other's runs and pay twice:
-    refuse while its runner is alive: a fresh heartbeat and, when it ran on
-    this machine, a live pid (a killed runner's pid is gone at once)."""
-    from dgm.cli.dashboard import heartbeat_age, runner_checks_in
+def _campaign_hooks():
+    """How `dgm run`/`dgm resume` show a campaign: a live dashboard on a
+    terminal, else one line per event; messages on the signals."""
+    from dgm.runs.campaign import CampaignHooks
 
-    if not runner_checks_in(campaign) or campaign.pid == os.getpid():
-        return
-    where = "" if campaign.runner_host in (None, socket.gethostname()) else f" on {campaign.runner_host}"
-    raise UsageError(f"campaign {campaign.name} is running (pid {campaign.pid}{where}, heartbeat "
-                     f"{heartbeat_age(campaign):.0f} s ago); stop it first (kill -INT {campaign.pid}), then resume")
-
-
-def _check_config(config):
-    """The checks that need neither the archive nor Docker: models, benchmark, task ids."""
-    from dgm.bench.registry import load_benchmark
-    from dgm.evolution.staging import build_plan
-
-    check_model(config.model)
-    check_model(config.diagnosis_model)
-    bench = load_benchmark(config.benchmark, **config.benchmark_options)
-    return bench, build_plan(config, bench)
-
-
-def _preflight(bench, plan, sandbox=None, *, resuming: bool = False) -> None:
-    """With `_check_config`'s benchmark and plan: the sandbox limits the engine
-    can grant and the sandboxes' images, before anything is spent."""
-    from dgm.sandbox.docker import docker_client, ensure_image
-    from dgm.sandbox.images import base_image_tag
-
-    client = docker_client()
-    if sandbox is not None:
-        _check_sandbox_cpus(client, sandbox.cpus, resuming)
-    # Seconds of import, overlapping the engine's work (image builds take minutes): started
-    # only once the engine answers, so the errors before this are not slowed down by it.
-    start_loading_litellm()
-    ensure_image(client, base_image_tag())  # self-modification and the sanity gate run on it
-    if hasattr(bench, "prepare_images"):
-        wanted = set(plan.selection_task_ids) | set(plan.heldout)
-        failed = bench.prepare_images(client, [t for t in bench.tasks() if t.instance_id in wanted])
-        if failed:
-            first = next(iter(failed.items()))
-            raise DgmError(f"{len(failed)} task(s) have no image (e.g. {first[0]}: {first[1]}); "
-                           "choose other tasks or another --images provider")
-
-
-def _check_sandbox_cpus(client, cpus: float, resuming: bool) -> None:
-    """Docker refuses every sandbox asking for more CPUs than the engine has:
-    taken for an outage, that was half an hour of retries, then a failed campaign."""
-    try:
-        available = int(client.info().get("NCPU") or 0)
-    except Exception:  # noqa: BLE001 - an engine that will not say: its sandboxes will tell
-        return
-    if available and cpus > available:
-        what = f"[campaign.sandbox] cpus = {cpus:g} is more than the Docker engine's {available} CPU(s)"
-        if resuming:
-            raise UsageError(f"the campaign's {what}: its sandboxes cannot start on this engine (a resume keeps "
-                             "the campaign's sandbox limits)")
-        raise UsageError(f"{what}; give {available} or less")
-
-
-def _launch_or_mark_stopped(store, config, campaign) -> None:
-    """`_launch`; if it ends by an exception before its runner recorded how the
-    campaign stopped (a Ctrl-C or an error in the seconds before the runner
-    starts), record it here: the campaign must not stay `running` with no runner."""
-    try:
-        _launch(store, config, campaign)
-    except BaseException as exc:
-        try:
-            now = store.get_campaign(campaign.id)
-            if now.status == "running" and now.pid == os.getpid():
-                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                store.set_campaign_status(campaign.id, status, finished=True)
-                why = "interrupted" if status == "interrupted" else f"{type(exc).__name__}: {str(exc)[:200]}"
-                store.add_event(campaign.id, "campaign_stopped", {
-                    "status": status, "reason": f"stopped before its runner started ({why}); `dgm resume` goes on"})
-        except Exception:  # noqa: BLE001 - best effort: the archive may be what failed
-            pass
-        raise
-
-
-def _launch(store, config, campaign) -> None:
-    import signal
-
-    from rich.live import Live
-
-    from dgm.bench.evaluate import EvalSettings, Evaluator
-    from dgm.bench.registry import load_benchmark
-    from dgm.cli.dashboard import live_view
-    from dgm.evolution.loop import CampaignRunner
-    from dgm.executor import ThreadExecutor
-    from dgm.llm.client import Budget, LLMClient
-    from dgm.llm.gateway import Gateway
-    from dgm.sandbox.docker import SandboxLimits, docker_client, drain_removals, remove_orphans
-
-    bench = load_benchmark(config.benchmark, **config.benchmark_options)
-    client = docker_client()
-    removed = remove_orphans(client)
-    if removed:
-        console.print(f"removed {removed} sandbox(es) left by a crashed run")
-    budget = Budget(config.budget_usd, lambda: store.campaign_spend(campaign.id))
-    llm = LLMClient(store, budgets={campaign.id: budget})
-    limits = SandboxLimits(memory_mb=config.sandbox.memory_mb, cpus=config.sandbox.cpus, pids=config.sandbox.pids)
-    settings = EvalSettings(model=config.model, time_limit_s=config.time_limit_s, limits=limits)
-    executor = ThreadExecutor(config.workers)
-    if config.model.startswith("scripted:"):
-        console.print(f"[yellow]scripted rehearsal[/]: the model {escape(config.model)} is an offline stand-in; "
-                      "scores measure the machinery, not a model")
     live_enabled = console.is_terminal
-    with Gateway(llm) as gateway:
-        evaluator = Evaluator(store, client, gateway, bench, settings)
-        runner = CampaignRunner(store=store, config=config, campaign=campaign, benchmark=bench,
-                                docker_client=client, llm=llm, gateway=gateway, evaluator=evaluator,
-                                task_executor=executor,
-                                on_event=None if live_enabled else (
-                                    lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)))
-        interrupts = {"n": 0}
 
-        def on_signal(signum, frame):
-            interrupts["n"] += 1
-            if interrupts["n"] > 1:
-                _quit_at_once(store, campaign, signal.Signals(signum).name)
-            runner.request_stop(signal.Signals(signum).name)
-            console.print("stopping: finishing in-flight work (send the signal again to quit at once; "
-                          "`dgm resume` picks up either way)")
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def on_start(runner) -> None:
+        config, campaign = runner.config, runner.campaign
+        if config.model.startswith("scripted:"):
+            console.print(f"[yellow]scripted rehearsal[/]: the model {escape(config.model)} is an offline stand-in; "
+                          "scores measure the machinery, not a model")
         console.print(f"campaign [bold]{escape(campaign.name)}[/] ({campaign.id}): {config.generations} generation(s) x "
                       f"{config.children_per_generation} child(ren) on {escape(config.benchmark)}, "
                       f"stages {escape(', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages))}, "
                       f"held-out {len(runner.plan.heldout)}")
-        broken = None
-        try:
-            if live_enabled:
-                with Live(live_view(runner), console=console, refresh_per_second=2) as live:
-                    result = {}
 
-                    def drive() -> None:
-                        try:
-                            result["status"] = runner.run()
-                        except BaseException as exc:  # noqa: BLE001 - raised again below, in the main thread
-                            result["error"] = exc
+    def on_quit_at_once(campaign_id: str, signame: str):
+        console.show_cursor(True)
+        err_console.print(f"quit at once (second {signame}); `dgm resume {campaign_id}` redoes what was in flight")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
 
-                    worker = threading.Thread(target=drive, daemon=True)
-                    worker.start()
-                    while worker.is_alive():
-                        worker.join(0.5)
-                        live.update(live_view(runner))
-                    if "error" in result:
-                        raise result["error"]
-                    status = result["status"]
-            else:
-                status = runner.run()
-        except InfrastructureError as exc:
-            broken, status = exc, "failed"
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            executor.shutdown()
-            drain_removals()
+    return CampaignHooks(
+        on_orphans_removed=lambda n: console.print(f"removed {n} sandbox(es) left by a crashed run"),
+        on_start=on_start,
+        on_event=None if live_enabled else (
+            lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)),
+        watch=_watch_live if live_enabled else None,
+        on_stop_requested=lambda signame: console.print(
+            "stopping: finishing in-flight work (send the signal again to quit at once; "
+            "`dgm resume` picks up either way)"),
+        on_quit_at_once=on_quit_at_once)
+
+
+def _watch_live(runner, run) -> str:
+    """Run the campaign on a thread while the main one redraws the dashboard
+    (and takes the signals); its status, or its exception raised here."""
+    from rich.live import Live
+
+    from dgm.cli.dashboard import live_view
+
+    with Live(live_view(runner), console=console, refresh_per_second=2) as live:
+        result = {}
+
+        def drive() -> None:
+            try:
+                result["status"] = run()
+            except BaseException as exc:  # noqa: BLE001 - raised again below, in the main thread
+                result["error"] = exc
+
+        worker = threading.Thread(target=drive, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.5)
+            live.update(live_view(runner))
+        if "error" in result:
+            raise result["error"]
+        return result["status"]
+
+
+def _show_campaign(result) -> None:
+    """The lineage and figures of a campaign that stopped; then the failure that stopped it, if any."""
     try:
-        _print_campaign_summary(store, store.get_campaign(campaign.id), status)
+        _print_campaign_summary(result.store, result.store.get_campaign(result.campaign.id), result.status)
     except ArchiveUnavailable:
-        if broken is None:
+        if result.broken is None:
             raise
-    if broken is not None:
-        raise InfrastructureError(f"{broken}. The campaign stopped; nothing finished is lost and the runs it "
-                                  f"interrupted are not counted: once fixed, `dgm resume {campaign.id}` redoes them")
-
-
-def _quit_at_once(store, campaign, signame: str) -> None:
-    """The second signal: exit now, as a kill would, but say so. Unwinding the
-    threads instead (children waiting on task runs the executor no longer
-    takes) hung for good or rejected healthy children. What was in flight
-    stays unfinished, for `dgm resume` to redo; the sandboxes are left to
-    the next dgm command's orphan sweep: removing them here would make the
-    runs still in flight record their own sandbox's death as the agent's
-    error. The campaign is marked interrupted, given a few seconds at most
-    (the interrupted thread may hold the archive's lock)."""
-
-    def mark() -> None:
-        try:
-            store.set_campaign_status(campaign.id, "interrupted", finished=True)
-            store.add_event(campaign.id, "campaign_stopped", {
-                "status": "interrupted", "reason": f"second {signame}: quit at once; `dgm resume` redoes the work "
-                                                  "that was in flight"})
-        except Exception:  # noqa: BLE001 - best effort: a stale heartbeat tells the same later
-            pass
-
-    worker = threading.Thread(target=mark, daemon=True)
-    worker.start()
-    worker.join(3)
-    console.show_cursor(True)
-    err_console.print(f"quit at once (second {signame}); `dgm resume {campaign.id}` redoes what was in flight")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(130)
+    result.raise_if_broken()
 
 
 def _print_campaign_summary(store, campaign, status: str) -> None:
@@ -831,6 +540,10 @@ def main() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)  # `dgm run` puts its own graceful stop on top
+        # Python keeps SIGINT ignored when its parent ignored it, as a shell without
+        # job control does for `dgm eval ... &` (a script, CI, nohup): Ctrl-C and
+        # `kill -INT` were then lost and the evaluation ran to its end. Taken back here.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:  # newer Typer carries its own copy of Click; older ones use Click itself
         from typer._click import exceptions as click_errors
     except ImportError:

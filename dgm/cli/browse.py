@@ -654,9 +654,8 @@ def replay_cmd(
 ):
     """Re-run an archived agent on a task: from the recording (reports divergence) or live."""
     from dgm.bench.registry import load_benchmark
-    from dgm.lineage.replay import VOLATILE_NOTE, default_source_run, find_source_run, replay
-
-    from dgm.sandbox.docker import docker_client, ensure_image, remove_orphans
+    from dgm.lineage.replay import VOLATILE_NOTE, default_source_run, find_source_run
+    from dgm.runs.replay import replay_on_task
 
     if recorded and live:
         raise UsageError("give --recorded or --live, not both")
@@ -694,16 +693,17 @@ def replay_cmd(
     bench_name = benchmark or (source.benchmark if source is not None else "dgm-mini")
     bench = load_benchmark(bench_name)
     (the_task,) = bench.select([task])
-    client = docker_client()
-    ensure_image(client, bench.image(the_task))
-    remove_orphans(client)
     if mode == "recorded":
         what = f"recording of run {source.id}"
     else:
         what = f"model {model or (source.model if source is not None else '?')}"
-    if not json_out:
-        console.print(f"replaying agent [bold]{a.id}[/] on {escape(f'{bench_name}/{task}')} ({mode}: {escape(what)})")
-    report = replay(store, client, bench, a, the_task, mode=mode, source=source, model=model, time_limit_s=time_limit)
+
+    def on_start() -> None:
+        if not json_out:
+            console.print(f"replaying agent [bold]{a.id}[/] on {escape(f'{bench_name}/{task}')} ({mode}: {escape(what)})")
+
+    report = replay_on_task(store, bench, a, the_task, mode=mode, source=source, model=model, time_limit_s=time_limit,
+                            on_start=on_start)
     report.notes[:0] = notes
     if json_out:
         return _echo_json(report.as_dict())

@@ -21,7 +21,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from dgm.errors import (ArchiveIncomplete, ArchiveUnavailable, BudgetExceeded, InfrastructureError,
                         ModelUnavailable, NotFound)
@@ -34,6 +34,18 @@ from dgm.liveness import heartbeat
 from dgm.llm.client import CallContext, UpstreamError
 from dgm.llm.gateway import CONTAINER_SOCKET
 from dgm.ranking import best_key
+
+if TYPE_CHECKING:
+    import docker
+
+    from dgm.archive.models import Campaign
+    from dgm.archive.store import ArchiveStore
+    from dgm.bench.evaluate import Evaluator
+    from dgm.bench.task import Benchmark
+    from dgm.config import CampaignConfig
+    from dgm.executor import Executor
+    from dgm.llm.client import LLMClient
+    from dgm.llm.gateway import Gateway
 
 
 class Stopped(Exception):
@@ -68,20 +80,38 @@ class RunnerState:
             del self.log[:-200]
 
 
+@dataclass(frozen=True)
+class CampaignContext:
+    """Everything a campaign runs with, built once (`dgm.runs.campaign`)."""
+
+    store: ArchiveStore
+    config: CampaignConfig
+    campaign: Campaign
+    benchmark: Benchmark
+    docker: docker.DockerClient
+    llm: LLMClient
+    gateway: Gateway
+    evaluator: Evaluator
+    executor: Executor
+    """Where task runs execute."""
+    on_event: Callable[[str], None] | None = None
+    """Each event as a line, as it is recorded (the CLI prints them when there is no live view)."""
+
+
 class CampaignRunner:
-    def __init__(self, *, store, config, campaign, benchmark, docker_client, llm, gateway, evaluator,
-                 task_executor, on_event: Callable[[str], None] | None = None):
-        self.store = store
-        self.config = config
-        self.campaign = campaign
-        self.benchmark = benchmark
-        self.docker = docker_client
-        self.llm = llm
-        self.gateway = gateway
-        self.evaluator = evaluator
-        self.tasks = task_executor
-        self.plan: StagePlan = build_plan(config, benchmark)
-        self.tasks_by_id = {t.instance_id: t for t in benchmark.tasks()}
+    def __init__(self, context: CampaignContext):
+        self.context = context
+        self.store: ArchiveStore = context.store
+        self.config: CampaignConfig = context.config
+        self.campaign: Campaign = context.campaign
+        self.benchmark: Benchmark = context.benchmark
+        self.docker: docker.DockerClient = context.docker
+        self.llm: LLMClient = context.llm
+        self.gateway: Gateway = context.gateway
+        self.evaluator: Evaluator = context.evaluator
+        self.tasks: Executor = context.executor
+        self.plan: StagePlan = build_plan(self.config, self.benchmark)
+        self.tasks_by_id = {t.instance_id: t for t in self.benchmark.tasks()}
         self.state = RunnerState()
         self.stop_reason: str | None = None
         self._stop = threading.Event()
@@ -89,8 +119,8 @@ class CampaignRunner:
         # graceful stop's in-flight work, so no second runner takes over meanwhile.
         # Set while an infrastructure failure is being waited out: children start nothing new.
         self._paused = threading.Event()
-        self._on_event = on_event
-        self._deadline = (time.monotonic() + config.max_hours * 3600) if config.max_hours else None
+        self._on_event = context.on_event
+        self._deadline = (time.monotonic() + self.config.max_hours * 3600) if self.config.max_hours else None
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str) -> None:

@@ -1,4 +1,5 @@
-"""Re-run an archived agent on a task: from the recording (offline, free) or live.
+"""Replays' recordings and reports: which run a replay starts from, what it
+served, and how the replayed requests compare (the run itself: `dgm.runs.replay`).
 
 `--recorded` answers every LLM request of the agent with the response recorded
 for the same step of an earlier run (`Replayer`), so the agent, given the same
@@ -23,10 +24,8 @@ beside the run it replays; its LLM calls are recorded too (model
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from dgm.errors import NotFound, UsageError
@@ -169,58 +168,3 @@ def compare_requests(recorded: list[dict], replayed: list[dict]) -> dict | None:
         return {"step": len(replayed), "reason": f"the agent stopped after {len(replayed)} of "
                 f"{len(recorded)} recorded requests"}
     return None
-
-
-def replay(store, docker_client, bench, agent, task, *, mode: str, source=None, model: str | None = None,
-           time_limit_s: float = 900.0) -> ReplayReport:
-    """Run `agent` on `task` once more, record it in a new 'replay' campaign, and compare."""
-    from dgm.bench.evaluate import EvalSettings, Evaluator
-    from dgm.liveness import heartbeat
-    from dgm.llm.client import LLMClient, Replayer
-    from dgm.llm.gateway import Gateway
-
-    if mode not in ("recorded", "live"):
-        raise ValueError(f"unknown replay mode {mode!r}")
-    recording = load_recording(store, source) if mode == "recorded" else None
-    if mode == "recorded":
-        # The request hash includes the model name, so the replay must present the recorded one.
-        model = source.model
-    elif model is None:
-        if source is None:
-            raise UsageError("--live needs --model when the agent has no earlier run on this task")
-        model = source.model
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    campaign = store.create_campaign(
-        name=f"replay-{agent.id}-{task.instance_id}-{mode}-{stamp}-{os.getpid()}-{os.urandom(2).hex()}",
-        kind="replay",
-        config={"mode": mode, "agent": agent.id, "task": task.instance_id, "benchmark": bench.name,
-                "model": model, "source_run": source.id if source else None, "time_limit_s": time_limit_s},
-    )
-    replayer = Replayer(recording.steps) if recording else None
-    try:
-        with heartbeat(store, campaign.id), Gateway(LLMClient(store)) as gateway:
-            evaluator = Evaluator(store, docker_client, gateway, bench,
-                                  EvalSettings(model=model, time_limit_s=time_limit_s))
-            run = evaluator.run_task(agent, task, campaign_id=campaign.id, stage=f"{mode}-{campaign.id}",
-                                     kind="replay", replay=replayer)
-    except BaseException as exc:
-        # A replay is not resumed: a run the failure cut short is closed, not left 'running'.
-        store.close_campaign(campaign.id, "failed", unfinished_error=f"replay stopped: {type(exc).__name__}: {exc}")
-        raise
-    store.set_campaign_status(campaign.id, "completed", finished=True)
-    report = ReplayReport(mode=mode, campaign_id=campaign.id, run=run, source=source)
-    if source is not None:
-        report.patch_identical = (run.patch or "") == (source.patch or "")
-    if recording is not None:
-        replayed_calls = [c for c in store.list_llm_calls(run.id) if c.status == "ok"]
-        replayed_requests = [store.artifacts.get_json(c.artifact_id).get("request") or {} for c in replayed_calls]
-        report.recorded_steps = len(recording.steps)
-        report.replayed_steps = len(replayed_requests)
-        report.exact_divergence = replayer.divergence
-        report.divergence = compare_requests(recording.requests, replayed_requests)
-        if replayer.divergence and replayer.divergence.get("reason") == "more requests than recorded":
-            # The agent asked for more than was recorded: a divergence in any reading.
-            report.divergence = report.divergence or replayer.divergence
-        if run.status == "error" and run.error:
-            report.notes.append(f"replay run error: {run.error}")
-    return report

@@ -48,8 +48,22 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dgm.errors import DockerUnavailable, ImageUnavailable, InfrastructureError, SandboxKilled, SandboxLaunchFailed
+
+if TYPE_CHECKING:
+    from dgm.sandbox.limits import SandboxLimits
+
+
+def __getattr__(name: str):
+    # `from dgm.sandbox.docker import SandboxLimits`, as before the type had its own
+    # module; imported on first use, so `dgm ls` (pid checks) does not load pydantic.
+    if name == "SandboxLimits":
+        from dgm.sandbox.limits import SandboxLimits
+
+        return SandboxLimits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 LABEL = "dgm.sandbox"
 OWNER_PID_LABEL = "dgm.owner_pid"
@@ -67,17 +81,6 @@ class Mount:
     host_path: str
     container_path: str
     read_only: bool = True
-
-
-@dataclass(frozen=True)
-class SandboxLimits:
-    memory_mb: int = 2048
-    cpus: float = 1.0
-    pids: int = 256
-    output_cap_bytes: int = 2_000_000
-    """Bytes of an exec's output kept; the rest is drained and dropped."""
-    host_grace_s: float = 15.0
-    """How long past an exec's own timeout the host waits before killing the container."""
 
 
 @dataclass
@@ -338,7 +341,11 @@ class Sandbox:
         writable in-memory directory owned by the agent user."""
         self.client = client
         self.image = image
-        self.limits = limits or SandboxLimits()
+        if limits is None:
+            from dgm.sandbox.limits import SandboxLimits
+
+            limits = SandboxLimits()
+        self.limits = limits
         self.mounts = mounts or []
         self.labels = labels or {}
         self.name = f"dgm-{name_hint}-{uuid.uuid4().hex[:10]}"

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from dgm.bench.evaluate import EvalSettings, Evaluator
 from dgm.config import CampaignConfig
-from dgm.evolution.loop import CampaignRunner
-from dgm.executor import ThreadExecutor
-from dgm.llm.client import Budget, LLMClient
-from dgm.llm.gateway import Gateway
-from dgm.sandbox.docker import SandboxLimits, drain_removals
+from dgm.runs.campaign import campaign_runner
 
 
 def run_campaign(store, docker_client, bench, *, campaign=None, on_runner=None, **config_fields):
@@ -18,23 +13,11 @@ def run_campaign(store, docker_client, bench, *, campaign=None, on_runner=None, 
         campaign = store.create_campaign(name=config.name or f"test-{len(store.list_campaigns())}",
                                          kind="evolution", config=config.model_dump(mode="json"),
                                          seed=config.seed, budget_usd=config.budget_usd)
-    budget = Budget(config.budget_usd, lambda: store.campaign_spend(campaign.id))
-    llm = LLMClient(store, budgets={campaign.id: budget})
-    executor = ThreadExecutor(config.workers)
-    limits = SandboxLimits(memory_mb=config.sandbox.memory_mb, pids=config.sandbox.pids)
-    try:
-        with Gateway(llm) as gateway:
-            evaluator = Evaluator(store, docker_client, gateway, bench,
-                                  EvalSettings(model=config.model, time_limit_s=config.time_limit_s, limits=limits))
-            runner = CampaignRunner(store=store, config=config, campaign=campaign, benchmark=bench,
-                                    docker_client=docker_client, llm=llm, gateway=gateway, evaluator=evaluator,
-                                    task_executor=executor)
-            if on_runner:
-                on_runner(runner)
-            status = runner.run()
-    finally:
-        executor.shutdown()
-        drain_removals()
+    # The runner `dgm run` builds (its limits from the config, cpus included), without the CLI's signals.
+    with campaign_runner(store, config, campaign, docker_client=docker_client, benchmark=bench) as runner:
+        if on_runner:
+            on_runner(runner)
+        status = runner.run()
     return store.get_campaign(campaign.id), status
 
 

@@ -35,20 +35,12 @@ def evaluate(store, client, bench, agent_dir: Path, model: str, *, workers: int 
              campaign_name: str = "test-eval"):
     """Evaluate an agent dir on a benchmark the way `dgm eval` does; returns the runs."""
     from dgm.agent_code import commit_agent_dir
-    from dgm.bench.evaluate import EvalSettings, Evaluator
-    from dgm.executor import ThreadExecutor
-    from dgm.llm.client import LLMClient
-    from dgm.llm.gateway import Gateway
+    from dgm.bench.evaluate import EvalSettings
+    from dgm.runs.eval import evaluate_tasks
 
     sha = commit_agent_dir(store, agent_dir, "test agent")
     campaign = store.create_campaign(name=campaign_name, kind="eval", config={})
     agent = store.add_agent(campaign.id, sha, status="admitted", origin="dir")
     settings = settings or EvalSettings(model=model, time_limit_s=120)
-    executor = ThreadExecutor(workers)
-    try:
-        with Gateway(LLMClient(store)) as gateway:
-            evaluator = Evaluator(store, client, gateway, bench, settings)
-            return evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id, stage="eval",
-                                       executor=executor)
-    finally:
-        executor.shutdown()
+    return evaluate_tasks(store, client, bench, agent, bench.tasks(), campaign_id=campaign.id, settings=settings,
+                          workers=workers)

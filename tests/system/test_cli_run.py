@@ -284,30 +284,30 @@ def test_a_start_that_dies_before_its_runner_does_not_leave_the_campaign_running
                                                                                   failure, status):
     """QA: a Ctrl-C in the seconds between a resume's claim and its runner's
     start left the campaign `running` with a dead pid, and no stop event."""
-    from dgm.cli import app as cli
     from dgm.archive.store import ArchiveStore
     from dgm.config import CampaignConfig
+    from dgm.runs import campaign as runs_campaign
 
-    def dies(store, config, campaign):
+    def dies(store, config, campaign, hooks):
         raise failure("before the runner")
 
-    monkeypatch.setattr(cli, "_launch", dies)
+    monkeypatch.setattr(runs_campaign, "run_campaign", dies)
     with ArchiveStore.open(None, tmp_path / "archive") as store:
         campaign = store.create_campaign("early", "evolution", CampaignConfig().model_dump(mode="json"))
         with pytest.raises(failure):
-            cli._launch_or_mark_stopped(store, CampaignConfig(), campaign)
+            runs_campaign.launch_campaign(store, CampaignConfig(), campaign)
         assert store.get_campaign("early").status == status
         stop = [e for e in store.list_events(campaign.id) if e.kind == "campaign_stopped"]
         assert len(stop) == 1 and "stopped before its runner started" in stop[0].payload["reason"]
 
         # A runner that ran records its own stop: the wrapper leaves it alone.
-        def runs_then_fails(store, config, campaign):
+        def runs_then_fails(store, config, campaign, hooks):
             store.set_campaign_status(campaign.id, "budget_exhausted", finished=True)
             raise failure("after the runner")
 
-        monkeypatch.setattr(cli, "_launch", runs_then_fails)
+        monkeypatch.setattr(runs_campaign, "run_campaign", runs_then_fails)
         other = store.create_campaign("ran", "evolution", CampaignConfig().model_dump(mode="json"))
         with pytest.raises(failure):
-            cli._launch_or_mark_stopped(store, CampaignConfig(), other)
+            runs_campaign.launch_campaign(store, CampaignConfig(), other)
         assert store.get_campaign("ran").status == "budget_exhausted"
         assert not [e for e in store.list_events(other.id) if e.kind == "campaign_stopped"]

@@ -145,11 +145,9 @@ def _evaluation_cut_mid_run(tmp_path, store, client, docker_client, cut, *, name
     import json
 
     from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
-    from dgm.bench.evaluate import EvalSettings, Evaluator
-    from dgm.executor import ThreadExecutor
-    from dgm.llm.client import LLMClient
-    from dgm.llm.gateway import Gateway
+    from dgm.bench.evaluate import EvalSettings
     from dgm.llm.scripted import BUILTIN_SPECS
+    from dgm.runs.stack import run_stack
 
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=n_tasks)
     # Gold answers, slowly: the agent is mid-run when the cut comes.
@@ -158,30 +156,24 @@ def _evaluation_cut_mid_run(tmp_path, store, client, docker_client, cut, *, name
     campaign = store.create_campaign(name=name, kind="eval", config={})
     agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
                             origin="seed")
-    executor = ThreadExecutor(1)
     outcome = {}
-    try:
-        with Gateway(LLMClient(store)) as gateway:
-            evaluator = Evaluator(store, client, gateway, bench,
-                                  EvalSettings(model=f"scripted:{spec}", time_limit_s=60))
+    with run_stack(store, client, bench, EvalSettings(model=f"scripted:{spec}", time_limit_s=60)) as stack:
 
-            def run() -> None:
-                try:
-                    outcome["runs"] = evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id,
-                                                          stage="eval", executor=executor)
-                except BaseException as exc:  # noqa: BLE001
-                    outcome["error"] = exc
+        def run() -> None:
+            try:
+                outcome["runs"] = stack.evaluator.run_tasks(agent, bench.tasks(), campaign_id=campaign.id,
+                                                            stage="eval", executor=stack.executor)
+            except BaseException as exc:  # noqa: BLE001
+                outcome["error"] = exc
 
-            worker = threading.Thread(target=run)
-            worker.start()
-            _wait_for(lambda: any(_running_container(docker_client, r.id)
-                                  for r in store.list_task_runs(campaign_id=campaign.id)),
-                      what="the first task's agent to run")
-            cut(store.list_task_runs(campaign_id=campaign.id)[0])
-            worker.join(60)
-            assert not worker.is_alive()
-    finally:
-        executor.shutdown()
+        worker = threading.Thread(target=run)
+        worker.start()
+        _wait_for(lambda: any(_running_container(docker_client, r.id)
+                              for r in store.list_task_runs(campaign_id=campaign.id)),
+                  what="the first task's agent to run")
+        cut(store.list_task_runs(campaign_id=campaign.id)[0])
+        worker.join(60)
+        assert not worker.is_alive()
     return outcome, store.list_task_runs(campaign_id=campaign.id)
 
 

@@ -19,11 +19,9 @@ from tests.support.cli import run_dgm
 from dgm.archive import ArchiveStore
 from dgm.bench import registry
 from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
-from dgm.bench.evaluate import EvalSettings, Evaluator
-from dgm.executor import ThreadExecutor
+from dgm.bench.evaluate import EvalSettings
 from dgm.lineage.replay import compare_requests, normalise_volatile
-from dgm.llm.client import LLMClient
-from dgm.llm.gateway import Gateway
+from dgm.runs.eval import evaluate_tasks
 from tests.support.tiny_bench import TinyBenchmark
 
 pytestmark = pytest.mark.docker
@@ -49,10 +47,8 @@ def recorded(tmp_path_factory, docker_client):
     sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
     campaign = store.create_campaign("recorded", "eval", {"benchmark": "tiny"})
     agent = store.add_agent(campaign.id, sha, status="seed", origin="seed")
-    with Gateway(LLMClient(store)) as gateway:
-        evaluator = Evaluator(store, client, gateway, bench, EvalSettings(model="scripted:gold", time_limit_s=120))
-        (run,) = evaluator.run_tasks(agent, bench.tasks()[:1], campaign_id=campaign.id, stage="eval",
-                                     executor=ThreadExecutor(1))
+    (run,) = evaluate_tasks(store, client, bench, agent, bench.tasks()[:1], campaign_id=campaign.id,
+                            settings=EvalSettings(model="scripted:gold", time_limit_s=120))
     assert run.status == "resolved" and run.patch.strip()
     # A child whose code differs from the recorded agent's (its system prompt changed, to
     # text that is Rich markup: the divergence report quotes it).

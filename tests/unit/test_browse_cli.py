@@ -353,7 +353,7 @@ def test_a_killed_runner_on_this_machine_is_known_dead_at_once(tmp_path):
     import sqlalchemy as sa
 
     from dgm.archive.models import Campaign
-    from dgm.cli.app import _refuse_if_running
+    from dgm.runs.campaign import refuse_if_running as _refuse_if_running
     from dgm.errors import UsageError
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
