@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dgm.archive.models import has_own_code as archived_has_own_code
+from dgm.archive.records import has_own_code as archived_has_own_code
 from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
 
 
