@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from dgm.archive.records import has_own_code as archived_has_own_code
-from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
+from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY
 
 
 def _iso(value: datetime | None) -> str | None:
