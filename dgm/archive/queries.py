@@ -1,7 +1,9 @@
 """Read-model queries: whole-campaign reads for listings, lineage and the explorer.
 
 `ArchiveQueries` owns the read side of an archive's database: its read
-sessions and the grouped queries browsing is made of. Each query is one
+sessions and the grouped queries browsing is made of (those the browsing
+commands share are SQL text in reads.py, which also runs them without
+SQLAlchemy on an SQLite archive; `fetch` runs them here). Each query is one
 grouped statement, never one per agent: a campaign can hold 100,000 agents
 with 50 runs each, and `dgm lineage` must stay interactive. `ArchiveStore`
 (store.py) builds on it and adds every write; reads here never write.

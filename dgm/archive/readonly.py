@@ -24,7 +24,8 @@ from dgm.archive.records import SCHEMA_HEAD
 from dgm.errors import ArchiveUnavailable
 
 SQLITE_BUSY_TIMEOUT_S = 30
-"""As long as a writer may hold the lock before a reader gives up (database.py's, for writers)."""
+"""How long a browsing read waits for a lock (a checkpoint, a recovery) before it fails:
+as long as dgm's writers wait (database.SQLITE_BUSY_TIMEOUT_S)."""
 _PLAIN_SQLITE_URL = "sqlite:///"
 
 
@@ -62,7 +63,7 @@ def open_sqlite_readonly(url: str | None, root: Path, *, root_given: bool) -> Ar
     except sqlite3.Error:
         return None
     try:
-        directory = _ready_directory(conn, path, root, follow_record=given_url is not None and not root_given)
+        directory = _ready_directory(conn, root, follow_record=given_url is not None and not root_given)
     except sqlite3.Error:
         directory = None
     except BaseException:
@@ -84,7 +85,7 @@ def open_sqlite_readonly(url: str | None, root: Path, *, root_given: bool) -> Ar
                         code=AgentCodeStore(directory / "agents.git"), close=conn.close)
 
 
-def _ready_directory(conn: sqlite3.Connection, database: Path, root: Path, *, follow_record: bool) -> Path | None:
+def _ready_directory(conn: sqlite3.Connection, root: Path, *, follow_record: bool) -> Path | None:
     """The archive's directory if the database is at the current schema and it
     and its directory already name each other, with agent code in it; else None."""
     from dgm.archive.identity import settled_directory
