@@ -28,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from dgm.archive.identity import require_code_dir, settle_directory
+from dgm.archive.records import SCHEMA_HEAD
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -37,11 +38,6 @@ PG_CONNECT_TIMEOUT_S = 5
 # Alembic's command API goes through module-global proxies (alembic.context),
 # so two threads must not run it at once.
 _alembic_lock = threading.Lock()
-
-SCHEMA_HEAD = "0004"
-"""The newest migration's revision (a test checks it against Alembic's head):
-an archive already there is opened without importing Alembic, a second off
-every command's start-up."""
 
 
 def open_database(url: str | None, root: Path | str, *, create: bool, root_given: bool

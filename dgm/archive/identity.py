@@ -18,15 +18,16 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from dgm.archive.code import AgentCodeStore
-from dgm.archive.models import Agent, ArchiveInfo
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+# What settles a directory (below `settled_directory`) reads and writes
+# rows, and imports SQLAlchemy when it runs: the read-only opening of an
+# SQLite archive (readonly.py) uses only `settled_directory`, without it.
 
 ARCHIVE_ID_FILE = "archive-id"
 """In the archive directory: which archive database its code and artifacts belong to."""
@@ -68,6 +69,19 @@ def _read_directory_id(root: Path) -> str | None:
                      "command checks the directory against the archive's agents and marks it again")
 
 
+def settled_directory(info: dict[str, str], root: Path, *, follow_record: bool) -> Path | None:
+    """The archive's directory when the database's record (`info`: its
+    `archive_info` rows) and the directory's mark already agree, so opening
+    has nothing to write; None when opening must settle them
+    (`settle_directory`). UsageError if the directory's mark is damaged."""
+    archive_id, recorded = info.get("archive_id"), info.get("archive_dir")
+    if follow_record and recorded:
+        root = Path(recorded)
+    if archive_id is None or recorded != str(root.resolve()):
+        return None
+    return root if _read_directory_id(root) == archive_id else None
+
+
 def _settle_directory_attempt(engine: sa.Engine, root: Path, *, follow_record: bool, create: bool,
                       db_inside: bool = False, last_try: bool = True) -> Path:
     """The directory holding this database's agent code and artifacts, checked
@@ -79,8 +93,18 @@ def _settle_directory_attempt(engine: sa.Engine, root: Path, *, follow_record: b
     another archive; a fresh directory is refused while the recorded one
     exists or while the archive has agents whose code it lacks.
     """
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session
+
+    from dgm.archive.code import AgentCodeStore
+    from dgm.archive.models import Agent, ArchiveInfo
+
     with Session(engine) as session:
         info = {row.key: row.value for row in session.scalars(select(ArchiveInfo))}
+    settled = settled_directory(info, root, follow_record=follow_record)
+    if settled is not None:
+        return settled
     archive_id, recorded = info.get("archive_id"), info.get("archive_dir")
     if follow_record and recorded:
         root = Path(recorded)
@@ -181,6 +205,10 @@ def _write_mark(root: Path, archive_id: str, *, replace: bool) -> bool:
 def _take_back_mark(engine: sa.Engine, root: Path, archive_id: str) -> None:
     """After a lost claim: remove the mark this opening made, unless the winner
     recorded that same id (it read the mark and claimed it: the mark is right)."""
+    from sqlalchemy.orm import Session
+
+    from dgm.archive.models import ArchiveInfo
+
     with Session(engine) as session:
         winner = session.get(ArchiveInfo, "archive_id")
     if winner is not None and winner.value == archive_id:
@@ -201,6 +229,8 @@ def settle_directory(engine: sa.Engine, root: Path, **kwargs) -> Path:
     """The directory holding this database's agent code and artifacts (see
     `_settle_directory_attempt`), tried again if another process's first
     opening got in between; ArchiveUnavailable if they keep doing so."""
+    from sqlalchemy.exc import IntegrityError
+
     attempts = 5
     for attempt in range(attempts):
         try:
@@ -216,6 +246,10 @@ def settle_directory(engine: sa.Engine, root: Path, **kwargs) -> Path:
 def _claim(engine: sa.Engine, archive_id: str, directory: str, *, first: bool = False) -> str:
     """Record `archive_id` and `directory`; with `first`, only if no id is recorded
     yet (else `_Raced`: another opening claimed it). Returns the id."""
+    from sqlalchemy.orm import Session
+
+    from dgm.archive.models import ArchiveInfo
+
     with Session(engine.execution_options(dgm_write=True)) as session, session.begin():
         stored = session.get(ArchiveInfo, "archive_id")
         if stored is None:

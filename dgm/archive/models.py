@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from dgm.archive.records import has_own_code  # noqa: F401 - its home was here
+
 CAMPAIGN_KINDS = ("evolution", "eval", "import", "replay")
 CAMPAIGN_STATUSES = ("running", "completed", "budget_exhausted", "interrupted", "failed")
 AGENT_STATUSES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected")
@@ -47,14 +49,6 @@ SHA_LEN = 40
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def has_own_code(meta: dict[str, Any] | None) -> bool:
-    """From an agent's meta: False for a child rejected before its code was
-    committed (the loop sets `own_commit` False until it is), whose commit
-    is still its parent's. Agents without the key (seeds, imports, agent
-    directories) have code of their own."""
-    return (meta or {}).get("own_commit", True) is not False
 
 
 class UTCDateTime(TypeDecorator[datetime]):

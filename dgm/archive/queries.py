@@ -1,7 +1,9 @@
 """Read-model queries: whole-campaign reads for listings, lineage and the explorer.
 
 `ArchiveQueries` owns the read side of an archive's database: its read
-sessions and the grouped queries browsing is made of. Each query is one
+sessions and the grouped queries browsing is made of (those the browsing
+commands share are SQL text in reads.py, which also runs them without
+SQLAlchemy on an SQLite archive; `fetch` runs them here). Each query is one
 grouped statement, never one per agent: a campaign can hold 100,000 agents
 with 50 runs each, and `dgm lineage` must stay interactive. `ArchiveStore`
 (store.py) builds on it and adds every write; reads here never write.
@@ -10,37 +12,19 @@ with 50 runs each, and `dgm lineage` must stay interactive. `ArchiveStore`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from dgm.archive import reads
 from dgm.archive.database import translate_db_errors
-from dgm.archive.models import Agent, Campaign, LLMCall, TaskRun, has_own_code
+from dgm.archive.models import Agent, Campaign, TaskRun
+from dgm.archive.records import LineageRow
 from dgm.errors import NotFound
-from dgm.ranking import IN_FLIGHT
-
-
-class LineageRow(NamedTuple):
-    id: str
-    parent_id: str | None
-    generation: int
-    status: str
-    origin: str
-    score: float | None
-    heldout_score: float | None
-    stage_reached: int
-    commit_sha: str
-
-
-def _lineage_select() -> sa.Select[Any]:
-    """The agent columns of a `LineageRow`, in its order."""
-    t = Agent.__table__.c
-    return sa.select(t.id, t.parent_id, t.generation, t.status, t.origin, t.score, t.heldout_score,
-                     t.stage_reached, t.commit_sha)
 
 
 class ArchiveQueries:
@@ -52,35 +36,16 @@ class ArchiveQueries:
         """The database URL with any password masked."""
         self._read_session = sessionmaker(engine, expire_on_commit=False)
 
+    # The grouped queries browsing shares are SQL text in reads.py, run here
+    # through this archive's connection (and by `dgm ls` without SQLAlchemy).
+
     def campaign_overview(self) -> dict[str, dict[str, Any]]:
         """campaign id -> {"agents": n, "admitted": n, "best_score": float | None}."""
-        # Best among agents whose evaluation is over, as every other view ranks (dgm.ranking).
-        query = select(
-            Agent.campaign_id, func.count(), func.sum(sa.case((Agent.status == "admitted", 1), else_=0)),
-            func.max(sa.case((Agent.status.not_in(IN_FLIGHT), Agent.score))),
-        ).group_by(Agent.campaign_id)
-        # Evaluations and replays of archived agents run agents of other campaigns: count those too.
-        elsewhere = (
-            select(TaskRun.campaign_id, func.count(sa.distinct(TaskRun.agent_id)))
-            .join(Agent, Agent.id == TaskRun.agent_id)
-            .where(Agent.campaign_id != TaskRun.campaign_id,
-                   TaskRun.campaign_id.in_(select(Campaign.id).where(Campaign.kind.in_(("eval", "replay")))))
-            .group_by(TaskRun.campaign_id)
-        )
-        with self._read() as s:
-            out = {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
-                   for cid, n, admitted, best in s.execute(query)}
-            for cid, n in s.execute(elsewhere):
-                entry = out.setdefault(cid, {"agents": 0, "admitted": 0, "best_score": None})
-                entry["agents"] += n
-            return out
+        return reads.campaign_overview(self.fetch)
 
     def rejections(self, campaign_id: str) -> dict[str, tuple[str | None, bool]]:
         """Rejected agent id -> (rejection reason, whether it has code of its own), for exports."""
-        query = select(Agent.id, Agent.rejection_reason, Agent.meta).where(
-            Agent.campaign_id == campaign_id, Agent.status == "rejected")
-        with self._read() as s:
-            return {aid: (reason, has_own_code(meta)) for aid, reason, meta in s.execute(query)}
+        return reads.rejections(self.fetch, campaign_id, json_as_text=self.engine.dialect.name == "sqlite")
 
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
         """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order;
@@ -89,35 +54,20 @@ class ArchiveQueries:
         Fields: id, parent_id, generation, status, origin, score, heldout_score,
         stage_reached, commit_sha.
         """
-        # No datetimes (converting 100,000 costs more than the query), and the
-        # rows come from the DBAPI cursor: SQLAlchemy's Row objects cost more
-        # than SQLite itself here.
-        t = Agent.__table__.c
-        query = _lineage_select().where(t.campaign_id == campaign_id)
-        # Sorted here, not in SQL: a stable sort keeps the table's insertion
-        # order within a generation and saves the database a temporary B-tree.
-        rows = [LineageRow._make(row) for row in self._fetch_raw(query)]
-        rows.sort(key=lambda r: r.generation)
-        with self._read() as s:
-            kind = s.scalar(select(Campaign.kind).where(Campaign.id == campaign_id))
-        if kind in ("eval", "replay"):
-            # An evaluation or replay of archived agents: those agents are what it is about.
-            rows += self.agents_run_from_elsewhere(campaign_id)
-        return rows
+        return reads.lineage_rows(self.fetch, campaign_id)
 
     def agents_run_from_elsewhere(self, campaign_id: str) -> list[LineageRow]:
         """Agents of other campaigns that this one ran (`dgm eval --agent ID`, a replay), as light rows."""
-        t, r = Agent.__table__.c, TaskRun.__table__.c
-        ran = sa.select(r.agent_id).where(r.campaign_id == campaign_id).distinct()
-        query = _lineage_select().where(t.id.in_(ran), t.campaign_id != campaign_id)
-        return sorted((LineageRow._make(row) for row in self._fetch_raw(query)), key=lambda a: a.id)
+        return reads.agents_run_from_elsewhere(self.fetch, campaign_id)
 
-    def _fetch_raw(self, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
-        """All rows of a Core query as plain DBAPI tuples (only for columns without type processing)."""
+    def fetch(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """All rows of one read statement (SQL text, `:name` parameters) as plain DBAPI tuples:
+        no datetime or JSON decoding (records.py does that), and no SQLAlchemy Row objects,
+        which cost more than SQLite itself on a 100,000-agent campaign."""
         with self._read_conn() as conn:
-            compiled = query.compile(dialect=conn.dialect)
-            params = compiled.construct_params()
-            args: Any = tuple(params[k] for k in compiled.positiontup) if compiled.positional else params
+            compiled = sa.text(sql).compile(dialect=conn.dialect)
+            values = compiled.construct_params(dict(params))
+            args: Any = tuple(values[k] for k in compiled.positiontup) if compiled.positional else values
             cursor = conn.connection.cursor()
             try:
                 cursor.execute(str(compiled), args)
@@ -140,36 +90,12 @@ class ArchiveQueries:
     def stage_results(self, *, campaign_id: str | None = None,
                       agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
         """agent id -> stage -> (resolved, finished) over its finished 'task' runs."""
-        if campaign_id is None and agent_ids is None:
-            raise TypeError("stage_results needs a campaign_id or agent_ids")
-        query = select(
-            TaskRun.agent_id, TaskRun.stage, func.sum(sa.case((TaskRun.status == "resolved", 1), else_=0)), func.count(),
-        ).where(TaskRun.kind == "task", TaskRun.status != "running").group_by(TaskRun.agent_id, TaskRun.stage)
-        if campaign_id is not None:
-            query = query.where(TaskRun.campaign_id == campaign_id)
-        out: dict[str, dict[str, tuple[int, int]]] = {}
-        with self._read() as s:
-            for chunk in _chunks(agent_ids) if agent_ids is not None else [None]:
-                q = query if chunk is None else query.where(TaskRun.agent_id.in_(chunk))
-                for agent_id, stage, resolved, n in s.execute(q):
-                    out.setdefault(agent_id, {})[stage] = (int(resolved or 0), int(n))
-        return out
+        return reads.stage_results(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
 
     def agent_costs(self, *, campaign_id: str | None = None,
                     agent_ids: Sequence[str] | None = None) -> dict[str, float]:
         """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""
-        if campaign_id is None and agent_ids is None:
-            raise TypeError("agent_costs needs a campaign_id or agent_ids")
-        query = select(LLMCall.agent_id, func.sum(LLMCall.cost_usd)).where(LLMCall.agent_id.is_not(None)) \
-            .group_by(LLMCall.agent_id)
-        if campaign_id is not None:
-            query = query.where(LLMCall.campaign_id == campaign_id)
-        out: dict[str, float] = {}
-        with self._read() as s:
-            for chunk in _chunks(agent_ids) if agent_ids is not None else [None]:
-                q = query if chunk is None else query.where(LLMCall.agent_id.in_(chunk))
-                out.update({agent_id: float(cost or 0.0) for agent_id, cost in s.execute(q)})
-        return out
+        return reads.agent_costs(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
 
     def task_status_matrix(self, agent_ids: Sequence[str], kind: str = "task") -> dict[str, dict[str, str]]:
         """agent id -> task id -> status of its latest finished run of that kind (any stage)."""

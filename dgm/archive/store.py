@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from dgm.archive import reads
 from dgm.archive.artifacts import ArtifactStore, canonical_json
 from dgm.archive.code import AgentCodeStore
 from dgm.archive.database import open_database, short_error, translate_db_errors
@@ -236,8 +237,7 @@ class ArchiveStore(ArchiveQueries):
 
     def campaign_spend(self, campaign_id: str) -> float:
         """Total cost of the campaign's recorded LLM calls (the source of truth for budgets)."""
-        with self._read() as s:
-            return float(s.scalar(select(func.coalesce(func.sum(LLMCall.cost_usd), 0.0)).where(LLMCall.campaign_id == campaign_id)))
+        return reads.campaign_spend(self.fetch, campaign_id)
 
     # -- agents --------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
+from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY  # noqa: F401 - also read from here
 from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_timeout
 from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 
@@ -44,8 +45,6 @@ TEST_CONFIG_NAMES = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", 
                      "setup.cfg", "pyproject.toml", "sitecustomize.py", "usercustomize.py", "*.pth")
 # Printed (with the grading's nonce) for each such file the patch touched.
 TEST_CONFIG_KEPT_OUT = ">>>>> DGM TEST CONFIG KEPT OUT"
-# Where a task run's tests_status lists them.
-TEST_CONFIG_KEPT_OUT_KEY = "test_config_kept_out"
 
 
 @dataclass

@@ -56,7 +56,7 @@ def _main_options(
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402,F401 - shared by browse.py
+from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_reads, open_store  # noqa: E402,F401 - shared by browse.py
 
 
 def check_model(model: str) -> None:
@@ -312,7 +312,7 @@ def status_cmd(
     """Show a campaign's progress, including one running in another process."""
     from dgm.cli.dashboard import status_view
 
-    store = open_store(archive, archive_dir, create=False)
+    store = open_reads(archive, archive_dir)  # browsing never makes an archive
     if campaign_id is None:
         campaigns = [c for c in store.list_campaigns() if c.kind == "evolution"]
         if not campaigns:
@@ -495,7 +495,7 @@ def doctor(
     check("archive", archive_ok)
 
     def model_ok():
-        from dgm.llm.scripted import is_scripted
+        from dgm.llm.model_names import is_scripted
 
         check_model(model)  # the provider key included
         if is_scripted(model):

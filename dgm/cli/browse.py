@@ -26,7 +26,7 @@ from dgm.errors import NotFound, UsageError
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli.options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_store  # noqa: E402
+from dgm.cli.options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_reads, open_store  # noqa: E402
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
                 "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
@@ -108,7 +108,7 @@ def ls_cmd(
         raise UsageError(f"--sort must be generation or score, not {sort!r}")
     if campaign is None and (sort != "generation" or limit is not None):
         raise UsageError("--sort and --limit order and cut a campaign's agents: give a campaign")
-    store = _store(archive, archive_dir)
+    store = open_reads(archive, archive_dir)  # browsing never makes an archive
     if campaign is None:
         from dgm.liveness import shown_status
 
@@ -200,7 +200,7 @@ def show_cmd(
     """One agent: proposal and diagnosis, scores per stage and held-out, per-task results, cost, diff vs parent."""
     from dgm.lineage.details import agent_details, parent_diff
 
-    store = _store(archive, archive_dir)
+    store = open_reads(archive, archive_dir)  # browsing never makes an archive
     d = agent_details(store, agent)
     a = store.get_agent(d["id"])
     diff = None

@@ -27,6 +27,14 @@ def open_store(archive: Optional[str], archive_dir: Optional[Path], *, create: b
                              root_given=archive_dir is not None)
 
 
+def open_reads(archive: Optional[str], archive_dir: Optional[Path]):
+    """The archive, to browse (never created): what `dgm ls`, `status` and
+    `show` read, without SQLAlchemy for an SQLite archive ready to be read."""
+    from dgm.archive.readonly import open_for_browsing
+
+    return open_for_browsing(archive, archive_dir or DEFAULT_ARCHIVE_DIR, root_given=archive_dir is not None)
+
+
 def check_output_file(path: Path, option: str) -> None:
     """Make sure `path` can be written (creating its directory), or fail in
     one line: checked before the work, not after it."""

@@ -137,7 +137,7 @@ def print_table(console: Console, table: Table) -> None:
 
 def model_label(model: str) -> str:
     """A model's name as results show it: scripted stand-ins say so."""
-    from dgm.llm.scripted import is_scripted
+    from dgm.llm.model_names import is_scripted
 
     # Plain text: whoever prints it through Rich markup escapes it there.
     return f"{model} [scripted]" if is_scripted(model) else model

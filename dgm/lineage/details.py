@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dgm.archive.models import has_own_code as archived_has_own_code
-from dgm.bench.grade import TEST_CONFIG_KEPT_OUT_KEY
+from dgm.archive.records import has_own_code as archived_has_own_code
+from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY
 
 if TYPE_CHECKING:
     from dgm.archive.models import Agent, TaskRun

@@ -39,8 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dgm.errors import UsageError
 from dgm.llm.litellm_loader import load_litellm
-
-PROVIDER = "scripted"
+from dgm.llm.model_names import PROVIDER, is_scripted, litellm_name
 SUBMIT_SENTINEL = "DGM_SUBMIT_FINAL_OUTPUT"
 BUNDLED_DIR = Path(__file__).parent / "scripted_models"
 
@@ -72,17 +71,6 @@ BUILTIN_SPECS: dict[str, dict] = {
         "default_reply": SUBMIT_REPLY,
     },
 }
-
-
-def is_scripted(model: str) -> bool:
-    return model.startswith(PROVIDER + ":") or model.startswith(PROVIDER + "/")
-
-
-def litellm_name(model: str) -> str:
-    """`scripted:gold` (our spelling, shell-friendly) -> `scripted/gold` (litellm's)."""
-    if model.startswith(PROVIDER + ":"):
-        return PROVIDER + "/" + model[len(PROVIDER) + 1 :]
-    return model
 
 
 # A stand-in model's latency: longer than this is a typo (1e308 overflowed the clock, and every call failed as an outage).

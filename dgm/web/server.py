@@ -89,7 +89,7 @@ class ExplorerApi:
 
     def _build_graph(self, campaign, version: str) -> bytes:
         from dgm.lineage.forest import Lineage
-        from dgm.llm.scripted import is_scripted
+        from dgm.llm.model_names import is_scripted
 
         lin = Lineage.load(self.store, campaign.id)
         counts = self.store.task_run_counts(campaign.id)

@@ -880,3 +880,17 @@ def test_racing_first_openings_of_one_database_agree_on_one_directory(tmp_path):
     assert all(o == "ok" for o, d in zip(outcomes, ("X1", "X2", "X1")) if d == recorded.name), outcomes
     assert all(o.startswith("refused") for o, d in zip(outcomes, ("X1", "X2", "X1")) if d == loser), outcomes
     assert not (tmp_path / loser).exists()  # a loser leaves no empty directory behind
+
+
+def test_browsing_reads_equal_the_orm_reads_on_every_backend(db_url, tmp_path):
+    """`dgm ls / status / show` read any archive with reads.py's SQL text (through the
+    store's connection where sqlite3 cannot): the same answers as the ORM's."""
+    from dgm.archive.readonly import open_for_browsing
+    from tests.unit.test_archive_reads import assert_reads_match_orm, fill_archive
+
+    root = tmp_path / "archive"
+    with ArchiveStore.open(db_url, root=root) as store:
+        ids = fill_archive(store, tmp_path)
+        with open_for_browsing(db_url, root, root_given=True) as reads:
+            assert reads.url == store.url
+            assert_reads_match_orm(reads, store, ids)

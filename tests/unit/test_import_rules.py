@@ -40,7 +40,7 @@ SELECTION = "dgm.evolution.selection"
 SELECTION_MAY_IMPORT = ("dgm.errors", "numpy")
 STANDARD_LIBRARY = frozenset(sys.stdlib_module_names)
 # Only the archive talks SQL.
-SQL_LIBRARIES = ("sqlalchemy", "alembic")
+SQL_LIBRARIES = ("sqlalchemy", "alembic", "sqlite3")
 ARCHIVE = "dgm.archive"
 
 

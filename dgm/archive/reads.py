@@ -1,0 +1,294 @@
+"""The reads the browsing commands are made of, each written once as SQL text.
+
+`dgm ls`, `status` and `show` (and `agent_details`, which the explorer
+shares) read an archive through `ArchiveReads`: the same method names and
+arguments as `ArchiveStore`'s reads, returning plain records (records.py)
+instead of ORM objects. Each statement is SQL text with `:name`
+parameters, which both the standard library's sqlite3 module and
+SQLAlchemy's `text()` accept, so one text serves two ways of running it:
+
+- a read-only sqlite3 connection (readonly.py), for an SQLite archive at
+  the current schema: no SQLAlchemy import at all, which is most of what
+  such a command used to cost;
+- an open `ArchiveStore`'s connection (`ArchiveQueries.fetch`), for
+  everything else (PostgreSQL, an archive to migrate or to settle).
+
+The grouped queries here are also what `ArchiveQueries` runs, so they exist
+once. The single-row and list reads duplicate `ArchiveStore`'s ORM reads
+(which writers need as ORM objects): tests/unit/test_archive_reads.py runs
+both on one archive and asserts equal results, so they cannot drift apart.
+Importing this module imports no SQL library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dgm.archive.records import (AgentRecord, CampaignRecord, EventRecord, LineageRow, LLMCallRecord, Record,
+                                 TaskRunRecord, has_own_code)
+from dgm.errors import NotFound, UsageError
+from dgm.ranking import IN_FLIGHT
+
+Fetch = Callable[[str, Mapping[str, Any]], list[tuple[Any, ...]]]
+"""Runs one read statement (SQL text, `:name` parameters) and returns its rows as plain tuples."""
+
+_HEX_RE = re.compile(r"^[0-9a-f]+$")
+_PREFIX_MATCHES = 6  # as many as an ambiguity error names (and one more, to say "...")
+_IN_CHUNK = 500  # SQLite caps bound parameters per statement; IN lists go in slices
+
+
+def _quoted(values: Sequence[str]) -> str:
+    """dgm's own constant strings as an SQL list (never user input)."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`(:name0, :name1, ...)` and its parameters."""
+    params = {f"{name}{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(f":{k}" for k in params) + ")", params
+
+
+def _chunks(ids: Sequence[str] | None) -> Iterator[list[str]]:
+    ids = list(ids or [])
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start:start + _IN_CHUNK]
+
+
+# -- grouped queries: also ArchiveQueries' ----------------------------------------
+
+_OVERVIEW_SQL = (
+    # Best among agents whose evaluation is over, as every other view ranks (dgm.ranking).
+    "SELECT campaign_id, count(*), sum(CASE WHEN status = 'admitted' THEN 1 ELSE 0 END), "
+    f"max(CASE WHEN status NOT IN ({_quoted(IN_FLIGHT)}) THEN score END) FROM agents GROUP BY campaign_id")
+_OVERVIEW_ELSEWHERE_SQL = (
+    # Evaluations and replays of archived agents run agents of other campaigns: count those too.
+    "SELECT task_runs.campaign_id, count(DISTINCT task_runs.agent_id) FROM task_runs "
+    "JOIN agents ON agents.id = task_runs.agent_id "
+    "WHERE agents.campaign_id != task_runs.campaign_id "
+    "AND task_runs.campaign_id IN (SELECT id FROM campaigns WHERE kind IN ('eval', 'replay')) "
+    "GROUP BY task_runs.campaign_id")
+
+
+def campaign_overview(fetch: Fetch) -> dict[str, dict[str, Any]]:
+    """campaign id -> {"agents": n, "admitted": n, "best_score": float | None}."""
+    out = {cid: {"agents": n, "admitted": int(admitted or 0), "best_score": best}
+           for cid, n, admitted, best in fetch(_OVERVIEW_SQL, {})}
+    for cid, n in fetch(_OVERVIEW_ELSEWHERE_SQL, {}):
+        entry = out.setdefault(cid, {"agents": 0, "admitted": 0, "best_score": None})
+        entry["agents"] += n
+    return out
+
+
+_LINEAGE_COLUMNS = "id, parent_id, generation, status, origin, score, heldout_score, stage_reached, commit_sha"
+
+
+def lineage_rows(fetch: Fetch, campaign_id: str) -> list[LineageRow]:
+    """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order;
+    for an eval or replay campaign, also the archived agents it ran (after its own)."""
+    # Sorted here, not in SQL: a stable sort keeps the table's insertion
+    # order within a generation and saves the database a temporary B-tree.
+    rows = [LineageRow._make(row) for row in
+            fetch(f"SELECT {_LINEAGE_COLUMNS} FROM agents WHERE campaign_id = :campaign_id", {"campaign_id": campaign_id})]
+    rows.sort(key=lambda r: r.generation)
+    kind = fetch("SELECT kind FROM campaigns WHERE id = :campaign_id", {"campaign_id": campaign_id})
+    if kind and kind[0][0] in ("eval", "replay"):
+        # An evaluation or replay of archived agents: those agents are what it is about.
+        rows += agents_run_from_elsewhere(fetch, campaign_id)
+    return rows
+
+
+def agents_run_from_elsewhere(fetch: Fetch, campaign_id: str) -> list[LineageRow]:
+    """Agents of other campaigns that this one ran (`dgm eval --agent ID`, a replay), as light rows."""
+    sql = (f"SELECT {_LINEAGE_COLUMNS} FROM agents WHERE id IN "
+           "(SELECT DISTINCT agent_id FROM task_runs WHERE campaign_id = :campaign_id) "
+           "AND campaign_id != :campaign_id")
+    return sorted((LineageRow._make(row) for row in fetch(sql, {"campaign_id": campaign_id})), key=lambda a: a.id)
+
+
+def stage_results(fetch: Fetch, *, campaign_id: str | None = None,
+                  agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
+    """agent id -> stage -> (resolved, finished) over its finished 'task' runs."""
+    if campaign_id is None and agent_ids is None:
+        raise TypeError("stage_results needs a campaign_id or agent_ids")
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for where, params in _scoped("task_runs", campaign_id, agent_ids):
+        sql = ("SELECT agent_id, stage, sum(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END), count(*) "
+               f"FROM task_runs WHERE kind = 'task' AND status != 'running'{where} GROUP BY agent_id, stage")
+        for agent_id, stage, resolved, n in fetch(sql, params):
+            out.setdefault(agent_id, {})[stage] = (int(resolved or 0), int(n))
+    return out
+
+
+def agent_costs(fetch: Fetch, *, campaign_id: str | None = None,
+                agent_ids: Sequence[str] | None = None) -> dict[str, float]:
+    """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""
+    if campaign_id is None and agent_ids is None:
+        raise TypeError("agent_costs needs a campaign_id or agent_ids")
+    out: dict[str, float] = {}
+    for where, params in _scoped("llm_calls", campaign_id, agent_ids):
+        sql = f"SELECT agent_id, sum(cost_usd) FROM llm_calls WHERE agent_id IS NOT NULL{where} GROUP BY agent_id"
+        out.update({agent_id: float(cost or 0.0) for agent_id, cost in fetch(sql, params)})
+    return out
+
+
+def _scoped(table: str, campaign_id: str | None, agent_ids: Sequence[str] | None
+            ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(extra WHERE conditions, their parameters) for one campaign and/or slices of agent ids."""
+    where, params = "", {}
+    if campaign_id is not None:
+        where, params = f" AND {table}.campaign_id = :campaign_id", {"campaign_id": campaign_id}
+    if agent_ids is None:
+        yield where, params
+        return
+    for chunk in _chunks(agent_ids):
+        listed, listed_params = _in_list("agent", chunk)
+        yield f"{where} AND {table}.agent_id IN {listed}", {**params, **listed_params}
+
+
+def rejections(fetch: Fetch, campaign_id: str, *, json_as_text: bool) -> dict[str, tuple[str | None, bool]]:
+    """Rejected agent id -> (rejection reason, whether it has code of its own), for exports."""
+    decode = AgentRecord.decoders(json_as_text)[AgentRecord.COLUMNS.index("meta")]
+    sql = "SELECT id, rejection_reason, meta FROM agents WHERE campaign_id = :campaign_id AND status = 'rejected'"
+    return {aid: (reason, has_own_code(decode(meta))) for aid, reason, meta in fetch(sql, {"campaign_id": campaign_id})}
+
+
+def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
+    """Total cost of the campaign's recorded LLM calls (the source of truth for budgets)."""
+    rows = fetch("SELECT coalesce(sum(cost_usd), 0.0) FROM llm_calls WHERE campaign_id = :campaign_id",
+                 {"campaign_id": campaign_id})
+    return float(rows[0][0])
+
+
+# -- ArchiveReads: the browsing face of an archive -----------------------------------
+
+
+class ArchiveReads:
+    """The reads of browsing over one archive, through `fetch` (see the module's docstring).
+
+    `json_as_text`: the database hands JSON columns back as text (SQLite).
+    `code` is the archive's agent code store; `close` releases what `fetch` uses.
+    """
+
+    def __init__(self, fetch: Fetch, *, json_as_text: bool, url: str, root: Path, code: Any,
+                 close: Callable[[], None] | None = None):
+        self.fetch = fetch
+        self.url = url
+        """The database URL with any password masked."""
+        self.root = root
+        self.code = code
+        self._json_as_text = json_as_text
+        self._close = close
+        self._decoders: dict[type[Record], tuple[Any, ...]] = {}
+
+    def close(self) -> None:
+        if self._close is not None:
+            self._close()
+
+    def __enter__(self) -> ArchiveReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _records(self, cls: type[Record], where: str = "", order_by: str = "", params: Mapping[str, Any] = {}
+                 ) -> list[Any]:
+        decoders = self._decoders.get(cls)
+        if decoders is None:
+            decoders = self._decoders[cls] = cls.decoders(self._json_as_text)
+        return [cls.from_row(row, decoders) for row in self.fetch(cls.select(where, order_by), params)]
+
+    def _resolve(self, cls: type[Record], id_or_prefix: str, label: str) -> Any:
+        """By exact id, else by unique id prefix (as the store's `_resolve`)."""
+        found = self._records(cls, "id = :id", params={"id": id_or_prefix})
+        if found:
+            return found[0]
+        matches = self._by_prefix(cls, id_or_prefix)
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = ", ".join(m.id for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise UsageError(f"{label} id prefix {id_or_prefix!r} is ambiguous: {shown}")
+        raise NotFound(f"no {label} with id {id_or_prefix!r}")
+
+    def _by_prefix(self, cls: type[Record], prefix: str) -> list[Any]:
+        # Ids are hex; anything else cannot be a prefix and must not reach LIKE unescaped.
+        if not prefix or not _HEX_RE.match(prefix):
+            return []
+        return self._records(cls, "id LIKE :prefix || '%'", f"id LIMIT {_PREFIX_MATCHES}", {"prefix": prefix})
+
+    # -- campaigns -----------------------------------------------------------------
+
+    def get_campaign(self, id_or_name: str) -> CampaignRecord:
+        """By exact id, exact name, or unique id prefix."""
+        found = (self._records(CampaignRecord, "id = :ref", params={"ref": id_or_name})
+                 or self._records(CampaignRecord, "name = :ref", params={"ref": id_or_name}))
+        if found:
+            return found[0]
+        matches = self._by_prefix(CampaignRecord, id_or_name)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise UsageError(f"campaign id prefix {id_or_name!r} is ambiguous: {', '.join(m.id for m in matches)}")
+        known = [name for (name,) in self.fetch("SELECT name FROM campaigns ORDER BY created_at DESC LIMIT 5", {})]
+        hint = f" (recent: {', '.join(known)})" if known else " (the archive has no campaigns yet)"
+        raise NotFound(f"no campaign with id or name {id_or_name!r}{hint}")
+
+    def list_campaigns(self) -> list[CampaignRecord]:
+        return self._records(CampaignRecord, order_by="created_at, id")
+
+    def campaign_spend(self, campaign_id: str) -> float:
+        return campaign_spend(self.fetch, campaign_id)
+
+    def campaign_overview(self) -> dict[str, dict[str, Any]]:
+        return campaign_overview(self.fetch)
+
+    # -- agents --------------------------------------------------------------------
+
+    def get_agent(self, id_or_prefix: str) -> AgentRecord:
+        return self._resolve(AgentRecord, id_or_prefix, "agent")
+
+    def list_agents(self, campaign_id: str) -> list[AgentRecord]:
+        return self._records(AgentRecord, "campaign_id = :campaign_id", "generation, created_at, id",
+                             {"campaign_id": campaign_id})
+
+    def children_of(self, agent_id: str) -> list[AgentRecord]:
+        return self._records(AgentRecord, "parent_id = :agent_id", "created_at, id", {"agent_id": agent_id})
+
+    def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
+        return lineage_rows(self.fetch, campaign_id)
+
+    def stage_results(self, *, campaign_id: str | None = None,
+                      agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
+        return stage_results(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
+
+    def agent_costs(self, *, campaign_id: str | None = None, agent_ids: Sequence[str] | None = None
+                    ) -> dict[str, float]:
+        return agent_costs(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
+
+    def rejections(self, campaign_id: str) -> dict[str, tuple[str | None, bool]]:
+        return rejections(self.fetch, campaign_id, json_as_text=self._json_as_text)
+
+    # -- task runs, LLM calls, events -------------------------------------------------
+
+    def list_task_runs(self, agent_id: str | None = None, campaign_id: str | None = None,
+                       kind: str | None = None) -> list[TaskRunRecord]:
+        where, params = _equal(agent_id=agent_id, campaign_id=campaign_id, kind=kind)
+        return self._records(TaskRunRecord, where, "created_at, id", params)
+
+    def list_llm_calls(self, task_run_id: str | None = None, *, agent_id: str | None = None) -> list[LLMCallRecord]:
+        """Matching calls in replay order (seq, then time)."""
+        where, params = _equal(task_run_id=task_run_id, agent_id=agent_id)
+        return self._records(LLMCallRecord, where, "seq, created_at, id", params)
+
+    def list_events(self, campaign_id: str) -> list[EventRecord]:
+        """The campaign's events in id order."""
+        return self._records(EventRecord, "campaign_id = :campaign_id", "id", {"campaign_id": campaign_id})
+
+
+def _equal(**filters: Any) -> tuple[str, dict[str, Any]]:
+    """`a = :a AND b = :b` for the filters that are not None."""
+    given = {k: v for k, v in filters.items() if v is not None}
+    return " AND ".join(f"{k} = :{k}" for k in given), given
