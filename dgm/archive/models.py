@@ -31,7 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from dgm.archive.records import has_own_code  # noqa: F401 - its home was here
 
 CAMPAIGN_KINDS = ("evolution", "eval", "import", "replay")
 CAMPAIGN_STATUSES = ("running", "completed", "budget_exhausted", "interrupted", "failed")

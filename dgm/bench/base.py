@@ -45,15 +45,17 @@ class Benchmark(ABC):
         """Every task, in a stable order."""
 
     def select(self, ids: list[str] | None) -> list[Task]:
-        """The tasks with these ids, in their order (all when None); unknown ids raise NotFound."""
+        """The tasks with these ids, in their order, each once (all when None);
+        unknown ids raise NotFound."""
         tasks = self.tasks()
         if ids is None:
             return tasks
         by_id = {t.instance_id: t for t in tasks}
         unknown = [i for i in ids if i not in by_id]
         if unknown:
-            raise NotFound(f"unknown {self.name} task id(s): {', '.join(unknown)}")
-        return [by_id[i] for i in ids]
+            raise NotFound(f"unknown {self.name} task id(s): {', '.join(unknown)} "
+                           f"(see `dgm bench ls {self.name}` for the valid ids)")
+        return [by_id[i] for i in dict.fromkeys(ids)]
 
     # -- named subsets -------------------------------------------------------
     def subsets(self) -> list[str]:

@@ -16,7 +16,7 @@ from dgm.bench.grade import grade
 from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
 from dgm.errors import BudgetExceeded, InfrastructureError
-from dgm.llm import scripted
+from dgm.llm import model_names
 from dgm.llm.client import CallContext
 from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
 from dgm.recorded_run import start_recorded_run
@@ -81,7 +81,7 @@ class Evaluator:
         )
         if recorded.finished:
             return recorded.row  # finished before a crash: never redo it
-        is_scripted = scripted.is_scripted(settings.model)
+        is_scripted = model_names.is_scripted(settings.model)
         call = CallContext(
             purpose="task", model=settings.model, campaign_id=campaign_id, agent_id=agent.id,
             task_run_id=recorded.row.id, task_id=task.instance_id,

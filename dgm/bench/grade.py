@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
-from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY  # noqa: F401 - also read from here
+from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY
 from dgm.sandbox.docker import STAGE_MOUNT, Sandbox, SandboxLimits, shell_under_timeout
 from dgm.sandbox.testbed import REPO_PATH, REPO_TMPFS_MB, SETUP_FAILED, SETUP_FAILED_EXIT, unpack_repo_command
 

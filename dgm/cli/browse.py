@@ -665,10 +665,10 @@ def replay_cmd(
     if mode == "recorded" and model is not None:
         raise UsageError("--model goes with --live (a recorded replay uses the recorded run's model)")
     if model is not None:
-        from dgm.llm import scripted
+        from dgm.llm import model_names, scripted
 
-        if scripted.is_scripted(model):
-            scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
+        if model_names.is_scripted(model):
+            scripted.load_spec(model_names.litellm_name(model).split("/", 1)[1])
     from dgm.lineage.details import require_runnable
 
     store = _store(archive, archive_dir)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from dgm.errors import BudgetExceeded
-from dgm.llm import scripted
+from dgm.llm import model_names, scripted
 from dgm.llm.litellm_loader import load_litellm
 
 if TYPE_CHECKING:
@@ -226,7 +226,7 @@ class LLMClient:
     def _price(self, litellm, model: str, messages: list[dict], params: dict) -> CallPrice | None:
         """The most this call can cost, from litellm's price table; None when the model has no price."""
         prompt_tokens = scripted.approx_prompt_tokens(messages)
-        if not scripted.is_scripted(model):
+        if not model_names.is_scripted(model):
             try:
                 prompt_tokens = litellm.token_counter(model=model, messages=messages)
             except Exception:  # noqa: BLE001 - unknown tokenizer: the rough count will do
@@ -264,8 +264,8 @@ class LLMClient:
         if ctx.replay is not None:
             return self._serve_replay(ctx, messages, params, req_hash)
 
-        model = scripted.litellm_name(ctx.model)
-        is_scripted = scripted.is_scripted(ctx.model)
+        model = model_names.litellm_name(ctx.model)
+        is_scripted = model_names.is_scripted(ctx.model)
         extra: dict[str, Any] = {}
         if is_scripted:
             scripted.register_with_litellm()

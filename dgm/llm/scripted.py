@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dgm.errors import UsageError
 from dgm.llm.litellm_loader import load_litellm
-from dgm.llm.model_names import PROVIDER, is_scripted, litellm_name
+from dgm.llm.model_names import PROVIDER, litellm_name
 SUBMIT_SENTINEL = "DGM_SUBMIT_FINAL_OUTPUT"
 BUNDLED_DIR = Path(__file__).parent / "scripted_models"
 

@@ -13,10 +13,10 @@ if TYPE_CHECKING:
 def check_model(model: str) -> None:
     """Fail early, in one line, on a scripted model that cannot be loaded, or a
     model whose provider litellm cannot tell (every call would fail)."""
-    from dgm.llm import scripted
+    from dgm.llm import model_names, scripted
 
-    if scripted.is_scripted(model):
-        scripted.load_spec(scripted.litellm_name(model).split("/", 1)[1])
+    if model_names.is_scripted(model):
+        scripted.load_spec(model_names.litellm_name(model).split("/", 1)[1])
         return
     from dgm.llm.litellm_loader import load_litellm
 

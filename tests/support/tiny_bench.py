@@ -12,7 +12,6 @@ from pathlib import Path
 
 from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
-from dgm.errors import NotFound
 from dgm.sandbox.images import base_image_tag
 from dgm.sandbox.testbed import testbed_tar
 
@@ -73,15 +72,6 @@ class TinyBenchmark(Benchmark):
 
     def tasks(self):
         return list(self._tasks)
-
-    def select(self, ids):
-        if ids is None:
-            return self.tasks()
-        by_id = {t.instance_id: t for t in self._tasks}
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise NotFound(f"unknown task id(s) in tiny: {', '.join(missing)}")
-        return [by_id[i] for i in ids]
 
     def image(self, task):
         return base_image_tag()

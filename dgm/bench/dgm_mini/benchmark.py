@@ -214,19 +214,6 @@ class DgmMini(Benchmark):
             seen.add(task.instance_id)
         return tasks
 
-    def select(self, ids: list[str] | None) -> list[Task]:
-        tasks = self.tasks()
-        if ids is None:
-            return tasks
-        by_id = {t.instance_id: t for t in tasks}
-        unknown = [i for i in ids if i not in by_id]
-        if unknown:
-            raise NotFound(
-                f"unknown {self.name} task id(s): {', '.join(unknown)} "
-                f"(see `dgm bench ls {self.name}` for the valid ids)"
-            )
-        return [by_id[i] for i in dict.fromkeys(ids)]
-
     # -- sandbox material ------------------------------------------------------
 
     def image(self, task: Task) -> str:
