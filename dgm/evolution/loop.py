@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from dgm.archive.models import Campaign
     from dgm.archive.store import ArchiveStore
     from dgm.bench.evaluate import Evaluator
-    from dgm.bench.task import Benchmark
+    from dgm.bench.base import Benchmark
     from dgm.config import CampaignConfig
     from dgm.executor import Executor
     from dgm.llm.client import LLMClient

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from dgm.archive.models import Campaign
     from dgm.archive.store import ArchiveStore
-    from dgm.bench.task import Benchmark
+    from dgm.bench.base import Benchmark
     from dgm.config import CampaignConfig
     from dgm.evolution.loop import CampaignRunner
     from dgm.evolution.staging import StagePlan

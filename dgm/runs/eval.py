@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from dgm.archive.models import Agent, Campaign, TaskRun
     from dgm.archive.store import ArchiveStore
     from dgm.bench.evaluate import EvalSettings
-    from dgm.bench.task import Benchmark, Task
+    from dgm.bench.base import Benchmark
+    from dgm.bench.task import Task
 
 OnDone = Callable[["Task", "TaskRun"], None]
 

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
     from dgm.archive.models import Agent, TaskRun
     from dgm.archive.store import ArchiveStore
-    from dgm.bench.task import Benchmark, Task
+    from dgm.bench.base import Benchmark
+    from dgm.bench.task import Task
 
 
 def replay_on_task(store: ArchiveStore, bench: Benchmark, agent: Agent, task: Task, *, mode: str,

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from dgm.archive.store import ArchiveStore
     from dgm.bench.evaluate import EvalSettings, Evaluator
-    from dgm.bench.task import Benchmark
+    from dgm.bench.base import Benchmark
     from dgm.executor import Executor
     from dgm.llm.client import Budget, LLMClient
     from dgm.llm.gateway import Gateway
