@@ -59,13 +59,6 @@ err_console = make_console(stderr=True)
 from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_reads, open_store  # noqa: E402,F401 - shared by browse.py
 
 
-def check_model(model: str) -> None:
-    """`dgm.runs.checks.check_model` (doctor checks a model the way a run does)."""
-    from dgm.runs.checks import check_model as check
-
-    check(model)
-
-
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
                 "timeout": "magenta", "running": "cyan", "unfinished": "dim cyan"}
 
@@ -496,8 +489,9 @@ def doctor(
 
     def model_ok():
         from dgm.llm.model_names import is_scripted
+        from dgm.runs.checks import check_model
 
-        check_model(model)  # the provider key included
+        check_model(model)  # as a run checks it, the provider key included
         if is_scripted(model):
             return f"{model}: scripted (offline stand-in, no API key needed)"
         return f"{model}: its provider key is set on the host (sandboxes never see it)"
