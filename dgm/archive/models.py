@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from dgm.archive.records import TaskRunOutcome
+
 
 CAMPAIGN_KINDS = ("evolution", "eval", "import", "replay")
 CAMPAIGN_STATUSES = ("running", "completed", "budget_exhausted", "interrupted", "failed")
@@ -173,7 +175,7 @@ class Agent(Base):
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-class TaskRun(Base):
+class TaskRun(Base, TaskRunOutcome):
     """One run of an agent on one task (or one self-modification / sanity run)."""
 
     __tablename__ = "task_runs"
@@ -210,14 +212,6 @@ class TaskRun(Base):
     eval_log_artifact: Mapped[str | None] = mapped_column(String(ID_LEN))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
-
-    @property
-    def finished(self) -> bool:
-        return self.status != "running"
-
-    @property
-    def resolved(self) -> bool:
-        return self.status == "resolved"
 
 
 class LLMCall(Base):

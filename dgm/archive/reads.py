@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dgm.archive.records import (AgentRecord, CampaignRecord, EventRecord, LineageRow, LLMCallRecord, Record,
-                                 TaskRunRecord, has_own_code)
+                                 TaskRunRecord, has_own_code, one_by_prefix)
 from dgm.errors import NotFound, UsageError
 from dgm.ranking import IN_FLIGHT
 
@@ -205,13 +205,7 @@ class ArchiveReads:
         found = self._records(cls, "id = :id", params={"id": id_or_prefix})
         if found:
             return found[0]
-        matches = self._by_prefix(cls, id_or_prefix)
-        if len(matches) == 1:
-            return matches[0]
-        if matches:
-            shown = ", ".join(m.id for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
-            raise UsageError(f"{label} id prefix {id_or_prefix!r} is ambiguous: {shown}")
-        raise NotFound(f"no {label} with id {id_or_prefix!r}")
+        return one_by_prefix(self._by_prefix(cls, id_or_prefix), id_or_prefix, label)
 
     def _by_prefix(self, cls: type[Record], prefix: str) -> list[Any]:
         # Ids are hex; anything else cannot be a prefix and must not reach LIKE unescaped.

@@ -17,6 +17,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
+from dgm.errors import NotFound, UsageError
+
 SCHEMA_HEAD = "0004"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, and only such
@@ -52,6 +54,31 @@ def _as_is(value: Any) -> Any:
 
 def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
+
+
+def one_by_prefix(matches: list[Any], id_or_prefix: str, label: str) -> Any:
+    """The one row an id prefix names, from the rows whose id starts with it
+    (sorted, a few more than shown); UsageError when ambiguous, NotFound when none."""
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(m.id for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise UsageError(f"{label} id prefix {id_or_prefix!r} is ambiguous: {shown}")
+    raise NotFound(f"no {label} with id {id_or_prefix!r}")
+
+
+class TaskRunOutcome:
+    """What a task run's status says, for the ORM row and the record alike."""
+
+    __slots__ = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    @property
+    def resolved(self) -> bool:
+        return self.status == "resolved"
 
 
 class Record:
@@ -108,7 +135,7 @@ class AgentRecord(Record):
     __slots__ = COLUMNS
 
 
-class TaskRunRecord(Record):
+class TaskRunRecord(TaskRunOutcome, Record):
     TABLE = "task_runs"
     COLUMNS = ("id", "campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt", "status", "model",
                "tests_status", "patch", "error", "duration_s", "agent_duration_s", "test_duration_s", "cost_usd",
@@ -116,14 +143,6 @@ class TaskRunRecord(Record):
     JSON = frozenset({"tests_status"})
     DATETIMES = frozenset({"created_at", "finished_at"})
     __slots__ = COLUMNS
-
-    @property
-    def finished(self) -> bool:
-        return self.status != "running"
-
-    @property
-    def resolved(self) -> bool:
-        return self.status == "resolved"
 
 
 class LLMCallRecord(Record):

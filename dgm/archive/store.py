@@ -55,6 +55,7 @@ from dgm.archive.models import (
     utcnow,
 )
 from dgm.archive.queries import ArchiveQueries, LineageRow
+from dgm.archive.records import one_by_prefix
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
 __all__ = ["AGENT_UPDATABLE", "ArchiveStore", "LineageRow", "llm_request_hash", "new_id"]
@@ -709,13 +710,7 @@ def _resolve(s: Session, model: type[_M], id_or_prefix: str, label: str) -> _M:
     obj = s.get(model, id_or_prefix)
     if obj is not None:
         return obj
-    matches = _by_prefix(s, model, id_or_prefix)
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        shown = ", ".join(m.id for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
-        raise UsageError(f"{label} id prefix {id_or_prefix!r} is ambiguous: {shown}")
-    raise NotFound(f"no {label} with id {id_or_prefix!r}")
+    return one_by_prefix(_by_prefix(s, model, id_or_prefix), id_or_prefix, label)
 
 
 def _next_seq(s: Session, task_run_id: str | None, agent_id: str | None, purpose: str | None) -> int:
