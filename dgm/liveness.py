@@ -14,7 +14,10 @@ import socket
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Iterator, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 HEARTBEAT_S = 5.0
 # A campaign whose last heartbeat (every HEARTBEAT_S) is younger than this has a live runner.
@@ -58,7 +61,7 @@ def shown_status(campaign) -> str:
 
 
 @contextmanager
-def heartbeat(store, campaign_id: str) -> Iterator[None]:
+def heartbeat(store: ArchiveStore, campaign_id: str) -> Iterator[None]:
     """Check in for the campaign every HEARTBEAT_S while the block runs (on a thread)."""
     done = threading.Event()
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from dgm.archive.records import (AgentRecord, CampaignRecord, EventRecord, LineageRow, LLMCallRecord, Record,
                                  TaskRunRecord, has_own_code, one_by_prefix)
@@ -286,3 +286,11 @@ def _equal(**filters: Any) -> tuple[str, dict[str, Any]]:
     """`a = :a AND b = :b` for the filters that are not None."""
     given = {k: v for k, v in filters.items() if v is not None}
     return " AND ".join(f"{k} = :{k}" for k in given), given
+
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
+
+# What a read-only view can be handed: the light reads, or the store itself
+# (PostgreSQL, an archive that needs migrating, or a caller that also writes).
+ArchiveReader = Union[ArchiveReads, "ArchiveStore"]

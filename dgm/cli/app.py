@@ -13,7 +13,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Optional, TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -388,7 +388,7 @@ def _show_campaign(result) -> None:
     result.raise_if_broken()
 
 
-def _print_campaign_summary(store, campaign, status: str) -> None:
+def _print_campaign_summary(store: ArchiveStore, campaign, status: str) -> None:
     from dgm.lineage.forest import Lineage
     from dgm.lineage.tree import print_lineage
 
@@ -512,6 +512,9 @@ from dgm.cli import browse as cli_browse  # noqa: E402 - ls, show, diff, lineage
 
 cli_browse.register(app)
 from dgm.bench.swebench import cli as swebench_cli  # noqa: E402 - bench validate, SWE-bench options
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 swebench_cli.register(app, bench_app)
 

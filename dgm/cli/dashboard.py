@@ -7,6 +7,8 @@ running in another process or on another machine sharing the database).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import time
 
 from rich.console import Group
@@ -16,6 +18,9 @@ from rich.text import Text
 
 from dgm.liveness import heartbeat_age, runner_checks_in, runner_process_gone
 from dgm.ranking import best_key, can_be_best
+
+if TYPE_CHECKING:
+    from dgm.archive.reads import ArchiveReader
 
 def _duration(seconds: float | None) -> str:
     if seconds is None:
@@ -65,7 +70,7 @@ def live_view(runner) -> Panel:
     return Panel(Group(head, flight, events), title=f"dgm run{scripted}")
 
 
-def status_view(store, campaign) -> Group:
+def status_view(store: ArchiveReader, campaign) -> Group:
     config = campaign.config or {}
     agents = store.list_agents(campaign.id)
     by_status: dict[str, int] = {}

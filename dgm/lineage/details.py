@@ -13,6 +13,7 @@ from dgm.archive.records import has_own_code as archived_has_own_code
 from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY
 
 if TYPE_CHECKING:
+    from dgm.archive.reads import ArchiveReader
     from dgm.archive.models import Agent, TaskRun
     from dgm.archive.store import ArchiveStore
 
@@ -169,7 +170,7 @@ def attempted_patch(store: ArchiveStore, agent: Agent) -> str | None:
     return runs[-1].patch if runs else None
 
 
-def agent_details(store: ArchiveStore, agent_id: str) -> dict[str, Any]:
+def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
     agent = store.get_agent(agent_id)
     runs = store.list_task_runs(agent_id=agent.id)
     calls = store.list_llm_calls(agent_id=agent.id)
@@ -232,7 +233,7 @@ def agent_details(store: ArchiveStore, agent_id: str) -> dict[str, Any]:
     }
 
 
-def parent_diff(store: ArchiveStore, agent: Agent) -> tuple[str | None, str]:
+def parent_diff(store: ArchiveReader, agent: Agent) -> tuple[str | None, str]:
     """(parent commit or None, unified diff parent -> agent; against the empty tree for a root).
     Empty for an agent without code of its own (`attempted_patch` has what it tried)."""
     parent_sha = store.get_agent(agent.parent_id).commit_sha if agent.parent_id else None

@@ -6,7 +6,12 @@ tree, `dgm show` and the explorer's API use only this module.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dgm.ranking import best_key, can_be_best
+
+if TYPE_CHECKING:
+    from dgm.archive.reads import ArchiveReader
 
 
 class Lineage:
@@ -26,7 +31,7 @@ class Lineage:
         self._bfs: list[int] | None = None
 
     @classmethod
-    def load(cls, store, campaign_id: str) -> "Lineage":
+    def load(cls, store: ArchiveReader, campaign_id: str) -> "Lineage":
         return cls(store.lineage_rows(campaign_id))
 
     def __len__(self) -> int:

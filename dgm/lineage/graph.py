@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, TYPE_CHECKING, TextIO
 
 import networkx as nx
 
@@ -23,8 +23,11 @@ FORMATS = ("graphml", "json", "dot")
 # Re-exported: the light structures live apart so the text tree and `dgm show` never import networkx.
 from dgm.lineage.forest import Lineage, score_hex, score_rgb  # noqa: E402,F401
 
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
-def build_graph(store, campaign_id: str, *, with_runs: bool = True) -> nx.DiGraph:
+
+def build_graph(store: ArchiveStore, campaign_id: str, *, with_runs: bool = True) -> nx.DiGraph:
     """The campaign's agents and parent -> child edges; `with_runs` adds `n_runs` per node.
 
     Counting runs is a pass over every task run of the campaign (5 million

@@ -33,10 +33,13 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from dgm.errors import UsageError
 from dgm.sandbox.testbed import links_leading_out, special_files, unsafe_patch_paths
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 METADATA_FILE = "dgm_metadata.jsonl"
 NODE_METADATA = "metadata.json"
@@ -306,7 +309,7 @@ def _score(metadata: dict[str, Any]) -> float | None:
     return float(score)
 
 
-def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name: str | None = None,
+def import_run(store: ArchiveStore, output_dir: Path, *, initial_dir: Path | None = None, name: str | None = None,
                benchmark: str = "swebench-verified", progress=None) -> tuple[Any, dict[str, str]]:
     """Import everything; returns the campaign and DGM run id -> agent id."""
     output_dir = Path(output_dir)
@@ -376,7 +379,7 @@ def import_run(store, output_dir: Path, *, initial_dir: Path | None = None, name
     return store.get_campaign(campaign.id), agent_ids
 
 
-def _write_rows(store, campaign_id: str, nodes: dict[str, DgmNode], order: list[str], shas: dict[str, str],
+def _write_rows(store: ArchiveStore, campaign_id: str, nodes: dict[str, DgmNode], order: list[str], shas: dict[str, str],
                 agent_ids: dict[str, str], generations: list[dict[str, Any]], benchmark: str) -> None:
     agent_rows = []
     run_rows: list[dict[str, Any]] = []
@@ -410,7 +413,7 @@ def _write_rows(store, campaign_id: str, nodes: dict[str, DgmNode], order: list[
             k: record.get(k) for k in ("generation", "children", "children_compiled", "archive")})
 
 
-def _discard(store, campaign_id: str, agent_ids: list[str]) -> None:
+def _discard(store: ArchiveStore, campaign_id: str, agent_ids: list[str]) -> None:
     """Remove a campaign whose import failed part way, with its rows and agent refs.
 
     If even that fails (the database went away), the campaign is at least marked failed."""

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 # Agents that count as "in the archive" when recomputing (the loop admits these).
 ARCHIVED_STATUSES = ("seed", "admitted")
@@ -31,7 +35,7 @@ class GenerationPoint:
         return asdict(self)
 
 
-def generation_series(store, campaign_id: str) -> tuple[list[GenerationPoint], str]:
+def generation_series(store: ArchiveStore, campaign_id: str) -> tuple[list[GenerationPoint], str]:
     """Points per generation and where they came from ('recorded' or 'recomputed')."""
     stats = store.list_generation_stats(campaign_id)
     if not stats:
@@ -48,7 +52,7 @@ def generation_series(store, campaign_id: str) -> tuple[list[GenerationPoint], s
     return points, "recorded"
 
 
-def _recomputed(store, campaign_id: str) -> list[GenerationPoint]:
+def _recomputed(store: ArchiveStore, campaign_id: str) -> list[GenerationPoint]:
     rows = store.lineage_rows(campaign_id)
     if not rows:
         return []

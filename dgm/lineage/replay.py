@@ -26,9 +26,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from dgm.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from dgm.archive.store import ArchiveStore
 
 # Order matters: timestamps before bare decimals.
 _VOLATILE = [
@@ -105,7 +108,7 @@ class ReplayReport:
         }
 
 
-def default_source_run(store, agent, task_id: str):
+def default_source_run(store: ArchiveStore, agent, task_id: str):
     """The run a replay starts from by default: the agent's latest finished
     evaluation run on the task; failing that, its latest live replay there.
 
@@ -123,7 +126,7 @@ def default_source_run(store, agent, task_id: str):
     return None
 
 
-def find_source_run(store, agent, task_id: str, run_id: str | None = None):
+def find_source_run(store: ArchiveStore, agent, task_id: str, run_id: str | None = None):
     """The run to replay: `run_id`, else `default_source_run`."""
     if run_id is not None:
         return store.get_task_run(run_id)
@@ -134,7 +137,7 @@ def find_source_run(store, agent, task_id: str, run_id: str | None = None):
     return run
 
 
-def load_recording(store, run) -> Recording:
+def load_recording(store: ArchiveStore, run) -> Recording:
     calls = [c for c in store.list_llm_calls(run.id) if c.status == "ok"]
     if not calls:
         raise UsageError(f"task run {run.id} has no recorded LLM calls to replay")
