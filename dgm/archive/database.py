@@ -28,11 +28,10 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from dgm.archive.identity import require_code_dir, settle_directory
-from dgm.archive.records import SCHEMA_HEAD
+from dgm.archive.records import SCHEMA_HEAD, SQLITE_BUSY_TIMEOUT_S
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-SQLITE_BUSY_TIMEOUT_S = 30
 PG_CONNECT_TIMEOUT_S = 5
 
 # Alembic's command API goes through module-global proxies (alembic.context),

@@ -20,12 +20,9 @@ from typing import Any
 from urllib.parse import quote
 
 from dgm.archive.reads import ArchiveReads
-from dgm.archive.records import SCHEMA_HEAD
+from dgm.archive.records import SCHEMA_HEAD, SQLITE_BUSY_TIMEOUT_S
 from dgm.errors import ArchiveUnavailable
 
-SQLITE_BUSY_TIMEOUT_S = 30
-"""How long a browsing read waits for a lock (a checkpoint, a recovery) before it fails:
-as long as dgm's writers wait (database.SQLITE_BUSY_TIMEOUT_S)."""
 _PLAIN_SQLITE_URL = "sqlite:///"
 
 

@@ -24,6 +24,10 @@ SCHEMA_HEAD = "0004"
 an archive already there is opened without importing Alembic, and only such
 an archive is read without SQLAlchemy (reads.py)."""
 
+SQLITE_BUSY_TIMEOUT_S = 30
+"""How long an SQLite connection waits for a lock (a writer, a checkpoint) before it
+fails: the store's connections and the read-only browsing ones alike."""
+
 
 def has_own_code(meta: dict[str, Any] | None) -> bool:
     """From an agent's meta: False for a child rejected before its code was
