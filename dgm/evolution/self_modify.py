@@ -116,7 +116,8 @@ def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, g
     return SelfModifyResult(result.patch, run.id, result.error, usable=status != "error")
 
 
-def commit_child(store: ArchiveStore, code_cache: AgentCodeCache, parent: Agent, patch: str, message: str, *, error: str | None = None,
+def commit_child(store: ArchiveStore, code_cache: AgentCodeCache, parent: Agent, patch: str, message: str, *,
+                 error: str | None = None,
                  usable: bool = True) -> str:
     """Apply the self-modification diff to the parent's tree; commit it as the child.
 

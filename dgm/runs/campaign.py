@@ -135,16 +135,16 @@ def start_campaign(config: CampaignConfig, open_store: Callable[[], ArchiveStore
     from dgm.runs.checks import check_sandbox_cpus
     from dgm.sandbox.docker import docker_client
 
-    checked = check_config(config)
+    bench, plan = check_config(config)
     # Likewise the engine and the limits it can grant: refused, no archive is made (images are checked below).
     check_sandbox_cpus(docker_client(), config.sandbox.cpus, resuming=False)
     store = open_store()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    preflight(*checked)
+    preflight(bench, plan)
     campaign = store.create_campaign(name=config.name or f"campaign-{stamp}-{os.getpid()}", kind="evolution",
                                      config=config.model_dump(mode="json"), seed=config.seed,
                                      budget_usd=config.budget_usd)
-    return launch_campaign(store, config, campaign, hooks)
+    return launch_campaign(store, config, campaign, hooks, benchmark=bench)
 
 
 def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float | None = None,
@@ -176,7 +176,8 @@ def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float
     if budget_usd is not None and budget_usd <= spent:
         raise UsageError(f"--budget-usd {budget_usd:g} is not above what campaign {campaign.name} has spent already "
                          f"(${spent:.4f}): give a larger cap")
-    preflight(*check_config(config), config.sandbox, resuming=True)
+    bench, plan = check_config(config)
+    preflight(bench, plan, config.sandbox, resuming=True)
     # Claimed only now, against the campaign as read above: another resume
     # that started meanwhile has either claimed it already (this one stops
     # here, having changed nothing) or will find this one's claim.
@@ -189,17 +190,17 @@ def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float
         # config, or every later resume would stop after it too.
         kept = {**config.model_dump(mode="json"), "max_hours": (campaign.config or {}).get("max_hours")}
         campaign = store.update_campaign(campaign.id, config=kept, budget_usd=config.budget_usd)
-    return launch_campaign(store, config, campaign, hooks)
+    return launch_campaign(store, config, campaign, hooks, benchmark=bench)
 
 
 # --------------------------------------------------------------------------- running
 def launch_campaign(store: ArchiveStore, config: CampaignConfig, campaign: Campaign,
-                    hooks: CampaignHooks | None = None) -> CampaignResult:
-    """`run_campaign`; if it ends by an exception before its runner recorded how the
+                    hooks: CampaignHooks | None = None, *, benchmark: Benchmark | None = None) -> CampaignResult:
+    """`run_campaign` (on `benchmark`, the one the checks loaded, if given); if it ends by an exception before its runner recorded how the
     campaign stopped (a Ctrl-C or an error in the seconds before the runner
     starts), record it here: the campaign must not stay `running` with no runner."""
     try:
-        return run_campaign(store, config, campaign, hooks or CampaignHooks())
+        return run_campaign(store, config, campaign, hooks or CampaignHooks(), benchmark=benchmark)
     except BaseException as exc:
         try:
             now = store.get_campaign(campaign.id)
@@ -238,7 +239,7 @@ def campaign_runner(store: ArchiveStore, config: CampaignConfig, campaign: Campa
 
 
 def run_campaign(store: ArchiveStore, config: CampaignConfig, campaign: Campaign,
-                 hooks: CampaignHooks) -> CampaignResult:
+                 hooks: CampaignHooks, *, benchmark: Benchmark | None = None) -> CampaignResult:
     """Run the campaign to its end or a stop. A first SIGINT/SIGTERM asks for a
     graceful stop (in-flight work finishes); a second quits at once."""
     import signal
@@ -246,7 +247,8 @@ def run_campaign(store: ArchiveStore, config: CampaignConfig, campaign: Campaign
     from dgm.bench.registry import load_benchmark
     from dgm.sandbox.docker import docker_client, remove_orphans
 
-    bench = load_benchmark(config.benchmark, **config.benchmark_options)
+    # Loaded once: a SWE-bench dataset takes seconds to read and check.
+    bench = benchmark or load_benchmark(config.benchmark, **config.benchmark_options)
     client = docker_client()
     removed = remove_orphans(client)
     if removed:

@@ -288,7 +288,7 @@ def test_a_start_that_dies_before_its_runner_does_not_leave_the_campaign_running
     from dgm.config import CampaignConfig
     from dgm.runs import campaign as runs_campaign
 
-    def dies(store, config, campaign, hooks):
+    def dies(store, config, campaign, hooks, benchmark=None):
         raise failure("before the runner")
 
     monkeypatch.setattr(runs_campaign, "run_campaign", dies)
@@ -301,7 +301,7 @@ def test_a_start_that_dies_before_its_runner_does_not_leave_the_campaign_running
         assert len(stop) == 1 and "stopped before its runner started" in stop[0].payload["reason"]
 
         # A runner that ran records its own stop: the wrapper leaves it alone.
-        def runs_then_fails(store, config, campaign, hooks):
+        def runs_then_fails(store, config, campaign, hooks, benchmark=None):
             store.set_campaign_status(campaign.id, "budget_exhausted", finished=True)
             raise failure("after the runner")
 
