@@ -98,17 +98,22 @@ def assert_all_same(mine: list, theirs: list) -> None:
         assert_same(record, orm)
 
 
+def assert_same_not_found(read, orm_read, ref: str) -> None:
+    """Both ways refuse `ref` with the same NotFound message."""
+    with pytest.raises(NotFound) as mine:
+        read(ref)
+    with pytest.raises(NotFound) as theirs:
+        orm_read(ref)
+    assert str(mine.value) == str(theirs.value)
+
+
 def assert_reads_match_orm(reads: ArchiveReads, store: ArchiveStore, ids: dict[str, str]) -> None:
     """Every read of `ArchiveReads` equals the store's (ORM) answer to the same question."""
     assert_all_same(reads.list_campaigns(), store.list_campaigns())
     for ref in (ids["evo"], ids["evo"][:3], "evo", ids["eval"], "eval-child"):
         assert_same(reads.get_campaign(ref), store.get_campaign(ref))
     for bad in ("nope", "ffffffff"):
-        with pytest.raises(NotFound) as mine:
-            reads.get_campaign(bad)
-        with pytest.raises(NotFound) as theirs:
-            store.get_campaign(bad)
-        assert str(mine.value) == str(theirs.value)
+        assert_same_not_found(reads.get_campaign, store.get_campaign, bad)
     assert reads.campaign_overview() == store.campaign_overview()
     for cid in (ids["evo"], ids["eval"]):
         assert reads.campaign_spend(cid) == store.campaign_spend(cid)
@@ -134,11 +139,7 @@ def assert_reads_match_orm(reads: ArchiveReads, store: ArchiveStore, ids: dict[s
     for run in store.list_task_runs():
         assert_all_same(reads.list_llm_calls(run.id), store.list_llm_calls(run.id))
     for bad in ("zz", "ffffffffff"):
-        with pytest.raises(NotFound) as mine:
-            reads.get_agent(bad)
-        with pytest.raises(NotFound) as theirs:
-            store.get_agent(bad)
-        assert str(mine.value) == str(theirs.value)
+        assert_same_not_found(reads.get_agent, store.get_agent, bad)
 
 
 @pytest.fixture
