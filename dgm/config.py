@@ -135,9 +135,9 @@ class CampaignConfig(_Strict):
     """sequential staging: tasks run between two looks."""
     sequential_max_tasks: int | None = Field(40, ge=1)
     """sequential staging: tasks a child that is not stopped runs (None: every selection task)."""
-    sequential_confidence: float = Field(0.8, ge=0.5, lt=1.0)
+    sequential_confidence: float = Field(0.7, ge=0.5, lt=1.0)
     """sequential staging: a child stops when P(it beats the reference) falls below 1 minus this."""
-    sequential_settle_confidence: float | None = Field(0.9, ge=0.5, lt=1.0)
+    sequential_settle_confidence: float | None = Field(0.8, ge=0.5, lt=1.0)
     """sequential staging: the best and its closest challenger run more tasks while P(the challenger is
     better) is at least 1 minus this (None: sequential_confidence)."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)

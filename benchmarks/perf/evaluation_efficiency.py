@@ -59,14 +59,15 @@ def main() -> None:
     ap.add_argument("--record-generations", type=int, default=4,
                     help="generations of the scripted campaign recorded when no --from is given")
     ap.add_argument("--no-recorded", action="store_true", help="synthetic worlds only")
+    ap.add_argument("--no-synthetic", action="store_true", help="the recorded campaign only")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="dgm-efficiency-") as tmp_name:
         tmp = Path(tmp_name)
         out = tmp / "simulate.json"
-        cmd = ["simulate", "--seeds", str(args.seeds), "--generations", str(args.generations),
-               "--world", "gentle", "--world", "harsh", "--world", "noisy", "--world", "flat",
-               "--json", str(out)]
+        cmd = ["simulate", "--seeds", str(args.seeds), "--generations", str(args.generations), "--json", str(out)]
+        if not args.no_synthetic:
+            cmd += ["--world", "gentle", "--world", "harsh", "--world", "noisy", "--world", "flat"]
         if not args.no_recorded:
             name, archive_dir = (args.campaign, args.archive_dir) if args.campaign else \
                 recorded_campaign(tmp, args.record_generations)

@@ -41,9 +41,9 @@ def simulate_cmd(
     admission: str = typer.Option("keep_all", "--admission", help="keep_all or keep_better."),
     batch: int = typer.Option(5, "--batch", min=1, help="sequential: tasks between two looks."),
     max_tasks: int = typer.Option(40, "--max-tasks", min=1, help="sequential: tasks a child runs unless stopped."),
-    confidence: float = typer.Option(0.8, "--confidence", min=0.5, max=0.999,
+    confidence: float = typer.Option(0.7, "--confidence", min=0.5, max=0.999,
                                      help="sequential: stop a child when P(it beats the best) < 1 − this."),
-    settle_confidence: float = typer.Option(0.9, "--settle-confidence", min=0.5, max=0.999,
+    settle_confidence: float = typer.Option(0.8, "--settle-confidence", min=0.5, max=0.999,
                                             help="sequential: the best and its challenger run on while "
                                                  "P(challenger better) ≥ 1 − this."),
     hgm_budget: Optional[int] = typer.Option(None, "--hgm-budget", min=1,

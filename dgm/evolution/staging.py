@@ -140,9 +140,9 @@ class SequentialRule:
     """Tasks run between two looks."""
     max_tasks: int | None = 40
     """Cap per agent (None: every selection task)."""
-    confidence: float = 0.8
+    confidence: float = 0.7
     """A child stops when P(it is better than the reference) < 1 − confidence."""
-    settle_confidence: float | None = 0.9
+    settle_confidence: float | None = 0.8
     """`close_calls` drops a challenger when P(it beats the leader) < 1 − this (None: `confidence`)."""
 
     def __post_init__(self) -> None:

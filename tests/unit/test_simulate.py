@@ -89,7 +89,7 @@ def test_the_campaign_config_takes_sequential_staging(tmp_path):
     cfg.write_text('[campaign]\nstaging = "sequential"\nsequential_batch = 3\nsequential_max_tasks = 9\n'
                    'sequential_confidence = 0.85\n')
     rule = sequential_rule(load_config(cfg, {}))
-    assert rule == SequentialRule(batch=3, max_tasks=9, confidence=0.85, settle_confidence=0.9)
+    assert rule == SequentialRule(batch=3, max_tasks=9, confidence=0.85, settle_confidence=0.8)
     cfg.write_text('[campaign]\nstaging = "adaptive"\n')
     with pytest.raises(UsageError, match="staging"):
         load_config(cfg, {})
@@ -295,3 +295,19 @@ def test_simulate_from_a_recorded_campaign(tmp_path):
     # The truth of this world: the seed solves 2 of 4, its child 3 of 4; every pick is one of them.
     assert all(0.5 - 1e-9 <= r["pick_quality_mean"] <= 0.75 + 1e-9 for r in rows)
     assert_one_line_error(run_dgm(["simulate", "--from", "nope", "--seeds", "1"], archive_dir=root), "nope")
+
+
+def test_a_campaign_config_becomes_its_policy(tmp_path):
+    from dgm.config import load_config
+    from dgm.simulate.policies import from_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[campaign]\ngenerations = 7\nselection = "hgm_cmp"\nadmission = "keep_better"\n'
+                   '[[campaign.stages]]\nname = "a"\ntasks = 3\nadvance_threshold = 0.5\n'
+                   '[[campaign.stages]]\nname = "b"\ntasks = "rest"\n')
+    policy = from_config(load_config(cfg, {}))
+    assert (policy.staging, policy.stages, policy.generations, policy.selection, policy.admission) == \
+        ("stages", ((3, 0.5), (None, 0.0)), 7, "hgm_cmp", "keep_better")
+    cfg.write_text('[campaign]\nstaging = "sequential"\nsequential_batch = 2\n')
+    policy = from_config(load_config(cfg, {}))
+    assert policy.staging == "sequential" and policy.sequential.batch == 2
