@@ -231,6 +231,8 @@ def close_calls(rule: SequentialRule, candidates: Sequence[tuple[str, Sequence[b
         m = min(len(outcomes), len(leader))
         wins = sum(1 for c, r in zip(outcomes[:m], leader[:m]) if c and not r)
         losses = sum(1 for c, r in zip(outcomes[:m], leader[:m]) if r and not c)
+        if wins + losses == 0:
+            continue  # never differed on a shared task (twins, say): nothing to decide, nothing to lose
         chance = paired_win_probability(wins, losses)
         if chance >= 1.0 - (rule.settle_confidence or rule.confidence):
             close.append((chance, -i, agent_id))

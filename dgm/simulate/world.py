@@ -239,7 +239,7 @@ class RecordedWorld:
 def recorded_world_data(reads, campaign: str) -> tuple[str, list[RecordedAgent], list[str]]:
     """A recorded campaign's agents and selection-task outcomes, read through
     the archive's browsing reads (`dgm.archive.readonly`). Held-out runs are
-    left out: they are never used for selection. The world is
+    left out (never used for selection), and so are agents still in flight. The world is
     `RecordedWorld(name, agents, tasks, seed)`."""
     record = reads.get_campaign(campaign)
     rates: dict[str, dict[str, list[int]]] = {}
@@ -249,8 +249,11 @@ def recorded_world_data(reads, campaign: str) -> tuple[str, list[RecordedAgent],
             continue
         rates.setdefault(run.agent_id, {}).setdefault(run.task_id, []).append(run.status == "resolved")
         tasks.add(run.task_id)
+    from dgm.ranking import IN_FLIGHT
+
+    # An agent still in flight (a campaign running or stopped mid-generation) has no verdict yet: left out.
     agents = [RecordedAgent(agent_id=a.id, parent_id=a.parent_id,
                             outcomes={t: sum(v) / len(v) for t, v in rates.get(a.id, {}).items()},
                             admitted=a.status == "admitted")
-              for a in reads.list_agents(record.id)]
+              for a in reads.list_agents(record.id) if a.status not in IN_FLIGHT]
     return record.name or record.id, agents, sorted(tasks)

@@ -60,9 +60,11 @@ def test_close_calls_extend_the_leader_and_its_likeliest_challenger_until_settle
     rule = SequentialRule(batch=5, max_tasks=10, confidence=0.8, settle_confidence=0.9)
     leader = [True] * 8 + [False] * 2
     near = [True] * 7 + [False] * 3          # one task behind: a close call
-    nearer = [True] * 8 + [False, False]     # the same record: the likelier challenger
+    nearer = [True] * 7 + [False, True, False]  # one won, one lost: the likelier challenger
     far = [False] * 10                       # eight behind: settled
     assert close_calls(rule, [("L", leader), ("far", far)], 200) == []
+    # A twin that never differed from the leader is no close call: nothing would be decided.
+    assert close_calls(rule, [("L", leader), ("twin", list(leader))], 200) == []
     assert close_calls(rule, [("L", leader), ("near", near), ("nearer", nearer), ("far", far)], 200) == \
         ["L", "nearer"]
     # Both have run every task: nothing left to decide with.
@@ -240,8 +242,8 @@ def test_dgm_schedule_counts_and_policies():
 def test_dgm_spends_what_its_schedule_says_on_a_world_of_certain_outcomes():
     """Every agent solves everything: DGM runs 10, then 50, then the full 200
     for each child (all reach the threshold), the seed 200; sequential stops no
-    one (nobody is worse), runs each child to its cap of 40, and then, every
-    agent being tied with the leader, settles each tie on every task."""
+    one (nobody is worse) and runs each child to its cap of 40; ties that never
+    differed on a task are not settled."""
     prm = SyntheticParams(seed_rate=0.999999, task_spread=0.0, p_better=0.0, gain=0.0, loss=0.0,
                           mutation=0.0, p_broken=0.0)
     pol = standard_policies(generations=3, children=2)
@@ -249,7 +251,7 @@ def test_dgm_spends_what_its_schedule_says_on_a_world_of_certain_outcomes():
                                          [pol["dgm"], pol["dgm60"], pol["sequential"]], seeds=2)}
     assert res["dgm"].task_runs.tolist() == [200 + 6 * 200] * 2
     assert res["dgm60"].task_runs.tolist() == [60 + 6 * 60] * 2
-    assert res["sequential"].task_runs.tolist() == [7 * 200] * 2
+    assert res["sequential"].task_runs.tolist() == [7 * 40] * 2
 
 
 # --------------------------------------------------------------------------- the command
