@@ -3,11 +3,8 @@ simulator's numbers against a direct calculation."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import shutil
-from dataclasses import replace
 
 import numpy as np
 import pytest
