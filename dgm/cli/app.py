@@ -511,6 +511,9 @@ def doctor(
 from dgm.cli import browse as cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
 
 cli_browse.register(app)
+from dgm.cli import simulate as cli_simulate  # noqa: E402 - simulate
+
+cli_simulate.register(app)
 from dgm.bench.swebench import cli as swebench_cli  # noqa: E402 - bench validate, SWE-bench options
 
 if TYPE_CHECKING:
