@@ -92,6 +92,15 @@ class ArchiveQueries:
         """agent id -> stage -> (resolved, finished) over its finished 'task' runs."""
         return reads.stage_results(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
 
+    def score_counts(self, *, campaign_id: str | None = None,
+                     agent_ids: Sequence[str] | None = None) -> dict[str, reads.ScoreCounts]:
+        """agent id -> {"score": (resolved, runs), "heldout": (resolved, runs)} in its own campaign."""
+        return reads.score_counts(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
+
+    def best_agents(self) -> dict[str, str]:
+        """campaign id -> id of its best agent among those whose evaluation is over."""
+        return reads.best_agents(self.fetch)
+
     def agent_costs(self, *, campaign_id: str | None = None,
                     agent_ids: Sequence[str] | None = None) -> dict[str, float]:
         """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""
