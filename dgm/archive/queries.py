@@ -101,6 +101,11 @@ class ArchiveQueries:
         """campaign id -> id of its best agent among those whose evaluation is over."""
         return reads.best_agents(self.fetch)
 
+    def task_run_outcomes(self, agent_ids: Sequence[str], *, campaign_id: str | None = None,
+                          stages: Sequence[str] | None = None) -> dict[str, dict[str, list[bool]]]:
+        """agent id -> task id -> resolved? of each finished 'task' run, oldest first (paired comparisons)."""
+        return reads.task_run_outcomes(self.fetch, agent_ids, campaign_id=campaign_id, stages=stages)
+
     def agent_costs(self, *, campaign_id: str | None = None,
                     agent_ids: Sequence[str] | None = None) -> dict[str, float]:
         """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""

@@ -145,6 +145,23 @@ def score_counts(fetch: Fetch, *, campaign_id: str | None = None,
     return out
 
 
+def task_run_outcomes(fetch: Fetch, agent_ids: Sequence[str], *, campaign_id: str | None = None,
+                      stages: Sequence[str] | None = None) -> dict[str, dict[str, list[bool]]]:
+    """agent id -> task id -> whether each of its finished 'task' runs resolved it, oldest first
+    (every run: repeats and later evaluations are samples too), for paired comparisons."""
+    out: dict[str, dict[str, list[bool]]] = {}
+    extra, extra_params = "", {}
+    if stages is not None:
+        listed, extra_params = _in_list("stage", list(stages))
+        extra = f" AND task_runs.stage IN {listed}" if stages else " AND 1 = 0"
+    for where, params in _scoped("task_runs", campaign_id, agent_ids):
+        sql = ("SELECT agent_id, task_id, status FROM task_runs "
+               f"WHERE kind = 'task' AND status != 'running'{where}{extra} ORDER BY finished_at, created_at, id")
+        for agent_id, task_id, status in fetch(sql, {**params, **extra_params}):
+            out.setdefault(agent_id, {}).setdefault(task_id, []).append(status == "resolved")
+    return out
+
+
 def best_agents(fetch: Fetch) -> dict[str, str]:
     """campaign id -> id of its best agent (dgm.ranking), among those whose evaluation is over."""
     sql = ("SELECT a.campaign_id, a.id, a.score, a.heldout_score, a.generation FROM agents a "
@@ -300,6 +317,10 @@ class ArchiveReads:
 
     def best_agents(self) -> dict[str, str]:
         return best_agents(self.fetch)
+
+    def task_run_outcomes(self, agent_ids: Sequence[str], *, campaign_id: str | None = None,
+                          stages: Sequence[str] | None = None) -> dict[str, dict[str, list[bool]]]:
+        return task_run_outcomes(self.fetch, agent_ids, campaign_id=campaign_id, stages=stages)
 
     def agent_costs(self, *, campaign_id: str | None = None, agent_ids: Sequence[str] | None = None
                     ) -> dict[str, float]:

@@ -517,6 +517,9 @@ def doctor(
 from dgm.cli import browse as cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
 
 cli_browse.register(app)
+from dgm.cli import compare as cli_compare  # noqa: E402 - compare: two agents, paired on shared tasks
+
+cli_compare.register(app)
 from dgm.bench.swebench import cli as swebench_cli  # noqa: E402 - bench validate, SWE-bench options
 
 if TYPE_CHECKING:
