@@ -632,7 +632,8 @@ def plot_cmd(
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """Best and mean archive score per generation, coverage and diversity, spend."""
+    """Best and mean archive score per generation (the best with its 95 % Wilson interval as error bars),
+    coverage and diversity, spend."""
     from dgm.lineage.plot import generation_series, plot_series
 
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -649,7 +650,7 @@ def plot_cmd(
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     last = points[-1]
     cut = f", generation {last.generation} cut short" if last.partial else ""
-    console.print(f"wrote {escape(str(out))}: {len(points)} generation(s) ({source}{cut}); last: best {_fmt_score(last.best_score)}, "
+    console.print(f"wrote {escape(str(out))}: {len(points)} generation(s) ({source}{cut}); last: best {last.best_label}, "
                   f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
                   f"spent ${last.spent_usd:.4f}")
 

@@ -104,6 +104,18 @@ def test_plot_writes_a_png_and_the_series_matches_the_archive(archive, tmp_path)
     assert points[-1].mean_score == pytest.approx(sum(archived) / len(archived))
     assert points[-1].spent_usd == pytest.approx(store.campaign_spend(synth.campaign_id))
     assert 0 < points[-1].coverage_fraction <= 1
+    # The best score's error bar: the Wilson interval of the runs behind it, named in the printed line.
+    last = points[-1]
+    best = next(a for a in agents if a.id == last.best_agent)
+    assert best.status in ("seed", "admitted") and best.score == pytest.approx(max(archived))
+    behind = [r for r in store.list_task_runs(agent_id=best.id, kind="task", campaign_id=synth.campaign_id)
+              if r.stage != "heldout" and r.finished]
+    assert last.best_n == len(behind) > 0 and last.best_resolved == sum(r.status == "resolved" for r in behind)
+    from dgm.stats.intervals import score_label, wilson_interval
+
+    assert (last.best_low, last.best_high) == pytest.approx(wilson_interval(last.best_resolved, last.best_n))
+    assert last.best_label == score_label(last.best_score, last.best_resolved, last.best_n)
+    assert f"last: best {last.best_label}," in proc.stdout, proc.stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(archive, tmp_path):
