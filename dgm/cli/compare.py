@@ -53,7 +53,7 @@ def compare_cmd(
     difference". Rates carry their 95 % Wilson interval and n.
     """
     from dgm.stats.intervals import interval_fields, rate_label
-    from dgm.stats.paired import check_alpha, compare_outcomes
+    from dgm.stats.paired import MCNEMAR, NO_EVIDENCE, check_alpha, compare_outcomes
 
     try:
         check_alpha(alpha)
@@ -94,14 +94,14 @@ def compare_cmd(
     head.add_row("B", Text(f"{b.id}  {rate_label(result.b_resolved, result.b_runs)}"))
     if result.only_a or result.only_b:
         head.add_row("left out", f"{result.only_a} task(s) only A ran, {result.only_b} only B ran")
-    if result.test == "exact McNemar":
+    if result.test == MCNEMAR:
         how = (f"exact McNemar on the {len(result.differing)} task(s) only one resolved: "
                f"A {result.a_wins}, B {result.b_wins}")
     else:
         how = (f"Wilcoxon signed-rank on per-task resolve rates (repeats): A higher on {result.a_wins} "
                f"task(s), B on {result.b_wins}")
     head.add_row("test", f"{how}; p = {result.p_value:.3g}")
-    style = "bold" if result.verdict != "no evidence of a difference" else ""
+    style = "bold" if result.verdict != NO_EVIDENCE else ""
     head.add_row("verdict", Text(f"{result.verdict} (level {alpha:g}, two-sided)", style=style))
     console.print(head)
     if result.differing:

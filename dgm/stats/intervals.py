@@ -16,13 +16,14 @@ tests/unit/test_stats.py checks it against scipy's
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from typing import NamedTuple
 
 CONFIDENCE = 0.95
 """Level of every interval dgm shows."""
 
-_Z = {CONFIDENCE: NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)}
+# statistics.NormalDist().inv_cdf(0.975), written out: importing `statistics` is a cost every
+# browsing command would pay for one constant (other levels import it when asked for).
+_Z = {CONFIDENCE: 1.9599639845400536}
 
 
 class Interval(NamedTuple):
@@ -36,6 +37,8 @@ def wilson_interval(resolved: int, n: int, confidence: float = CONFIDENCE) -> In
         raise ValueError(f"need 0 <= resolved <= n and n >= 1, got {resolved}/{n}")
     z = _Z.get(confidence)
     if z is None:
+        from statistics import NormalDist
+
         z = _Z[confidence] = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = resolved / n
     z2n = z * z / n

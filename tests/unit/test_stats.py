@@ -108,3 +108,11 @@ def test_equal_agents_are_rarely_called_different():
         b = _single({f"t{i}": rng.random() < 0.5 for i in range(30)})
         wrong += compare_outcomes(a, b).verdict != NO_EVIDENCE
     assert wrong / 400 <= 0.05
+
+
+def test_the_written_out_normal_quantile_is_the_975th_percentile():
+    from statistics import NormalDist
+
+    from dgm.stats import intervals
+
+    assert intervals._Z[0.95] == NormalDist().inv_cdf(0.975)
