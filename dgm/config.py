@@ -100,8 +100,13 @@ class CampaignConfig(_Strict):
     """Parent selector: score_child_prop, score_prop, best, random, hgm_cmp, novelty_share."""
     admission: Literal["keep_all", "keep_better"] = "keep_all"
     """keep_all: admit every child that works at all; keep_better: only those not worse than their parent."""
+    admission_test: Literal["paired", "allowance"] = "paired"
+    """How keep_better decides "worse": paired (the paired test of `dgm compare` on the tasks both ran, at
+    admission_alpha) or allowance (score below the parent's minus noise_allowance)."""
+    admission_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    """Level of keep_better's paired test: a child is refused only when its parent is better at this level."""
     noise_allowance: float = Field(0.05, ge=0.0, le=1.0)
-    """keep_better admits a child scoring at least parent score minus this."""
+    """keep_better with admission_test = "allowance" admits a child scoring at least parent score minus this."""
     budget_usd: float | None = Field(None, gt=0.0)
     """Hard cap on LLM spend for the whole campaign (None: no cap)."""
     max_hours: float | None = Field(None, gt=0.0)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable
 from dgm.errors import (ArchiveIncomplete, ArchiveUnavailable, BudgetExceeded, InfrastructureError,
                         ModelUnavailable, NotFound)
 from dgm.evolution import diagnose as diag
+from dgm.evolution.admission import keep_better_refusal
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
@@ -552,10 +553,14 @@ class CampaignRunner:
                                   "produced no non-empty patch on any task")
             if self.config.admission == "keep_better":
                 parent = self.store.get_agent(agent.parent_id)
-                floor = (parent.score or 0.0) - self.config.noise_allowance
-                if (agent.score or 0.0) < floor:
-                    raise RejectChild(f"keep_better: score {agent.score:.3f} below parent's "
-                                      f"{parent.score or 0:.3f} minus allowance {self.config.noise_allowance}")
+                outcomes = self.store.task_run_outcomes([agent.id, parent.id], campaign_id=self.campaign.id,
+                                                        stages=self.plan.stage_names)
+                refusal = keep_better_refusal(
+                    test=self.config.admission_test, child_score=agent.score, parent_score=parent.score,
+                    child_outcomes=outcomes.get(agent.id, {}), parent_outcomes=outcomes.get(parent.id, {}),
+                    alpha=self.config.admission_alpha, allowance=self.config.noise_allowance)
+                if refusal is not None:
+                    raise RejectChild(refusal)
         self.store.update_agent(agent.id, status="admitted")
         self._event("agent_admitted", {"agent": agent.id, "score": round(agent.score or 0.0, 4)}, agent.id)
 
