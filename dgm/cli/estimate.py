@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli.tables import make_console, model_label, money, print_table
+from dgm.cli.tables import add_whole_column, make_console, model_label, money, print_table, table_of
 
 if TYPE_CHECKING:
     from dgm.config import CampaignConfig
@@ -67,21 +67,21 @@ def print_estimate(result: EstimateResult, source: str) -> None:
     cells.append(["all", _count(est.task_runs), _count(est.calls), _count(est.tokens), _usd(est.usd)])
     table = Table(title=Text("per generation: expected (low–high)"))
     for i, col in enumerate(("generation", "task runs", "LLM calls", "tokens", "cost")):
-        table.add_column(col, justify="right" if i else "left")
+        add_whole_column(table, col, [row[i] for row in cells], justify="right" if i else "left")
     for row in cells[:-1]:
         table.add_row(*row)
     table.add_section()
     table.add_row(*cells[-1], style="bold")
     print_table(console, table)
-    roles = Table(title=Text("by role, whole campaign"))
-    for i, col in enumerate(("role", "units", "LLM calls", "tokens", "cost", "figures from")):
-        roles.add_column(col, justify="right" if 0 < i < 5 else "left")
+    rows = []
     for role in ROLES:
         r = est.roles[role]
-        unit = "task runs" if role == "task" else "children"
-        roles.add_row(ROLE_LABELS[role], f"{_count(r.units)} {unit}", _count(r.calls), _count(r.tokens), _usd(r.usd),
-                      Text(est.calibration.roles[role].source))
-    print_table(console, roles)
+        rows.append([ROLE_LABELS[role], _count(r.units), _count(r.calls), _count(r.tokens), _usd(r.usd)])
+    print_table(console, table_of(Text("by role, whole campaign (units: task runs, or children)"),
+                                  ("role", "units", "LLM calls", "tokens", "cost"), rows,
+                                  right=("units", "LLM calls", "tokens", "cost")))
+    sources = "; ".join(f"{ROLE_LABELS[role]}: {est.calibration.roles[role].source}" for role in ROLES)
+    console.print(Text(f"figures from {sources}", style="dim"), soft_wrap=True)
     cal = est.calibration
     advance = ", ".join(f"{s.name} {cal.advance[i].mid:.0%}" for i, s in enumerate(plan.stages[:-1]))
     console.print(Text(f"child outcomes ({cal.source}): {cal.evaluated.mid:.0%} reach evaluation"
@@ -105,13 +105,21 @@ def estimate_and_print(config: CampaignConfig, open_reads: Callable[[], object],
     from dgm.errors import NotFound
     from dgm.runs.estimate import estimate
 
+    opened = []
+
     def reads_or_none():
         try:
-            return open_reads()
+            opened.append(open_reads())
         except NotFound:  # no archive yet: the defaults
             return None
+        return opened[-1]
 
-    print_estimate(estimate(config, reads_or_none), source)
+    try:
+        result = estimate(config, reads_or_none)
+    finally:
+        for reads in opened:
+            reads.close()
+    print_estimate(result, source)
 
 
 def register(app: typer.Typer, run_cmd: Callable) -> None:

@@ -42,20 +42,27 @@ LEAST_SAMPLES = 3
 class Defaults:
     """What a campaign's units cost when the archive has no runs to learn from.
 
-    Calls are (low, expected, high) per unit; a unit's prompts grow by
-    `*_growth_tokens` per call (the reply and the command's output are added
-    to the history), from a first prompt counted from the actual texts.
+    Calls are (low, expected, high) per unit. A unit's first prompt is
+    counted from the actual texts (the seed agent's prompt, the benchmark's
+    issues, the seed agent's code); each later call's prompt has grown by
+    the reply before it and the command's output.
     """
 
     task_calls: tuple[float, float, float]
-    task_growth_tokens: float
-    task_completion_tokens: tuple[float, float, float]
+    task_reply_tokens: tuple[float, float, float]
+    """Tokens of a reply in a task run (the patch-writing one excepted when `patch_in_reply`)."""
+    task_output_tokens: float
+    """Tokens of a command's output added to the history after each reply."""
+    patch_in_reply: bool
+    """One reply of each task run writes the task's whole patch (scripted stand-ins apply the reference patch)."""
     diagnose_trajectory_chars: float
     """How much of a failed run's trajectory a diagnosis prompt holds (at most `trajectory_chars`)."""
     diagnose_completion_tokens: tuple[float, float, float]
+    proposal_chars: float
+    """A proposal's problem statement, the self-modification's issue."""
     self_modify_calls: tuple[float, float, float]
-    self_modify_growth_tokens: float
-    self_modify_completion_tokens: tuple[float, float, float]
+    self_modify_reply_tokens: tuple[float, float, float]
+    self_modify_output_tokens: float
     advance: tuple[float, float, float]
     evaluated: tuple[float, float, float]
     heldout_new: tuple[float, float, float]
@@ -64,26 +71,43 @@ class Defaults:
 
 REAL_MODEL_DEFAULTS = Defaults(
     # The seed agent stops at 30 steps (MAX_STEPS); DGM's and mini-swe-agent's
-    # SWE-bench runs take 10-20 steps typically, a few stop early.
-    task_calls=(4, 12, 30), task_growth_tokens=700, task_completion_tokens=(100, 250, 600),
+    # SWE-bench runs take 10-20 steps typically, a few stop early. A command's
+    # output is cut to 10,000 characters (OUTPUT_HEAD_CHARS + OUTPUT_TAIL_CHARS); most are far shorter.
+    task_calls=(4, 12, 30), task_reply_tokens=(100, 250, 600), task_output_tokens=450, patch_in_reply=False,
     # A failed run's trajectory fills most of trajectory_chars; the proposal is a JSON object of a few paragraphs.
-    diagnose_trajectory_chars=20_000, diagnose_completion_tokens=(400, 800, 1500),
-    self_modify_calls=(4, 15, 30), self_modify_growth_tokens=700, self_modify_completion_tokens=(100, 300, 600),
+    diagnose_trajectory_chars=20_000, diagnose_completion_tokens=(400, 800, 1500), proposal_chars=1_500,
+    self_modify_calls=(4, 15, 30), self_modify_reply_tokens=(100, 300, 600), self_modify_output_tokens=450,
     # DGM: about half the children clear the first stage's threshold; some are
     # rejected before evaluation (no diff, sanity gate); a new best now and then.
     advance=(0.0, 0.5, 1.0), evaluated=(0.5, 0.85, 1.0), heldout_new=(0.0, 0.5, 1.0),
     label="defaults for a real model",
 )
 SCRIPTED_DEFAULTS = Defaults(
-    # Measured on `make demo` (scripted:rehearsal on dgm-mini): a scripted
-    # model answers a task in one step (a patch, or giving up) and submits in
-    # the next; its proposer answers first time; the self-modifying agent edits in one step.
-    task_calls=(1, 1.8, 2), task_growth_tokens=250, task_completion_tokens=(60, 140, 250),
-    diagnose_trajectory_chars=1_500, diagnose_completion_tokens=(100, 160, 250),
-    self_modify_calls=(1, 2, 2), self_modify_growth_tokens=150, self_modify_completion_tokens=(40, 80, 150),
-    advance=(0.0, 0.6, 1.0), evaluated=(0.5, 0.9, 1.0), heldout_new=(0.0, 0.35, 1.0),
+    # What the bundled stand-ins do (dgm/llm/scripted_models/, `make demo`): a
+    # task run's first reply writes the reference patch (or gives up), the next
+    # submits; the proposer answers first time with a short proposal; the
+    # self-modifying agent edits in one reply and submits in the next. The
+    # rehearsal's children fix what the seed fails, so nearly all go on.
+    task_calls=(1, 1.95, 2), task_reply_tokens=(15, 20, 40), task_output_tokens=40, patch_in_reply=True,
+    diagnose_trajectory_chars=1_500, diagnose_completion_tokens=(100, 160, 250), proposal_chars=400,
+    self_modify_calls=(1, 2, 2), self_modify_reply_tokens=(30, 50, 100), self_modify_output_tokens=40,
+    advance=(0.0, 0.9, 1.0), evaluated=(0.5, 0.95, 1.0), heldout_new=(0.0, 0.35, 1.0),
     label="defaults for a scripted stand-in",
 )
+
+
+@dataclass(frozen=True)
+class PromptSizes:
+    """Tokens of the texts a campaign's first prompts are made of (4 characters a token)."""
+
+    task_first: float
+    """A task run's first prompt: the seed agent's prompt and the issue (mean over the plan's tasks)."""
+    patch: float
+    """The reference patch (mean over the plan's tasks)."""
+    self_modify_frame: float
+    """A self-modification's first prompt without its proposal."""
+    diagnose_base: float
+    """A diagnosis prompt without its trajectory: the agent's code, an issue, the instructions."""
 
 
 @dataclass
@@ -126,20 +150,25 @@ def shape_of(config: CampaignConfig, plan: StagePlan) -> CampaignShape:
                          children_per_generation=config.children_per_generation)
 
 
-def estimate(config: CampaignConfig, open_reads: Callable[[], "ArchiveReader | None"] | None = None,
-             ) -> EstimateResult:
+def estimate(config: CampaignConfig, open_reads: Callable[[], "ArchiveReader | None"] | None = None, *,
+             benchmark: Benchmark | None = None) -> EstimateResult:
     """The estimate of `config`'s campaign, calibrated from the archive `open_reads` gives
-    (None, or a callable returning None: no archive, the defaults)."""
+    (None, or a callable returning None: no archive, the defaults); on `benchmark` when
+    given (a benchmark object not in the registry), else on the config's."""
     from dgm.runs.campaign import check_config
 
-    bench, plan = check_config(config)
+    if benchmark is None:
+        bench, plan = check_config(config)
+    else:
+        from dgm.evolution.staging import build_plan
+        from dgm.runs.checks import check_model
+
+        for model in set(role_models(config).values()):
+            check_model(model)
+        bench, plan = benchmark, build_plan(config, benchmark)
     models = role_models(config)
-    reads = open_reads() if open_reads is not None else None
-    try:
-        calibration = calibrate(config, bench, plan, models, reads)
-    finally:
-        if reads is not None and hasattr(reads, "close"):
-            reads.close()
+    reads = open_reads() if open_reads is not None else None  # the caller's to close
+    calibration = calibrate(config, bench, plan, models, reads)
     prices = {role: model_price(model) for role, model in models.items()}
     return EstimateResult(config=config, plan=plan, estimate=estimate_campaign(shape_of(config, plan), calibration,
                                                                                prices),
@@ -154,7 +183,7 @@ def calibrate(config: CampaignConfig, bench: Benchmark, plan: StagePlan, models:
     from dgm.archive import reads as queries
     from dgm.evolution.self_modify import SELF_BENCHMARK
 
-    first_task, first_self, diagnose_base = _first_prompts(bench, plan)
+    sizes = prompt_sizes(bench, plan)
     roles: dict[str, RoleFigures] = {}
     campaigns: list[str] = []
     if reads is not None:
@@ -171,22 +200,23 @@ def calibrate(config: CampaignConfig, bench: Benchmark, plan: StagePlan, models:
     d = defaults_for(models["task"])
     measured = queries.run_call_figures(fetch, kind="task", model=models["task"], benchmark=config.benchmark) \
         if fetch else []
-    roles["task"] = (_measured(measured, "task run") if len(measured) >= LEAST_SAMPLES else
-                     _grown(d.task_calls, first_task, d.task_growth_tokens, d.task_completion_tokens, d.label))
+    roles["task"] = (_measured(measured, "task runs") if len(measured) >= LEAST_SAMPLES else
+                     _conversation(d.task_calls, sizes.task_first, d.task_reply_tokens, d.task_output_tokens,
+                                   sizes.patch if d.patch_in_reply else None, d.label))
     d = defaults_for(models["self_modify"])
     measured = queries.run_call_figures(fetch, kind="self_modify", model=models["self_modify"],
                                         benchmark=SELF_BENCHMARK, campaign_ids=campaigns) if fetch else []
-    roles["self_modify"] = (_measured(measured, "self-modification") if len(measured) >= LEAST_SAMPLES else
-                            _grown(d.self_modify_calls, first_self, d.self_modify_growth_tokens,
-                                   d.self_modify_completion_tokens, d.label))
+    roles["self_modify"] = (_measured(measured, "self-modifications") if len(measured) >= LEAST_SAMPLES else
+                            _conversation(d.self_modify_calls, sizes.self_modify_frame + d.proposal_chars / CHARS_PER_TOKEN,
+                                          d.self_modify_reply_tokens, d.self_modify_output_tokens, None, d.label))
     d = defaults_for(models["diagnose"])
     measured = queries.agent_call_figures(fetch, purpose="diagnose", model=models["diagnose"],
                                           campaign_ids=campaigns) if fetch else []
     if len(measured) >= LEAST_SAMPLES:
-        roles["diagnose"] = _measured(measured, "diagnosis")
+        roles["diagnose"] = _measured(measured, "diagnoses")
     else:
         trajectory = min(d.diagnose_trajectory_chars, config.trajectory_chars)
-        prompt = diagnose_base + trajectory / CHARS_PER_TOKEN
+        prompt = sizes.diagnose_base + trajectory / CHARS_PER_TOKEN
         retries = 1 + config.diagnosis_retries
         roles["diagnose"] = RoleFigures(calls=Span(1, 1 + 0.1 * config.diagnosis_retries, retries),
                                         prompt_tokens=Span.exactly(prompt),
@@ -238,7 +268,7 @@ def _measured(units: list[tuple[int, int, int, float]], what: str) -> RoleFigure
     completion = sum(c for _, _, c, _ in units) / total
     return RoleFigures(calls=Span(low, statistics.fmean(calls), high), prompt_tokens=Span.exactly(prompt),
                        completion_tokens=Span.exactly(completion),
-                       source=f"{len(units)} earlier {what}s in this archive")
+                       source=f"{len(units)} earlier {what} in this archive")
 
 
 def _percentiles(values: list[int]) -> tuple[float, float]:
@@ -248,30 +278,38 @@ def _percentiles(values: list[int]) -> tuple[float, float]:
     return float(cuts[0]), float(cuts[-1])
 
 
-def _grown(calls: tuple[float, float, float], first: float, growth: float,
-           completion: tuple[float, float, float], label: str) -> RoleFigures:
-    """Default figures of a unit whose history grows by `growth` tokens a call: its mean prompt."""
-    low, mid, high = calls
-    return RoleFigures(calls=Span(low, mid, high),
-                       prompt_tokens=Span(*(first + growth * (n - 1) / 2 for n in (low, mid, high))),
-                       completion_tokens=Span(*completion), source=label)
+def _conversation(calls: tuple[float, float, float], first: float, reply: tuple[float, float, float],
+                  output: float, patch: float | None, label: str) -> RoleFigures:
+    """Default figures of a unit of `calls` replies in one growing history: each call's prompt
+    is the first one plus every reply and command output before it. With `patch`, one
+    reply writes the whole patch (the first: what follows carries it in the history)."""
+    def per_call(n: float, reply_tokens: float) -> tuple[float, float]:
+        replies = n * reply_tokens + (patch or 0.0)
+        # Call k (0-based) carries the k replies and outputs before it: n(n-1)/2 of each in all,
+        # the patch in each of the n-1 calls after the one that wrote it.
+        history = (n * (n - 1) / 2) * (reply_tokens + output) + (n - 1) * (patch or 0.0)
+        return (n * first + history) / n, replies / n
+
+    figures = [per_call(n, r) for n, r in zip(calls, reply)]
+    return RoleFigures(calls=Span(*calls), prompt_tokens=Span(*(p for p, _ in figures)),
+                       completion_tokens=Span(*(c for _, c in figures)), source=label)
 
 
-def _first_prompts(bench: Benchmark, plan: StagePlan) -> tuple[float, float, float]:
-    """Tokens of a task run's first prompt (mean over the plan's tasks), of a self-modification's
-    (the seed's prompt and the preamble, a proposal), and of a diagnosis without its trajectory."""
+def prompt_sizes(bench: Benchmark, plan: StagePlan) -> PromptSizes:
+    """The sizes of the texts a campaign's first prompts are made of, from the texts themselves."""
     from dgm.agent_code import SEED_AGENT_DIR
     from dgm.evolution.diagnose import AGENT_CODE_CHARS
     from dgm.evolution.self_modify import SELF_MODIFY_PREAMBLE
     from dgm.seed_agent.main import INSTANCE_TEMPLATE, SYSTEM_PROMPT
 
     wanted = set(plan.selection_task_ids) | set(plan.heldout)
-    problems = [len(t.problem_statement) for t in bench.tasks() if t.instance_id in wanted] or [0]
+    tasks = [t for t in bench.tasks() if t.instance_id in wanted]
+    problem = statistics.fmean(len(t.problem_statement) for t in tasks) if tasks else 0.0
+    patch = statistics.fmean(len(t.patch or "") for t in tasks) if tasks else 0.0
     frame = len(SYSTEM_PROMPT) + len(INSTANCE_TEMPLATE)
-    task = (frame + statistics.fmean(problems)) / CHARS_PER_TOKEN
-    proposal_chars = 1_500  # a proposal's problem statement: a few paragraphs
-    self_modify = (frame + len(SELF_MODIFY_PREAMBLE) + proposal_chars) / CHARS_PER_TOKEN
     code = sum(len(p.read_bytes()) for p in Path(SEED_AGENT_DIR).rglob("*")
                if p.is_file() and p.suffix in (".py", ".md", ".txt", ".toml", ".json") and "__pycache__" not in p.parts)
-    diagnose = (min(code, AGENT_CODE_CHARS) + statistics.fmean(problems) + 2_000) / CHARS_PER_TOKEN
-    return task, self_modify, diagnose
+    instructions = 1_000  # the diagnosis prompt's own instructions and JSON schema
+    return PromptSizes(task_first=(frame + problem) / CHARS_PER_TOKEN, patch=patch / CHARS_PER_TOKEN,
+                       self_modify_frame=(frame + len(SELF_MODIFY_PREAMBLE)) / CHARS_PER_TOKEN,
+                       diagnose_base=(min(code, AGENT_CODE_CHARS) + problem + instructions) / CHARS_PER_TOKEN)

@@ -91,7 +91,7 @@ def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
     text = run_dgm(["show", child.id], root)
     assert text.returncode == 0, text.stderr
     for needle in ("raise MAX_STEPS to 45", "runs out of steps", "t-3", "unresolved", "+MAX_STEPS = 45",
-                   "held-out 0.500", "diagnose $1.5000", "[scripted models]"):
+                   "held-out 0.500", "diagnosis $1.5000", "[scripted models]"):
         assert needle in text.stdout, needle
 
 

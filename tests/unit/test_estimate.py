@@ -115,7 +115,7 @@ def test_the_figures_come_from_earlier_runs_of_the_same_model_and_benchmark(tmp_
     assert task.source == "5 earlier task runs in this archive"
     diagnose = calibrated.calibration.roles["diagnose"]
     assert diagnose.calls.mid == 2 and diagnose.prompt_tokens.mid == 5000
-    assert "earlier diagnosis" in diagnose.source
+    assert diagnose.source == "5 earlier diagnoses in this archive"
     # Children: 4 of 5 reached evaluation; 3 of those 4 went on past the first stage.
     assert calibrated.calibration.evaluated.mid == pytest.approx(0.8)
     assert calibrated.calibration.advance[0].mid == pytest.approx(0.75)
