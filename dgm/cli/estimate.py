@@ -88,7 +88,11 @@ def print_estimate(result: EstimateResult, source: str) -> None:
                        + (f"; going on past {advance}" if advance else ""), style="dim"), soft_wrap=True)
     total = est.usd
     if total is None:
-        console.print(Text(f"total: unpriced (the priced roles come to {_usd(est.priced_usd)})"), soft_wrap=True)
+        priced = [ROLE_LABELS[r] for r in ROLES if est.roles[r].usd is not None]
+        console.print(Text("total: unpriced (" + (f"{', '.join(priced)} come to {_usd(est.priced_usd)}; "
+                                                   if priced else "") +
+                           "litellm knows no price for the other models: the tokens above are what they will use)"),
+                      soft_wrap=True)
     else:
         line = f"total: {money(total.mid)} expected, {money(total.low)} to {money(total.high)}"
         if config.budget_usd is not None:
@@ -115,7 +119,9 @@ def estimate_and_print(config: CampaignConfig, open_reads: Callable[[], object],
         return opened[-1]
 
     try:
-        result = estimate(config, reads_or_none)
+        # litellm (for its price table) takes seconds to import.
+        with console.status("checking the config and reading prices and earlier runs"):
+            result = estimate(config, reads_or_none)
     finally:
         for reads in opened:
             reads.close()

@@ -155,17 +155,15 @@ def estimate(config: CampaignConfig, open_reads: Callable[[], "ArchiveReader | N
     """The estimate of `config`'s campaign, calibrated from the archive `open_reads` gives
     (None, or a callable returning None: no archive, the defaults); on `benchmark` when
     given (a benchmark object not in the registry), else on the config's."""
-    from dgm.runs.campaign import check_config
+    from dgm.bench.registry import load_benchmark
+    from dgm.evolution.staging import build_plan
+    from dgm.runs.checks import check_model
 
-    if benchmark is None:
-        bench, plan = check_config(config)
-    else:
-        from dgm.evolution.staging import build_plan
-        from dgm.runs.checks import check_model
-
-        for model in set(role_models(config).values()):
-            check_model(model)
-        bench, plan = benchmark, build_plan(config, benchmark)
+    # As `dgm run` checks them (runs/campaign.py: check_config), but no provider key is needed to estimate.
+    for model in dict.fromkeys(role_models(config).values()):
+        check_model(model, require_key=False)
+    bench = benchmark or load_benchmark(config.benchmark, **config.benchmark_options)
+    plan = build_plan(config, bench)
     models = role_models(config)
     reads = open_reads() if open_reads is not None else None  # the caller's to close
     calibration = calibrate(config, bench, plan, models, reads)

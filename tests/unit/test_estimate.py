@@ -187,3 +187,18 @@ def test_a_bad_config_gets_the_same_one_line_error_as_dgm_run(tmp_path):
                           "stage small", "asks for 600 tasks")
     assert_one_line_error(run_dgm(["estimate", "--model", "scripted:nonesuch"], archive_dir=tmp_path / "a"),
                           "unknown scripted model")
+
+
+def test_a_real_model_is_estimated_from_litellms_prices_without_its_key_and_an_unpriced_one_says_so(tmp_path,
+                                                                                                  monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    archive = tmp_path / "archive"
+    priced = run_dgm(["estimate", "--model", "openai/gpt-4o-mini", "--generations", "1"], archive_dir=archive)
+    assert priced.returncode == 0, priced.stderr
+    assert "defaults for a real model" in priced.stdout
+    assert "$0.1500 in / $0.6000 out per million tokens" in priced.stdout  # litellm's price of gpt-4o-mini
+    unpriced = run_dgm(["estimate", "--model", "openai/a-local-model-nobody-prices", "--generations", "1"],
+                       archive_dir=archive)
+    assert unpriced.returncode == 0, unpriced.stderr
+    assert "total: unpriced" in unpriced.stdout and "$0.0000" not in unpriced.stdout
+    assert not archive.exists()
