@@ -229,8 +229,14 @@ def _child_figures(config, plan, roles, outcomes, d: Defaults) -> Calibration:
     n_stages = len(plan.stages)
     reached = (outcomes or {}).get("stage_reached", {})
     finished = sum(reached.values())
+
+    def certain(advance: list[Span]) -> tuple[Span, ...]:
+        # A stage whose threshold is 0 lets every agent go on (should_advance): no uncertainty there.
+        return tuple(Span.exactly(1.0) if plan.stages[i].advance_threshold <= 0 else span
+                     for i, span in enumerate(advance))
+
     if finished < LEAST_SAMPLES:
-        return Calibration(roles=roles, advance=tuple(Span(*d.advance) for _ in range(n_stages - 1)),
+        return Calibration(roles=roles, advance=certain([Span(*d.advance) for _ in range(n_stages - 1)]),
                            evaluated=Span(*d.evaluated), heldout_new=Span(*d.heldout_new), source=d.label)
     at_least = {i: sum(n for stage, n in reached.items() if stage >= i) for i in range(n_stages + 1)}
     advance = []
@@ -242,7 +248,7 @@ def _child_figures(config, plan, roles, outcomes, d: Defaults) -> Calibration:
     generations = outcomes["generations"]
     held = (Span(*d.heldout_new) if generations < 1 else
             _share(outcomes["heldout_scored"], generations * max(1, config.heldout_top_k), scale=config.heldout_top_k))
-    return Calibration(roles=roles, advance=tuple(advance), evaluated=_share(at_least[1], finished),
+    return Calibration(roles=roles, advance=certain(advance), evaluated=_share(at_least[1], finished),
                        heldout_new=held, source=f"{finished} finished children in this archive")
 
 

@@ -202,3 +202,16 @@ def test_a_real_model_is_estimated_from_litellms_prices_without_its_key_and_an_u
     assert unpriced.returncode == 0, unpriced.stderr
     assert "total: unpriced" in unpriced.stdout and "$0.0000" not in unpriced.stdout
     assert not archive.exists()
+
+
+def test_a_stage_with_threshold_zero_is_run_by_every_evaluated_agent(tmp_path):
+    from dgm.config import CampaignConfig
+    from dgm.runs.estimate import estimate
+
+    stages = [{"name": "small", "tasks": 4, "advance_threshold": 0.0}, {"name": "medium", "tasks": 4,
+                                                                        "advance_threshold": 0.5},
+              {"name": "rest", "tasks": 4}]
+    config = CampaignConfig(model="scripted:rehearsal", benchmark="dgm-mini", stages=stages, heldout=2, seed=1)
+    cal = estimate(config, None).estimate.calibration
+    assert cal.advance[0] == Span.exactly(1.0)  # should_advance: any rate reaches 0
+    assert cal.advance[1].low == 0.0 and cal.advance[1].high == 1.0
