@@ -47,6 +47,10 @@ class ArchiveQueries:
         """Rejected agent id -> (rejection reason, whether it has code of its own), for exports."""
         return reads.rejections(self.fetch, campaign_id, json_as_text=self.engine.dialect.name == "sqlite")
 
+    def spend_by_purpose(self, campaign_id: str) -> dict[str, dict[str, Any]]:
+        """purpose (task | diagnose | self_modify) -> calls, tokens, USD and errors of the campaign's LLM calls."""
+        return reads.spend_by_purpose(self.fetch, campaign_id)
+
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
         """Every agent of the campaign as light rows (no JSON columns), in generation then insertion order;
         for an eval or replay campaign, also the archived agents it ran (after its own).

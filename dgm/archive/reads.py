@@ -215,6 +215,81 @@ def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
     return float(rows[0][0])
 
 
+
+def spend_by_purpose(fetch: Fetch, campaign_id: str) -> dict[str, dict[str, Any]]:
+    """purpose (task | diagnose | self_modify | ...) -> {"calls", "prompt_tokens", "completion_tokens",
+    "cost_usd", "errors"} over the campaign's recorded LLM calls."""
+    sql = ("SELECT purpose, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
+           "coalesce(sum(cost_usd), 0.0), sum(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) "
+           "FROM llm_calls WHERE campaign_id = :campaign_id GROUP BY purpose")
+    return {purpose: {"calls": int(n), "prompt_tokens": int(p or 0), "completion_tokens": int(c or 0),
+                      "cost_usd": float(cost or 0.0), "errors": int(errors or 0)}
+            for purpose, n, p, c, cost, errors in fetch(sql, {"campaign_id": campaign_id})}
+
+
+# -- what earlier campaigns spent, per unit: the estimate's calibration ---------------
+
+
+def run_call_figures(fetch: Fetch, *, kind: str, model: str, benchmark: str | None = None,
+                     campaign_ids: Sequence[str] | None = None) -> list[tuple[int, int, int, float]]:
+    """(calls, prompt tokens, completion tokens, USD) of each finished run of this kind and model
+    (a task run, a self-modification), on `benchmark` and in `campaign_ids` when given."""
+    where, params = "", {"kind": kind, "model": model}
+    if benchmark is not None:
+        where, params["benchmark"] = " AND task_runs.benchmark = :benchmark", benchmark
+    out: list[tuple[int, int, int, float]] = []
+    for scope, scope_params in _scoped_campaigns("task_runs", campaign_ids):
+        sql = ("SELECT count(llm_calls.id), coalesce(sum(llm_calls.prompt_tokens), 0), "
+               "coalesce(sum(llm_calls.completion_tokens), 0), coalesce(sum(llm_calls.cost_usd), 0.0) "
+               "FROM task_runs LEFT JOIN llm_calls ON llm_calls.task_run_id = task_runs.id "
+               f"WHERE task_runs.kind = :kind AND task_runs.model = :model AND task_runs.status != 'running'"
+               f"{where}{scope} GROUP BY task_runs.id")
+        out += [(int(n), int(p), int(c), float(cost)) for n, p, c, cost in fetch(sql, {**params, **scope_params})]
+    return out
+
+
+def agent_call_figures(fetch: Fetch, *, purpose: str, model: str, campaign_ids: Sequence[str]
+                       ) -> list[tuple[int, int, int, float]]:
+    """(calls, prompt tokens, completion tokens, USD) of each agent's calls of this purpose and model
+    in `campaign_ids` (a child's diagnosis, say)."""
+    out: list[tuple[int, int, int, float]] = []
+    for scope, scope_params in _scoped_campaigns("llm_calls", campaign_ids):
+        sql = ("SELECT count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
+               "coalesce(sum(cost_usd), 0.0) FROM llm_calls "
+               f"WHERE purpose = :purpose AND model = :model AND agent_id IS NOT NULL{scope} GROUP BY agent_id")
+        out += [(int(n), int(p), int(c), float(cost))
+                for n, p, c, cost in fetch(sql, {"purpose": purpose, "model": model, **scope_params})]
+    return out
+
+
+def child_outcomes(fetch: Fetch, campaign_ids: Sequence[str]) -> dict[str, Any]:
+    """How the finished children of `campaign_ids` went: {"stage_reached": {stage (0 = never
+    evaluated): children}, "heldout_scored": children scored on held-out tasks, "generations":
+    generations finished after the seed's}."""
+    reached: dict[int, int] = {}
+    scored = generations = 0
+    for scope, params in _scoped_campaigns("agents", campaign_ids):
+        sql = ("SELECT coalesce(stage_reached, 0), sum(CASE WHEN heldout_score IS NULL THEN 0 ELSE 1 END), "
+               "count(*) FROM agents WHERE origin = 'child' AND status IN ('admitted', 'rejected')"
+               f"{scope} GROUP BY coalesce(stage_reached, 0)")
+        for stage, held, n in fetch(sql, params):
+            reached[int(stage)] = reached.get(int(stage), 0) + int(n)
+            scored += int(held or 0)
+        gen_scope = scope.replace("agents.", "generation_stats.")
+        rows = fetch(f"SELECT count(*) FROM generation_stats WHERE generation >= 1{gen_scope}", params)
+        generations += int(rows[0][0])
+    return {"stage_reached": reached, "heldout_scored": scored, "generations": generations}
+
+
+def _scoped_campaigns(table: str, campaign_ids: Sequence[str] | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(an `AND table.campaign_id IN (...)` condition, its parameters) per slice of ids; no condition for None."""
+    if campaign_ids is None:
+        yield "", {}
+        return
+    for chunk in _chunks(campaign_ids):
+        listed, params = _in_list("campaign", chunk)
+        yield f" AND {table}.campaign_id IN {listed}", params
+
 # -- ArchiveReads: the browsing face of an archive -----------------------------------
 
 
@@ -291,6 +366,9 @@ class ArchiveReads:
 
     def campaign_overview(self) -> dict[str, dict[str, Any]]:
         return campaign_overview(self.fetch)
+
+    def spend_by_purpose(self, campaign_id: str) -> dict[str, dict[str, Any]]:
+        return spend_by_purpose(self.fetch, campaign_id)
 
     # -- agents --------------------------------------------------------------------
 

@@ -249,6 +249,8 @@ def run_cmd(
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only estimate the campaign's runs, LLM calls, tokens and "
+                                                          "cost (as `dgm estimate`); start nothing, write nothing."),
 ):
     """Start an evolution campaign: select, diagnose, self-modify, evaluate, admit; resumable."""
     from dgm.config import load_config
@@ -274,6 +276,11 @@ def run_cmd(
     if bench_options:
         overrides["benchmark_options"] = bench_options
     config = load_config(config_path, overrides)
+    if dry_run:
+        from dgm.cli.estimate import estimate_and_print
+
+        return estimate_and_print(config, lambda: open_reads(archive, archive_dir),
+                                  str(config_path) if config_path else "the options given")
     from dgm.runs.campaign import start_campaign
 
     _show_campaign(start_campaign(config, lambda: open_store(archive, archive_dir), _campaign_hooks()))
@@ -523,6 +530,9 @@ cli_simulate.register(app)
 from dgm.cli import compare as cli_compare  # noqa: E402 - compare: two agents, paired on shared tasks
 
 cli_compare.register(app)
+from dgm.cli import estimate as cli_estimate  # noqa: E402 - estimate (dgm run's options, --dry-run set)
+
+cli_estimate.register(app, run_cmd)
 from dgm.bench.swebench import cli as swebench_cli  # noqa: E402 - bench validate, SWE-bench options
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli.tables import add_whole_column, make_console, print_table, table_of
+from dgm.cli.tables import add_whole_column, make_console, money, print_table, table_of
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
@@ -227,19 +227,33 @@ def ls_cmd(
 
 
 def show_cmd(
-    agent: str = typer.Argument(..., help="Agent id (a unique prefix is enough)."),
+    agent: str = typer.Argument(..., help="Agent id (a unique prefix is enough), or a campaign id or name "
+                                          "(its status and spend by role)."),
     no_diff: bool = typer.Option(False, "--no-diff", help="Leave out the diff against the parent."),
     json_out: bool = typer.Option(False, "--json", help="JSON (details and the diff) instead of panels."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """One agent: proposal and diagnosis, scores per stage and held-out, per-task results, cost, diff vs parent.
+    """One agent: proposal and diagnosis, scores per stage and held-out, per-task results, cost by role, diff vs
+    parent. Given a campaign instead: its status and spend by role.
 
     Scores carry their 95 % Wilson interval and n: `0.73 [0.55–0.86] n=22`."""
     from dgm.lineage.details import agent_details, parent_diff
 
     store = open_reads(archive, archive_dir)  # browsing never makes an archive
-    d = agent_details(store, agent)
+    try:
+        d = agent_details(store, agent)
+    except NotFound as not_an_agent:
+        try:  # a campaign id or name: its status, spend by role included
+            campaign = store.get_campaign(agent)
+        except NotFound:
+            raise not_an_agent from None
+        if json_out:
+            return _echo_json(_campaign_json(store, campaign))
+        from dgm.cli.dashboard import status_view
+
+        console.print(status_view(store, campaign))
+        return
     a = store.get_agent(d["id"])
     diff = None
     if not no_diff and a.parent_id:
@@ -261,7 +275,10 @@ def show_cmd(
         head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved "
                                                f"({_rate_label(s['resolved'], s['finished'])}{cut})")
     cost = d["cost"]
-    purposes = ", ".join(f"{p} ${v['cost_usd']:.4f} ({_n(v['calls'], 'call')})" for p, v in cost["by_purpose"].items())
+    from dgm.cli.dashboard import ROLE_NAMES
+
+    purposes = ", ".join(f"{ROLE_NAMES.get(p, p)} {money(v['cost_usd'])} ({_n(v['calls'], 'call')})"
+                         for p, v in cost["by_purpose"].items())
     line = f"${cost['campaign_usd']:.4f} in {_n(cost['campaign_calls'], 'LLM call')} in campaign {d['campaign_id']}" \
         + (f": {purposes}" if purposes else "")
     if cost["elsewhere_by_kind"]:
@@ -330,6 +347,13 @@ def show_cmd(
         _print_diff(diff or "", f"diff {a.parent_id} → {a.id}", patch_stream=False)
     if runs:
         console.print(Text("one run in full (trajectory, patch, logs, LLM calls): `dgm show-run RUN`", style="dim"))
+
+
+def _campaign_json(store, campaign) -> dict:
+    """`dgm show CAMPAIGN --json`: the campaign's figures, its spend split by role."""
+    return {"id": campaign.id, "name": campaign.name, "kind": campaign.kind, "status": campaign.status,
+            "budget_usd": campaign.budget_usd, "spent_usd": store.campaign_spend(campaign.id),
+            "spend_by_role": store.spend_by_purpose(campaign.id), "config": campaign.config}
 
 
 # How much of a run `dgm show-run` prints by default; its flags print the whole of one part.

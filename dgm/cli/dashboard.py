@@ -16,6 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from dgm.cli.tables import money
+from dgm.evolution.budget_marks import marks_passed
 from dgm.liveness import heartbeat_age, runner_checks_in, runner_process_gone
 from dgm.ranking import best_key, can_be_best
 from dgm.stats.intervals import rate_label, score_label
@@ -32,10 +34,28 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _spend_line(spent: float, budget: float | None) -> str:
+def _spend_line(spent: float, budget: float | None) -> Text:
     if budget is None:
-        return f"${spent:.4f} (no cap)"
-    return f"${spent:.4f} of ${budget:.2f} ({100 * spent / budget:.0f} %)" if budget else f"${spent:.4f} of $0"
+        return Text(f"{money(spent)} (no cap)")
+    if not budget:
+        return Text(f"{money(spent)} of $0")
+    line = Text(f"{money(spent)} of {money(budget)} ({100 * spent / budget:.0f} %)")
+    passed = marks_passed(spent, budget)
+    if passed:  # the budget marks the runner announces (events `budget_mark`)
+        line.append(f" — past {passed[-1]} % of the budget", style="red" if passed[-1] >= 80 else "yellow")
+    return line
+
+
+ROLE_ORDER = ("task", "diagnose", "self_modify")
+ROLE_NAMES = {"task": "task runs", "diagnose": "diagnosis", "self_modify": "self-modification"}
+
+
+def spend_by_role_line(by_purpose: dict[str, dict]) -> Text:
+    """`task runs $x (n calls) · diagnosis $y (m) · self-modification $z (k)`: a campaign's spend split by role."""
+    purposes = [p for p in ROLE_ORDER if p in by_purpose] + sorted(p for p in by_purpose if p not in ROLE_ORDER)
+    parts = [f"{ROLE_NAMES.get(p, p)} {money(by_purpose[p]['cost_usd'])} "
+             f"({by_purpose[p]['calls']} call{'s' if by_purpose[p]['calls'] != 1 else ''})" for p in purposes]
+    return Text(" · ".join(parts) if parts else "no LLM calls yet")
 
 
 def live_view(runner) -> Panel:
@@ -118,6 +138,7 @@ def status_view(store: ArchiveReader, campaign) -> Group:
         score = score_label(best.score, *counts.get("score", (0, 0)))
         table.add_row("best", f"{best.id}: score {score}{held} (generation {best.generation})")
     table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
+    table.add_row("by role", spend_by_role_line(store.spend_by_purpose(campaign.id)))
     model = config.get("model", "?")
     table.add_row("model", Text(str(model) + (" [scripted]" if str(model).startswith("scripted:") else "")))
     recent = Table(title="recent events", show_edge=False)

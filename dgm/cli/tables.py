@@ -141,3 +141,11 @@ def model_label(model: str) -> str:
 
     # Plain text: whoever prints it through Rich markup escapes it there.
     return f"{model} [scripted]" if is_scripted(model) else model
+
+
+def money(usd: float | None) -> str:
+    """Dollars as every cost figure of the estimate and the spend views shows them; None: the
+    model has no known price (said as such, never as $0)."""
+    if usd is None:
+        return "unpriced"
+    return f"${usd:,.2f}" if abs(usd) >= 10 else f"${usd:.4f}"

@@ -27,6 +27,7 @@ from dgm.errors import (ArchiveIncomplete, ArchiveUnavailable, BudgetExceeded, I
                         ModelUnavailable, NotFound)
 from dgm.evolution import diagnose as diag
 from dgm.evolution.admission import keep_better_refusal
+from dgm.evolution.budget_marks import BUDGET_MARKS, marks_passed
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
@@ -123,6 +124,8 @@ class CampaignRunner:
         # Set while an infrastructure failure is being waited out: children start nothing new.
         self._paused = threading.Event()
         self._on_event = context.on_event
+        self._marks_lock = threading.Lock()
+        self._marks_said: set[int] | None = None
         self._deadline = (time.monotonic() + self.config.max_hours * 3600) if self.config.max_hours else None
 
     # -- stopping ------------------------------------------------------------
@@ -158,12 +161,45 @@ class CampaignRunner:
         if self.stopping():
             raise Stopped(self.stop_reason)
 
-    def _event(self, kind: str, payload: dict, agent_id: str | None = None) -> None:
+    def _event(self, kind: str, payload: dict, agent_id: str | None = None, line: str | None = None) -> None:
+        """Record the event; `line` is how the dashboard says it (default: its kind and payload)."""
         self.store.add_event(self.campaign.id, kind, payload, agent_id=agent_id)
-        text = f"{kind}: " + ", ".join(f"{k}={v}" for k, v in payload.items())
+        text = line or f"{kind}: " + ", ".join(f"{k}={v}" for k, v in payload.items())
         self.state.note(text)
         if self._on_event:
             self._on_event(text)
+
+    # -- budget marks ------------------------------------------------------------
+    def _watch_budget_marks(self) -> None:
+        """Announce spend crossing each of the BUDGET_MARKS of the cap, as the call that crosses it
+        is recorded. Marks said before (this cap, an earlier session) are not said again;
+        one passed while nobody watched (a resume) is said now."""
+        budget = self.llm.budget_for(self.campaign.id)
+        if budget is None or budget.cap_usd is None or self._marks_said is not None:
+            return
+        self._marks_said = {int((e.payload or {}).get("percent", 0))
+                            for e in self.store.list_events(self.campaign.id, kinds=["budget_mark"])
+                            if (e.payload or {}).get("budget_usd") == budget.cap_usd}
+        budget.after_call.append(self._say_budget_marks)
+        self._say_budget_marks()
+
+    def _say_budget_marks(self) -> None:
+        budget = self.llm.budget_for(self.campaign.id)
+        if budget is None or budget.cap_usd is None or self._marks_said is None:
+            return
+        with self._marks_lock:
+            if self._marks_said.issuperset(BUDGET_MARKS):
+                return
+            try:
+                spent = self.store.campaign_spend(self.campaign.id)
+                for mark in marks_passed(spent, budget.cap_usd):
+                    if mark not in self._marks_said:
+                        self._event("budget_mark", {"percent": mark, "spent_usd": round(spent, 6),
+                                                    "budget_usd": budget.cap_usd},
+                                    line=f"budget: {mark} % of ${budget.cap_usd:g} spent (${spent:.4f})")
+                        self._marks_said.add(mark)
+            except ArchiveUnavailable:
+                return  # said after a later call, once the archive answers; the call itself is not at fault
 
     # -- the campaign ----------------------------------------------------------
     def run(self) -> str:
@@ -175,6 +211,7 @@ class CampaignRunner:
         self.store.set_campaign_status(self.campaign.id, "running")
         status = "completed"
         try:
+            self._watch_budget_marks()
             self._run_waiting_out_outages()
             self._event("campaign_done", {"generations": self.config.generations})
         except Stopped:

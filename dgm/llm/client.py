@@ -123,6 +123,8 @@ class Budget:
         self._cond = threading.Condition()
         self._reserved: dict[int, float] = {}
         self._next = 0
+        self.after_call: list[Callable[[], None]] = []
+        """Called after each call this budget paid for has been recorded (e.g. to say when spend crosses a mark)."""
 
     def acquire(self, estimate: float = 0.0) -> int | None:
         """Reserve a fixed `estimate` (USD); a ticket for `release`."""
@@ -165,6 +167,8 @@ class Budget:
         with self._cond:
             self._reserved.pop(ticket, None)
             self._cond.notify_all()
+        for listener in self.after_call:
+            listener()
 
     def exhausted(self) -> bool:
         return self.cap_usd is not None and self._spent() >= self.cap_usd

@@ -10,9 +10,10 @@ if TYPE_CHECKING:
     import docker
 
 
-def check_model(model: str) -> None:
+def check_model(model: str, *, require_key: bool = True) -> None:
     """Fail early, in one line, on a scripted model that cannot be loaded, or a
-    model whose provider litellm cannot tell (every call would fail)."""
+    model whose provider litellm cannot tell (every call would fail); with
+    `require_key`, on one whose provider key is not set (an estimate needs none)."""
     from dgm.llm import model_names, scripted
 
     if model_names.is_scripted(model):
@@ -25,6 +26,8 @@ def check_model(model: str) -> None:
     except Exception:  # noqa: BLE001 - litellm's BadRequestError, or anything it cannot parse
         raise UsageError(f"unknown model {model!r}: litellm cannot tell its provider "
                          "(write it as provider/model, e.g. openai/gpt-4o-mini)") from None
+    if not require_key:
+        return
     # Without its key every call fails: say so now, not after retrying each as an outage.
     try:
         missing = load_litellm().validate_environment(model).get("missing_keys") or []

@@ -107,7 +107,8 @@ class ExplorerApi:
         status_index = {s: i for i, s in enumerate(STATUS_CODES)}
         payload = {
             "campaign": {"id": campaign.id, "name": campaign.name, "kind": campaign.kind, "status": campaign.status,
-                         "spent_usd": campaign.spent_usd, "model": model,
+                         "spent_usd": campaign.spent_usd, "budget_usd": campaign.budget_usd,
+                         "spend_by_role": self.store.spend_by_purpose(campaign.id), "model": model,
                          "scripted": isinstance(model, str) and is_scripted(model)},
             "version": version,
             "ids": [r.id for r in rows],

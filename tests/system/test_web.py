@@ -233,6 +233,12 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
         for (let i = 0; i < d.length; i += 4) if (d[i] < 250 || d[i+1] < 250 || d[i+2] < 250) n++; return n; }""")
     assert painted > 2000
     page.screenshot(path=str(ARTIFACTS / "explorer-tree.png"))
+    # The campaign's spend split by role (llm_calls.purpose), as `dgm status` says it.
+    by_role = store.spend_by_purpose(synth.campaign_id)
+    assert by_role["diagnose"]["cost_usd"] > 0 and by_role["task"]["cost_usd"] > 0
+    spend = page.inner_text("[data-testid=spend-by-role]")
+    assert f"task runs ${by_role['task']['cost_usd']:.4f}" in spend
+    assert f"diagnosis ${by_role['diagnose']['cost_usd']:.4f}" in spend
 
     # Click an agent with a parent on the canvas, like a user (real hit-testing).
     target = next(a for a in store.list_agents(synth.campaign_id) if a.parent_id and a.generation >= 2)

@@ -103,7 +103,7 @@ def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
     assert text.returncode == 0, text.stderr
     for needle in ("raise MAX_STEPS to 45", "runs out of steps", "t-3", "unresolved", "+MAX_STEPS = 45",
                    "0.67 [0.21–0.94] n=3", "held-out 0.50 n=0", "2/2 resolved (1.00 [0.34–1.00] n=2)",
-                   "diagnose $1.5000", "[scripted models]"):
+                   "diagnosis $1.5000", "[scripted models]"):
         assert needle in text.stdout, needle
 
 

@@ -37,6 +37,13 @@
     .replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const fmt = (s) => (s === null || s === undefined ? "–" : Number(s).toFixed(3));
   const money = (x) => "$" + Number(x || 0).toFixed(4);
+  // A campaign's spend split by role (llm_calls.purpose), in the CLI's words and order.
+  const ROLE_NAMES = { task: "task runs", diagnose: "diagnosis", self_modify: "self-modification" };
+  function spendByRole(byRole) {
+    const order = ["task", "diagnose", "self_modify", ...Object.keys(byRole || {}).filter((p) => !(p in ROLE_NAMES)).sort()];
+    const parts = order.filter((p) => byRole && byRole[p]).map((p) => `${esc(ROLE_NAMES[p] || p)} ${money(byRole[p].cost_usd)}`);
+    return parts.length ? parts.join(" · ") : "no LLM calls yet";
+  }
   // What later evaluations and replays of an agent (other campaigns) cost, apart from its own campaign's spend.
   function laterCost(cost) {
     const later = Object.entries(cost.elsewhere_by_kind || {});
@@ -539,6 +546,8 @@
       (g.campaign.model ? ` · model ${g.campaign.model}${g.campaign.scripted ? " [scripted]" : ""}` : "") +
       (status === "running?" ? " (its runner stopped checking in: killed, or its machine is down)" : "") +
       (best ? ` · best ${best.slice(0, 10)} (${g.score_label[g.best_path.at(-1)] ?? "–"})` : "");
+    $("#spendinfo").innerHTML = `spent ${money(g.campaign.spent_usd)}` +
+      (g.campaign.budget_usd ? ` of ${money(g.campaign.budget_usd)}` : "") + `: ${spendByRole(g.campaign.spend_by_role)}`;
   }
 
   async function poll() {
