@@ -155,6 +155,21 @@ def rejections(fetch: Fetch, campaign_id: str, *, json_as_text: bool) -> dict[st
     return {aid: (reason, has_own_code(decode(meta))) for aid, reason, meta in fetch(sql, {"campaign_id": campaign_id})}
 
 
+UNPRICED_GROUPS = ("campaign_id", "agent_id", "task_run_id")
+
+
+def unpriced_calls(fetch: Fetch, by: str, *, campaign_id: str | None = None) -> dict[str, int]:
+    """`by` (campaign_id, agent_id or task_run_id) -> how many of its recorded calls had no
+    known price (their cost is no price: views say `unpriced`, never `$0`); only those with some."""
+    if by not in UNPRICED_GROUPS:
+        raise ValueError(f"unpriced_calls groups by one of {UNPRICED_GROUPS}, not {by!r}")
+    where, params = ("", {}) if campaign_id is None else (" AND campaign_id = :campaign_id",
+                                                          {"campaign_id": campaign_id})
+    sql = (f"SELECT {by}, count(*) FROM llm_calls WHERE priced = :no AND {by} IS NOT NULL{where} "
+           f"GROUP BY {by}")
+    return {key: int(n) for key, n in fetch(sql, {**params, "no": False})}
+
+
 def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
     """Total cost of the campaign's recorded LLM calls (the source of truth for budgets)."""
     rows = fetch("SELECT coalesce(sum(cost_usd), 0.0) FROM llm_calls WHERE campaign_id = :campaign_id",
@@ -238,6 +253,9 @@ class ArchiveReads:
 
     def campaign_overview(self) -> dict[str, dict[str, Any]]:
         return campaign_overview(self.fetch)
+
+    def unpriced_calls(self, by: str, *, campaign_id: str | None = None) -> dict[str, int]:
+        return unpriced_calls(self.fetch, by, campaign_id=campaign_id)
 
     # -- agents --------------------------------------------------------------------
 

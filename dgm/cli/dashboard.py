@@ -31,10 +31,28 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _spend_line(spent: float, budget: float | None) -> str:
+def _spend_line(spent: float, budget: float | None, unpriced_calls: int = 0) -> str:
+    from dgm.cli.tables import usd_text
+
+    unpriced = f"; {unpriced_calls} call(s) to an unpriced model" if unpriced_calls else ""
     if budget is None:
-        return f"${spent:.4f} (no cap)"
-    return f"${spent:.4f} of ${budget:.2f} ({100 * spent / budget:.0f} %)" if budget else f"${spent:.4f} of $0"
+        return f"{usd_text(spent, unpriced_calls, dollar=True)} (no cap{unpriced})"
+    if unpriced_calls:
+        unpriced += ", not in the cap: it covers priced calls only"
+    return (f"${spent:.4f} of ${budget:.2f} ({100 * spent / budget:.0f} %){unpriced}" if budget
+            else f"${spent:.4f} of $0{unpriced}")
+
+
+def _role_lines(config: dict) -> list[tuple[str, str]]:
+    """(role, 'model at endpoint') for a campaign whose roles differ in model or endpoint (from its config snapshot)."""
+    models = config.get("models")
+    if not isinstance(models, dict):
+        return []
+    roles = [(name, models[name]) for name in ("task", "proposer", "self_modify") if isinstance(models.get(name), dict)]
+    shown = {(r.get("model"), r.get("api_base")) for _, r in roles}
+    if len(shown) < 2:
+        return []
+    return [(name, f"{r.get('model')}" + (f" at {r['api_base']}" if r.get("api_base") else "")) for name, r in roles]
 
 
 def live_view(runner) -> Panel:
@@ -56,7 +74,8 @@ def live_view(runner) -> Panel:
     head.add_row("generation", f"{state.generation} of {config.generations}", "phase", Text(state.phase))
     best = f"{state.best_score:.3f} ({state.best_agent})" if state.best_score is not None else "-"
     head.add_row("best score", best, "archive", str(state.archive_size))
-    head.add_row("spend", _spend_line(spent, config.budget_usd), "elapsed / ETA",
+    unpriced = runner.store.unpriced_calls("campaign_id", campaign_id=runner.campaign.id).get(runner.campaign.id, 0)
+    head.add_row("spend", _spend_line(spent, config.budget_usd, unpriced), "elapsed / ETA",
                  f"{_duration(elapsed)} / {_duration(eta)}")
     flight = Table(title="in flight", expand=True, show_edge=False)
     flight.add_column("agent")
@@ -109,9 +128,12 @@ def status_view(store: ArchiveReader, campaign) -> Group:
         held = f", held-out {best.heldout_score:.3f}" if best.heldout_score is not None else ""
         score = "-" if best.score is None else f"{best.score:.3f}"
         table.add_row("best", f"{best.id}: score {score}{held} (generation {best.generation})")
-    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
+    unpriced = store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
+    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd, unpriced))
     model = config.get("model", "?")
     table.add_row("model", Text(str(model) + (" [scripted]" if str(model).startswith("scripted:") else "")))
+    for role, line in _role_lines(config):
+        table.add_row(f"  {role}", Text(line))
     recent = Table(title="recent events", show_edge=False)
     recent.add_column("time")
     recent.add_column("event")

@@ -76,10 +76,9 @@ def check_config(config: CampaignConfig) -> tuple[Benchmark, StagePlan]:
     """The checks that need neither the archive nor Docker: models, benchmark, task ids."""
     from dgm.bench.registry import load_benchmark
     from dgm.evolution.staging import build_plan
-    from dgm.runs.checks import check_model
+    from dgm.runs.checks import check_roles
 
-    check_model(config.model)
-    check_model(config.diagnosis_model)
+    check_roles(config.roles, budget_usd=config.budget_usd, allow_unpriced=config.allow_unpriced)
     bench = load_benchmark(config.benchmark, **config.benchmark_options)
     return bench, build_plan(config, bench)
 
@@ -226,7 +225,9 @@ def campaign_runner(store: ArchiveStore, config: CampaignConfig, campaign: Campa
     from dgm.runs.stack import run_stack, spend_cap
     from dgm.sandbox.docker import drain_removals
 
-    settings = EvalSettings(model=config.model, time_limit_s=config.time_limit_s, limits=config.sandbox)
+    roles = config.roles
+    settings = EvalSettings(model=roles.task.name, time_limit_s=config.time_limit_s, limits=config.sandbox,
+                            role=roles.task)
     budgets = {campaign.id: spend_cap(store, campaign.id, config.budget_usd)}
     try:
         with run_stack(store, docker_client, benchmark, settings, budgets=budgets, workers=config.workers) as stack:

@@ -58,7 +58,9 @@ class ExplorerApi:
         from dgm.liveness import shown_status
 
         overview = self.store.campaign_overview()
+        unpriced = self.store.unpriced_calls("campaign_id")
         return [{"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c), "spent_usd": c.spent_usd,
+                 "unpriced_calls": unpriced.get(c.id, 0),
                  "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
                  **overview.get(c.id, {"agents": 0, "admitted": 0, "best_score": None})}
                 for c in self.store.list_campaigns()]
@@ -99,6 +101,8 @@ class ExplorerApi:
         payload = {
             "campaign": {"id": campaign.id, "name": campaign.name, "kind": campaign.kind, "status": campaign.status,
                          "spent_usd": campaign.spent_usd, "model": model,
+                         "unpriced_calls": self.store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(
+                             campaign.id, 0),
                          "scripted": isinstance(model, str) and is_scripted(model)},
             "version": version,
             "ids": [r.id for r in rows],
@@ -119,7 +123,8 @@ class ExplorerApi:
         from dgm.lineage.plot import generation_series
 
         points, source = generation_series(self.store, campaign.id)
-        return {"source": source, "points": [p.as_dict() for p in points]}
+        unpriced = self.store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
+        return {"source": source, "points": [p.as_dict() for p in points], "unpriced_calls": unpriced}
 
     # -- agents ----------------------------------------------------------------
 
