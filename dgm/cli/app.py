@@ -134,12 +134,13 @@ def eval_cmd(
                       f"{workers} worker(s); campaign {run.campaign.id}")
 
     def on_stopped(run, reason):
+        unpriced = run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id)
         if reason == "budget_exhausted":
-            _print_runs(run.runs, model, run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id))
-            _write_eval_json_of_a_stop(json_out, run.runs)
+            _print_runs(run.runs, model, unpriced)
+            _write_eval_json_of_a_stop(json_out, run.runs, unpriced)
             return
         err_console.print(Text(f"{len(run.runs)} of {len(run.tasks)} task(s) recorded in campaign {run.campaign.id}"))
-        if _write_eval_json_of_a_stop(json_out, run.runs):
+        if _write_eval_json_of_a_stop(json_out, run.runs, unpriced):
             err_console.print(Text(f"wrote those to {json_out}"))
 
     hooks = EvalHooks(
@@ -154,33 +155,37 @@ def eval_cmd(
                    benchmark=benchmark, benchmark_options=benchmark_options(dataset, images, repo_mirror),
                    task_ids=task_ids, model=model, workers=workers, time_limit_s=time_limit, budget_usd=budget_usd,
                    hooks=hooks, role=role, allow_unpriced=allow_unpriced)
-    _print_runs(run.runs, model, run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id))
+    unpriced = run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id)
+    _print_runs(run.runs, model, unpriced)
     if json_out is not None:
         try:
-            _write_eval_json(json_out, run.runs)
+            _write_eval_json(json_out, run.runs, unpriced)
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
                                    f"campaign {run.campaign.id} (see `dgm ls {run.campaign.id}`)") from None
     console.print(f"resolved {run.resolved}/{len(run.runs)}")
 
 
-def _write_eval_json_of_a_stop(path: Path | None, runs) -> bool:
+def _write_eval_json_of_a_stop(path: Path | None, runs, unpriced: dict[str, int] | None = None) -> bool:
     """--json of an evaluation that stopped early: what finished is the user's
     too. Whether it was written (the stop is the news; the runs are in the archive)."""
     if path is None:
         return False
     try:
-        _write_eval_json(path, runs)
+        _write_eval_json(path, runs, unpriced)
     except OSError:
         return False
     return True
 
 
-def _write_eval_json(path: Path, runs) -> None:
-    """`dgm eval --json`: one object per task run, in task order."""
+def _write_eval_json(path: Path, runs, unpriced: dict[str, int] | None = None) -> None:
+    """`dgm eval --json`: one object per task run, in task order. `unpriced_calls`: its calls
+    that had no known price (its cost_usd leaves them out)."""
+    unpriced = unpriced or {}
     path.write_text(json.dumps([
         {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
-         "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id,
+         "duration_s": r.duration_s, "cost_usd": r.cost_usd, "unpriced_calls": unpriced.get(r.id, 0),
+         "task_run_id": r.id,
          "error": r.error, "tests_status": r.tests_status, "model": r.model, "agent_id": r.agent_id,
          "campaign_id": r.campaign_id}
         for r in runs], indent=2))
@@ -325,6 +330,9 @@ def resume_cmd(
         None, "--max-hours", help="Stop after this much more wall time (this resume only; later ones keep the "
                                   "campaign's own limit, if it has one)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
+    allow_unpriced: bool = typer.Option(
+        False, "--allow-unpriced", help="With a budget: go on even if a role's model has no known price (the "
+                                        "budget then covers priced calls only); kept for later resumes."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -333,7 +341,8 @@ def resume_cmd(
 
     store = open_store(archive, archive_dir, create=False)
     _show_campaign(resume_campaign(store, campaign_id, budget_usd=budget_usd, generations=generations,
-                                   max_hours=max_hours, workers=workers, hooks=_campaign_hooks()))
+                                   max_hours=max_hours, workers=workers, hooks=_campaign_hooks(),
+                                   allow_unpriced=allow_unpriced))
 
 
 @app.command("status")

@@ -735,9 +735,10 @@ def replay_cmd(
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    unpriced = store.unpriced_calls("task_run_id", campaign_id=report.campaign_id).get(run.id, 0)
     grid.add_row("replay run", f"{run.id} (campaign {report.campaign_id}, kind replay) — "
                  f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/], model {escape(run.model)}, "
-                 f"{usd_text(run.cost_usd, store.unpriced_calls('task_run_id', campaign_id=report.campaign_id).get(run.id, 0), dollar=True)}")
+                 f"{usd_text(run.cost_usd, unpriced, dollar=True)}")
     if source is not None:
         grid.add_row("compared with", Text(f"run {source.id} ({source.kind}, {source.status}, model {source.model})"))
         grid.add_row("patch", "[green]byte-identical[/]" if report.patch_identical else "[red]differs[/]")

@@ -148,7 +148,7 @@ def start_campaign(config: CampaignConfig, open_store: Callable[[], ArchiveStore
 
 def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float | None = None,
                     generations: int | None = None, max_hours: float | None = None, workers: int | None = None,
-                    hooks: CampaignHooks | None = None) -> CampaignResult:
+                    hooks: CampaignHooks | None = None, allow_unpriced: bool = False) -> CampaignResult:
     """`dgm resume`: the campaign goes on from what it committed, with the
     options given; nothing is changed until every check has passed."""
     from dgm.config import validate_config
@@ -160,7 +160,7 @@ def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float
                          + (f"; {INSTEAD[campaign.kind]}" if campaign.kind in INSTEAD else ""))
     refuse_if_running(campaign)
     given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
-                               "workers": workers}.items() if v is not None}
+                               "workers": workers, "allow_unpriced": allow_unpriced or None}.items() if v is not None}
     data = {**(campaign.config or {}), **given}
     if isinstance(data.get("name"), str) and not data["name"].strip():
         data["name"] = campaign.name  # recorded before blank names were refused: it ran under a generated one

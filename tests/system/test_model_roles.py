@@ -34,7 +34,7 @@ def test_each_role_calls_its_own_endpoint_and_is_recorded_against_it(tmp_path, s
     monkeypatch.setenv("DGM_TEST_TASK_KEY", "task-secret-1a2b")
     monkeypatch.setenv("DGM_TEST_SELF_KEY", "self-secret-3c4d")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    bench = TinyBenchmark(tmp_path / "bench", n_tasks=2)
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=1)
     with OpenAIStub(SUBMIT, prompt_tokens=1000, completion_tokens=100) as task_server, \
             OpenAIStub(PROPOSAL, prompt_tokens=2000, completion_tokens=300) as proposer_server, \
             OpenAIStub(self_modify_reply, prompt_tokens=500, completion_tokens=50) as self_server:
@@ -53,7 +53,7 @@ def test_each_role_calls_its_own_endpoint_and_is_recorded_against_it(tmp_path, s
         campaign, status = run_campaign(
             store, docker_client, bench, name="roles", model="openai/task-model", models=models, generations=1,
             children_per_generation=1, heldout=0, time_limit_s=60,
-            stages=[{"name": "all", "tasks": 2, "advance_threshold": 0.0}])
+            stages=[{"name": "all", "tasks": 1, "advance_threshold": 0.0}])
     assert status == "completed"
 
     calls = store.list_llm_calls(campaign_id=campaign.id)
@@ -103,3 +103,42 @@ def test_each_role_calls_its_own_endpoint_and_is_recorded_against_it(tmp_path, s
     transcripts = [store.artifacts.get(c.artifact_id).decode() for c in calls]
     for secret in ("task-secret-1a2b", "self-secret-3c4d"):
         assert secret not in snapshot and not any(secret in t for t in transcripts)
+
+
+def test_eval_and_live_replay_take_the_role_options_and_show_unpriced(tmp_path, docker_client, base_image,
+                                                                      monkeypatch):
+    from dgm.archive import ArchiveStore
+    from dgm.bench.registry import load_benchmark
+    from tests.support.cli import run_dgm
+
+    monkeypatch.setenv("DGM_TEST_EVAL_KEY", "eval-secret-5e6f")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    task = load_benchmark("dgm-mini").tasks()[0].instance_id
+    root = tmp_path / "archive"
+    with OpenAIStub(SUBMIT) as eval_server, OpenAIStub(SUBMIT) as replay_server:
+        models = tmp_path / "campaign.toml"
+        models.write_text(f'[campaign.models.task]\nmodel = "openai/local-eval"\napi_base = "{eval_server.api_base}"\n'
+                          'max_output_tokens = 128\n')
+        out = tmp_path / "eval.json"
+        proc = run_dgm(["eval", "--agent", "seed", "--tasks", task, "--models", str(models),
+                        "--api-key-env", "DGM_TEST_EVAL_KEY", "--json", str(out)], root)
+        assert proc.returncode == 0, proc.stderr
+        # An unpriced model: the table says so; its cost is no $0.
+        assert "unpriced" in proc.stdout and "0.0000" not in proc.stdout
+        (row,) = json.loads(out.read_text())
+        assert row["unpriced_calls"] >= 1 and row["model"] == "openai/local-eval"
+        assert {r["authorization"] for r in eval_server.requests} == {"Bearer eval-secret-5e6f"}
+        assert {r["body"]["max_tokens"] for r in eval_server.requests} == {128}
+
+        proc = run_dgm(["replay", row["agent_id"], "--task", task, "--live", "--api-base", replay_server.api_base],
+                       root)
+        assert proc.returncode == 0, proc.stderr
+        assert "unpriced" in proc.stdout
+    assert replay_server.requests and {r["body"]["model"] for r in replay_server.requests} == {"local-eval"}
+    with ArchiveStore.open(None, root) as store:
+        evaluation, replay = sorted(store.list_campaigns(), key=lambda c: c.created_at)
+        assert {c.api_base for c in store.list_llm_calls(campaign_id=evaluation.id)} == {eval_server.api_base}
+        assert {c.api_base for c in store.list_llm_calls(campaign_id=replay.id)} == {replay_server.api_base}
+        assert evaluation.config["models"]["task"]["api_key_env"] == "DGM_TEST_EVAL_KEY"
+        assert replay.config["models"]["task"]["api_base"] == replay_server.api_base
+        assert "eval-secret" not in json.dumps(evaluation.config)
