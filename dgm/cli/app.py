@@ -505,6 +505,9 @@ def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild eve
 def doctor(
     model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m",
                               help="Model to check: that litellm can route it and its provider key is set."),
+    config_path: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Check every role's model of this campaign.toml instead of --model: provider, "
+                                     "key variable, endpoint answering, price under a budget."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -548,7 +551,24 @@ def doctor(
             return f"{model}: scripted (offline stand-in, no API key needed)"
         return f"{model}: its provider key is set on the host (sandboxes never see it)"
 
-    check("model", model_ok)
+    if config_path is None:
+        check("model", model_ok)
+    else:
+        from dgm.config import load_config
+        from dgm.llm.client import has_price
+        from dgm.runs.checks import check_role
+
+        config = load_config(config_path, {})
+
+        def role_ok(names, role):
+            def run():
+                check_role(role, names, budget_usd=config.budget_usd, allow_unpriced=config.allow_unpriced)
+                where = f" at {role.api_base}" if role.api_base else ""
+                return f"{role.name}{where}: ok" + ("" if has_price(role) else " (unpriced)")
+            return run
+
+        for names, role in config.roles.distinct():
+            check(f"model ({names})", role_ok(names, role))
     table = Table(title="dgm doctor")
     table.add_column("check")
     table.add_column("ok")

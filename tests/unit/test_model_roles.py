@@ -237,3 +237,16 @@ def test_a_budget_refuses_an_unpriced_model_unless_priced_or_allowed(tmp_path, m
                                             'pricing = { input_usd_per_mtok = 0.1, output_usd_per_mtok = 0.2 }\n')
         assert_one_line_error(run_dgm(["run", "--config", str(priced), *base], tmp_path / "arch"), NO_DOCKER)
     assert not (tmp_path / "arch").exists()
+
+
+def test_doctor_checks_every_role_of_a_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    base = f"http://127.0.0.1:{closed_port()}/v1"
+    path = write(tmp_path / "c.toml", f'[campaign]\nmodel = "scripted:rehearsal"\n'
+                                      f'[campaign.models.proposer]\nmodel = "openai/x"\napi_base = "{base}"\n')
+    proc = run_dgm(["doctor", "--config", str(path)], tmp_path / "arch")
+    assert proc.returncode == 1  # a report, not a usage error
+    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.count("│") >= 3}
+    assert "yes" in rows["model (task, self_modify)"]
+    assert "no" in rows["model (proposer)"] and "cannot be reached" in rows["model (proposer)"]
+    assert not (tmp_path / "arch").exists()
