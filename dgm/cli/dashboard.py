@@ -31,14 +31,16 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _spend_line(spent: float, budget: float | None, unpriced_calls: int = 0) -> str:
+def _spend_line(spent: float, budget: float | None, unpriced_calls: int = 0, allow_unpriced: bool = False) -> str:
+    """`allow_unpriced`: the campaign was let start on an unpriced model (--allow-unpriced)."""
     from dgm.cli.tables import usd_text
 
     unpriced = f"; {unpriced_calls} call(s) to an unpriced model" if unpriced_calls else ""
     if budget is None:
         return f"{usd_text(spent, unpriced_calls, dollar=True)} (no cap{unpriced})"
-    if unpriced_calls:
-        unpriced += ", not in the cap: it covers priced calls only"
+    if unpriced_calls or allow_unpriced:
+        unpriced += (", not in the cap" if unpriced_calls else "; --allow-unpriced") + \
+            ": the cap covers priced calls only"
     return (f"${spent:.4f} of ${budget:.2f} ({100 * spent / budget:.0f} %){unpriced}" if budget
             else f"${spent:.4f} of $0{unpriced}")
 
@@ -75,7 +77,7 @@ def live_view(runner) -> Panel:
     best = f"{state.best_score:.3f} ({state.best_agent})" if state.best_score is not None else "-"
     head.add_row("best score", best, "archive", str(state.archive_size))
     unpriced = runner.store.unpriced_calls("campaign_id", campaign_id=runner.campaign.id).get(runner.campaign.id, 0)
-    head.add_row("spend", _spend_line(spent, config.budget_usd, unpriced), "elapsed / ETA",
+    head.add_row("spend", _spend_line(spent, config.budget_usd, unpriced, config.allow_unpriced), "elapsed / ETA",
                  f"{_duration(elapsed)} / {_duration(eta)}")
     flight = Table(title="in flight", expand=True, show_edge=False)
     flight.add_column("agent")
@@ -129,7 +131,8 @@ def status_view(store: ArchiveReader, campaign) -> Group:
         score = "-" if best.score is None else f"{best.score:.3f}"
         table.add_row("best", f"{best.id}: score {score}{held} (generation {best.generation})")
     unpriced = store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
-    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd, unpriced))
+    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd, unpriced,
+                                       bool(config.get("allow_unpriced"))))
     model = config.get("model", "?")
     table.add_row("model", Text(str(model) + (" [scripted]" if str(model).startswith("scripted:") else "")))
     for role, line in _role_lines(config):

@@ -350,7 +350,7 @@ class LLMClient:
         while True:
             ticket, granted = None, None
             if budget:
-                # Unpriced: recorded at $0, so only a cap already reached refuses it.
+                # Unpriced (recorded as such, at no dollar figure): only a cap already reached refuses it.
                 ticket, granted = budget.reserve(price) if price else (budget.acquire(0.0), None)
             sent = dict(wanted)
             if granted is not None and price.usd_per_output_token > 0 and (

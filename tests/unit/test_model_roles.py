@@ -160,6 +160,21 @@ def test_an_unpriced_model_is_shown_unpriced_never_as_free(unpriced_archive, com
     assert "0.0000" not in proc.stdout, proc.stdout
 
 
+def test_status_says_a_budget_covers_priced_calls_only(tmp_path):
+    root = tmp_path / "archive"
+    store = ArchiveStore.open(None, root)
+    campaign = store.create_campaign("capped", "evolution", {"model": "openai/smollm2", "allow_unpriced": True},
+                                     budget_usd=2.0)
+    agent = store.add_agent(campaign.id, commit_agent_dir(store, SEED_AGENT_DIR, "seed"), status="seed",
+                            origin="seed")
+    store.record_llm_call(model="openai/smollm2", request_hash="ab" * 32, purpose="diagnose",
+                          campaign_id=campaign.id, agent_id=agent.id, priced=False)
+    store.close()
+    proc = run_dgm(["status", "capped"], root)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 call(s) to an unpriced model, not in the cap: the cap covers priced calls only" in proc.stdout
+
+
 def test_the_plot_and_the_explorer_say_unpriced(unpriced_archive, tmp_path):
     from dgm.lineage.plot import spend_label
     from dgm.web.server import ExplorerApi
