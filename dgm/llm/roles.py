@@ -21,7 +21,7 @@ import os
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 ROLES = ("task", "proposer", "self_modify")
 """The roles of a campaign, in the order they are shown."""
@@ -122,6 +122,14 @@ class RoleModel(_Checked):
             if key in RESERVED_PARAMS:
                 raise ValueError(f"{key!r} may not be set in params: {RESERVED_PARAMS[key]}")
         return value
+
+    @model_validator(mode="after")
+    def _reply_fits_the_window(self) -> "RoleModel":
+        if self.max_output_tokens is not None and self.context_window is not None and \
+                self.max_output_tokens >= self.context_window:
+            raise ValueError(f"max_output_tokens ({self.max_output_tokens}) must be less than context_window "
+                             f"({self.context_window}): the prompt needs room too")
+        return self
 
     @property
     def name(self) -> str:

@@ -88,6 +88,7 @@ model = "openai/p"
     ('[campaign.models.task]\napi_base = "127.0.0.1:8080"', "give an http:// or https:// URL"),
     ('[campaign.models.task]\nmax_output_tokens = true', "expected a number, not true"),
     ('[campaign.models.taks]\nmodel = "openai/x"', "models.taks: unknown key"),
+    ('[campaign.models.task]\nmax_output_tokens = 4096\ncontext_window = 2048', "must be less than context_window"),
     ('[campaign]\nmodel = "openai/a"\n[campaign.models.task]\nmodel = "openai/b"', "name different models"),
 ])
 def test_bad_role_tables_are_one_line_naming_the_key_and_never_echo_a_key(tmp_path, table, needle):
