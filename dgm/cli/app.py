@@ -84,7 +84,7 @@ def eval_cmd(
                                     "itself; default: the provider's own variable)."),
     models_file: Optional[Path] = typer.Option(
         None, "--models", help="Take the model and its settings (endpoint, key variable, pricing, limits, params) "
-                               "from this file's [campaign.models.task] table; a campaign.toml does. Options "
+                               "from this file's \\[campaign.models.task] table; a campaign.toml does. Options "
                                "given win over it."),
     allow_unpriced: bool = typer.Option(
         False, "--allow-unpriced", help="With --budget-usd: run even if the model has no known price (the cap "
@@ -261,12 +261,12 @@ def run_cmd(
     proposer_model: Optional[str] = typer.Option(None, "--proposer-model", help="Model that diagnoses failures (default: --model)."),
     api_base: Optional[str] = typer.Option(
         None, "--api-base", help="Endpoint of the task model (and of the roles that take the task role's settings), "
-                                 "e.g. http://127.0.0.1:8080/v1; as [campaign.models.task] api_base."),
+                                 "e.g. http://127.0.0.1:8080/v1; as \\[campaign.models.task] api_base."),
     api_key_env: Optional[str] = typer.Option(
         None, "--api-key-env", help="NAME of the environment variable holding the task model's key (never the key "
-                                    "itself); as [campaign.models.task] api_key_env."),
+                                    "itself); as \\[campaign.models.task] api_key_env."),
     proposer_api_base: Optional[str] = typer.Option(None, "--proposer-api-base",
-                                                    help="Endpoint of the proposer model ([campaign.models.proposer])."),
+                                                    help="Endpoint of the proposer model (\\[campaign.models.proposer])."),
     proposer_api_key_env: Optional[str] = typer.Option(
         None, "--proposer-api-key-env", help="NAME of the variable holding the proposer model's key."),
     allow_unpriced: bool = typer.Option(

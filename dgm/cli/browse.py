@@ -655,7 +655,7 @@ def replay_cmd(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="--live: model to use (default: --models' task model, else the recorded run's)."),
     api_base: Optional[str] = typer.Option(None, "--api-base", help="--live: endpoint of the model, e.g. http://127.0.0.1:8080/v1."),
     api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="--live: NAME of the environment variable holding the model's key (never the key itself)."),
-    models_file: Optional[Path] = typer.Option(None, "--models", help="--live: the model and its settings from this file's [campaign.models.task] table (a campaign.toml does); options given win over it."),
+    models_file: Optional[Path] = typer.Option(None, "--models", help="--live: the model and its settings from this file's \\[campaign.models.task] table (a campaign.toml does); options given win over it."),
     run_id: Optional[str] = typer.Option(None, "--run", help="--recorded: the task run whose recording to serve (default: the agent's latest evaluation run on the task, else its latest live replay)."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds for the agent."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
