@@ -106,8 +106,13 @@ class CampaignConfig(_Strict):
     """Parent selector: score_child_prop, score_prop, best, random, hgm_cmp, novelty_share."""
     admission: Literal["keep_all", "keep_better"] = "keep_all"
     """keep_all: admit every child that works at all; keep_better: only those not worse than their parent."""
+    admission_test: Literal["paired", "allowance"] = "paired"
+    """How keep_better decides "worse": paired (the paired test of `dgm compare` on the tasks both ran, at
+    admission_alpha) or allowance (score below the parent's minus noise_allowance)."""
+    admission_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    """Level of keep_better's paired test: a child is refused only when its parent is better at this level."""
     noise_allowance: float = Field(0.05, ge=0.0, le=1.0)
-    """keep_better admits a child scoring at least parent score minus this."""
+    """keep_better with admission_test = "allowance" admits a child scoring at least parent score minus this."""
     budget_usd: float | None = Field(None, gt=0.0)
     """Hard cap on LLM spend for the whole campaign (None: no cap)."""
     max_hours: float | None = Field(None, gt=0.0)
@@ -134,6 +139,18 @@ class CampaignConfig(_Strict):
     """Held-out tasks, never used for selection or diagnosis: ids, a count, or 'subset:NAME' (default: 25 %)."""
     heldout_top_k: int = Field(1, ge=0)
     """How many of the best agents are scored on the held-out tasks after each generation."""
+    staging: Literal["stages", "sequential"] = "stages"
+    """stages: DGM's schedule (run a stage, go on if its advance_threshold is met); sequential: batches in the
+    stages' task order, a child stopping once a paired test says it is worse than the best fully evaluated agent."""
+    sequential_batch: int = Field(5, ge=1)
+    """sequential staging: tasks run between two looks."""
+    sequential_max_tasks: int | None = Field(40, ge=1)
+    """sequential staging: tasks a child that is not stopped runs (None: every selection task)."""
+    sequential_confidence: float = Field(0.7, ge=0.5, lt=1.0)
+    """sequential staging: a child stops when P(it beats the reference) falls below 1 minus this."""
+    sequential_settle_confidence: float | None = Field(0.8, ge=0.5, lt=1.0)
+    """sequential staging: the best and its closest challenger run more tasks while P(the challenger is
+    better) is at least 1 minus this (None: sequential_confidence)."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     """Resource limits of every sandbox (the sandbox's own limits type)."""
 

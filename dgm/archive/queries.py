@@ -92,6 +92,20 @@ class ArchiveQueries:
         """agent id -> stage -> (resolved, finished) over its finished 'task' runs."""
         return reads.stage_results(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
 
+    def score_counts(self, *, campaign_id: str | None = None,
+                     agent_ids: Sequence[str] | None = None) -> dict[str, reads.ScoreCounts]:
+        """agent id -> {"score": (resolved, runs), "heldout": (resolved, runs)} in its own campaign."""
+        return reads.score_counts(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
+
+    def best_agents(self) -> dict[str, str]:
+        """campaign id -> id of its best agent among those whose evaluation is over."""
+        return reads.best_agents(self.fetch)
+
+    def task_run_outcomes(self, agent_ids: Sequence[str], *, campaign_id: str | None = None,
+                          stages: Sequence[str] | None = None) -> dict[str, dict[str, list[bool]]]:
+        """agent id -> task id -> resolved? of each finished 'task' run, oldest first (paired comparisons)."""
+        return reads.task_run_outcomes(self.fetch, agent_ids, campaign_id=campaign_id, stages=stages)
+
     def agent_costs(self, *, campaign_id: str | None = None,
                     agent_ids: Sequence[str] | None = None) -> dict[str, float]:
         """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""

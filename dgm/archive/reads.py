@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Union
 from dgm.archive.records import (AgentRecord, CampaignRecord, EventRecord, LineageRow, LLMCallRecord, Record,
                                  TaskRunRecord, has_own_code, one_by_prefix)
 from dgm.errors import NotFound, UsageError
-from dgm.ranking import IN_FLIGHT
+from dgm.ranking import IN_FLIGHT, best_key
 
 Fetch = Callable[[str, Mapping[str, Any]], list[tuple[Any, ...]]]
 """Runs one read statement (SQL text, `:name` parameters) and returns its rows as plain tuples."""
@@ -120,6 +120,59 @@ def stage_results(fetch: Fetch, *, campaign_id: str | None = None,
         for agent_id, stage, resolved, n in fetch(sql, params):
             out.setdefault(agent_id, {})[stage] = (int(resolved or 0), int(n))
     return out
+
+
+ScoreCounts = dict[str, tuple[int, int]]
+"""{"score": (resolved, runs), "heldout": (resolved, runs)}: the task runs behind an agent's two scores."""
+
+
+def score_counts(fetch: Fetch, *, campaign_id: str | None = None,
+                 agent_ids: Sequence[str] | None = None) -> dict[str, ScoreCounts]:
+    """agent id -> the finished 'task' runs behind its score and its held-out score, counted in the
+    agent's own campaign (where those scores were earned; its later evals and replays are not in them)."""
+    if campaign_id is None and agent_ids is None:
+        raise TypeError("score_counts needs a campaign_id or agent_ids")
+    out: dict[str, ScoreCounts] = {}
+    for where, params in _scoped("task_runs", campaign_id, agent_ids):
+        sql = ("SELECT task_runs.agent_id, CASE WHEN task_runs.stage = 'heldout' THEN 'heldout' ELSE 'score' END, "
+               "sum(CASE WHEN task_runs.status = 'resolved' THEN 1 ELSE 0 END), count(*) "
+               "FROM task_runs JOIN agents ON agents.id = task_runs.agent_id "
+               "AND agents.campaign_id = task_runs.campaign_id "
+               f"WHERE task_runs.kind = 'task' AND task_runs.status != 'running'{where} "
+               "GROUP BY task_runs.agent_id, CASE WHEN task_runs.stage = 'heldout' THEN 'heldout' ELSE 'score' END")
+        for agent_id, which, resolved, n in fetch(sql, params):
+            out.setdefault(agent_id, {})[which] = (int(resolved or 0), int(n))
+    return out
+
+
+def task_run_outcomes(fetch: Fetch, agent_ids: Sequence[str], *, campaign_id: str | None = None,
+                      stages: Sequence[str] | None = None) -> dict[str, dict[str, list[bool]]]:
+    """agent id -> task id -> whether each of its finished 'task' runs resolved it, oldest first
+    (every run: repeats and later evaluations are samples too), for paired comparisons."""
+    out: dict[str, dict[str, list[bool]]] = {}
+    extra, extra_params = "", {}
+    if stages is not None:
+        listed, extra_params = _in_list("stage", list(stages))
+        extra = f" AND task_runs.stage IN {listed}" if stages else " AND 1 = 0"
+    for where, params in _scoped("task_runs", campaign_id, agent_ids):
+        sql = ("SELECT agent_id, task_id, status FROM task_runs "
+               f"WHERE kind = 'task' AND status != 'running'{where}{extra} ORDER BY finished_at, created_at, id")
+        for agent_id, task_id, status in fetch(sql, {**params, **extra_params}):
+            out.setdefault(agent_id, {}).setdefault(task_id, []).append(status == "resolved")
+    return out
+
+
+def best_agents(fetch: Fetch) -> dict[str, str]:
+    """campaign id -> id of its best agent (dgm.ranking), among those whose evaluation is over."""
+    sql = ("SELECT a.campaign_id, a.id, a.score, a.heldout_score, a.generation FROM agents a "
+           f"WHERE a.status NOT IN ({_quoted(IN_FLIGHT)}) AND a.score = (SELECT max(b.score) FROM agents b "
+           f"WHERE b.campaign_id = a.campaign_id AND b.status NOT IN ({_quoted(IN_FLIGHT)}))")
+    best: dict[str, tuple] = {}
+    for cid, aid, score, heldout, generation in fetch(sql, {}):
+        key = best_key(score, heldout, generation, aid)
+        if cid not in best or key < best[cid][0]:
+            best[cid] = (key, aid)
+    return {cid: aid for cid, (_, aid) in best.items()}
 
 
 def agent_costs(fetch: Fetch, *, campaign_id: str | None = None,
@@ -275,6 +328,17 @@ class ArchiveReads:
     def stage_results(self, *, campaign_id: str | None = None,
                       agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
         return stage_results(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
+
+    def score_counts(self, *, campaign_id: str | None = None, agent_ids: Sequence[str] | None = None
+                     ) -> dict[str, ScoreCounts]:
+        return score_counts(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
+
+    def best_agents(self) -> dict[str, str]:
+        return best_agents(self.fetch)
+
+    def task_run_outcomes(self, agent_ids: Sequence[str], *, campaign_id: str | None = None,
+                          stages: Sequence[str] | None = None) -> dict[str, dict[str, list[bool]]]:
+        return task_run_outcomes(self.fetch, agent_ids, campaign_id=campaign_id, stages=stages)
 
     def agent_costs(self, *, campaign_id: str | None = None, agent_ids: Sequence[str] | None = None
                     ) -> dict[str, float]:

@@ -163,7 +163,10 @@ def eval_cmd(
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
                                    f"campaign {run.campaign.id} (see `dgm ls {run.campaign.id}`)") from None
-    console.print(f"resolved {run.resolved}/{len(run.runs)}")
+    from dgm.stats.intervals import rate_label
+
+    console.print(f"resolved {run.resolved}/{len(run.runs)}: {rate_label(run.resolved, len(run.runs))} "
+                  "(95 % Wilson interval)")
 
 
 def _write_eval_json_of_a_stop(path: Path | None, runs, unpriced: dict[str, int] | None = None) -> bool:
@@ -351,7 +354,9 @@ def status_cmd(
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """Show a campaign's progress, including one running in another process."""
+    """Show a campaign's progress, including one running in another process.
+
+    Scores carry their 95 % Wilson interval and n: `0.73 [0.55–0.86] n=22`."""
     from dgm.cli.dashboard import status_view
 
     store = open_reads(archive, archive_dir)  # browsing never makes an archive
@@ -460,8 +465,9 @@ def _print_campaign_summary(store: ArchiveStore, campaign, status: str) -> None:
         row = lin.rows[best]
         gap = ""
         if row.heldout_score is not None:
-            gap = f", held-out {row.heldout_score:.3f} (generalisation gap {(row.score or 0) - row.heldout_score:+.3f})"
-        console.print(f"best agent {row.id}: selection score {row.score or 0:.3f}{gap}", soft_wrap=True)
+            gap = (f", held-out {lin.score_label(best, 'heldout')} "
+                   f"(generalisation gap {(row.score or 0) - row.heldout_score:+.3f})")
+        console.print(f"best agent {row.id}: selection score {lin.score_label(best)}{gap}", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- bench
@@ -583,6 +589,12 @@ def doctor(
 from dgm.cli import browse as cli_browse  # noqa: E402 - ls, show, diff, lineage, plot, export, replay, serve, import-dgm
 
 cli_browse.register(app)
+from dgm.cli import simulate as cli_simulate  # noqa: E402 - simulate
+
+cli_simulate.register(app)
+from dgm.cli import compare as cli_compare  # noqa: E402 - compare: two agents, paired on shared tasks
+
+cli_compare.register(app)
 from dgm.bench.swebench import cli as swebench_cli  # noqa: E402 - bench validate, SWE-bench options
 
 if TYPE_CHECKING:

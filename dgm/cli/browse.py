@@ -48,10 +48,31 @@ def _fmt_score(score: float | None) -> str:
     return "-" if score is None else f"{score:.3f}"
 
 
-def _score_text(score: float | None) -> Text:
+def _score_text(score: float | None, counts: tuple[int, int] | None = None) -> Text:
+    """A score with its 95 % Wilson interval and n (dgm.stats.intervals), coloured by score."""
     from dgm.lineage.forest import score_hex
+    from dgm.stats.intervals import score_label
 
-    return Text(_fmt_score(score), style=score_hex(score))
+    resolved, n = counts or (0, 0)
+    return Text(score_label(score, resolved, n), style=score_hex(score))
+
+
+def _score_json(score: float | None, counts: tuple[int, int] | None) -> dict:
+    """A score's interval as JSON fields: n, resolved, low, high."""
+    from dgm.stats.intervals import interval_fields
+
+    resolved, n = counts or (0, 0)
+    return interval_fields(resolved, n) if score is not None else interval_fields(None, 0)
+
+
+def _rate_label(resolved: int, n: int) -> str:
+    from dgm.stats.intervals import rate_label
+
+    return rate_label(resolved, n)
+
+
+def _counts(fields: dict) -> tuple[int, int]:
+    return fields.get("resolved") or 0, fields.get("n") or 0
 
 
 def _campaign_model(campaign) -> str | None:
@@ -103,7 +124,10 @@ def ls_cmd(
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """List campaigns, or one campaign's agents (id, parent, generation, status, score per stage, cost)."""
+    """List campaigns, or one campaign's agents (id, parent, generation, status, score per stage, cost).
+
+    Every score is shown as `0.73 [0.55–0.86] n=22`: the score, its 95 % Wilson
+    interval and the number of task runs behind it."""
     if sort not in ("generation", "score"):
         raise UsageError(f"--sort must be generation or score, not {sort!r}")
     if campaign is None and (sort != "generation" or limit is not None):
@@ -113,14 +137,18 @@ def ls_cmd(
         from dgm.liveness import shown_status
 
         overview = store.campaign_overview()
+        best_ids = store.best_agents()
+        best_counts = store.score_counts(agent_ids=list(best_ids.values())) if best_ids else {}
         unpriced = store.unpriced_calls("campaign_id")
         rows = []
         for c in store.list_campaigns():
             o = overview.get(c.id, {})
+            counts = best_counts.get(best_ids.get(c.id), {}).get("score")
             rows.append({"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c),
                          "model": _campaign_model(c),
                          "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
-                         "best_score": o.get("best_score"), "spent_usd": c.spent_usd,
+                         "best_score": o.get("best_score"), "best_agent": best_ids.get(c.id),
+                         "best_interval": _score_json(o.get("best_score"), counts), "spent_usd": c.spent_usd,
                          "unpriced_calls": unpriced.get(c.id, 0), "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})
         if json_out:
             return _echo_json(rows)
@@ -128,7 +156,8 @@ def ls_cmd(
             console.print(f"no campaigns in {escape(str(store.url))}")
             return
         cells = [[r["id"], Text(r["name"]), r["kind"], r["status"], Text(_model_text(r["model"])), str(r["agents"]),
-                  str(r["admitted"]), _score_text(r["best_score"]), usd_text(r["spent_usd"], r["unpriced_calls"]),
+                  str(r["admitted"]), _score_text(r["best_score"], _counts(r["best_interval"])),
+                  usd_text(r["spent_usd"], r["unpriced_calls"]),
                   r["created_at"][:16].replace("T", " ")]
                  for r in rows]
         print_table(console, table_of(
@@ -156,8 +185,15 @@ def ls_cmd(
     stage_names = [s for s in planned if s in found] + sorted(found - set(planned) - {"heldout"}) \
         + (["heldout"] if "heldout" in found else [])
     rejections = store.rejections(c.id)  # one query; rejected agents are few
+    # The runs behind each score, in the agent's own campaign (an eval's agents earned theirs elsewhere).
+    counts = store.score_counts(campaign_id=c.id, agent_ids=only)
+    elsewhere = [a.id for a in agents if a.id not in counts and a.score is not None]
+    if elsewhere:
+        counts.update(store.score_counts(agent_ids=elsewhere))
     rows = [{"id": a.id, "parent_id": a.parent_id, "generation": a.generation, "status": a.status,
              "origin": a.origin, "score": a.score, "heldout_score": a.heldout_score,
+             "score_interval": _score_json(a.score, counts.get(a.id, {}).get("score")),
+             "heldout_interval": _score_json(a.heldout_score, counts.get(a.id, {}).get("heldout")),
              "stages": {s: {"resolved": r, "finished": n} for s, (r, n) in stages.get(a.id, {}).items()},
              "cost_usd": costs.get(a.id, 0.0), "unpriced_calls": unpriced.get(a.id, 0),
              "rejection_reason": rejections.get(a.id, (None, True))[0]}
@@ -171,8 +207,10 @@ def ls_cmd(
                for s in stage_names]
         st = r["status"]
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
-                      _score_text(r["score"]), *per, _fmt_score(r["heldout_score"]),
-                      usd_text(r["cost_usd"], r["unpriced_calls"]), Text((r["rejection_reason"] or "")[:80], style="dim")])
+                      _score_text(r["score"], _counts(r["score_interval"])), *per,
+                      _score_text(r["heldout_score"], _counts(r["heldout_interval"])),
+                      usd_text(r["cost_usd"], r["unpriced_calls"]),
+                      Text((r["rejection_reason"] or "")[:80], style="dim")])
     model = _campaign_model(c)
     table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"
                              + (f", model {_model_text(model)}" if model else "")))
@@ -200,7 +238,9 @@ def show_cmd(
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """One agent: proposal and diagnosis, scores per stage and held-out, per-task results, cost, diff vs parent."""
+    """One agent: proposal and diagnosis, scores per stage and held-out, per-task results, cost, diff vs parent.
+
+    Scores carry their 95 % Wilson interval and n: `0.73 [0.55–0.86] n=22`."""
     from dgm.lineage.details import agent_details, parent_diff
 
     store = open_reads(archive, archive_dir)  # browsing never makes an archive
@@ -218,11 +258,13 @@ def show_cmd(
     head.add_row("parent", d["parent_id"] or "- (root)")
     head.add_row("status", Text(d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else "")))
     head.add_row("commit", d["commit"] or Text("none: rejected before its code was committed", style="dim"))
-    head.add_row("score", Text.assemble(_score_text(d["score"]), f"   held-out {_fmt_score(d['heldout_score'])}   "
-                                        f"stage reached {d['stage_reached']}"))
+    head.add_row("score", Text.assemble(_score_text(d["score"], _counts(d["score_interval"])), "   held-out ",
+                                        _score_text(d["heldout_score"], _counts(d["heldout_interval"])),
+                                        f"   stage reached {d['stage_reached']}"))
     for stage, s in d["stages"].items():
         cut = f"; {s['unfinished']} unfinished, so far only" if s["unfinished"] else ""
-        head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved ({_fmt_score(s['score'])}{cut})")
+        head.add_row(Text(f"  stage {stage}"), f"{s['resolved']}/{s['finished']} resolved "
+                                               f"({_rate_label(s['resolved'], s['finished'])}{cut})")
     cost = d["cost"]
     purposes = ", ".join(f"{p} {usd_text(v['cost_usd'], v['unpriced_calls'], dollar=True)} ({_n(v['calls'], 'call')})"
                          for p, v in cost["by_purpose"].items())
@@ -598,7 +640,8 @@ def plot_cmd(
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
-    """Best and mean archive score per generation, coverage and diversity, spend."""
+    """Best and mean archive score per generation (the best with its 95 % Wilson interval as error bars),
+    coverage and diversity, spend."""
     from dgm.lineage.plot import generation_series, plot_series
 
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
@@ -616,7 +659,7 @@ def plot_cmd(
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     last = points[-1]
     cut = f", generation {last.generation} cut short" if last.partial else ""
-    console.print(f"wrote {escape(str(out))}: {len(points)} generation(s) ({source}{cut}); last: best {_fmt_score(last.best_score)}, "
+    console.print(f"wrote {escape(str(out))}: {len(points)} generation(s) ({source}{cut}); last: best {last.best_label}, "
                   f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
                   f"spent {usd_text(last.spent_usd, unpriced, dollar=True)}")
 

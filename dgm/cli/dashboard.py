@@ -18,6 +18,7 @@ from rich.text import Text
 
 from dgm.liveness import heartbeat_age, runner_checks_in, runner_process_gone
 from dgm.ranking import best_key, can_be_best
+from dgm.stats.intervals import rate_label, score_label
 
 if TYPE_CHECKING:
     from dgm.archive.reads import ArchiveReader
@@ -74,7 +75,10 @@ def live_view(runner) -> Panel:
     head.add_row("campaign", Text(f"{runner.campaign.name} ({runner.campaign.id})"),
                  "models", Text(f"{config.model} / {config.diagnosis_model}"))
     head.add_row("generation", f"{state.generation} of {config.generations}", "phase", Text(state.phase))
-    best = f"{state.best_score:.3f} ({state.best_agent})" if state.best_score is not None else "-"
+    best = "-"
+    if state.best_score is not None:
+        counts = runner.store.score_counts(agent_ids=[state.best_agent]).get(state.best_agent, {})
+        best = f"{score_label(state.best_score, *counts.get('score', (0, 0)))} ({state.best_agent})"
     head.add_row("best score", best, "archive", str(state.archive_size))
     unpriced = runner.store.unpriced_calls("campaign_id", campaign_id=runner.campaign.id).get(runner.campaign.id, 0)
     head.add_row("spend", _spend_line(spent, config.budget_usd, unpriced, config.allow_unpriced), "elapsed / ETA",
@@ -124,11 +128,15 @@ def status_view(store: ArchiveReader, campaign) -> Group:
         runs = store.list_task_runs(campaign_id=campaign.id)
         planned = len(config.get("tasks") or [])
         finished = sum(1 for r in runs if r.status != "running")
-        table.add_row("task runs", f"{finished} finished" + (f" of {planned}" if planned else ""))
+        resolved = sum(1 for r in runs if r.status == "resolved")
+        table.add_row("task runs", f"{finished} finished" + (f" of {planned}" if planned else "")
+                      + (f"; resolved {resolved}/{finished}: {rate_label(resolved, finished)}" if finished else ""))
     table.add_row("agents", ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
     if best is not None:
-        held = f", held-out {best.heldout_score:.3f}" if best.heldout_score is not None else ""
-        score = "-" if best.score is None else f"{best.score:.3f}"
+        counts = store.score_counts(agent_ids=[best.id]).get(best.id, {})
+        held = (f", held-out {score_label(best.heldout_score, *counts.get('heldout', (0, 0)))}"
+                if best.heldout_score is not None else "")
+        score = score_label(best.score, *counts.get("score", (0, 0)))
         table.add_row("best", f"{best.id}: score {score}{held} (generation {best.generation})")
     unpriced = store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
     table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd, unpriced,

@@ -26,10 +26,13 @@ from typing import TYPE_CHECKING, Callable
 from dgm.errors import (ArchiveIncomplete, ArchiveUnavailable, BudgetExceeded, InfrastructureError,
                         ModelUnavailable, NotFound)
 from dgm.evolution import diagnose as diag
+from dgm.evolution.admission import keep_better_refusal
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
-from dgm.evolution.staging import HELDOUT, StagePlan, build_plan, should_advance
+from dgm.evolution.staging import (CONTINUE, HELDOUT, SEQUENTIAL, WORSE, StagePlan, build_plan, close_calls,
+                                   next_batch, sequential_reference, sequential_rule, sequential_verdict,
+                                   should_advance)
 from dgm.liveness import heartbeat
 from dgm.llm.client import CallContext, UpstreamError
 from dgm.llm.gateway import CONTAINER_SOCKET
@@ -445,6 +448,8 @@ class CampaignRunner:
         return agent
 
     def _evaluate_staged(self, agent) -> None:
+        if self.config.staging == SEQUENTIAL:
+            return self._evaluate_sequential(agent)
         resolved = evaluated = 0
         for index, stage in enumerate(self.plan.stages):
             runs = self._run_tasks(agent, stage.task_ids, stage.name)
@@ -453,6 +458,73 @@ class CampaignRunner:
             self.store.update_agent(agent.id, score=resolved / evaluated, stage_reached=index + 1)
             if index + 1 < len(self.plan.stages) and not should_advance(stage, resolved, evaluated):
                 break
+
+    def _evaluate_sequential(self, agent) -> None:
+        """Batches of the selection tasks in the plan's order until the rule says
+        stop (`staging.sequential_verdict`; `dgm simulate` runs the same rule).
+        Each task run keeps the name of the stage its task belongs to, so every
+        view of stages reads a sequential campaign as it reads a staged one."""
+        rule = sequential_rule(self.config)
+        order = self.plan.selection_task_ids
+        mine = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names).get(agent.id, {})
+        child = _prefix_outcomes(order, mine)  # a resumed child goes on from the batches it finished
+        while True:
+            reference = None if agent.origin == "seed" else self._sequential_reference(agent, rule, order)
+            verdict = sequential_verdict(rule, child, reference[1] if reference else None, len(order))
+            if verdict != CONTINUE:
+                if verdict == WORSE:
+                    self._event("evaluation_stopped", {"agent": agent.id, "tasks": len(child),
+                                                       "worse_than": reference[0]}, agent.id)
+                return
+            self._run_batch(agent, [order[i] for i in next_batch(rule, len(child), len(order))], child)
+
+    def _run_batch(self, agent, batch: list[str], outcomes: list[bool]) -> None:
+        """Run `batch` (the next tasks of the order), each under its stage's name; extend `outcomes`."""
+        stage_index = {t: i for i, s in enumerate(self.plan.stages) for t in s.task_ids}
+        for index in sorted({stage_index[t] for t in batch}):
+            stage = self.plan.stages[index]
+            runs = self._run_tasks(agent, [t for t in batch if stage_index[t] == index], stage.name)
+            outcomes += [r.status == "resolved" for r in runs]
+        self.store.update_agent(agent.id, score=sum(outcomes) / len(outcomes),
+                                stage_reached=stage_index[batch[-1]] + 1)
+
+    def _settle_close_calls(self) -> None:
+        """Sequential staging: while the best agent is a close call against a
+        challenger (`staging.close_calls`), both run their next batch, so the
+        agent shown as best has beaten the others on the tasks that decide it."""
+        rule = sequential_rule(self.config)
+        order = self.plan.selection_task_ids
+        cap = rule.cap(len(order))
+        while True:
+            self._check()
+            outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
+            admitted = sorted(self.store.list_agents(self.campaign.id, statuses=["admitted"]),
+                              key=lambda a: (a.generation, (a.meta or {}).get("slot", 0)))
+            pool = {a.id: _prefix_outcomes(order, outcomes.get(a.id, {})) for a in admitted}
+            pool = {i: o for i, o in pool.items() if len(o) >= cap}
+            ids = close_calls(rule, list(pool.items()), len(order))
+            if not ids:
+                return
+            self._event("close_call", {"leader": ids[0], "challenger": ids[1]})
+            for agent_id in ids:
+                done = pool[agent_id]
+                batch = list(order[len(done):len(done) + rule.batch])
+                if batch:
+                    self.state.set_child(agent_id, "settling a close call")
+                    try:
+                        self._run_batch(self.store.get_agent(agent_id), batch, done)
+                    finally:
+                        self.state.set_child(agent_id, None)
+
+    def _sequential_reference(self, agent, rule, order) -> tuple[str, list[bool]] | None:
+        """(id, outcomes in task order) of the best admitted agent evaluated to the cap."""
+        outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
+        admitted = sorted((a for a in self.store.list_agents(self.campaign.id, statuses=["admitted"])
+                           if a.id != agent.id), key=lambda a: (a.generation, (a.meta or {}).get("slot", 0)))
+        prefixes = {a.id: _prefix_outcomes(order, outcomes.get(a.id, {})) for a in admitted}
+        best = sequential_reference([(a.id, a.score or 0.0, len(prefixes[a.id])) for a in admitted],
+                                    len(order), rule)
+        return (best, prefixes[best]) if best else None
 
     def _run_tasks(self, agent, task_ids, stage: str) -> list:
         tasks = [self.tasks_by_id[t] for t in task_ids]
@@ -482,15 +554,23 @@ class CampaignRunner:
                                   "produced no non-empty patch on any task")
             if self.config.admission == "keep_better":
                 parent = self.store.get_agent(agent.parent_id)
-                floor = (parent.score or 0.0) - self.config.noise_allowance
-                if (agent.score or 0.0) < floor:
-                    raise RejectChild(f"keep_better: score {agent.score:.3f} below parent's "
-                                      f"{parent.score or 0:.3f} minus allowance {self.config.noise_allowance}")
+                outcomes = self.store.task_run_outcomes([agent.id, parent.id], campaign_id=self.campaign.id,
+                                                        stages=self.plan.stage_names)
+                refusal = keep_better_refusal(
+                    test=self.config.admission_test, child_score=agent.score, parent_score=parent.score,
+                    child_outcomes=outcomes.get(agent.id, {}), parent_outcomes=outcomes.get(parent.id, {}),
+                    alpha=self.config.admission_alpha, allowance=self.config.noise_allowance)
+                if refusal is not None:
+                    raise RejectChild(refusal)
         self.store.update_agent(agent.id, status="admitted")
         self._event("agent_admitted", {"agent": agent.id, "score": round(agent.score or 0.0, 4)}, agent.id)
 
     # -- after each generation -----------------------------------------------------
     def _after_generation(self, generation: int) -> None:
+        if self.config.staging == SEQUENTIAL and generation == self.config.generations:
+            # Once, at the end: `dgm simulate` found settling every generation costs more for no better pick.
+            self.state.phase = f"generation {generation}: settling close calls"
+            self._settle_close_calls()
         self.state.phase = f"generation {generation}: held-out and diversity"
 
         # The archive as of this generation, also when a resumed run redoes
@@ -541,3 +621,13 @@ class CampaignRunner:
             self.store.update_agent(agent.id, heldout_score=score)
             self._event("heldout_scored", {"agent": agent.id, "selection": round(agent.score or 0.0, 4),
                                            "heldout": round(score, 4)}, agent.id)
+
+
+def _prefix_outcomes(order, outcomes: dict[str, bool]) -> list[bool]:
+    """The outcomes of the first tasks of `order` that the agent has run, up to the first it has not."""
+    prefix = []
+    for task_id in order:
+        if task_id not in outcomes:
+            break
+        prefix.append(outcomes[task_id])
+    return prefix

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Sequence
 
 from dgm.errors import UsageError
 
@@ -105,3 +106,141 @@ def should_advance(stage: Stage, resolved_so_far: int, evaluated_so_far: int) ->
     if evaluated_so_far == 0:
         return False
     return resolved_so_far / evaluated_so_far >= stage.advance_threshold
+
+
+# ---------------------------------------------------------------------------
+# Sequential evaluation (config `staging = "sequential"`)
+# ---------------------------------------------------------------------------
+#
+# Every agent meets the selection tasks in one fixed order (the plan's), a
+# batch at a time. After each batch the child is compared with the reference
+# (the best agent evaluated to the cap) on the tasks both have run: only the
+# discordant tasks, those one solved and the other did not, say anything about
+# which is better. With b tasks won by the child and c by the reference, the
+# chance θ that a discordant task goes to the child has the posterior
+# Beta(1 + b, 1 + c) (uniform prior), and P(child better) = P(θ > ½). The
+# child stops as soon as that falls below 1 − confidence: most children of a
+# self-modifying agent are worse than the best, and a paired comparison sees
+# it after a handful of tasks where the unpaired one needs dozens. A child
+# that is not clearly worse goes on to the cap, so whatever can be picked as
+# best has been measured as fully as the reference it beat.
+
+SEQUENTIAL = "sequential"
+STAGED = "stages"
+STAGING_POLICIES = (STAGED, SEQUENTIAL)
+
+CONTINUE = "continue"
+WORSE = "worse"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class SequentialRule:
+    batch: int = 5
+    """Tasks run between two looks."""
+    max_tasks: int | None = 40
+    """Cap per agent (None: every selection task)."""
+    confidence: float = 0.7
+    """A child stops when P(it is better than the reference) < 1 − confidence."""
+    settle_confidence: float | None = 0.8
+    """`close_calls` drops a challenger when P(it beats the leader) < 1 − this (None: `confidence`)."""
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise UsageError(f"sequential staging: batch must be at least 1, got {self.batch}")
+        if self.max_tasks is not None and self.max_tasks < 1:
+            raise UsageError(f"sequential staging: max_tasks must be at least 1, got {self.max_tasks}")
+        for name in ("confidence", "settle_confidence"):
+            value = getattr(self, name)
+            if value is not None and not 0.5 <= value < 1.0:
+                raise UsageError(f"sequential staging: {name} must be in [0.5, 1), got {value}")
+
+    def cap(self, n_tasks: int) -> int:
+        return n_tasks if self.max_tasks is None else min(self.max_tasks, n_tasks)
+
+
+def paired_win_probability(wins: int, losses: int) -> float:
+    """P(θ > ½) for θ ~ Beta(1 + wins, 1 + losses): the posterior probability
+    that the child is the better of two agents on the discordant tasks
+    (wins: tasks only the child solved; losses: tasks only the reference solved).
+    For integer parameters this is the binomial tail P(Bin(w + l + 1, ½) ≤ w)."""
+    from scipy.special import bdtr
+
+    return float(bdtr(wins, wins + losses + 1, 0.5))
+
+
+def sequential_verdict(rule: SequentialRule, child: Sequence[bool], reference: Sequence[bool] | None,
+                       n_tasks: int) -> str:
+    """What to do with a child that has run the first len(child) tasks of the order.
+
+    `reference`: the reference agent's outcomes on the same order (a prefix of
+    it), or None when there is none yet (the seed): then the child runs to the
+    cap. Returns CONTINUE (run the next batch), WORSE (stop: clearly worse
+    than the reference) or DONE (the cap is reached).
+    """
+    n = len(child)
+    if n >= rule.cap(n_tasks):
+        return DONE
+    if reference is not None and n > 0:
+        m = min(n, len(reference))
+        wins = sum(1 for c, r in zip(child[:m], reference[:m]) if c and not r)
+        losses = sum(1 for c, r in zip(child[:m], reference[:m]) if r and not c)
+        if paired_win_probability(wins, losses) < 1.0 - rule.confidence:
+            return WORSE
+    return CONTINUE
+
+
+def next_batch(rule: SequentialRule, done: int, n_tasks: int) -> range:
+    """Positions in the task order of the next batch for an agent that has run `done` tasks."""
+    return range(done, min(done + rule.batch, rule.cap(n_tasks)))
+
+
+def sequential_reference(candidates: Sequence[tuple[str, float, int]], n_tasks: int,
+                         rule: SequentialRule) -> str | None:
+    """The agent a child is compared with: the highest score among agents that
+    ran to the cap (ties: the first given). `candidates`: (agent id, score,
+    tasks run), in the order the archive ranks ties (older first)."""
+    cap = rule.cap(n_tasks)
+    best: tuple[str, float] | None = None
+    for agent_id, score, runs in candidates:
+        if runs >= cap and (best is None or score > best[1]):
+            best = (agent_id, score)
+    return best[0] if best else None
+
+
+def close_calls(rule: SequentialRule, candidates: Sequence[tuple[str, Sequence[bool]]], n_tasks: int) -> list[str]:
+    """The agents whose ranking is still a close call: each needs one more batch.
+
+    `candidates`: (agent id, outcomes in task order) of the agents that ran
+    to the cap, older first. The leader is the highest resolve rate (ties: the
+    older). A challenger is a close call while the paired test on the tasks it
+    shares with the leader does not call it worse (P(better) ≥ 1 − confidence)
+    and one of the two still has tasks to run. Returns the leader and those
+    challengers (empty once the leader is settled); after their next batches
+    the caller asks again, so the remaining tasks go where they decide something.
+    """
+    if len(candidates) < 2:
+        return []
+    rates = [sum(o) / len(o) if len(o) else 0.0 for _, o in candidates]
+    lead = max(range(len(candidates)), key=lambda i: (rates[i], -i))
+    leader_id, leader = candidates[lead]
+    close = []
+    for i, (agent_id, outcomes) in enumerate(candidates):
+        if i == lead or (len(outcomes) >= n_tasks and len(leader) >= n_tasks):
+            continue
+        m = min(len(outcomes), len(leader))
+        wins = sum(1 for c, r in zip(outcomes[:m], leader[:m]) if c and not r)
+        losses = sum(1 for c, r in zip(outcomes[:m], leader[:m]) if r and not c)
+        if wins + losses == 0:
+            continue  # never differed on a shared task (twins, say): nothing to decide, nothing to lose
+        chance = paired_win_probability(wins, losses)
+        if chance >= 1.0 - (rule.settle_confidence or rule.confidence):
+            close.append((chance, -i, agent_id))
+    return [leader_id, max(close)[2]] if close else []
+
+
+def sequential_rule(config) -> SequentialRule:
+    """The campaign config's sequential rule."""
+    return SequentialRule(batch=config.sequential_batch, max_tasks=config.sequential_max_tasks,
+                          confidence=config.sequential_confidence,
+                          settle_confidence=config.sequential_settle_confidence)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dgm.archive.records import has_own_code as archived_has_own_code
 from dgm.bench.tests_status import TEST_CONFIG_KEPT_OUT_KEY
+from dgm.stats.intervals import interval_fields
 
 if TYPE_CHECKING:
     from dgm.archive.reads import ArchiveReader
@@ -191,6 +192,12 @@ def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
         entry["resolved"] += run.status == "resolved"
     for entry in stages.values():
         entry["score"] = entry["resolved"] / entry["finished"] if entry["finished"] else None
+        entry["interval"] = interval_fields(entry["resolved"], entry["finished"])
+    # The runs behind its two scores: those of its own campaign (as `dgm.archive.reads.score_counts`).
+    own_runs = [r for r in runs if r.kind == "task" and r.finished and r.campaign_id == agent.campaign_id]
+    behind = {which: (sum(r.status == "resolved" for r in chosen), len(chosen))
+              for which, chosen in (("score", [r for r in own_runs if r.stage != "heldout"]),
+                                    ("heldout", [r for r in own_runs if r.stage == "heldout"]))}
     # What its own campaign spent on it, apart from what later evaluations and
     # replays of it (other campaigns) cost: `dgm ls` shows the first.
     own = [c for c in calls if c.campaign_id == agent.campaign_id]
@@ -229,6 +236,9 @@ def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
         "attempted_patch": None if own_code else attempted_patch(store, agent), "status": agent.status,
         "origin": agent.origin, "rejection_reason": agent.rejection_reason, "proposal": agent.proposal,
         "diagnosis_target": agent.diagnosis_target, "score": agent.score, "heldout_score": agent.heldout_score,
+        "score_interval": interval_fields(*behind["score"]) if agent.score is not None else interval_fields(None, 0),
+        "heldout_interval": (interval_fields(*behind["heldout"]) if agent.heldout_score is not None
+                             else interval_fields(None, 0)),
         "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
         "created_at": _iso(agent.created_at), "children": [c.id for c in children],
         "task_runs": summaries,

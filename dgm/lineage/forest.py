@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dgm.ranking import best_key, can_be_best
+from dgm.stats.intervals import score_label
 
 if TYPE_CHECKING:
     from dgm.archive.reads import ArchiveReader
@@ -18,8 +19,10 @@ class Lineage:
     """The lineage as plain lists indexed by row number: what the text tree and the
     explorer need, without networkx's per-node dictionaries (seconds at 100k agents)."""
 
-    def __init__(self, rows: list):
+    def __init__(self, rows: list, counts: dict | None = None):
         self.rows = rows
+        self.counts: dict[str, dict[str, tuple[int, int]]] = counts or {}
+        """agent id -> the task runs behind its scores (`dgm.archive.reads.score_counts`)."""
         self.index = {r.id: i for i, r in enumerate(rows)}
         self.parent = [self.index.get(r.parent_id, -1) if r.parent_id is not None else -1 for r in rows]
         self.children: list[list[int]] = [[] for _ in rows]
@@ -32,7 +35,19 @@ class Lineage:
 
     @classmethod
     def load(cls, store: ArchiveReader, campaign_id: str) -> "Lineage":
-        return cls(store.lineage_rows(campaign_id))
+        rows = store.lineage_rows(campaign_id)
+        counts = store.score_counts(campaign_id=campaign_id)
+        # An eval's or replay's agents earned their scores in their own campaigns.
+        elsewhere = [r.id for r in rows if r.id not in counts and r.score is not None]
+        if elsewhere:
+            counts.update(store.score_counts(agent_ids=elsewhere))
+        return cls(rows, counts)
+
+    def score_label(self, i: int, which: str = "score") -> str:
+        """Row i's score (or "heldout" score) with its interval and n: `0.73 [0.55–0.86] n=22`."""
+        row = self.rows[i]
+        resolved, n = self.counts.get(row.id, {}).get(which, (0, 0))
+        return score_label(row.score if which == "score" else row.heldout_score, resolved, n)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -45,6 +45,21 @@ def build_graph(store: ArchiveStore, campaign_id: str, *, with_runs: bool = True
         })
         for r in rows
     )
+    if with_runs:  # the exports: the runs behind each score and its 95 % Wilson interval
+        from dgm.stats.intervals import interval_fields
+
+        behind = store.score_counts(campaign_id=campaign_id)
+        elsewhere = [r.id for r in rows if r.id not in behind and r.score is not None]
+        if elsewhere:
+            behind.update(store.score_counts(agent_ids=elsewhere))
+        for r in rows:
+            for which, value in (("score", r.score), ("heldout", r.heldout_score)):
+                if value is None:
+                    continue
+                fields = interval_fields(*behind.get(r.id, {}).get(which, (0, 0)))
+                prefix = "score" if which == "score" else "heldout_score"
+                graph.nodes[r.id].update({f"{prefix}_n": fields["n"], f"{prefix}_low": fields["low"],
+                                          f"{prefix}_high": fields["high"]})
     if with_runs:  # the exports: why each rejected child was turned away
         for agent_id, (reason, own_code) in store.rejections(campaign_id).items():
             graph.nodes[agent_id]["rejection_reason"] = reason
@@ -133,7 +148,9 @@ def write_dot(graph: nx.DiGraph, out: TextIO) -> None:
     out.write("  rankdir=TB;\n  node [shape=box, style=filled, fontname=monospace];\n")
     for node, data in copy.nodes(data=True):
         score = data.get("score")
-        label = f"{node}\ng{data.get('generation', 0)} " + (f"{score:.2f}" if score is not None else "-")
+        interval = (f" [{data['score_low']:.2f}\u2013{data['score_high']:.2f}] n={data['score_n']}"
+                    if score is not None and "score_low" in data else "")
+        label = f"{node}\ng{data.get('generation', 0)} " + (f"{score:.2f}{interval}" if score is not None else "-")
         attrs = {k: v for k, v in data.items() if isinstance(v, (int, float, str, bool))}
         attrs["label"] = label
         attrs["fillcolor"] = score_hex(score)

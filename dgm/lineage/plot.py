@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
+from dgm.ranking import best_key
+from dgm.stats.intervals import score_label, wilson_interval
 
 if TYPE_CHECKING:
     from dgm.archive.store import ArchiveStore
@@ -30,13 +32,50 @@ class GenerationPoint:
     spent_usd: float
     partial: bool = False
     """A generation the campaign stopped in (a budget stop, an interrupt): what it had reached, and all it spent."""
+    best_agent: str | None = None
+    best_resolved: int = 0
+    best_n: int = 0
+    """The task runs behind the best score (its own campaign's, as every view counts them)."""
+    best_low: float | None = None
+    best_high: float | None = None
+    """The best score's 95 % Wilson interval (None without runs behind it)."""
+    best_label: str = "-"
+    """The best score as every view writes it: `0.73 [0.55–0.86] n=22`."""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def generation_series(store: ArchiveStore, campaign_id: str) -> tuple[list[GenerationPoint], str]:
-    """Points per generation and where they came from ('recorded' or 'recomputed')."""
+    """Points per generation and where they came from ('recorded' or 'recomputed'),
+    each best score with the interval of the runs behind it."""
+    points, source = _series(store, campaign_id)
+    return _with_best_intervals(store, campaign_id, points), source
+
+
+def _with_best_intervals(store: ArchiveStore, campaign_id: str, points: list[GenerationPoint]) -> list[GenerationPoint]:
+    """Each point's best agent (the best-ranked archived agent of its generation or before with the best
+    score) and the Wilson interval of the runs behind that score."""
+    if not points:
+        return points
+    rows = [r for r in store.lineage_rows(campaign_id) if r.status in ARCHIVED_STATUSES and r.score is not None]
+    counts = store.score_counts(campaign_id=campaign_id)
+    out = []
+    for p in points:
+        tied = [r for r in rows if r.generation <= p.generation and p.best_score is not None
+                and abs(r.score - p.best_score) < 1e-9]
+        best = min(tied, key=lambda r: best_key(r.score, r.heldout_score, r.generation, r.id), default=None)
+        if best is None:
+            out.append(p)
+            continue
+        resolved, n = counts.get(best.id, {}).get("score", (0, 0))
+        low, high = wilson_interval(resolved, n) if n else (None, None)
+        out.append(replace(p, best_agent=best.id, best_resolved=resolved, best_n=n, best_low=low, best_high=high,
+                           best_label=score_label(p.best_score, resolved, n)))
+    return out
+
+
+def _series(store: ArchiveStore, campaign_id: str) -> tuple[list[GenerationPoint], str]:
     stats = store.list_generation_stats(campaign_id)
     if not stats:
         return _recomputed(store, campaign_id), "recomputed"
@@ -102,7 +141,12 @@ def plot_series(points: list[GenerationPoint], out: Path, title: str, *, unprice
     nan = float("nan")
     fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
     ax = axes[0]
-    ax.plot(gens, [p.best_score if p.best_score is not None else nan for p in points], "-o", ms=3, label="best")
+    best = [p.best_score if p.best_score is not None else nan for p in points]
+    # Error bars: the best score's 95 % Wilson interval (none where no runs are behind it).
+    below = [p.best_score - p.best_low if p.best_low is not None and p.best_score is not None else nan for p in points]
+    above = [p.best_high - p.best_score if p.best_high is not None and p.best_score is not None else nan
+             for p in points]
+    ax.errorbar(gens, best, yerr=[below, above], fmt="-o", ms=3, capsize=3, label="best (95 % Wilson interval)")
     ax.plot(gens, [p.mean_score if p.mean_score is not None else nan for p in points], "-o", ms=3, label="mean")
     ax.set_ylabel("archive score")
     ax.set_ylim(-0.02, 1.02)

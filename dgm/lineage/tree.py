@@ -19,18 +19,19 @@ from dgm.lineage.forest import Lineage, score_rgb
 BEST_MARK = "★"
 
 
-def _label(row, on_best: bool, is_best: bool) -> Text:
+def _label(lin: Lineage, i: int, on_best: bool, is_best: bool) -> Text:
+    row = lin.rows[i]
     score = row.score
     text = Text()
     if on_best:
         text.append(f"{BEST_MARK} ", style="bold red" if is_best else "red")
     text.append(row.id, style="bold" if on_best else "")
     text.append(f"  g{row.generation}  ")
-    text.append("  -  " if score is None else f"{score:.3f}",
+    text.append("  -  " if score is None else lin.score_label(i),
                 style=Style(color=Color.from_rgb(*score_rgb(score)), bold=on_best))
     text.append(f"  {row.status}", style="dim" if row.status == "rejected" else "")
     if row.heldout_score is not None:
-        text.append(f"  held-out {row.heldout_score:.3f}")
+        text.append(f"  held-out {lin.score_label(i, 'heldout')}")
     if is_best:
         text.append("  best", style="bold red")
     return text
@@ -102,7 +103,7 @@ def rich_tree(lin: Lineage, title: str, max_nodes: int | None = 300) -> Text:
         if isinstance(item, Text):
             out.append_text(item)
             continue
-        out.append_text(_label(rows[item], item in on_best, item == best))
+        out.append_text(_label(lin, item, item in on_best, item == best))
         children = sorted(lin.children[item], key=lambda c: (c not in on_best, -(rows[c].score or -1.0), rows[c].id))
         entries: list[int | Text] = [c for c in children if c in shown]
         hidden = [c for c in children if c not in shown]
@@ -129,6 +130,5 @@ def print_lineage(console, lin: Lineage, title: str, max_nodes: int | None = 300
     if best is not None:
         row = lin.rows[best]
         path = " → ".join(lin.rows[i].id for i in lin.path_to(best))
-        score = "-" if row.score is None else f"{row.score:.3f}"
-        console.print(f"{BEST_MARK} best agent {row.id} (score {score}, generation {row.generation}); "
+        console.print(f"{BEST_MARK} best agent {row.id} (score {lin.score_label(best)}, generation {row.generation}); "
                       f"path: {path}", soft_wrap=True)

@@ -7,6 +7,10 @@ as a real model's would. Names:
 - `scripted:gold`  replies with one bash action that applies the task's
   reference patch, then submits: the harness self-check (every task resolves).
 - `scripted:noop`  submits at once without changing anything (nothing resolves).
+- `scripted:rate:P` resolves each task run with probability P (0 to 1): gold's
+  patch or nothing, drawn from a generator seeded with the task run's id, so
+  a run's outcome is random across runs but the same whenever that run is
+  replayed. The stand-in for a model of known skill (noise, repeats, tests).
 - `scripted:NAME`  a bundled rules file `dgm/llm/scripted_models/NAME.json`.
 - `scripted:PATH`  a rules file of your own (format in the README).
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -147,6 +152,28 @@ class ScriptedSpec:
     latency_s: float = 0.0
     description: str = ""
     max_output_tokens: int | None = None
+    resolve_rate: float | None = None
+    """`scripted:rate:P`: the chance that a task run gets gold's patch."""
+
+
+RATE_PREFIX = "rate:"
+
+
+def _rate_spec(name: str) -> ScriptedSpec:
+    text = name[len(RATE_PREFIX):]
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not 0.0 <= rate <= 1.0:  # also nan
+        raise UsageError(f"scripted model 'scripted:{name}': the rate must be a number from 0 to 1, not {text!r}")
+    return ScriptedSpec(name=name, rules=[], default_reply=SUBMIT_REPLY, resolve_rate=rate,
+                        description=f"resolves a task run with probability {rate:g}")
+
+
+def rate_draw(rate: float, task_run_id: str) -> bool:
+    """Whether `scripted:rate:RATE` resolves this task run (seeded by the run's id)."""
+    return random.Random(f"dgm-scripted-rate-{task_run_id}").random() < rate
 
 
 _specs: dict[str, ScriptedSpec] = {}
@@ -159,6 +186,11 @@ def load_spec(name: str) -> ScriptedSpec:
     with _lock:
         if name in _specs:
             return _specs[name]
+    if name.startswith(RATE_PREFIX):
+        spec = _rate_spec(name)
+        with _lock:
+            _specs[name] = spec
+        return spec
     if name in BUILTIN_SPECS:
         raw = BUILTIN_SPECS[name]
         where = f"scripted model '{name}'"
@@ -251,6 +283,10 @@ def _raise_failure(fail: dict, model: str) -> None:
 def scripted_reply(name: str, messages: list[dict], ctx: dict) -> str:
     """The reply text of scripted:NAME to this conversation (no I/O but sleeps)."""
     spec = load_spec(name)
+    if spec.resolve_rate is not None and ctx.get("purpose") == "task":
+        step = sum(1 for m in messages if m.get("role") == "assistant")
+        resolves = step == 0 and rate_draw(spec.resolve_rate, ctx.get("task_run_id") or "")
+        return _render(GOLD_REPLY if resolves else SUBMIT_REPLY, ctx)
     for index, rule in enumerate(spec.rules):
         if not _matches(rule, messages, ctx):
             continue

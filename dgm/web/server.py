@@ -57,13 +57,21 @@ class ExplorerApi:
     def campaigns(self) -> list[dict[str, Any]]:
         from dgm.liveness import shown_status
 
+        from dgm.stats.intervals import score_label
+
         overview = self.store.campaign_overview()
+        best_ids = self.store.best_agents()
+        counts = self.store.score_counts(agent_ids=list(best_ids.values())) if best_ids else {}
         unpriced = self.store.unpriced_calls("campaign_id")
-        return [{"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c), "spent_usd": c.spent_usd,
-                 "unpriced_calls": unpriced.get(c.id, 0),
-                 "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
-                 **overview.get(c.id, {"agents": 0, "admitted": 0, "best_score": None})}
-                for c in self.store.list_campaigns()]
+        out = []
+        for c in self.store.list_campaigns():
+            row = {"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c), "spent_usd": c.spent_usd,
+                   "unpriced_calls": unpriced.get(c.id, 0), "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
+                   **overview.get(c.id, {"agents": 0, "admitted": 0, "best_score": None})}
+            resolved, n = counts.get(best_ids.get(c.id), {}).get("score", (0, 0))
+            row["best_label"] = score_label(row["best_score"], resolved, n)  # with its interval and n
+            out.append(row)
+        return out
 
     def version(self, campaign_id: str) -> dict[str, Any]:
         from dgm.liveness import shown_status
@@ -109,6 +117,8 @@ class ExplorerApi:
             "parent": lin.parent,
             "generation": [r.generation for r in rows],
             "score": [None if r.score is None else round(r.score, 4) for r in rows],
+            # As every view writes a score: `0.73 [0.55–0.86] n=22` (95 % Wilson interval).
+            "score_label": [None if r.score is None else lin.score_label(i) for i, r in enumerate(rows)],
             "status": [status_index.get(r.status, 0) for r in rows],
             "statuses": list(STATUS_CODES),
             "runs": [counts.get(r.id, 0) for r in rows],
@@ -131,8 +141,16 @@ class ExplorerApi:
     def agent(self, agent_id: str) -> dict[str, Any]:
         from dgm.lineage.details import agent_details
 
+        from dgm.stats.intervals import rate_label, score_label
+
         details = agent_details(self.store, agent_id)
         details["calls_outside_runs"] = details["calls_outside_runs"][:MAX_LISTED_CALLS]
+        # Scores as every view writes them, with their 95 % Wilson interval and n.
+        for key, fields in (("score", details["score_interval"]), ("heldout", details["heldout_interval"])):
+            value = details["score" if key == "score" else "heldout_score"]
+            details[f"{key}_label"] = score_label(value, fields.get("resolved"), fields["n"])
+        for stage in details["stages"].values():
+            stage["label"] = rate_label(stage["resolved"], stage["finished"])
         lineage = [a.id for a in self.store.ancestors(details["id"])][::-1]
         details["lineage"] = lineage
         if not details["own_code"]:

@@ -60,7 +60,9 @@ def _run_in_process(args: list[str], archive_dir: Path | None) -> subprocess.Com
         os.environ["DGM_ARCHIVE_DIR"] = str(archive_dir)
     # Wide consoles: Rich would otherwise wrap a long error line at 80 columns
     # (cli.main prints errors without soft_wrap; reported to the lead).
-    for console in (cli.console, cli.err_console, cli_browse.console):
+    from dgm.cli import compare as cli_compare
+
+    for console in (cli.console, cli.err_console, cli_browse.console, cli_compare.console):
         console.width = 1000
     code = 0
     try:

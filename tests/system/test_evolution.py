@@ -504,3 +504,34 @@ def test_only_header_paths_count_as_paths():
     assert unsafe_patch_paths(content) == []
     assert unsafe_patch_paths("diff --git a/x b/x\n--- a/../x\n+++ b/x\n@@ -0,0 +1 @@\n+a\n") == ["--- a/../x"]
     assert unsafe_patch_paths("diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n") == []
+
+
+# --------------------------------------------------------------------------- sequential staging
+def test_sequential_staging_runs_batches_to_the_cap_and_leaves_twins_unsettled(tmp_path, store, docker_client):
+    """Seed and children run the plan's tasks in batches up to the cap, each run
+    under its plan stage's name. The children of generation 1 make the same
+    change (twins) and beat the seed on its hard tasks: they are not stopped,
+    and since they never differ on a task, settling has nothing to decide."""
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=7, difficulties=[1, 4, 1, 4, 1, 4, 1])
+    campaign, status = run_campaign(
+        store, docker_client, bench, name="sequential", generations=1, children_per_generation=2, seed=3,
+        heldout=1, stages=TWO_STAGES, staging="sequential", sequential_batch=2, sequential_max_tasks=4,
+        time_limit_s=60)
+    assert status == "completed"
+    agents = store.list_agents(campaign.id)
+    seed = next(a for a in agents if a.origin == "seed")
+    children = [a for a in agents if a.origin == "child" and a.status == "admitted"]
+    assert len(children) == 2
+
+    def selection_runs(agent_id):
+        return [r for r in store.list_task_runs(agent_id=agent_id, kind="task") if r.stage != "heldout"]
+
+    # Stage names are the plan's: the first 2 tasks are 'small', the rest 'rest'.
+    assert {r.stage for r in selection_runs(seed.id)} == {"small", "rest"}
+    assert [len(selection_runs(a.id)) for a in (seed, *children)] == [4, 4, 4]  # the cap, of 6
+    kinds = [e.kind for e in store.list_events(campaign.id)]
+    assert "close_call" not in kinds and "evaluation_stopped" not in kinds
+    for child in children:
+        runs = selection_runs(child.id)
+        assert child.score == pytest.approx(sum(r.status == "resolved" for r in runs) / len(runs))
+        assert child.score > seed.score

@@ -295,6 +295,69 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
     assert not outside, f"the explorer fetched from outside the server: {outside}"
 
 
+def test_every_score_in_the_explorer_carries_its_interval(archive, server, browser):
+    """The tree's header and tooltips, an agent's pane, the comparison and the progress chart: each score
+    as `0.73 [0.55–0.86] n=22`, the Wilson interval of the runs the archive holds behind it."""
+    from dgm.stats.intervals import score_label
+
+    store, synth = archive
+    counts = store.score_counts(campaign_id=synth.campaign_id)
+    agents = {a.id: a for a in store.list_agents(synth.campaign_id)}
+
+    def label(agent_id: str, which: str = "score") -> str:
+        a = agents[agent_id]
+        resolved, n = counts.get(agent_id, {}).get(which, (0, 0))
+        return score_label(a.score if which == "score" else a.heldout_score, resolved, n)
+
+    best = agents[synth.best_agent]
+    best_label = label(best.id)
+    assert "[" in best_label and best_label.endswith(f"n={counts[best.id]['score'][1]}")
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "#campaign=web")
+    page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+    assert f"best {best.id[:10]} ({best_label})" in page.inner_text("#treeinfo")
+    # Hovering an agent on the canvas: its score with its interval in the tooltip.
+    other = next(a for a in agents.values() if a.parent_id and a.score is not None and a.id != best.id)
+    pos = page.evaluate(f"window.dgmExplorer.screenPos('{other.id}')")
+    page.mouse.move(pos["x"], pos["y"])
+    page.wait_for_function("!document.querySelector('#tooltip').hidden", timeout=10_000)
+    assert f"score {label(other.id)}" in page.inner_text("#tooltip")
+    # The agent's pane: score, held-out score and each stage's rate.
+    page.fill("#search", best.id)
+    page.press("#search", "Enter")
+    page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{best.id}'")
+    shown = page.inner_text("[data-testid=agent-score]")
+    assert best_label in shown and f"held-out {label(best.id, 'heldout')}" in shown, shown
+    for stage, (resolved, finished) in store.stage_results(agent_ids=[best.id])[best.id].items():
+        from dgm.stats.intervals import rate_label
+
+        assert f"{stage}: {resolved}/{finished} ({rate_label(resolved, finished)})" in shown, (stage, shown)
+    # Two agents side by side.
+    page.click("#fit")
+    page.wait_for_timeout(100)
+    pos = page.evaluate(f"window.dgmExplorer.screenPos('{other.id}')")
+    page.keyboard.down("Shift")
+    page.mouse.click(pos["x"], pos["y"])
+    page.keyboard.up("Shift")
+    page.wait_for_selector("[data-testid=compare-cols]", timeout=10_000)
+    compare = page.inner_text("[data-testid=compare]")
+    assert best_label in compare and label(other.id) in compare, compare
+    # The progress chart: the best score with its interval, drawn as error bars.
+    page.click("button[data-tab=progress]")
+    page.wait_for_function("document.querySelector('#progressinfo').textContent.includes('last: best')",
+                           timeout=10_000)
+    from dgm.lineage.plot import generation_series
+
+    points, _ = generation_series(store, synth.campaign_id)
+    assert f"last: best {points[-1].best_label}," in page.inner_text("#progressinfo")
+    assert "[" in points[-1].best_label
+    assert page.evaluate("window.dgmExplorer.errorBars") == sum(p.best_low is not None for p in points) > 0
+    page.screenshot(path=str(ARTIFACTS / "explorer-intervals.png"))
+    assert not errors, errors
+
+
 def test_explorer_refreshes_live_while_the_campaign_grows(archive, server, browser):
     store, synth = archive
     page = browser.new_page()

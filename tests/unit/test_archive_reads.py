@@ -208,3 +208,33 @@ def test_an_archive_not_ready_to_read_as_it_is_goes_through_the_store(filled, tm
     # Another database or URL form: never read by sqlite3 here.
     assert open_sqlite_readonly(f"sqlite:///{root / 'dgm.db'}?mode=ro", root, root_given=True) is None
     assert open_sqlite_readonly("postgresql+psycopg://u@h/db", root, root_given=True) is None
+
+
+def test_score_counts_are_the_runs_behind_each_score_in_the_agents_own_campaign(filled):
+    store, root, ids = filled
+    light = open_sqlite_readonly(None, root, root_given=True)
+    with light:
+        for reads in (light, store):
+            counts = reads.score_counts(campaign_id=ids["evo"])
+            # The seed: 1 of 2 resolved; the child: 2 of 2 (its run still going is not counted).
+            assert counts[ids["seed"]] == {"score": (1, 2)} and counts[ids["child"]] == {"score": (2, 2)}
+            # The child's later eval (another campaign, on a stage named heldout) is not behind its scores.
+            assert reads.score_counts(agent_ids=[ids["child"]]) == {ids["child"]: {"score": (2, 2)}}
+            assert reads.score_counts(campaign_id=ids["eval"]) == {}
+            # The best agent: the child (the one at 1.0 still being evaluated cannot be best).
+            assert reads.best_agents() == {ids["evo"]: ids["child"]}
+
+
+def test_task_run_outcomes_list_every_finished_run_per_task(filled):
+    store, root, ids = filled
+    light = open_sqlite_readonly(None, root, root_given=True)
+    with light:
+        for reads in (light, store):
+            both = reads.task_run_outcomes([ids["seed"], ids["child"]])
+            assert both[ids["seed"]] == {"t-0": [True], "t-1": [False]}
+            # The child's own runs, and its later eval's error on t-0: a second sample of t-0.
+            assert both[ids["child"]] == {"t-0": [True, False], "t-1": [True]}
+            assert reads.task_run_outcomes([ids["child"]], campaign_id=ids["evo"]) == {
+                ids["child"]: {"t-0": [True], "t-1": [True]}}
+            assert reads.task_run_outcomes([ids["child"]], stages=["heldout"]) == {ids["child"]: {"t-0": [False]}}
+            assert reads.task_run_outcomes([ids["child"]], stages=[]) == {}

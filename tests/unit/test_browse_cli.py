@@ -70,8 +70,17 @@ def test_ls_lists_campaigns_and_agents_with_stage_scores_and_cost(archive):
     assert child["stages"] == {"small": {"resolved": 2, "finished": 2}, "medium": {"resolved": 0, "finished": 1}}
     assert child["cost_usd"] == pytest.approx(3 * 0.25 + 1.5)
     assert by_id[ids["seed"].id]["stages"]["small"] == {"resolved": 1, "finished": 2}
+    # Every score with the 95 % Wilson interval of the runs behind it (2 of 3; none behind the held-out score).
+    assert child["score_interval"] == {"n": 3, "resolved": 2, "low": 0.2077, "high": 0.9385}
+    assert child["heldout_interval"] == {"n": 0, "low": None, "high": None}
+    assert row["best_agent"] == ids["child"].id and row["best_interval"]["n"] == 3
     table = run_dgm(["ls", "browse"], root)
     assert table.returncode == 0 and ids["grand"].id in table.stdout and "small" in table.stdout
+    child_line = next(line for line in table.stdout.splitlines() if line.lstrip("│ ").startswith(ids["child"].id))
+    assert "0.67 [0.21–0.94] n=3" in child_line and "0.50 n=0" in child_line, child_line
+    assert "0.33 [0.06–0.79] n=3" in table.stdout
+    campaigns = run_dgm(["ls"], root).stdout
+    assert "0.67 [0.21–0.94] n=3" in campaigns, campaigns
 
 
 def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
@@ -82,7 +91,9 @@ def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
     d = json.loads(proc.stdout)
     assert d["id"] == child.id
     assert d["proposal"]["improvement"] == "raise MAX_STEPS to 45"
-    assert d["stages"]["small"] == {"resolved": 2, "finished": 2, "unfinished": 0, "score": 1.0}
+    assert d["stages"]["small"] == {"resolved": 2, "finished": 2, "unfinished": 0, "score": 1.0,
+                                    "interval": {"n": 2, "resolved": 2, "low": 0.3424, "high": 1.0}}
+    assert d["score_interval"] == {"n": 3, "resolved": 2, "low": 0.2077, "high": 0.9385}
     assert d["heldout_score"] == 0.5
     assert {r["task_id"]: r["status"] for r in d["task_runs"]} == {"t-1": "resolved", "t-2": "resolved", "t-3": "unresolved"}
     assert d["cost"]["by_purpose"]["diagnose"]["cost_usd"] == pytest.approx(1.5)
@@ -91,7 +102,8 @@ def test_show_has_proposal_scores_per_task_results_cost_and_diff(archive):
     text = run_dgm(["show", child.id], root)
     assert text.returncode == 0, text.stderr
     for needle in ("raise MAX_STEPS to 45", "runs out of steps", "t-3", "unresolved", "+MAX_STEPS = 45",
-                   "held-out 0.500", "diagnose $1.5000", "[scripted models]"):
+                   "0.67 [0.21–0.94] n=3", "held-out 0.50 n=0", "2/2 resolved (1.00 [0.34–1.00] n=2)",
+                   "diagnose $1.5000", "[scripted models]"):
         assert needle in text.stdout, needle
 
 
@@ -295,7 +307,7 @@ def test_status_names_the_same_best_agent_as_every_other_view(tmp_path):
     store.close()
     out = run_dgm(["status", "ranked"], tmp_path / "archive").stdout
     best_line = next(line for line in out.splitlines() if line.startswith("best"))
-    assert late.id in best_line and "held-out 0.750" in best_line, best_line
+    assert late.id in best_line and "score 0.90 n=0, held-out 0.75 n=0" in best_line, best_line
     lineage = json.loads(run_dgm(["lineage", "ranked", "--format", "json"], tmp_path / "archive").stdout)
     assert lineage["graph"]["best_agent"] == late.id
     tree = run_dgm(["lineage", "ranked"], tmp_path / "archive").stdout
@@ -538,10 +550,11 @@ def test_runs_cut_by_a_stop_are_shown_unfinished_and_their_stage_as_so_far(tmp_p
         store.start_task_run(campaign.id, seed.id, "task", "dgm-mini", "t-2", "heldout", "m")  # cut by the stop
         store.set_campaign_status(campaign.id, "budget_exhausted", finished=True)
     out = run_dgm(["show", seed.id, "--no-diff"], root).stdout
-    assert "1/1 resolved (1.000; 1 unfinished, so far only)" in out, out
+    assert "1/1 resolved (1.00 [0.21–1.00] n=1; 1 unfinished, so far only)" in out, out
     assert "unfinished" in out and "`dgm resume` redoes it" in out and " running " not in out, out
     details = json.loads(run_dgm(["show", seed.id, "--json"], root).stdout)
-    assert details["stages"]["heldout"] == {"resolved": 1, "finished": 1, "unfinished": 1, "score": 1.0}
+    assert details["stages"]["heldout"] == {"resolved": 1, "finished": 1, "unfinished": 1, "score": 1.0,
+                                            "interval": {"n": 1, "resolved": 1, "low": 0.2065, "high": 1.0}}
 
 
 def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):

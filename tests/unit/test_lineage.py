@@ -4,6 +4,7 @@ with real agent commits (synthetic campaign built through the store's bulk metho
 from __future__ import annotations
 
 import json
+import re
 
 import networkx as nx
 import pytest
@@ -45,6 +46,13 @@ def test_graphml_export_loads_in_networkx_with_the_archive_nodes_and_edges(archi
     assert graph.nodes[agent.id]["score"] == pytest.approx(agent.score)
     assert graph.nodes[agent.id]["on_best_path"] is True
     assert graph.nodes[agent.id]["n_runs"] == 6
+    # The score's 95 % Wilson interval, from the runs behind it.
+    from dgm.stats.intervals import wilson_interval
+
+    resolved, n = store.score_counts(agent_ids=[agent.id])[agent.id]["score"]
+    assert graph.nodes[agent.id]["score_n"] == n > 0
+    assert (graph.nodes[agent.id]["score_low"], graph.nodes[agent.id]["score_high"]) == \
+        pytest.approx(tuple(wilson_interval(resolved, n)), abs=1e-4)  # exports keep 4 decimals
 
 
 def test_json_and_dot_exports_hold_the_same_graph(archive):
@@ -60,6 +68,7 @@ def test_json_and_dot_exports_hold_the_same_graph(archive):
     dot_edges = {tuple(part.strip().strip('";').split('" -> "')) for part in dot.stdout.splitlines() if " -> " in part}
     dot_edges = {(a.strip('"'), b.split('"')[0]) for a, b in dot_edges}
     assert dot_edges == edges
+    assert re.search(r'label="[0-9a-f]+\\ng\d+ \d\.\d\d \[\d\.\d\d\u2013\d\.\d\d\] n=\d+"', dot.stdout), dot.stdout[:2000]
 
 
 def test_best_path_is_the_lineage_of_the_top_scoring_agent(archive):
@@ -104,6 +113,18 @@ def test_plot_writes_a_png_and_the_series_matches_the_archive(archive, tmp_path)
     assert points[-1].mean_score == pytest.approx(sum(archived) / len(archived))
     assert points[-1].spent_usd == pytest.approx(store.campaign_spend(synth.campaign_id))
     assert 0 < points[-1].coverage_fraction <= 1
+    # The best score's error bar: the Wilson interval of the runs behind it, named in the printed line.
+    last = points[-1]
+    best = next(a for a in agents if a.id == last.best_agent)
+    assert best.status in ("seed", "admitted") and best.score == pytest.approx(max(archived))
+    behind = [r for r in store.list_task_runs(agent_id=best.id, kind="task", campaign_id=synth.campaign_id)
+              if r.stage != "heldout" and r.finished]
+    assert last.best_n == len(behind) > 0 and last.best_resolved == sum(r.status == "resolved" for r in behind)
+    from dgm.stats.intervals import score_label, wilson_interval
+
+    assert (last.best_low, last.best_high) == pytest.approx(tuple(wilson_interval(last.best_resolved, last.best_n)))
+    assert last.best_label == score_label(last.best_score, last.best_resolved, last.best_n)
+    assert f"last: best {last.best_label}," in proc.stdout, proc.stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(archive, tmp_path):

@@ -503,3 +503,31 @@ def test_text_an_agent_wrote_with_a_lone_surrogate_still_makes_a_call(store):
     (call,) = store.list_llm_calls(campaign_id=campaign.id)
     assert store.artifacts.get_json(call.artifact_id)["request"]["messages"][0]["content"] == "trajectory: A?B"
 
+
+
+def test_a_fixed_rate_model_resolves_about_its_rate_of_runs_and_each_run_the_same_way_again(store):
+    """`scripted:rate:P`: gold's patch on about P of the task runs, seeded by the run, through litellm."""
+    messages = [{"role": "user", "content": "fix it"}]
+    runs = [f"run-{i}" for i in range(400)]
+    gold = [scripted.scripted_reply("rate:0.3", messages, {"purpose": "task", "task_id": "t", "task_run_id": r,
+                                                          "gold_patch": "diff --git a/x b/x\n"}) for r in runs]
+    resolved = [r for r, reply in zip(runs, gold) if "git apply" in reply]
+    assert 0.22 < len(resolved) / len(runs) < 0.38  # 400 Bernoulli(0.3) draws: 5 standard deviations wide
+    assert all("diff --git a/x b/x" in g for g in gold if "git apply" in g)
+    again = [scripted.scripted_reply("rate:0.3", messages, {"purpose": "task", "task_run_id": r}) for r in resolved]
+    assert all("git apply" in reply for reply in again)  # the same run draws the same outcome
+    assert all(scripted.SUBMIT_SENTINEL in scripted.scripted_reply("rate:0.3", [*messages, {"role": "assistant",
+                                                                                           "content": "x"}],
+                                                                  {"purpose": "task", "task_run_id": r})
+               for r in resolved[:5])  # after its one action it submits
+    assert not any("git apply" in scripted.scripted_reply("rate:0", messages, {"purpose": "task", "task_run_id": r})
+                   for r in runs[:50])
+    assert all("git apply" in scripted.scripted_reply("rate:1", messages, {"purpose": "task", "task_run_id": r})
+               for r in runs[:50])
+    for bad in ("rate:1.5", "rate:abc", "rate:nan", "rate:"):
+        with pytest.raises(UsageError, match="the rate must be a number from 0 to 1"):
+            scripted.load_spec(bad)
+    campaign, agent = _seeded(store, "rate", "evolution")
+    body = LLMClient(store).complete(CallContext(purpose="diagnose", model="scripted:rate:0.5",
+                                                 campaign_id=campaign.id, agent_id=agent.id), messages)
+    assert scripted.SUBMIT_SENTINEL in body["choices"][0]["message"]["content"]

@@ -59,7 +59,8 @@
   const scoreColour = (s) => rgb(scoreRGB(s));
   const bucketColours = [...Array(BUCKETS + 1).keys()].map((b) => b === BUCKETS ? rgb(scoreRGB(null)) : rgb(scoreRGB((b + 0.5) / BUCKETS)));
   const bucketOf = (s) => (s === null || s === undefined ? BUCKETS : Math.min(BUCKETS - 1, Math.floor(s * BUCKETS)));
-  const scoreBadge = (s) => `<span class="score" style="background:${scoreColour(s)}">${fmt(s)}</span>`;
+  // A score with its 95 % Wilson interval and n, as the server writes it (dgm.stats.intervals.score_label).
+  const scoreBadge = (s, label) => `<span class="score" style="background:${scoreColour(s)}">${esc(label ?? fmt(s))}</span>`;
 
   // ---------------------------------------------------------------- layout
   // Tidy layered tree: leaves in depth-first order along x, parents centred
@@ -205,7 +206,7 @@
         const x = sx(wx[i]), y = sy(wy[i]); if (!visible(x, y)) continue;
         const r = nodeRadius(i);
         ctx.fillText(g.ids[i].slice(0, 8), x, y + r + 12);
-        if (g.score[i] !== null) ctx.fillText(fmt(g.score[i]), x, y + r + 24);
+        if (g.score[i] !== null) ctx.fillText(g.score_label[i], x, y + r + 24);
         drawn++;
       }
     }
@@ -270,7 +271,7 @@
     const tip = $("#tooltip");
     if (i >= 0) {
       const g = state.g;
-      tip.textContent = `${g.ids[i]}\ngen ${g.generation[i]}  score ${fmt(g.score[i])}\n${g.statuses[g.status[i]]}  runs ${g.runs[i]}`;
+      tip.textContent = `${g.ids[i]}\ngen ${g.generation[i]}  score ${g.score_label[i] ?? "–"}\n${g.statuses[g.status[i]]}  runs ${g.runs[i]}`;
       tip.style.left = (e.clientX - rect.left + 14) + "px"; tip.style.top = (e.clientY - rect.top + 10) + "px";
       tip.hidden = false;
     } else tip.hidden = true;
@@ -369,12 +370,12 @@
     let d;
     try { d = await getJSON("/api/agents/" + encodeURIComponent(id)); } catch (err) { pane.innerHTML = `<p class="st-error">${esc(err.message)}</p>`; return; }
     if (state.g.ids[state.selected] !== id) return; // a newer click won
-    const stages = Object.entries(d.stages).map(([s, v]) => `${esc(s)}: ${v.resolved}/${v.finished}${v.unfinished ? ` (${v.unfinished} unfinished)` : ""}`).join(", ") || "–";
+    const stages = Object.entries(d.stages).map(([s, v]) => `${esc(s)}: ${v.resolved}/${v.finished} (${esc(v.label)})${v.unfinished ? ` (${v.unfinished} unfinished)` : ""}`).join(", ") || "–";
     const purposes = Object.entries(d.cost.by_purpose).map(([p, v]) =>
       `<tr><td>${esc(p)}</td><td>${v.calls}</td><td>${v.prompt_tokens + v.completion_tokens}</td><td>${money(v.cost_usd, v.unpriced_calls)}</td><td>${v.errors}</td></tr>`).join("");
     let html = `<h2 data-testid="agent-id">${esc(d.id)}</h2><table class="kv">
       <tr><td>status</td><td>${esc(d.status)}${d.rejection_reason ? " — " + esc(d.rejection_reason) : ""} (${esc(d.origin)})</td></tr>
-      <tr><td>score</td><td>${scoreBadge(d.score)} held-out ${fmt(d.heldout_score)} · stages ${stages}</td></tr>
+      <tr><td>score</td><td data-testid="agent-score">${scoreBadge(d.score, d.score_label)} held-out ${esc(d.heldout_label)} · stages ${stages}</td></tr>
       <tr><td>generation</td><td>${d.generation}</td></tr>
       <tr><td>parent</td><td>${d.parent_id ? `<button class="link" data-agent="${esc(d.parent_id)}">${esc(d.parent_id)}</button>` : "– (root)"}</td></tr>
       <tr><td>children</td><td>${d.children.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ") || "–"}${d.children.length > 20 ? " …" : ""}</td></tr>
@@ -464,9 +465,9 @@
       getJSON("/api/agents/" + encodeURIComponent(a)), getJSON("/api/agents/" + encodeURIComponent(b)),
       getJSON(`/api/diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`)]);
     const col = (d) => `<div><h2>${esc(d.id)}</h2><table class="kv">
-      <tr><td>score</td><td>${scoreBadge(d.score)}</td></tr><tr><td>held-out</td><td>${fmt(d.heldout_score)}</td></tr>
+      <tr><td>score</td><td>${scoreBadge(d.score, d.score_label)}</td></tr><tr><td>held-out</td><td>${esc(d.heldout_label)}</td></tr>
       <tr><td>generation</td><td>${d.generation}</td></tr><tr><td>status</td><td>${esc(d.status)}</td></tr>
-      <tr><td>stages</td><td>${Object.entries(d.stages).map(([s, v]) => `${esc(s)} ${v.resolved}/${v.finished}`).join(", ") || "–"}</td></tr>
+      <tr><td>stages</td><td>${Object.entries(d.stages).map(([s, v]) => `${esc(s)} ${v.resolved}/${v.finished} (${esc(v.label)})`).join(", ") || "–"}</td></tr>
       <tr><td>task runs</td><td>${d.task_runs.length}</td></tr><tr><td>cost</td><td>${money(d.cost.campaign_usd, d.cost.campaign_unpriced_calls)}${laterCost(d.cost)}</td></tr></table>
       ${d.proposal ? `<pre class="wrap">${esc(JSON.stringify(d.proposal, null, 2).slice(0, 3000))}</pre>` : ""}</div>`;
     pane.innerHTML = `<div class="cols" data-testid="compare-cols">${col(da)}${col(db)}</div>
@@ -481,7 +482,7 @@
     info.textContent = "loading…";
     const s = await getJSON(`/api/campaigns/${encodeURIComponent(state.campaign)}/series`);
     drawChart(s.points);
-    info.textContent = s.points.length ? `${s.points.length} generation(s), ${s.source}${s.points.at(-1).partial ? `, generation ${s.points.at(-1).generation} cut short` : ""}; last: best ${fmt(s.points.at(-1).best_score)}, spent ${money(s.points.at(-1).spent_usd, s.unpriced_calls)}` : "no data";
+    info.textContent = s.points.length ? `${s.points.length} generation(s), ${s.source}${s.points.at(-1).partial ? `, generation ${s.points.at(-1).generation} cut short` : ""}; last: best ${s.points.at(-1).best_label}, spent ${money(s.points.at(-1).spent_usd, s.unpriced_calls)}` : "no data";
   }
   function drawChart(points) {
     const c = $("#chart"), g = c.getContext("2d");
@@ -501,9 +502,18 @@
       g.stroke(); g.setLineDash([]);
     };
     line((p) => p.best_score, "#2ca02c"); line((p) => p.mean_score, "#1f77b4");
+    // Error bars on the best score: its 95 % Wilson interval.
+    g.strokeStyle = "#2ca02c"; g.lineWidth = 1; g.beginPath();
+    points.forEach((p) => {
+      if (p.best_low === null || p.best_high === null || p.best_low === undefined) return;
+      const x = X(p.generation);
+      g.moveTo(x, Y(p.best_low)); g.lineTo(x, Y(p.best_high));
+      g.moveTo(x - 3, Y(p.best_low)); g.lineTo(x + 3, Y(p.best_low)); g.moveTo(x - 3, Y(p.best_high)); g.lineTo(x + 3, Y(p.best_high));
+    });
+    g.stroke(); explorer.errorBars = points.filter((p) => p.best_low !== null && p.best_low !== undefined).length;
     line((p) => p.coverage_fraction, "#17becf", [4, 3]); line((p) => p.mean_jaccard_distance, "#9467bd", [2, 3]);
     line((p) => p.spent_usd / maxSpend, "#d62728", [6, 2]);
-    [["best", "#2ca02c"], ["mean", "#1f77b4"], ["coverage", "#17becf"], ["diversity", "#9467bd"], ["spend (right)", "#d62728"]]
+    [["best ± 95 %", "#2ca02c"], ["mean", "#1f77b4"], ["coverage", "#17becf"], ["diversity", "#9467bd"], ["spend (right)", "#d62728"]]
       .forEach(([label, colour], k) => { g.fillStyle = colour; g.fillRect(L + 8 + k * 88, T - 10, 10, 3); g.fillStyle = "#333"; g.fillText(label, L + 22 + k * 88, T - 6); });
   }
 
@@ -532,7 +542,7 @@
     $("#treeinfo").textContent = `${g.campaign.name}: ${g.ids.length} agents · ${status}` +
       (g.campaign.model ? ` · model ${g.campaign.model}${g.campaign.scripted ? " [scripted]" : ""}` : "") +
       (status === "running?" ? " (its runner stopped checking in: killed, or its machine is down)" : "") +
-      (best ? ` · best ${best.slice(0, 10)} (${fmt(g.score[g.best_path.at(-1)])})` : "");
+      (best ? ` · best ${best.slice(0, 10)} (${g.score_label[g.best_path.at(-1)] ?? "–"})` : "");
   }
 
   async function poll() {
