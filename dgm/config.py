@@ -12,11 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_serializer, field_validator,
                       model_validator)
 from pydantic_core import PydanticCustomError
 
 from dgm.errors import UsageError
+from dgm.llm.roles import ModelRoles, RoleModel, fill_roles
 from dgm.sandbox.limits import CONFIGURABLE as CONFIGURABLE_LIMITS, SandboxLimits
 
 
@@ -90,6 +91,11 @@ class CampaignConfig(_Strict):
     """Model the agents use, for tasks and for modifying themselves (litellm name or scripted:...)."""
     proposer_model: str | None = None
     """Model that diagnoses failures and proposes improvements (default: `model`)."""
+    models: ModelRoles = Field(default_factory=ModelRoles)
+    """Per role ([campaign.models.task], .proposer, .self_modify): model, api_base, api_key_env, pricing,
+    max_output_tokens, context_window, timeout_s, params; a role left out takes the task role's."""
+    allow_unpriced: bool = False
+    """With budget_usd: start even when a role's model has no known price (the cap then covers priced calls only)."""
     generations: int = Field(5, ge=0)
     """Generations to run (children are created in generations 1..N)."""
     children_per_generation: int = Field(2, ge=1)
@@ -189,9 +195,40 @@ class CampaignConfig(_Strict):
                 raise ValueError("stage names must be unique and not 'heldout'")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_role(cls, data):
+        # `model` / `proposer_model` and the tables' own `model` name the same thing: the
+        # table's fills the key when the key is left out, and two different names are refused.
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            return data
+        data = dict(data)
+        for key, role in (("model", "task"), ("proposer_model", "proposer")):
+            table = data["models"].get(role)
+            named = table.get("model") if isinstance(table, dict) else None
+            if named is None:
+                continue
+            if data.get(key) is None:
+                data[key] = named
+            elif data[key] != named:
+                raise PydanticCustomError(
+                    "two_names", f"{key} = {data[key]!r} and models.{role}.model = {named!r} name different "
+                                 f"models for the {role} role; give one")
+        return data
+
+    @field_serializer("models")
+    def _models_filled(self, models: ModelRoles, info):
+        # The snapshot a campaign keeps says what each role really used, not what was left to defaults.
+        return self.roles.model_dump(mode=info.mode)
+
+    @property
+    def roles(self) -> ModelRoles:
+        """Every role filled in: its model name and how to reach it."""
+        return fill_roles(self.models, self.model, self.proposer_model)
+
     @property
     def diagnosis_model(self) -> str:
-        return self.proposer_model or self.model
+        return self.roles.proposer.name
 
 
 def _first_error(exc: ValidationError, source: str, from_options: frozenset[str] = frozenset()) -> UsageError:
@@ -208,32 +245,93 @@ def _first_error(exc: ValidationError, source: str, from_options: frozenset[str]
     return UsageError(f"{source}: {key}: {message}")
 
 
+def _read_campaign_table(path: Path) -> dict:
+    """The [campaign] table of a TOML file (or the whole file, without one); UsageError on bad input."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    if "campaign" in data:
+        # A key above the [campaign] table would be dropped without a word (a budget cap, say).
+        stray = sorted(k for k in data if k != "campaign")
+        if stray:
+            raise UsageError(f"{path}: {stray[0]}: outside the [campaign] table (move it under [campaign])")
+        data = data["campaign"]
+    return data
+
+
 def load_config(path: Path | None, overrides: dict) -> CampaignConfig:
-    """The config file (if any) with non-None overrides applied; UsageError on bad input."""
+    """The config file (if any) with non-None overrides applied; UsageError on bad input.
+
+    `overrides["models"]`, if given, is {role: {field: value}} laid over the file's
+    [campaign.models] tables field by field (e.g. `--api-base`), not in their place."""
     data: dict = {}
     source = str(path) if path else "options"
     if path is not None:
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"config file {path} does not exist") from None
-        except IsADirectoryError:
-            raise UsageError(f"config file {path} is a directory") from None
-        except UnicodeDecodeError as exc:
-            raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-        except OSError as exc:
-            raise UsageError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{path}: not valid TOML ({exc})") from None
-        if "campaign" in data:
-            # A key above the [campaign] table would be dropped without a word (a budget cap, say).
-            stray = sorted(k for k in data if k != "campaign")
-            if stray:
-                raise UsageError(f"{path}: {stray[0]}: outside the [campaign] table (move it under [campaign])")
-            data = data["campaign"]
+        data = _read_campaign_table(path)
     given = {k: v for k, v in overrides.items() if v is not None}
+    role_options = given.pop("models", None)
     data.update(given)
+    _flags_name_the_roles(data, given)
+    if role_options:
+        data["models"] = _laid_over(data.get("models"), role_options)
     return validate_config(data, source, from_options=frozenset(given))
+
+
+def _laid_over(models, role_options: dict) -> dict:
+    models = dict(models) if isinstance(models, dict) else {}
+    for role, fields in role_options.items():
+        table = models.get(role)
+        models[role] = {**(table if isinstance(table, dict) else {}), **fields}
+    return models
+
+
+def task_role_of_options(models_file: Path | None, *, model: str | None, api_base: str | None,
+                         api_key_env: str | None, default_model: str | None) -> RoleModel:
+    """The task role of `dgm eval` / `dgm replay --live`: the [campaign.models.task] table
+    of `models_file` (a campaign.toml does; its `model` key too), the options over it."""
+    table: dict = {}
+    source = "options"
+    if models_file is not None:
+        data = _read_campaign_table(models_file)
+        source = str(models_file)
+        models = data.get("models") or {}
+        table = dict(models.get("task") or {}) if isinstance(models, dict) else {}
+        if "model" not in table and isinstance(data.get("model"), str):
+            table["model"] = data["model"]
+    options = {k: v for k, v in {"model": model, "api_base": api_base, "api_key_env": api_key_env}.items()
+               if v is not None}
+    table = {**table, **options}
+    table.setdefault("model", default_model)
+    try:
+        return RoleModel(**table)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else ""
+        message = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        if field in options:
+            raise UsageError(f"--{field.replace('_', '-')}: {message}") from None
+        raise UsageError(f"{source}: models.task.{'.'.join(str(p) for p in err['loc'])}: {message}") from None
+
+
+def _flags_name_the_roles(data: dict, given: dict) -> None:
+    """`--model` / `--proposer-model` fill the model names of the roles a file's
+    [campaign.models] tables give (their endpoint and the rest stay)."""
+    models = data.get("models")
+    if not isinstance(models, dict):
+        return
+    for key, role in (("model", "task"), ("proposer_model", "proposer")):
+        table = models.get(role)
+        if key in given and isinstance(table, dict) and "model" in table:
+            data["models"] = models = {**models, role: {**table, "model": given[key]}}
 
 
 def validate_config(data: dict, source: str, *, from_options: frozenset[str] = frozenset()) -> CampaignConfig:

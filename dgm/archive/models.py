@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -245,6 +246,10 @@ class LLMCall(Base):
     scripted: Mapped[bool] = mapped_column(Boolean, default=False)
     """The 'model' was a deterministic scripted stand-in, not a real LLM."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    priced: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """The model's price was known (its role's pricing or litellm's table); False: cost_usd is 0 but unknown."""
+    api_base: Mapped[str | None] = mapped_column(NulFreeString(500))
+    """The endpoint the call went to (its role's api_base); None: the provider's default."""
 
 
 class Event(Base):

@@ -115,6 +115,10 @@ class ArchiveQueries:
         """agent id -> USD of all its recorded LLM calls (task runs, diagnosis, self-modification)."""
         return reads.agent_costs(self.fetch, campaign_id=campaign_id, agent_ids=agent_ids)
 
+    def unpriced_calls(self, by: str, *, campaign_id: str | None = None) -> dict[str, int]:
+        """campaign, agent or task run id -> its recorded calls that had no known price (only those with some)."""
+        return reads.unpriced_calls(self.fetch, by, campaign_id=campaign_id)
+
     def task_status_matrix(self, agent_ids: Sequence[str], kind: str = "task") -> dict[str, dict[str, str]]:
         """agent id -> task id -> status of its latest finished run of that kind (any stage)."""
         query = (select(TaskRun.agent_id, TaskRun.task_id, TaskRun.status)

@@ -208,6 +208,21 @@ def rejections(fetch: Fetch, campaign_id: str, *, json_as_text: bool) -> dict[st
     return {aid: (reason, has_own_code(decode(meta))) for aid, reason, meta in fetch(sql, {"campaign_id": campaign_id})}
 
 
+UNPRICED_GROUPS = ("campaign_id", "agent_id", "task_run_id")
+
+
+def unpriced_calls(fetch: Fetch, by: str, *, campaign_id: str | None = None) -> dict[str, int]:
+    """`by` (campaign_id, agent_id or task_run_id) -> how many of its recorded calls had no
+    known price (their cost is no price: views say `unpriced`, never `$0`); only those with some."""
+    if by not in UNPRICED_GROUPS:
+        raise ValueError(f"unpriced_calls groups by one of {UNPRICED_GROUPS}, not {by!r}")
+    where, params = ("", {}) if campaign_id is None else (" AND campaign_id = :campaign_id",
+                                                          {"campaign_id": campaign_id})
+    sql = (f"SELECT {by}, count(*) FROM llm_calls WHERE priced = :no AND {by} IS NOT NULL{where} "
+           f"GROUP BY {by}")
+    return {key: int(n) for key, n in fetch(sql, {**params, "no": False})}
+
+
 def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
     """Total cost of the campaign's recorded LLM calls (the source of truth for budgets)."""
     rows = fetch("SELECT coalesce(sum(cost_usd), 0.0) FROM llm_calls WHERE campaign_id = :campaign_id",
@@ -218,13 +233,14 @@ def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
 
 def spend_by_purpose(fetch: Fetch, campaign_id: str) -> dict[str, dict[str, Any]]:
     """purpose (task | diagnose | self_modify | ...) -> {"calls", "prompt_tokens", "completion_tokens",
-    "cost_usd", "errors"} over the campaign's recorded LLM calls."""
+    "cost_usd", "errors", "unpriced_calls"} over the campaign's recorded LLM calls."""
     sql = ("SELECT purpose, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), "
-           "coalesce(sum(cost_usd), 0.0), sum(CASE WHEN status = 'ok' THEN 0 ELSE 1 END) "
+           "coalesce(sum(cost_usd), 0.0), sum(CASE WHEN status = 'ok' THEN 0 ELSE 1 END), "
+           "sum(CASE WHEN priced = :no THEN 1 ELSE 0 END) "
            "FROM llm_calls WHERE campaign_id = :campaign_id GROUP BY purpose")
     return {purpose: {"calls": int(n), "prompt_tokens": int(p or 0), "completion_tokens": int(c or 0),
-                      "cost_usd": float(cost or 0.0), "errors": int(errors or 0)}
-            for purpose, n, p, c, cost, errors in fetch(sql, {"campaign_id": campaign_id})}
+                      "cost_usd": float(cost or 0.0), "errors": int(errors or 0), "unpriced_calls": int(unpriced or 0)}
+            for purpose, n, p, c, cost, errors, unpriced in fetch(sql, {"campaign_id": campaign_id, "no": False})}
 
 
 # -- what earlier campaigns spent, per unit: the estimate's calibration ---------------
@@ -369,6 +385,9 @@ class ArchiveReads:
 
     def spend_by_purpose(self, campaign_id: str) -> dict[str, dict[str, Any]]:
         return spend_by_purpose(self.fetch, campaign_id)
+
+    def unpriced_calls(self, by: str, *, campaign_id: str | None = None) -> dict[str, int]:
+        return unpriced_calls(self.fetch, by, campaign_id=campaign_id)
 
     # -- agents --------------------------------------------------------------------
 

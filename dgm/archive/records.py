@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from dgm.errors import NotFound, UsageError
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, and only such
 an archive is read without SQLAlchemy (reads.py)."""
@@ -153,9 +153,9 @@ class LLMCallRecord(Record):
     TABLE = "llm_calls"
     COLUMNS = ("id", "campaign_id", "agent_id", "task_run_id", "purpose", "seq", "model", "request_hash",
                "prompt_tokens", "completion_tokens", "cost_usd", "latency_s", "status", "error", "artifact_id",
-               "scripted", "created_at")
+               "scripted", "created_at", "priced", "api_base")
     DATETIMES = frozenset({"created_at"})
-    BOOLS = frozenset({"scripted"})
+    BOOLS = frozenset({"scripted", "priced"})
     __slots__ = COLUMNS
 
 

@@ -475,8 +475,13 @@ class ArchiveStore(ArchiveQueries):
         error: str | None = None,
         artifact_id: str | None = None,
         scripted: bool = False,
+        priced: bool = True,
+        api_base: str | None = None,
     ) -> LLMCall:
         """Record one call and add its cost to the campaign's running total, atomically.
+
+        `priced` False: the model had no known price and `cost_usd` (0) is no price;
+        `api_base`: the endpoint the call went to (None: the provider's default).
 
         campaign_id / agent_id default to the task run's; seq defaults to the next
         number in the run (or in agent + purpose when there is no run).
@@ -504,7 +509,7 @@ class ArchiveStore(ArchiveQueries):
                 id=new_id(), campaign_id=campaign_id, agent_id=agent_id, task_run_id=task_run_id, purpose=purpose,
                 seq=seq, model=model, request_hash=request_hash, prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens, cost_usd=cost_usd, latency_s=latency_s, status=status,
-                error=error, artifact_id=artifact_id, scripted=scripted,
+                error=error, artifact_id=artifact_id, scripted=scripted, priced=priced, api_base=api_base,
             )
             s.add(call)
         return call
@@ -638,7 +643,8 @@ class ArchiveStore(ArchiveQueries):
             _check("LLM call status", row.get("status", "ok"), LLM_CALL_STATUSES)
             full = {"id": new_id(), "campaign_id": None, "agent_id": None, "task_run_id": None, "prompt_tokens": 0,
                     "completion_tokens": 0, "cost_usd": 0.0, "latency_s": 0.0, "status": "ok", "error": None,
-                    "artifact_id": None, "scripted": False, "created_at": now, **row}
+                    "artifact_id": None, "scripted": False, "created_at": now, "priced": True, "api_base": None,
+                    **row}
             if full["campaign_id"] and full["cost_usd"]:
                 spend[full["campaign_id"]] = spend.get(full["campaign_id"], 0.0) + full["cost_usd"]
             prepared.append(full)

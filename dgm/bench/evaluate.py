@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dgm.archive.store import ArchiveStore
     from dgm.executor import Executor
     from dgm.llm.client import Replayer
+    from dgm.llm.roles import RoleModel
 
 
 @dataclass
@@ -37,6 +38,8 @@ class EvalSettings:
     time_limit_s: float = 900.0
     test_timeout_s: float = 600.0
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    role: RoleModel | None = None
+    """How to reach `model` (endpoint, key variable, price, limits, params); None: litellm's defaults."""
 
 
 def _import_grading() -> None:
@@ -86,7 +89,7 @@ class Evaluator:
             purpose="task", model=settings.model, campaign_id=campaign_id, agent_id=agent.id,
             task_run_id=recorded.row.id, task_id=task.instance_id,
             gold_patch=task.patch if is_scripted else None, replay=replay,
-            task_difficulty=task.difficulty if is_scripted else None,
+            task_difficulty=task.difficulty if is_scripted else None, role=settings.role,
         )
         labels = recorded.labels
         try:

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.table import Table
 
-from dgm.cli.tables import add_whole_column, make_console, model_label, print_table
+from dgm.cli.tables import add_whole_column, make_console, model_label, print_table, usd_text
 from dgm.errors import ArchiveUnavailable, DgmError, NotFound, OutputNotWritten, UsageError
 
 app = typer.Typer(
@@ -72,9 +72,23 @@ def eval_cmd(
                                                                      "(agent contract v1), instead of --agent."),
     benchmark: str = typer.Option("dgm-mini", "--benchmark", "-b", help="Benchmark name (see `dgm bench ls`)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids (default: all)."),
-    model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m",
-                              help="Model the agent talks to (litellm name, or scripted:gold / scripted:noop / "
-                                   "scripted:rehearsal / scripted:PATH)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Model the agent talks to (litellm name, or scripted:gold / scripted:noop / "
+                                    "scripted:rehearsal / scripted:PATH); default: --models' task model, else "
+                                    "$DGM_MODEL, else scripted:gold."),
+    api_base: Optional[str] = typer.Option(None, "--api-base",
+                                           help="Endpoint of the model, e.g. http://127.0.0.1:8080/v1 (default: "
+                                                "the provider's)."),
+    api_key_env: Optional[str] = typer.Option(
+        None, "--api-key-env", help="NAME of the environment variable holding the model's key (never the key "
+                                    "itself; default: the provider's own variable)."),
+    models_file: Optional[Path] = typer.Option(
+        None, "--models", help="Take the model and its settings (endpoint, key variable, pricing, limits, params) "
+                               "from this file's \\[campaign.models.task] table; a campaign.toml does. Options "
+                               "given win over it."),
+    allow_unpriced: bool = typer.Option(
+        False, "--allow-unpriced", help="With --budget-usd: run even if the model has no known price (the cap "
+                                        "then covers priced calls only)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run in parallel."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds per agent run."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task to this file."),
@@ -101,6 +115,11 @@ def eval_cmd(
         # nan passes every comparison; inf is no cap (leave the option out), refused as in campaign.toml
         raise UsageError(f"--budget-usd: give a finite number of dollars, not {budget_usd:g}")
     from dgm.bench.swebench.cli import benchmark_options
+    from dgm.config import task_role_of_options
+
+    role = task_role_of_options(models_file, model=model, api_base=api_base, api_key_env=api_key_env,
+                                default_model=os.environ.get("DGM_MODEL", "scripted:gold"))
+    model = role.name
 
     # Once each, in the order given: a task named twice is one task.
     task_ids = None if tasks is None else list(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
@@ -115,12 +134,13 @@ def eval_cmd(
                       f"{workers} worker(s); campaign {run.campaign.id}")
 
     def on_stopped(run, reason):
+        unpriced = run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id)
         if reason == "budget_exhausted":
-            _print_runs(run.runs, model)
-            _write_eval_json_of_a_stop(json_out, run.runs)
+            _print_runs(run.runs, model, unpriced)
+            _write_eval_json_of_a_stop(json_out, run.runs, unpriced)
             return
         err_console.print(Text(f"{len(run.runs)} of {len(run.tasks)} task(s) recorded in campaign {run.campaign.id}"))
-        if _write_eval_json_of_a_stop(json_out, run.runs):
+        if _write_eval_json_of_a_stop(json_out, run.runs, unpriced):
             err_console.print(Text(f"wrote those to {json_out}"))
 
     hooks = EvalHooks(
@@ -134,11 +154,12 @@ def eval_cmd(
     run = run_eval(lambda create: open_store(archive, archive_dir, create=create), agent=agent, agent_dir=agent_dir,
                    benchmark=benchmark, benchmark_options=benchmark_options(dataset, images, repo_mirror),
                    task_ids=task_ids, model=model, workers=workers, time_limit_s=time_limit, budget_usd=budget_usd,
-                   hooks=hooks)
-    _print_runs(run.runs, model)
+                   hooks=hooks, role=role, allow_unpriced=allow_unpriced)
+    unpriced = run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id)
+    _print_runs(run.runs, model, unpriced)
     if json_out is not None:
         try:
-            _write_eval_json(json_out, run.runs)
+            _write_eval_json(json_out, run.runs, unpriced)
         except OSError as exc:
             raise OutputNotWritten(f"cannot write {json_out}: {exc.strerror or exc}; the runs are kept in "
                                    f"campaign {run.campaign.id} (see `dgm ls {run.campaign.id}`)") from None
@@ -148,23 +169,26 @@ def eval_cmd(
                   "(95 % Wilson interval)")
 
 
-def _write_eval_json_of_a_stop(path: Path | None, runs) -> bool:
+def _write_eval_json_of_a_stop(path: Path | None, runs, unpriced: dict[str, int] | None = None) -> bool:
     """--json of an evaluation that stopped early: what finished is the user's
     too. Whether it was written (the stop is the news; the runs are in the archive)."""
     if path is None:
         return False
     try:
-        _write_eval_json(path, runs)
+        _write_eval_json(path, runs, unpriced)
     except OSError:
         return False
     return True
 
 
-def _write_eval_json(path: Path, runs) -> None:
-    """`dgm eval --json`: one object per task run, in task order."""
+def _write_eval_json(path: Path, runs, unpriced: dict[str, int] | None = None) -> None:
+    """`dgm eval --json`: one object per task run, in task order. `unpriced_calls`: its calls
+    that had no known price (its cost_usd leaves them out)."""
+    unpriced = unpriced or {}
     path.write_text(json.dumps([
         {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
-         "duration_s": r.duration_s, "cost_usd": r.cost_usd, "task_run_id": r.id,
+         "duration_s": r.duration_s, "cost_usd": r.cost_usd, "unpriced_calls": unpriced.get(r.id, 0),
+         "task_run_id": r.id,
          "error": r.error, "tests_status": r.tests_status, "model": r.model, "agent_id": r.agent_id,
          "campaign_id": r.campaign_id}
         for r in runs], indent=2))
@@ -196,7 +220,9 @@ def _eval_progress(total: int):
             raise
 
 
-def _print_runs(runs, model: str) -> None:
+def _print_runs(runs, model: str, unpriced: dict[str, int] | None = None) -> None:
+    """`unpriced`: task run id -> its calls that had no known price (`store.unpriced_calls`)."""
+    unpriced = unpriced or {}
     def frac(d: dict) -> str:
         return f"{len(d.get('success', []))}/{len(d.get('success', [])) + len(d.get('failure', []))}" if d else "-"
 
@@ -209,7 +235,8 @@ def _print_runs(runs, model: str) -> None:
         note = ((r.error or "").strip().splitlines() or [grading_note(r.tests_status) or ""])[0][:100]
         cells.append([Text(r.task_id), Text(r.status, style=STATUS_STYLE.get(r.status, "")),
                       frac(ts.get("FAIL_TO_PASS", {})), frac(ts.get("PASS_TO_PASS", {})),
-                      str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}", f"{r.cost_usd:.4f}",
+                      str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}",
+                      usd_text(r.cost_usd, unpriced.get(r.id, 0)),
                       Text(note, style="dim")])
     columns = ["task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $"]
     table = Table(title=Text(f"results ({model_label(model)})"))
@@ -235,6 +262,19 @@ def run_cmd(
     benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="Benchmark (default dgm-mini)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model of the agents (default $DGM_MODEL or scripted:rehearsal)."),
     proposer_model: Optional[str] = typer.Option(None, "--proposer-model", help="Model that diagnoses failures (default: --model)."),
+    api_base: Optional[str] = typer.Option(
+        None, "--api-base", help="Endpoint of the task model (and of the roles that take the task role's settings), "
+                                 "e.g. http://127.0.0.1:8080/v1; as \\[campaign.models.task] api_base."),
+    api_key_env: Optional[str] = typer.Option(
+        None, "--api-key-env", help="NAME of the environment variable holding the task model's key (never the key "
+                                    "itself); as \\[campaign.models.task] api_key_env."),
+    proposer_api_base: Optional[str] = typer.Option(None, "--proposer-api-base",
+                                                    help="Endpoint of the proposer model (\\[campaign.models.proposer])."),
+    proposer_api_key_env: Optional[str] = typer.Option(
+        None, "--proposer-api-key-env", help="NAME of the variable holding the proposer model's key."),
+    allow_unpriced: bool = typer.Option(
+        False, "--allow-unpriced", help="With a budget: start even if a role's model has no known price (the "
+                                        "budget then covers priced calls only)."),
     generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Generations to run (default 5)."),
     children: Optional[int] = typer.Option(None, "--children-per-generation", help="Children per generation (default 2)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel (default 2)."),
@@ -257,7 +297,12 @@ def run_cmd(
 
     overrides = {"name": name, "benchmark": benchmark, "model": model, "proposer_model": proposer_model,
                  "generations": generations, "children_per_generation": children, "workers": workers,
-                 "selection": selection, "budget_usd": budget_usd, "max_hours": max_hours, "seed": seed}
+                 "selection": selection, "budget_usd": budget_usd, "max_hours": max_hours, "seed": seed,
+                 "allow_unpriced": allow_unpriced or None}
+    role_options = {role: {k: v for k, v in fields.items() if v is not None} for role, fields in (
+        ("task", {"api_base": api_base, "api_key_env": api_key_env}),
+        ("proposer", {"api_base": proposer_api_base, "api_key_env": proposer_api_key_env}))}
+    overrides["models"] = {role: fields for role, fields in role_options.items() if fields} or None
     if stages is not None:
         names = [s.strip() for s in stages.split(",") if s.strip()]
         if not names:
@@ -295,6 +340,9 @@ def resume_cmd(
         None, "--max-hours", help="Stop after this much more wall time (this resume only; later ones keep the "
                                   "campaign's own limit, if it has one)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
+    allow_unpriced: bool = typer.Option(
+        False, "--allow-unpriced", help="With a budget: go on even if a role's model has no known price (the "
+                                        "budget then covers priced calls only); kept for later resumes."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -303,7 +351,8 @@ def resume_cmd(
 
     store = open_store(archive, archive_dir, create=False)
     _show_campaign(resume_campaign(store, campaign_id, budget_usd=budget_usd, generations=generations,
-                                   max_hours=max_hours, workers=workers, hooks=_campaign_hooks()))
+                                   max_hours=max_hours, workers=workers, hooks=_campaign_hooks(),
+                                   allow_unpriced=allow_unpriced))
 
 
 @app.command("status")
@@ -412,9 +461,12 @@ def _print_campaign_summary(store: ArchiveStore, campaign, status: str) -> None:
             console.print(Text(f"rejected {agent.id} (generation {agent.generation}): {agent.rejection_reason}",
                                style="dim"), soft_wrap=True)
     spent = store.campaign_spend(campaign.id)
+    unpriced = store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
     admitted = sum(a.status == "admitted" for a in agents)
     console.print(f"status {status}; {len(agents)} agents ({admitted} admitted); "
-                  f"spent ${spent:.4f}" + (f" of ${campaign.budget_usd:.2f}" if campaign.budget_usd is not None else ""))
+                  f"spent {usd_text(spent, unpriced, dollar=True)}"
+                  + (f" of ${campaign.budget_usd:.2f}" if campaign.budget_usd is not None else "")
+                  + (f" ({unpriced} call(s) to an unpriced model, not in any dollar figure)" if unpriced else ""))
     best = lin.best()
     if best is not None:
         row = lin.rows[best]
@@ -466,6 +518,9 @@ def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild eve
 def doctor(
     model: str = typer.Option(os.environ.get("DGM_MODEL", "scripted:gold"), "--model", "-m",
                               help="Model to check: that litellm can route it and its provider key is set."),
+    config_path: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Check every role's model of this campaign.toml instead of --model: provider, "
+                                     "key variable, endpoint answering, price under a budget."),
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -509,7 +564,24 @@ def doctor(
             return f"{model}: scripted (offline stand-in, no API key needed)"
         return f"{model}: its provider key is set on the host (sandboxes never see it)"
 
-    check("model", model_ok)
+    if config_path is None:
+        check("model", model_ok)
+    else:
+        from dgm.config import load_config
+        from dgm.llm.client import has_price
+        from dgm.runs.checks import check_role
+
+        config = load_config(config_path, {})
+
+        def role_ok(names, role):
+            def run():
+                check_role(role, names, budget_usd=config.budget_usd, allow_unpriced=config.allow_unpriced)
+                where = f" at {role.api_base}" if role.api_base else ""
+                return f"{role.name}{where}: ok" + ("" if has_price(role) else " (unpriced)")
+            return run
+
+        for names, role in config.roles.distinct():
+            check(f"model ({names})", role_ok(names, role))
     table = Table(title="dgm doctor")
     table.add_column("check")
     table.add_column("ok")

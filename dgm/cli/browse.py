@@ -20,7 +20,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from dgm.cli.tables import add_whole_column, make_console, money, print_table, table_of
+from dgm.cli.tables import add_whole_column, make_console, money, print_table, table_of, usd_text
 from dgm.errors import NotFound, UsageError
 
 console = make_console()
@@ -139,6 +139,7 @@ def ls_cmd(
         overview = store.campaign_overview()
         best_ids = store.best_agents()
         best_counts = store.score_counts(agent_ids=list(best_ids.values())) if best_ids else {}
+        unpriced = store.unpriced_calls("campaign_id")
         rows = []
         for c in store.list_campaigns():
             o = overview.get(c.id, {})
@@ -148,14 +149,15 @@ def ls_cmd(
                          "agents": o.get("agents", 0), "admitted": o.get("admitted", 0),
                          "best_score": o.get("best_score"), "best_agent": best_ids.get(c.id),
                          "best_interval": _score_json(o.get("best_score"), counts), "spent_usd": c.spent_usd,
-                         "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})
+                         "unpriced_calls": unpriced.get(c.id, 0), "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat()})
         if json_out:
             return _echo_json(rows)
         if not rows:
             console.print(f"no campaigns in {escape(str(store.url))}")
             return
         cells = [[r["id"], Text(r["name"]), r["kind"], r["status"], Text(_model_text(r["model"])), str(r["agents"]),
-                  str(r["admitted"]), _score_text(r["best_score"], _counts(r["best_interval"])), f"{r['spent_usd']:.4f}",
+                  str(r["admitted"]), _score_text(r["best_score"], _counts(r["best_interval"])),
+                  usd_text(r["spent_usd"], r["unpriced_calls"]),
                   r["created_at"][:16].replace("T", " ")]
                  for r in rows]
         print_table(console, table_of(
@@ -176,6 +178,7 @@ def ls_cmd(
     only = None if limit is None else ids
     stages = store.stage_results(campaign_id=c.id, agent_ids=only)
     costs = store.agent_costs(campaign_id=c.id, agent_ids=only)
+    unpriced = store.unpriced_calls("agent_id", campaign_id=c.id)
     # Stages in the campaign's own order; the held-out runs last, beside the held-out score.
     planned = [st.get("name") for st in (c.config or {}).get("stages", []) if isinstance(st, dict)]
     found = {s for per in stages.values() for s in per}
@@ -192,7 +195,8 @@ def ls_cmd(
              "score_interval": _score_json(a.score, counts.get(a.id, {}).get("score")),
              "heldout_interval": _score_json(a.heldout_score, counts.get(a.id, {}).get("heldout")),
              "stages": {s: {"resolved": r, "finished": n} for s, (r, n) in stages.get(a.id, {}).items()},
-             "cost_usd": costs.get(a.id, 0.0), "rejection_reason": rejections.get(a.id, (None, True))[0]}
+             "cost_usd": costs.get(a.id, 0.0), "unpriced_calls": unpriced.get(a.id, 0),
+             "rejection_reason": rejections.get(a.id, (None, True))[0]}
             for a in agents]
     if json_out:
         return _echo_json({"campaign": {"id": c.id, "name": c.name, "kind": c.kind, "status": c.status},
@@ -204,7 +208,8 @@ def ls_cmd(
         st = r["status"]
         cells.append([r["id"], r["parent_id"] or "-", str(r["generation"]), Text(st, style=STATUS_STYLE.get(st, "")),
                       _score_text(r["score"], _counts(r["score_interval"])), *per,
-                      _score_text(r["heldout_score"], _counts(r["heldout_interval"])), f"{r['cost_usd']:.4f}",
+                      _score_text(r["heldout_score"], _counts(r["heldout_interval"])),
+                      usd_text(r["cost_usd"], r["unpriced_calls"]),
                       Text((r["rejection_reason"] or "")[:80], style="dim")])
     model = _campaign_model(c)
     table = Table(title=Text(f"campaign {c.name} ({c.id}, {c.kind}, {c.status}) — {len(rows)} agent(s)"
@@ -282,9 +287,9 @@ def show_cmd(
     line = f"${cost['campaign_usd']:.4f} in {_n(cost['campaign_calls'], 'LLM call')} in campaign {d['campaign_id']}" \
         + (f": {purposes}" if purposes else "")
     if cost["elsewhere_by_kind"]:
-        later = ", ".join(f"{k} ${v['cost_usd']:.4f} ({_n(v['calls'], 'call')})"
+        later = ", ".join(f"{k} {usd_text(v['cost_usd'], v['unpriced_calls'], dollar=True)} ({_n(v['calls'], 'call')})"
                           for k, v in sorted(cost["elsewhere_by_kind"].items()))
-        line += f"; later, in other campaigns: {later}; ${cost['total_usd']:.4f} in all"
+        line += f"; later, in other campaigns: {later}; {usd_text(cost['total_usd'], cost['unpriced_calls'], dollar=True)} in all"
     head.add_row("cost", Text(line + (" [scripted models]" if cost["scripted"] else "")))
     if d["children"]:
         head.add_row("children", ", ".join(d["children"][:12]) + (" ..." if len(d["children"]) > 12 else ""))
@@ -309,7 +314,8 @@ def show_cmd(
                 why[i] = why[i] or r["cut_short"]
         cells = [[r["id"][:10], r["kind"], Text(r["stage"]), Text(r["task_id"]),
                   Text(r["status"], style=STATUS_STYLE.get(r["status"], "")), r["f2p"] or "-", r["p2p"] or "-",
-                  str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", f"{r['cost_usd']:.4f}", Text(r["model"]),
+                  str(r["patch_lines"]), f"{r['duration_s'] or 0:.1f}", usd_text(r["cost_usd"], r["unpriced_calls"]),
+                  Text(r["model"]),
                   Text(note, style="dim")]
                  for r, note in zip(runs, why)]
         columns = ["run", "kind", "stage", "task", "status", "F2P", "P2P", "patch lines", "seconds", "cost $", "model"]
@@ -459,7 +465,7 @@ def show_run_cmd(
     times = [f"{label} {value:.1f} s" for label, value in (("in all", r.duration_s), ("agent", r.agent_duration_s),
                                                             ("tests", r.test_duration_s)) if value is not None]
     head.add_row("time", ", ".join(times) or "-")
-    head.add_row("cost", Text(f"${r.cost_usd:.4f} in {_n(len(calls), 'LLM call')}"
+    head.add_row("cost", Text(f"{usd_text(r.cost_usd, summary['unpriced_calls'], dollar=True)} in {_n(len(calls), 'LLM call')}"
                               + (" [scripted models]" if any(c["scripted"] for c in calls) else "")))
     if r.error:
         head.add_row("error", Text(r.error))
@@ -512,12 +518,13 @@ def show_run_cmd(
                                          if cut > 0 else ""), style="bold"))
         console.print(Text("\n".join(lines[-SHOWN_LOG_LINES:])), soft_wrap=True)
     if calls:
-        cells = [[str(c["seq"]), c["purpose"], Text(c["model"]), c["status"],
-                  str(c["prompt_tokens"] + c["completion_tokens"]), f"{c['latency_s']:.2f}", f"{c['cost_usd']:.4f}",
-                  c["id"]] for c in calls]
+        cells = [[str(c["seq"]), c["purpose"], Text(c["model"]), Text(c["api_base"] or "-"), c["status"],
+                  str(c["prompt_tokens"] + c["completion_tokens"]), f"{c['latency_s']:.2f}",
+                  usd_text(c["cost_usd"], 0 if c["priced"] else 1), c["id"]] for c in calls]
         print_table(console, table_of(
-            f"LLM calls ({len(calls)})", ("#", "purpose", "model", "status", "tokens", "seconds", "cost $", "call"),
-            cells, free=("model",), right=("#", "tokens", "seconds", "cost $")))
+            f"LLM calls ({len(calls)})", ("#", "purpose", "model", "endpoint", "status", "tokens", "seconds", "cost $",
+                                          "call"),
+            cells, free=("model", "endpoint"), right=("#", "tokens", "seconds", "cost $")))
     for problem in unreadable:  # what is there is shown; what is not, said
         err_console.print(Text(f"cannot read the {problem}"), soft_wrap=True)
 
@@ -668,15 +675,16 @@ def plot_cmd(
     points, source = generation_series(store, c.id)
     if not points:
         raise UsageError(f"campaign {c.name} has no agents to plot")
+    unpriced = store.unpriced_calls("campaign_id", campaign_id=c.id).get(c.id, 0)
     try:
-        plot_series(points, out, f"{c.name} ({c.kind}) — {source} per generation")
+        plot_series(points, out, f"{c.name} ({c.kind}) — {source} per generation", unpriced_calls=unpriced)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     last = points[-1]
     cut = f", generation {last.generation} cut short" if last.partial else ""
     console.print(f"wrote {escape(str(out))}: {len(points)} generation(s) ({source}{cut}); last: best {last.best_label}, "
                   f"mean {_fmt_score(last.mean_score)}, coverage {last.coverage_fraction:.0%}, "
-                  f"spent ${last.spent_usd:.4f}")
+                  f"spent {usd_text(last.spent_usd, unpriced, dollar=True)}")
 
 
 def export_cmd(
@@ -710,7 +718,10 @@ def replay_cmd(
     benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="Benchmark (default: the replayed run's, else dgm-mini)."),
     recorded: bool = typer.Option(False, "--recorded", help="Serve the recorded LLM responses (default): offline, free."),
     live: bool = typer.Option(False, "--live", help="Call the model again and store the new run."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="--live: model to use (default: the recorded run's)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="--live: model to use (default: --models' task model, else the recorded run's)."),
+    api_base: Optional[str] = typer.Option(None, "--api-base", help="--live: endpoint of the model, e.g. http://127.0.0.1:8080/v1."),
+    api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="--live: NAME of the environment variable holding the model's key (never the key itself)."),
+    models_file: Optional[Path] = typer.Option(None, "--models", help="--live: the model and its settings from this file's \\[campaign.models.task] table (a campaign.toml does); options given win over it."),
     run_id: Optional[str] = typer.Option(None, "--run", help="--recorded: the task run whose recording to serve (default: the agent's latest evaluation run on the task, else its latest live replay)."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds for the agent."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
@@ -729,11 +740,19 @@ def replay_cmd(
         raise UsageError("--run selects a recording; it goes with --recorded")
     if mode == "recorded" and model is not None:
         raise UsageError("--model goes with --live (a recorded replay uses the recorded run's model)")
-    if model is not None:
-        from dgm.llm import model_names, scripted
+    if mode == "recorded" and (api_base or api_key_env or models_file):
+        raise UsageError("--api-base, --api-key-env and --models go with --live (a recorded replay calls no model)")
+    role = None
+    if mode == "live" and (model is not None or api_base or api_key_env or models_file):
+        from dgm.config import task_role_of_options
+        from dgm.runs.checks import check_role
 
-        if model_names.is_scripted(model):
-            scripted.load_spec(model_names.litellm_name(model).split("/", 1)[1])
+        # Without --model, the recorded run's model (found below) is filled in then.
+        role = task_role_of_options(models_file, model=model, api_base=api_base, api_key_env=api_key_env,
+                                    default_model=None)
+        if role.model:
+            check_role(role)
+            model = role.name
     from dgm.lineage.details import require_runnable
 
     store = _store(archive, archive_dir)
@@ -755,6 +774,12 @@ def replay_cmd(
             load_benchmark(benchmark or "dgm-mini").select([task])
         if source is None and model is None:
             raise UsageError(f"agent {a.id} has no earlier run on {task}: give --model for a live replay")
+        if role is not None and not role.model:
+            from dgm.runs.checks import check_role
+
+            role = role.model_copy(update={"model": source.model})
+            check_role(role)
+            model = role.name
     bench_name = benchmark or (source.benchmark if source is not None else "dgm-mini")
     bench = load_benchmark(bench_name)
     (the_task,) = bench.select([task])
@@ -768,7 +793,7 @@ def replay_cmd(
             console.print(f"replaying agent [bold]{a.id}[/] on {escape(f'{bench_name}/{task}')} ({mode}: {escape(what)})")
 
     report = replay_on_task(store, bench, a, the_task, mode=mode, source=source, model=model, time_limit_s=time_limit,
-                            on_start=on_start)
+                            on_start=on_start, role=role)
     report.notes[:0] = notes
     if json_out:
         return _echo_json(report.as_dict())
@@ -776,8 +801,10 @@ def replay_cmd(
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
+    unpriced = store.unpriced_calls("task_run_id", campaign_id=report.campaign_id).get(run.id, 0)
     grid.add_row("replay run", f"{run.id} (campaign {report.campaign_id}, kind replay) — "
-                 f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/], model {escape(run.model)}, ${run.cost_usd:.4f}")
+                 f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/], model {escape(run.model)}, "
+                 f"{usd_text(run.cost_usd, unpriced, dollar=True)}")
     if source is not None:
         grid.add_row("compared with", Text(f"run {source.id} ({source.kind}, {source.status}, model {source.model})"))
         grid.add_row("patch", "[green]byte-identical[/]" if report.patch_identical else "[red]differs[/]")

@@ -34,12 +34,19 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _spend_line(spent: float, budget: float | None) -> Text:
+def _spend_line(spent: float, budget: float | None, unpriced_calls: int = 0, allow_unpriced: bool = False) -> Text:
+    """`allow_unpriced`: the campaign was let start on an unpriced model (--allow-unpriced)."""
+    from dgm.cli.tables import usd_text
+
+    unpriced = f"; {unpriced_calls} call(s) to an unpriced model" if unpriced_calls else ""
     if budget is None:
-        return Text(f"{money(spent)} (no cap)")
+        return Text(f"{usd_text(spent, unpriced_calls, dollar=True)} (no cap{unpriced})")
+    if unpriced_calls or allow_unpriced:
+        unpriced += (", not in the cap" if unpriced_calls else "; --allow-unpriced") + \
+            ": the cap covers priced calls only"
     if not budget:
-        return Text(f"{money(spent)} of $0")
-    line = Text(f"{money(spent)} of {money(budget)} ({100 * spent / budget:.0f} %)")
+        return Text(f"${spent:.4f} of $0{unpriced}")
+    line = Text(f"{money(spent)} of {money(budget)} ({100 * spent / budget:.0f} %){unpriced}")
     passed = marks_passed(spent, budget)
     if passed:  # the budget marks the runner announces (events `budget_mark`)
         line.append(f" — past {passed[-1]} % of the budget", style="red" if passed[-1] >= 80 else "yellow")
@@ -53,9 +60,23 @@ ROLE_NAMES = {"task": "task runs", "diagnose": "diagnosis", "self_modify": "self
 def spend_by_role_line(by_purpose: dict[str, dict]) -> Text:
     """`task runs $x (n calls) · diagnosis $y (m) · self-modification $z (k)`: a campaign's spend split by role."""
     purposes = [p for p in ROLE_ORDER if p in by_purpose] + sorted(p for p in by_purpose if p not in ROLE_ORDER)
-    parts = [f"{ROLE_NAMES.get(p, p)} {money(by_purpose[p]['cost_usd'])} "
+    from dgm.cli.tables import usd_text
+
+    parts = [f"{ROLE_NAMES.get(p, p)} {usd_text(by_purpose[p]['cost_usd'], by_purpose[p].get('unpriced_calls', 0), dollar=True)} "
              f"({by_purpose[p]['calls']} call{'s' if by_purpose[p]['calls'] != 1 else ''})" for p in purposes]
     return Text(" · ".join(parts) if parts else "no LLM calls yet")
+
+
+def _role_lines(config: dict) -> list[tuple[str, str]]:
+    """(role, 'model at endpoint') for a campaign whose roles differ in model or endpoint (from its config snapshot)."""
+    models = config.get("models")
+    if not isinstance(models, dict):
+        return []
+    roles = [(name, models[name]) for name in ("task", "proposer", "self_modify") if isinstance(models.get(name), dict)]
+    shown = {(r.get("model"), r.get("api_base")) for _, r in roles}
+    if len(shown) < 2:
+        return []
+    return [(name, f"{r.get('model')}" + (f" at {r['api_base']}" if r.get("api_base") else "")) for name, r in roles]
 
 
 def live_view(runner) -> Panel:
@@ -80,7 +101,8 @@ def live_view(runner) -> Panel:
         counts = runner.store.score_counts(agent_ids=[state.best_agent]).get(state.best_agent, {})
         best = f"{score_label(state.best_score, *counts.get('score', (0, 0)))} ({state.best_agent})"
     head.add_row("best score", best, "archive", str(state.archive_size))
-    head.add_row("spend", _spend_line(spent, config.budget_usd), "elapsed / ETA",
+    unpriced = runner.store.unpriced_calls("campaign_id", campaign_id=runner.campaign.id).get(runner.campaign.id, 0)
+    head.add_row("spend", _spend_line(spent, config.budget_usd, unpriced, config.allow_unpriced), "elapsed / ETA",
                  f"{_duration(elapsed)} / {_duration(eta)}")
     flight = Table(title="in flight", expand=True, show_edge=False)
     flight.add_column("agent")
@@ -137,10 +159,14 @@ def status_view(store: ArchiveReader, campaign) -> Group:
                 if best.heldout_score is not None else "")
         score = score_label(best.score, *counts.get("score", (0, 0)))
         table.add_row("best", f"{best.id}: score {score}{held} (generation {best.generation})")
-    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd))
+    unpriced = store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
+    table.add_row("spend", _spend_line(store.campaign_spend(campaign.id), campaign.budget_usd, unpriced,
+                                       bool(config.get("allow_unpriced"))))
     table.add_row("by role", spend_by_role_line(store.spend_by_purpose(campaign.id)))
     model = config.get("model", "?")
     table.add_row("model", Text(str(model) + (" [scripted]" if str(model).startswith("scripted:") else "")))
+    for role, line in _role_lines(config):
+        table.add_row(f"  {role}", Text(line))
     recent = Table(title="recent events", show_edge=False)
     recent.add_column("time")
     recent.add_column("event")

@@ -149,3 +149,13 @@ def money(usd: float | None) -> str:
     if usd is None:
         return "unpriced"
     return f"${usd:,.2f}" if abs(usd) >= 10 else f"${usd:.4f}"
+
+
+def usd_text(cost: float | None, unpriced_calls: int = 0, *, dollar: bool = False) -> str:
+    """A cost as every view shows it: `0.1234`; `unpriced` when its calls had no known
+    price (their $0 is no price, and must not read as free); `0.1234 + unpriced` when
+    some had none. `dollar`: with a leading $ (in a sentence rather than a `$` column)."""
+    figure = f"{'$' if dollar else ''}{cost or 0.0:.4f}"
+    if not unpriced_calls:
+        return figure
+    return f"{figure} + unpriced" if cost else "unpriced"

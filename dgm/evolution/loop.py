@@ -449,8 +449,9 @@ class CampaignRunner:
             if path.endswith((".py", ".md", ".txt", ".toml", ".json")) and file.is_file() and not file.is_symlink():
                 files[path] = file.read_bytes().decode("utf-8", "replace")
         messages = diag.build_messages(diag.agent_code_text(files), target, evidence)
-        ctx = CallContext(purpose="diagnose", model=self.config.diagnosis_model, campaign_id=self.campaign.id,
-                          agent_id=child.id)
+        proposer = self.config.roles.proposer
+        ctx = CallContext(purpose="diagnose", model=proposer.name, campaign_id=self.campaign.id,
+                          agent_id=child.id, role=proposer)
         try:
             proposal = diag.diagnose(self.llm, ctx, messages, self.config.diagnosis_retries)
         except diag.DiagnosisFailed as exc:
@@ -470,7 +471,7 @@ class CampaignRunner:
         result = run_self_modification(
             store=self.store, docker_client=self.docker, gateway=self.gateway,
             code_cache=self.evaluator.code_cache, campaign_id=self.campaign.id, parent=parent, child=child,
-            proposal=child.proposal, model=self.config.model, time_limit_s=self.config.self_modify_time_limit_s,
+            proposal=child.proposal, role=self.config.roles.self_modify, time_limit_s=self.config.self_modify_time_limit_s,
             limits=self.evaluator.settings.limits, image=self._image(),
             socket_path_in_container=CONTAINER_SOCKET,
         )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dgm.archive.models import Agent
     from dgm.archive.store import ArchiveStore
     from dgm.llm.gateway import Gateway
+    from dgm.llm.roles import RoleModel
     from dgm.sandbox.docker import SandboxLimits
 
 SELF_TASK_ID = "self"
@@ -87,9 +88,10 @@ def repo_tar_of(code_dir: str) -> tuple[bytes, str]:
 
 def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, gateway: Gateway,
                           code_cache: AgentCodeCache, campaign_id: str, parent: Agent, child: Agent,
-                          proposal: dict, model: str, time_limit_s: float, limits: SandboxLimits, image: str,
+                          proposal: dict, role: RoleModel, time_limit_s: float, limits: SandboxLimits, image: str,
                           socket_path_in_container: str) -> SelfModifyResult:
-    """The parent edits a copy of its own code; returns the diff (maybe empty)."""
+    """The parent edits a copy of its own code, talking to the self_modify role's model; returns the diff (maybe empty)."""
+    model = role.name
     recorded = start_recorded_run(store, campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
                                   benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
     run = recorded.row
@@ -99,7 +101,7 @@ def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, g
     parent_dir = code_cache.path(parent.commit_sha)
     repo_tar, base = repo_tar_of(parent_dir)
     call = CallContext(purpose="self_modify", model=model, campaign_id=campaign_id, agent_id=child.id,
-                       task_run_id=run.id, task_id=SELF_TASK_ID)
+                       task_run_id=run.id, task_id=SELF_TASK_ID, role=role)
     result = recorded.run_agent(
         docker_client, gateway, call, image=image, agent_dir=parent_dir, repo_tar=repo_tar, base_commit=base,
         problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"],

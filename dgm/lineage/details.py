@@ -40,14 +40,15 @@ def grading_note(tests_status: dict | None) -> str | None:
     return f"not graded: its changes to {named} (test configuration belongs to the benchmark)"
 
 
-def run_summary(run) -> dict[str, Any]:
+def run_summary(run, unpriced_calls: int = 0) -> dict[str, Any]:
+    """`unpriced_calls`: how many of its calls had no known price (its cost then says `unpriced`)."""
     return {
         "id": run.id, "campaign_id": run.campaign_id, "kind": run.kind, "benchmark": run.benchmark,
         "task_id": run.task_id, "stage": run.stage, "attempt": run.attempt, "status": run.status,
         "model": run.model, "f2p": tests_fraction(run.tests_status, "FAIL_TO_PASS"),
         "p2p": tests_fraction(run.tests_status, "PASS_TO_PASS"),
         "patch_lines": len((run.patch or "").splitlines()), "duration_s": run.duration_s, "cost_usd": run.cost_usd,
-        "error": run.error, "grading_note": grading_note(run.tests_status), "has_trajectory": bool(run.trajectory_artifact),
+        "unpriced_calls": unpriced_calls, "error": run.error, "grading_note": grading_note(run.tests_status), "has_trajectory": bool(run.trajectory_artifact),
         "has_agent_log": bool(run.agent_log_artifact), "has_eval_log": bool(run.eval_log_artifact),
         "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
     }
@@ -80,7 +81,8 @@ def call_summary(call) -> dict[str, Any]:
         "id": call.id, "task_run_id": call.task_run_id, "purpose": call.purpose, "seq": call.seq,
         "model": call.model, "status": call.status, "prompt_tokens": call.prompt_tokens,
         "completion_tokens": call.completion_tokens, "cost_usd": call.cost_usd, "latency_s": call.latency_s,
-        "scripted": call.scripted, "error": call.error, "has_transcript": bool(call.artifact_id),
+        "scripted": call.scripted, "priced": call.priced, "api_base": call.api_base,
+        "error": call.error, "has_transcript": bool(call.artifact_id),
         "request_hash": call.request_hash, "created_at": _iso(call.created_at),
     }
 
@@ -129,13 +131,14 @@ def run_details(store: ArchiveStore, run: TaskRun) -> RunDetails:
     raw_trajectory = artifact("trajectory", run.trajectory_artifact)
     agent_log = text(artifact("agent_log", run.agent_log_artifact))
     eval_log = text(artifact("eval_log", run.eval_log_artifact))
-    summary = run_summary(run)
+    calls = store.list_llm_calls(run.id)
+    summary = run_summary(run, sum(not c.priced for c in calls))
     mark_cut_short(store, [summary])
     return RunDetails(
         run=run, summary=summary, trajectory_text=text(raw_trajectory),
         trajectory=load_trajectory(raw_trajectory) if raw_trajectory is not None else None,
         agent_log=agent_log, eval_log=eval_log,
-        llm_calls=[call_summary(c) for c in store.list_llm_calls(run.id)], unreadable=unreadable,
+        llm_calls=[call_summary(c) for c in calls], unreadable=unreadable,
     )
 
 
@@ -205,21 +208,27 @@ def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
             continue
         if call.campaign_id not in kinds:
             kinds[call.campaign_id] = store.get_campaign(call.campaign_id).kind if call.campaign_id else "none"
-        e = elsewhere.setdefault(kinds[call.campaign_id], {"calls": 0, "cost_usd": 0.0})
+        e = elsewhere.setdefault(kinds[call.campaign_id], {"calls": 0, "cost_usd": 0.0, "unpriced_calls": 0})
         e["calls"] += 1
         e["cost_usd"] += call.cost_usd
+        e["unpriced_calls"] += not call.priced
     by_purpose: dict[str, dict[str, Any]] = {}
     for call in own:
         p = by_purpose.setdefault(call.purpose, {"calls": 0, "cost_usd": 0.0, "prompt_tokens": 0,
-                                                 "completion_tokens": 0, "errors": 0})
+                                                 "completion_tokens": 0, "errors": 0, "unpriced_calls": 0})
         p["calls"] += 1
         p["cost_usd"] += call.cost_usd
+        p["unpriced_calls"] += not call.priced
         p["prompt_tokens"] += call.prompt_tokens
         p["completion_tokens"] += call.completion_tokens
         p["errors"] += call.status != "ok"
     children = store.children_of(agent.id)
     own_code = has_own_code(agent)
-    summaries = [run_summary(r) for r in runs]
+    unpriced_by_run: dict[str, int] = {}
+    for call in calls:
+        if not call.priced and call.task_run_id:
+            unpriced_by_run[call.task_run_id] = unpriced_by_run.get(call.task_run_id, 0) + 1
+    summaries = [run_summary(r, unpriced_by_run.get(r.id, 0)) for r in runs]
     mark_cut_short(store, summaries)
     return {
         "id": agent.id, "campaign_id": agent.campaign_id, "parent_id": agent.parent_id,
@@ -237,6 +246,8 @@ def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
         "calls_outside_runs": [call_summary(c) for c in calls if c.task_run_id is None],
         "cost": {"total_usd": sum(c.cost_usd for c in calls), "calls": len(calls),
                  "campaign_usd": sum(c.cost_usd for c in own), "campaign_calls": len(own),
+                 "unpriced_calls": sum(not c.priced for c in calls),
+                 "campaign_unpriced_calls": sum(not c.priced for c in own),
                  "by_purpose": by_purpose, "elsewhere_by_kind": elsewhere,
                  "scripted": any(c.scripted for c in calls)},
         "llm_calls": [call_summary(c) for c in calls],

@@ -122,7 +122,15 @@ def _recomputed(store: ArchiveStore, campaign_id: str) -> list[GenerationPoint]:
     return points
 
 
-def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
+def spend_label(unpriced_calls: int, total_usd: float) -> str:
+    """The spend axis' name: an unpriced model's calls are in no dollar figure, and it says so."""
+    if not unpriced_calls:
+        return "spent (USD)"
+    return "spent: unpriced model" if not total_usd else "spent (USD, priced calls only;\nsome calls unpriced)"
+
+
+def plot_series(points: list[GenerationPoint], out: Path, title: str, *, unpriced_calls: int = 0) -> Path:
+    """`unpriced_calls`: the campaign's calls that had no known price (the spend panel says so)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers; must precede pyplot
@@ -155,7 +163,7 @@ def plot_series(points: list[GenerationPoint], out: Path, title: str) -> Path:
     ax.grid(alpha=0.3)
     ax = axes[2]
     ax.plot(gens, [p.spent_usd for p in points], "-o", ms=3, color="tab:red")
-    ax.set_ylabel("spent (USD)")
+    ax.set_ylabel(spend_label(unpriced_calls, points[-1].spent_usd if points else 0.0))
     ax.set_xlabel("generation")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # generations are whole numbers (axes share x)
     ax.grid(alpha=0.3)

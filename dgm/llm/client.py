@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from dgm.errors import BudgetExceeded
 from dgm.llm import model_names, scripted
 from dgm.llm.litellm_loader import load_litellm
+from dgm.llm.roles import RoleModel
 
 if TYPE_CHECKING:
     from dgm.archive.store import ArchiveStore
@@ -52,6 +53,8 @@ class CallContext:
     """Only ever handed to scripted models (the `scripted:gold` self-check)."""
     task_difficulty: int | None = None
     replay: "Replayer | None" = None
+    role: RoleModel | None = None
+    """How to reach `model` (endpoint, key variable, price, limits, params); None: litellm's defaults."""
 
     def __post_init__(self):
         # Checked here, before any call: a provider's answer that cannot be
@@ -201,6 +204,33 @@ class Replayer:
             return response
 
 
+NO_KEY = "no-key"
+"""Sent as the key to a role's own `api_base` when it names no key variable and the provider's is not set."""
+
+
+def call_cost(litellm, response, body: dict, role: RoleModel | None) -> float | None:
+    """USD of a finished call: by the role's pricing, else by litellm's table; None
+    when neither prices the model (recorded as unpriced, never as a free $0)."""
+    if role is not None and role.pricing is not None:
+        usage = body.get("usage") or {}
+        return role.pricing.cost_usd(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    try:
+        return float(litellm.completion_cost(completion_response=response) or 0.0)
+    except Exception:  # noqa: BLE001 - litellm raises when the model is not in its table
+        return None
+
+
+def has_price(role: RoleModel) -> bool:
+    """Whether the role's calls will be priced: its own pricing, a scripted model's, or litellm's table."""
+    if role.pricing is not None or model_names.is_scripted(role.name):
+        return True
+    try:
+        load_litellm().cost_per_token(model=role.name, prompt_tokens=1, completion_tokens=1)
+    except Exception:  # noqa: BLE001 - not in litellm's table
+        return False
+    return True
+
+
 RETRYABLE_NAMES = ("RateLimitError", "InternalServerError", "ServiceUnavailableError",
                    "APIConnectionError", "Timeout", "APIError")
 # The request itself is wrong (unknown model, bad key, too long a prompt): retrying
@@ -227,20 +257,27 @@ class LLMClient:
         self.budgets = budgets if budgets is not None else {}
         self._seq_lock = threading.Lock()
 
-    def _price(self, litellm, model: str, messages: list[dict], params: dict) -> CallPrice | None:
-        """The most this call can cost, from litellm's price table; None when the model has no price."""
+    def _price(self, litellm, model: str, messages: list[dict], params: dict,
+               role: RoleModel | None = None) -> CallPrice | None:
+        """The most this call can cost, from the role's pricing or litellm's price table; None when
+        the model has no price."""
         prompt_tokens = scripted.approx_prompt_tokens(messages)
         if not model_names.is_scripted(model):
             try:
                 prompt_tokens = litellm.token_counter(model=model, messages=messages)
             except Exception:  # noqa: BLE001 - unknown tokenizer: the rough count will do
                 pass
-        try:
-            prompt_usd, _ = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens, completion_tokens=0)
-            _, thousand_usd = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens,
-                                                     completion_tokens=1000)
-        except Exception:  # noqa: BLE001 - unpriced model: it is recorded at $0, nothing to reserve
-            return None
+        if role is not None and role.pricing is not None:
+            prompt_usd = role.pricing.cost_usd(prompt_tokens, 0)
+            thousand_usd = role.pricing.cost_usd(0, 1000)
+        else:
+            try:
+                prompt_usd, _ = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens,
+                                                       completion_tokens=0)
+                _, thousand_usd = litellm.cost_per_token(model=model, prompt_tokens=prompt_tokens,
+                                                         completion_tokens=1000)
+            except Exception:  # noqa: BLE001 - unpriced model: recorded as unpriced, nothing to reserve
+                return None
         try:
             model_limit = litellm.get_model_info(model).get("max_output_tokens")
         except Exception:  # noqa: BLE001 - not in the map
@@ -254,6 +291,35 @@ class LLMClient:
         return CallPrice(prompt_usd=float(prompt_usd), usd_per_output_token=float(thousand_usd) / 1000 * choices,
                          wanted_tokens=min(limits) if limits else DEFAULT_OUTPUT_TOKENS,
                          limit_known=bool(limits) and (asked is None or type(asked) is int))
+
+    def _routed(self, ctx: CallContext, params: dict) -> tuple[dict, dict, float]:
+        """(params to send, litellm's routing arguments, timeout) for the call's role: its
+        endpoint and key (read now, on the head), its extra parameters over the caller's (the
+        campaign's settings win over an agent's), and its output cap as max_tokens."""
+        extra: dict[str, Any] = {}
+        role = ctx.role
+        if role is None:
+            return params, extra, self.timeout_s
+        if role.api_base is not None:
+            extra["api_base"] = role.api_base
+        try:
+            key = role.api_key()
+        except KeyError as exc:
+            raise UpstreamError(f"{exc.args[0]} is not set on the host: the key of the {ctx.purpose} model "
+                                f"{ctx.model} (api_key_env)") from None
+        if key is not None:
+            extra["api_key"] = key
+        elif role.api_base is not None and not model_names.is_scripted(ctx.model) and \
+                load_litellm().validate_environment(model_names.litellm_name(ctx.model)).get("missing_keys"):
+            # A server of one's own (llama.cpp, vLLM, Ollama) usually takes no key, but
+            # litellm's OpenAI path refuses to call without one.
+            extra["api_key"] = NO_KEY
+        params = {**params, **role.params}
+        if role.max_output_tokens is not None:
+            asked = params.get("max_tokens")
+            params["max_tokens"] = (min(asked, role.max_output_tokens) if type(asked) is int and asked > 0
+                                    else role.max_output_tokens)
+        return params, extra, role.timeout_s or self.timeout_s
 
     def budget_for(self, campaign_id: str | None) -> Budget | None:
         return self.budgets.get(campaign_id) if campaign_id else None
@@ -279,32 +345,33 @@ class LLMClient:
                 "agent_id": ctx.agent_id, "task_run_id": ctx.task_run_id,
                 "task_difficulty": ctx.task_difficulty,
             }}
+        role = ctx.role
+        wanted, routing, timeout_s = self._routed(ctx, params)
+        extra.update(routing)
         budget = self.budget_for(ctx.campaign_id)
-        price = self._price(litellm, model, messages, params) if budget else None
+        price = self._price(litellm, model, messages, wanted, role) if budget else None
         attempt = 0
         while True:
             ticket, granted = None, None
             if budget:
-                # Unpriced: recorded at $0, so only a cap already reached refuses it.
+                # Unpriced (recorded as such, at no dollar figure): only a cap already reached refuses it.
                 ticket, granted = budget.reserve(price) if price else (budget.acquire(0.0), None)
-            sent = dict(params)
+            sent = dict(wanted)
             if granted is not None and price.usd_per_output_token > 0 and (
-                    granted < price.wanted_tokens or not price.limit_known or "max_tokens" in params):
+                    granted < price.wanted_tokens or not price.limit_known or "max_tokens" in wanted):
                 # What the budget can pay for, never more than the caller asked: a
                 # max_tokens above the model's known limit is not sent on as it is.
                 sent["max_tokens"] = granted
             started = time.monotonic()
             cost = 0.0
             try:
-                response = litellm.completion(model=model, messages=messages, timeout=self.timeout_s,
+                response = litellm.completion(model=model, messages=messages, timeout=timeout_s,
                                               num_retries=0, **sent, **extra)
                 latency = time.monotonic() - started
                 body = response.model_dump()
-                try:
-                    cost = float(litellm.completion_cost(completion_response=response) or 0.0)
-                except Exception:  # noqa: BLE001 - unknown price: record 0 and say so
-                    cost = 0.0
-                    body.setdefault("dgm_warning", "no price known for this model; cost recorded as 0")
+                cost = call_cost(litellm, response, body, role)
+                if cost is None:
+                    body.setdefault("dgm_warning", "no price known for this model: recorded as unpriced")
                 self._record(ctx, messages, params, req_hash, body, cost, latency, "ok", None, is_scripted,
                              sent=sent)
                 return body
@@ -351,6 +418,7 @@ class LLMClient:
                 purpose=ctx.purpose, model=model_label or ctx.model, request_hash=req_hash,
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
-                cost_usd=cost, latency_s=latency, status=status, error=error,
-                artifact_id=artifact, scripted=is_scripted,
+                cost_usd=cost or 0.0, latency_s=latency, status=status, error=error,
+                artifact_id=artifact, scripted=is_scripted, priced=cost is not None,
+                api_base=ctx.role.api_base if ctx.role is not None else None,
             )

@@ -76,10 +76,9 @@ def check_config(config: CampaignConfig) -> tuple[Benchmark, StagePlan]:
     """The checks that need neither the archive nor Docker: models, benchmark, task ids."""
     from dgm.bench.registry import load_benchmark
     from dgm.evolution.staging import build_plan
-    from dgm.runs.checks import check_model
+    from dgm.runs.checks import check_roles
 
-    check_model(config.model)
-    check_model(config.diagnosis_model)
+    check_roles(config.roles, budget_usd=config.budget_usd, allow_unpriced=config.allow_unpriced)
     bench = load_benchmark(config.benchmark, **config.benchmark_options)
     return bench, build_plan(config, bench)
 
@@ -149,7 +148,7 @@ def start_campaign(config: CampaignConfig, open_store: Callable[[], ArchiveStore
 
 def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float | None = None,
                     generations: int | None = None, max_hours: float | None = None, workers: int | None = None,
-                    hooks: CampaignHooks | None = None) -> CampaignResult:
+                    hooks: CampaignHooks | None = None, allow_unpriced: bool = False) -> CampaignResult:
     """`dgm resume`: the campaign goes on from what it committed, with the
     options given; nothing is changed until every check has passed."""
     from dgm.config import validate_config
@@ -161,7 +160,7 @@ def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float
                          + (f"; {INSTEAD[campaign.kind]}" if campaign.kind in INSTEAD else ""))
     refuse_if_running(campaign)
     given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
-                               "workers": workers}.items() if v is not None}
+                               "workers": workers, "allow_unpriced": allow_unpriced or None}.items() if v is not None}
     data = {**(campaign.config or {}), **given}
     if isinstance(data.get("name"), str) and not data["name"].strip():
         data["name"] = campaign.name  # recorded before blank names were refused: it ran under a generated one
@@ -226,7 +225,9 @@ def campaign_runner(store: ArchiveStore, config: CampaignConfig, campaign: Campa
     from dgm.runs.stack import run_stack, spend_cap
     from dgm.sandbox.docker import drain_removals
 
-    settings = EvalSettings(model=config.model, time_limit_s=config.time_limit_s, limits=config.sandbox)
+    roles = config.roles
+    settings = EvalSettings(model=roles.task.name, time_limit_s=config.time_limit_s, limits=config.sandbox,
+                            role=roles.task)
     budgets = {campaign.id: spend_cap(store, campaign.id, config.budget_usd)}
     try:
         with run_stack(store, docker_client, benchmark, settings, budgets=budgets, workers=config.workers) as stack:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dgm.bench.evaluate import EvalSettings
     from dgm.bench.base import Benchmark
     from dgm.bench.task import Task
+    from dgm.llm.roles import RoleModel
 
 OnDone = Callable[["Task", "TaskRun"], None]
 
@@ -91,8 +92,12 @@ def evaluate_tasks(store: ArchiveStore, docker_client: docker.DockerClient, benc
 
 def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, agent_dir: Path | None,
              benchmark: str, benchmark_options: dict, task_ids: list[str] | None, model: str, workers: int,
-             time_limit_s: float, budget_usd: float | None, hooks: EvalHooks | None = None) -> EvalRun:
+             time_limit_s: float, budget_usd: float | None, hooks: EvalHooks | None = None,
+             role: RoleModel | None = None, allow_unpriced: bool = False) -> EvalRun:
     """Check the inputs, prepare the images, record the agent, run the tasks.
+
+    `role`: how to reach `model` (endpoint, key variable, price, limits, params;
+    its model is `model`); `allow_unpriced`: a budget may run on an unpriced model.
 
     `open_store(create)` opens the archive (an archived agent needs one that
     exists). Raises EvaluationStopped (budget spent), KeyboardInterrupt, or
@@ -103,7 +108,8 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
     from dgm.bench.registry import load_benchmark
     from dgm.liveness import heartbeat
     from dgm.llm.litellm_loader import start_loading_litellm
-    from dgm.runs.checks import check_model
+    from dgm.llm.roles import RoleModel
+    from dgm.runs.checks import check_role
     from dgm.sandbox.docker import docker_client, remove_orphans
 
     hooks = hooks or EvalHooks()
@@ -113,7 +119,10 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
     if task_ids == []:
         raise UsageError("--tasks names no task id (leave it out to run them all)")
     selected = bench.select(task_ids)
-    check_model(model)
+    role = role or RoleModel(model=model)
+    if role.name != model:
+        raise ValueError(f"the role's model {role.name} is not the evaluation's {model}")
+    check_role(role, budget_usd=budget_usd, allow_unpriced=allow_unpriced)
     hooks.on_inputs_checked()
     client = docker_client()  # before the archive is opened: without an engine, no archive is made
     # An archived agent is looked up in an archive that exists; seed or a directory may start one.
@@ -151,7 +160,8 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
     campaign = store.create_campaign(
         name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
         config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],
-                "time_limit_s": time_limit_s, "workers": workers, "agent": agent or str(agent_dir)},
+                "time_limit_s": time_limit_s, "workers": workers, "agent": agent or str(agent_dir),
+                "models": {"task": role.model_dump(mode="json")}, "allow_unpriced": allow_unpriced},
         budget_usd=budget_usd,
     )
     if archived is not None:
@@ -162,7 +172,7 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
     run = EvalRun(store=store, campaign=campaign, agent=the_agent, label=label, tasks=selected, model=model,
                   workers=workers, benchmark=benchmark)
     hooks.on_start(run)
-    settings = EvalSettings(model=model, time_limit_s=time_limit_s)
+    settings = EvalSettings(model=model, time_limit_s=time_limit_s, role=role)
     try:
         with heartbeat(store, campaign.id):
             run.runs = evaluate_tasks(store, client, bench, the_agent, selected, campaign_id=campaign.id,

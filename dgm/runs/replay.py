@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from dgm.archive.store import ArchiveStore
     from dgm.bench.base import Benchmark
     from dgm.bench.task import Task
+    from dgm.llm.roles import RoleModel
 
 
 def replay_on_task(store: ArchiveStore, bench: Benchmark, agent: Agent, task: Task, *, mode: str,
                    source: TaskRun | None = None, model: str | None = None, time_limit_s: float = 900.0,
-                   on_start: Callable[[], None] | None = None) -> ReplayReport:
+                   on_start: Callable[[], None] | None = None, role: RoleModel | None = None) -> ReplayReport:
     """`replay` on the Docker engine, once the task's image is there and
     sandboxes a crashed run left are gone; `on_start` just before it runs."""
     from dgm.sandbox.docker import docker_client, ensure_image, remove_orphans
@@ -32,13 +33,15 @@ def replay_on_task(store: ArchiveStore, bench: Benchmark, agent: Agent, task: Ta
     remove_orphans(client)
     if on_start is not None:
         on_start()
-    return replay(store, client, bench, agent, task, mode=mode, source=source, model=model, time_limit_s=time_limit_s)
+    return replay(store, client, bench, agent, task, mode=mode, source=source, model=model, time_limit_s=time_limit_s,
+                  role=role)
 
 
 def replay(store: ArchiveStore, docker_client: docker.DockerClient, bench: Benchmark, agent: Agent, task: Task, *,
            mode: str, source: TaskRun | None = None, model: str | None = None,
-           time_limit_s: float = 900.0) -> ReplayReport:
-    """Run `agent` on `task` once more, record it in a new 'replay' campaign, and compare."""
+           time_limit_s: float = 900.0, role: RoleModel | None = None) -> ReplayReport:
+    """Run `agent` on `task` once more, record it in a new 'replay' campaign, and compare.
+    `role` (live only): how to reach the model (endpoint, key variable, price, limits, params)."""
     from dgm.bench.evaluate import EvalSettings
     from dgm.liveness import heartbeat
     from dgm.llm.client import Replayer
@@ -50,6 +53,8 @@ def replay(store: ArchiveStore, docker_client: docker.DockerClient, bench: Bench
     if mode == "recorded":
         # The request hash includes the model name, so the replay must present the recorded one.
         model = source.model
+    elif role is not None:
+        model = role.name
     elif model is None:
         if source is None:
             raise UsageError("--live needs --model when the agent has no earlier run on this task")
@@ -59,12 +64,14 @@ def replay(store: ArchiveStore, docker_client: docker.DockerClient, bench: Bench
         name=f"replay-{agent.id}-{task.instance_id}-{mode}-{stamp}-{os.getpid()}-{os.urandom(2).hex()}",
         kind="replay",
         config={"mode": mode, "agent": agent.id, "task": task.instance_id, "benchmark": bench.name,
-                "model": model, "source_run": source.id if source else None, "time_limit_s": time_limit_s},
+                "model": model, "source_run": source.id if source else None, "time_limit_s": time_limit_s,
+                **({"models": {"task": role.model_dump(mode="json")}} if role is not None and mode == "live" else {})},
     )
     replayer = Replayer(recording.steps) if recording else None
     try:
         with heartbeat(store, campaign.id), run_stack(store, docker_client, bench,
-                                                      EvalSettings(model=model, time_limit_s=time_limit_s)) as stack:
+                                                      EvalSettings(model=model, time_limit_s=time_limit_s,
+                                                                   role=role if mode == "live" else None)) as stack:
             run = stack.evaluator.run_task(agent, task, campaign_id=campaign.id, stage=f"{mode}-{campaign.id}",
                                            kind="replay", replay=replayer)
     except BaseException as exc:

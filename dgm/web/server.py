@@ -62,10 +62,11 @@ class ExplorerApi:
         overview = self.store.campaign_overview()
         best_ids = self.store.best_agents()
         counts = self.store.score_counts(agent_ids=list(best_ids.values())) if best_ids else {}
+        unpriced = self.store.unpriced_calls("campaign_id")
         out = []
         for c in self.store.list_campaigns():
             row = {"id": c.id, "name": c.name, "kind": c.kind, "status": shown_status(c), "spent_usd": c.spent_usd,
-                   "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
+                   "unpriced_calls": unpriced.get(c.id, 0), "budget_usd": c.budget_usd, "created_at": c.created_at.isoformat(),
                    **overview.get(c.id, {"agents": 0, "admitted": 0, "best_score": None})}
             resolved, n = counts.get(best_ids.get(c.id), {}).get("score", (0, 0))
             row["best_label"] = score_label(row["best_score"], resolved, n)  # with its interval and n
@@ -109,6 +110,8 @@ class ExplorerApi:
             "campaign": {"id": campaign.id, "name": campaign.name, "kind": campaign.kind, "status": campaign.status,
                          "spent_usd": campaign.spent_usd, "budget_usd": campaign.budget_usd,
                          "spend_by_role": self.store.spend_by_purpose(campaign.id), "model": model,
+                         "unpriced_calls": self.store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(
+                             campaign.id, 0),
                          "scripted": isinstance(model, str) and is_scripted(model)},
             "version": version,
             "ids": [r.id for r in rows],
@@ -131,7 +134,8 @@ class ExplorerApi:
         from dgm.lineage.plot import generation_series
 
         points, source = generation_series(self.store, campaign.id)
-        return {"source": source, "points": [p.as_dict() for p in points]}
+        unpriced = self.store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
+        return {"source": source, "points": [p.as_dict() for p in points], "unpriced_calls": unpriced}
 
     # -- agents ----------------------------------------------------------------
 

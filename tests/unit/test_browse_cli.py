@@ -278,7 +278,7 @@ def test_an_agents_later_evaluations_are_kept_apart_from_its_campaigns_figures(a
         assert set(rows[child.id]["stages"]) == {"small", "medium"}, extra
     d = json.loads(run_dgm(["show", child.id, "--json"], root).stdout)["cost"]
     assert d["campaign_usd"] == pytest.approx(own_cost) and d["total_usd"] == pytest.approx(own_cost + 0.5)
-    assert d["elsewhere_by_kind"] == {"eval": {"calls": 1, "cost_usd": pytest.approx(0.5)}}
+    assert d["elsewhere_by_kind"] == {"eval": {"calls": 1, "cost_usd": pytest.approx(0.5), "unpriced_calls": 0}}
     failed = store.start_task_run(later.id, child.id, "task", "dgm-mini", "t-10", "eval", "scripted:gold")
     store.finish_task_run(failed.id, status="error", error="could not take the diff: .git is gone\nusage: git diff")
     text = " ".join(run_dgm(["show", child.id, "--no-diff"], root).stdout.replace("│", " ").split())  # unwrapped

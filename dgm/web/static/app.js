@@ -36,19 +36,23 @@
   const esc = (s) => String(s ?? "").replace(UNSAFE, shownEscape)
     .replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
   const fmt = (s) => (s === null || s === undefined ? "–" : Number(s).toFixed(3));
-  const money = (x) => "$" + Number(x || 0).toFixed(4);
+  // A cost whose calls had no known price is "unpriced", never "$0.0000" (which reads as free).
+  const money = (x, unpriced = 0) => {
+    const figure = "$" + Number(x || 0).toFixed(4);
+    return unpriced ? (Number(x || 0) ? figure + " + unpriced" : "unpriced") : figure;
+  };
   // A campaign's spend split by role (llm_calls.purpose), in the CLI's words and order.
   const ROLE_NAMES = { task: "task runs", diagnose: "diagnosis", self_modify: "self-modification" };
   function spendByRole(byRole) {
     const order = ["task", "diagnose", "self_modify", ...Object.keys(byRole || {}).filter((p) => !(p in ROLE_NAMES)).sort()];
-    const parts = order.filter((p) => byRole && byRole[p]).map((p) => `${esc(ROLE_NAMES[p] || p)} ${money(byRole[p].cost_usd)}`);
+    const parts = order.filter((p) => byRole && byRole[p]).map((p) => `${esc(ROLE_NAMES[p] || p)} ${money(byRole[p].cost_usd, byRole[p].unpriced_calls)}`);
     return parts.length ? parts.join(" · ") : "no LLM calls yet";
   }
   // What later evaluations and replays of an agent (other campaigns) cost, apart from its own campaign's spend.
   function laterCost(cost) {
     const later = Object.entries(cost.elsewhere_by_kind || {});
     if (!later.length) return "";
-    return "; later " + later.map(([k, v]) => `${esc(k)} ${money(v.cost_usd)}`).join(", ") + `; ${money(cost.total_usd)} in all`;
+    return "; later " + later.map(([k, v]) => `${esc(k)} ${money(v.cost_usd, v.unpriced_calls)}`).join(", ") + `; ${money(cost.total_usd, cost.unpriced_calls)} in all`;
   }
 
   // Same ramp as dgm.lineage.graph.score_rgb: red (0) -> amber (0.5) -> green (1).
@@ -375,7 +379,7 @@
     if (state.g.ids[state.selected] !== id) return; // a newer click won
     const stages = Object.entries(d.stages).map(([s, v]) => `${esc(s)}: ${v.resolved}/${v.finished} (${esc(v.label)})${v.unfinished ? ` (${v.unfinished} unfinished)` : ""}`).join(", ") || "–";
     const purposes = Object.entries(d.cost.by_purpose).map(([p, v]) =>
-      `<tr><td>${esc(p)}</td><td>${v.calls}</td><td>${v.prompt_tokens + v.completion_tokens}</td><td>${money(v.cost_usd)}</td><td>${v.errors}</td></tr>`).join("");
+      `<tr><td>${esc(p)}</td><td>${v.calls}</td><td>${v.prompt_tokens + v.completion_tokens}</td><td>${money(v.cost_usd, v.unpriced_calls)}</td><td>${v.errors}</td></tr>`).join("");
     let html = `<h2 data-testid="agent-id">${esc(d.id)}</h2><table class="kv">
       <tr><td>status</td><td>${esc(d.status)}${d.rejection_reason ? " — " + esc(d.rejection_reason) : ""} (${esc(d.origin)})</td></tr>
       <tr><td>score</td><td data-testid="agent-score">${scoreBadge(d.score, d.score_label)} held-out ${esc(d.heldout_label)} · stages ${stages}</td></tr>
@@ -383,7 +387,7 @@
       <tr><td>parent</td><td>${d.parent_id ? `<button class="link" data-agent="${esc(d.parent_id)}">${esc(d.parent_id)}</button>` : "– (root)"}</td></tr>
       <tr><td>children</td><td>${d.children.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ") || "–"}${d.children.length > 20 ? " …" : ""}</td></tr>
       <tr><td>commit</td><td>${d.commit ? `<code>${esc(d.commit.slice(0, 12))}</code>` : '<span class="hint">none: rejected before its code was committed</span>'}</td></tr>
-      <tr><td>cost</td><td data-testid="agent-cost">${money(d.cost.campaign_usd)} in ${d.cost.campaign_calls} LLM call${d.cost.campaign_calls === 1 ? "" : "s"} in its campaign${laterCost(d.cost)}${d.cost.scripted ? " (scripted models)" : ""}</td></tr>
+      <tr><td>cost</td><td data-testid="agent-cost">${money(d.cost.campaign_usd, d.cost.campaign_unpriced_calls)} in ${d.cost.campaign_calls} LLM call${d.cost.campaign_calls === 1 ? "" : "s"} in its campaign${laterCost(d.cost)}${d.cost.scripted ? " (scripted models)" : ""}</td></tr>
       </table>`;
     if (d.diagnosis_target) html += `<h3>Diagnosis target</h3><pre class="wrap">${esc(JSON.stringify(d.diagnosis_target, null, 2))}</pre>`;
     if (d.proposal) html += `<h3>Proposal</h3><pre class="wrap" data-testid="proposal">${esc(typeof d.proposal === "string" ? d.proposal : JSON.stringify(d.proposal, null, 2))}</pre>`;
@@ -393,12 +397,12 @@
       `<p class="hint" data-testid="diff">root agent: ${d.files.length} files, no parent to diff against</p>`);
     html += `<div id="heat-slot"><p class="hint">loading heat map…</p></div>`;
     html += `<h3>Task runs (${d.task_runs.length})</h3><table class="grid" data-testid="task-runs"><tr><th>task</th><th>stage</th><th>status</th><th>F2P</th><th>P2P</th><th>s</th><th>cost</th></tr>` +
-      d.task_runs.map((r) => `<tr class="clickable" data-run="${esc(r.id)}"><td>${esc(r.task_id)}</td><td>${esc(r.stage)}</td><td class="st-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.f2p || "–")}</td><td>${esc(r.p2p || "–")}</td><td>${(r.duration_s || 0).toFixed(1)}</td><td>${money(r.cost_usd)}</td></tr>`).join("") + "</table>";
+      d.task_runs.map((r) => `<tr class="clickable" data-run="${esc(r.id)}"><td>${esc(r.task_id)}</td><td>${esc(r.stage)}</td><td class="st-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.f2p || "–")}</td><td>${esc(r.p2p || "–")}</td><td>${(r.duration_s || 0).toFixed(1)}</td><td>${money(r.cost_usd, r.unpriced_calls)}</td></tr>`).join("") + "</table>";
     html += `<div id="run-slot"></div>`;
     html += `<h3>LLM calls and cost</h3><table class="grid"><tr><th>purpose</th><th>calls</th><th>tokens</th><th>cost</th><th>errors</th></tr>${purposes || '<tr><td colspan="5">none</td></tr>'}</table>`;
     if (d.calls_outside_runs && d.calls_outside_runs.length) {
       html += `<b>Calls outside task runs</b> (diagnosis, proposals)<table class="grid" data-testid="agent-calls"><tr><th>#</th><th>purpose</th><th>model</th><th>status</th><th>tokens</th><th>cost</th></tr>` +
-        d.calls_outside_runs.map((c) => `<tr class="clickable" data-agent-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.purpose)}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${money(c.cost_usd)}</td></tr>`).join("") +
+        d.calls_outside_runs.map((c) => `<tr class="clickable" data-agent-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.purpose)}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${money(c.cost_usd, c.priced === false ? 1 : 0)}</td></tr>`).join("") +
         `</table><div id="agent-call-slot"></div>`;
     }
     pane.innerHTML = html;
@@ -450,7 +454,7 @@
     if (r.agent_log_tail) html += `<details data-testid="agent-log"${r.kind === "sanity" ? " open" : ""}><summary><b>${r.kind === "sanity" ? "Checks' output" : "Agent's own output"}</b> (its end; all of it: <code>dgm show-run ${esc(r.id)} --agent-log</code>)</summary><pre>${esc(r.agent_log_tail)}</pre></details>`;
     if (r.eval_log_tail) html += `<details data-testid="eval-log"><summary><b>Test log</b> (its end; all of it: <code>dgm show-run ${esc(r.id)} --eval-log</code>)</summary><pre>${esc(r.eval_log_tail)}</pre></details>`;
     html += `<b>LLM calls</b><table class="grid"><tr><th>#</th><th>model</th><th>status</th><th>tokens</th><th>s</th><th>cost</th></tr>` +
-      r.llm_calls.map((c) => `<tr class="clickable" data-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${c.latency_s.toFixed(2)}</td><td>${money(c.cost_usd)}</td></tr>`).join("") + "</table><div id=\"call-slot\"></div>";
+      r.llm_calls.map((c) => `<tr class="clickable" data-call="${esc(c.id)}"><td>${c.seq}</td><td>${esc(c.model)}</td><td>${esc(c.status)}</td><td>${c.prompt_tokens + c.completion_tokens}</td><td>${c.latency_s.toFixed(2)}</td><td>${money(c.cost_usd, c.priced === false ? 1 : 0)}</td></tr>`).join("") + "</table><div id=\"call-slot\"></div>";
     slot.innerHTML = html;
     slot.querySelectorAll("[data-call]").forEach((tr) => {
       tr.onclick = async () => {
@@ -471,7 +475,7 @@
       <tr><td>score</td><td>${scoreBadge(d.score, d.score_label)}</td></tr><tr><td>held-out</td><td>${esc(d.heldout_label)}</td></tr>
       <tr><td>generation</td><td>${d.generation}</td></tr><tr><td>status</td><td>${esc(d.status)}</td></tr>
       <tr><td>stages</td><td>${Object.entries(d.stages).map(([s, v]) => `${esc(s)} ${v.resolved}/${v.finished} (${esc(v.label)})`).join(", ") || "–"}</td></tr>
-      <tr><td>task runs</td><td>${d.task_runs.length}</td></tr><tr><td>cost</td><td>${money(d.cost.campaign_usd)}${laterCost(d.cost)}</td></tr></table>
+      <tr><td>task runs</td><td>${d.task_runs.length}</td></tr><tr><td>cost</td><td>${money(d.cost.campaign_usd, d.cost.campaign_unpriced_calls)}${laterCost(d.cost)}</td></tr></table>
       ${d.proposal ? `<pre class="wrap">${esc(JSON.stringify(d.proposal, null, 2).slice(0, 3000))}</pre>` : ""}</div>`;
     pane.innerHTML = `<div class="cols" data-testid="compare-cols">${col(da)}${col(db)}</div>
       <div id="cmp-heat"></div><h3>Code diff ${esc(a.slice(0, 8))} → ${esc(b.slice(0, 8))}</h3>${diffHtml(diff.diff)}`;
@@ -485,7 +489,7 @@
     info.textContent = "loading…";
     const s = await getJSON(`/api/campaigns/${encodeURIComponent(state.campaign)}/series`);
     drawChart(s.points);
-    info.textContent = s.points.length ? `${s.points.length} generation(s), ${s.source}${s.points.at(-1).partial ? `, generation ${s.points.at(-1).generation} cut short` : ""}; last: best ${s.points.at(-1).best_label}, spent ${money(s.points.at(-1).spent_usd)}` : "no data";
+    info.textContent = s.points.length ? `${s.points.length} generation(s), ${s.source}${s.points.at(-1).partial ? `, generation ${s.points.at(-1).generation} cut short` : ""}; last: best ${s.points.at(-1).best_label}, spent ${money(s.points.at(-1).spent_usd, s.unpriced_calls)}` : "no data";
   }
   function drawChart(points) {
     const c = $("#chart"), g = c.getContext("2d");
