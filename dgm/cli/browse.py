@@ -282,10 +282,10 @@ def show_cmd(
     cost = d["cost"]
     from dgm.cli.dashboard import ROLE_NAMES
 
-    purposes = ", ".join(f"{ROLE_NAMES.get(p, p)} {money(v['cost_usd'])} ({_n(v['calls'], 'call')})"
-                         for p, v in cost["by_purpose"].items())
-    line = f"${cost['campaign_usd']:.4f} in {_n(cost['campaign_calls'], 'LLM call')} in campaign {d['campaign_id']}" \
-        + (f": {purposes}" if purposes else "")
+    purposes = ", ".join(f"{ROLE_NAMES.get(p, p)} {usd_text(v['cost_usd'], v['unpriced_calls'], dollar=True)} "
+                         f"({_n(v['calls'], 'call')})" for p, v in cost["by_purpose"].items())
+    line = f"{usd_text(cost['campaign_usd'], cost['campaign_unpriced_calls'], dollar=True)} in " \
+        f"{_n(cost['campaign_calls'], 'LLM call')} in campaign {d['campaign_id']}" + (f": {purposes}" if purposes else "")
     if cost["elsewhere_by_kind"]:
         later = ", ".join(f"{k} {usd_text(v['cost_usd'], v['unpriced_calls'], dollar=True)} ({_n(v['calls'], 'call')})"
                           for k, v in sorted(cost["elsewhere_by_kind"].items()))
