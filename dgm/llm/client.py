@@ -33,9 +33,11 @@ class UpstreamError(Exception):
     nothing about the request. Otherwise the request itself was refused.
     """
 
-    def __init__(self, message: str, *, outage: bool = False):
+    def __init__(self, message: str, *, outage: bool = False, context_overflow: bool = False):
         super().__init__(message)
         self.outage = outage
+        self.context_overflow = context_overflow
+        """The prompt did not fit the model's context window (`is_context_overflow`)."""
 
 
 @dataclass
@@ -52,6 +54,10 @@ class CallContext:
     """Only ever handed to scripted models (the `scripted:gold` self-check)."""
     task_difficulty: int | None = None
     replay: "Replayer | None" = None
+    deadline: float | None = None
+    """time.monotonic() at which the run this call is for is over: no call is
+    started after it, and one in flight is not waited on past it (a
+    one-request-at-a-time local server must not be held by a dead run)."""
 
     def __post_init__(self):
         # Checked here, before any call: a provider's answer that cannot be
@@ -89,6 +95,10 @@ def request_hash(model: str, messages: list[dict], params: dict) -> str:
 LEAST_OUTPUT_TOKENS = 256
 # Output limit assumed for a model whose own limit litellm does not know.
 DEFAULT_OUTPUT_TOKENS = 8192
+# The max_tokens every call carries unless the caller (or the client's
+# `max_output_tokens`) asks for less: a local model told no limit ran on for
+# 1,800 tokens (two minutes) on a one-request-at-a-time server.
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
 @dataclass
@@ -206,17 +216,66 @@ FINAL_NAMES = ("BadRequestError", "AuthenticationError", "PermissionDeniedError"
                "UnsupportedParamsError", "InvalidRequestError")
 
 
+# HTTP statuses that say the request itself is wrong, and ones worth another try.
+FINAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+
+# How servers word "the prompt does not fit the context window" (HTTP 400):
+# litellm maps only some of them to ContextWindowExceededError.
+CONTEXT_OVERFLOW_WORDINGS = (
+    "exceeds the available context size",  # llama.cpp's server (exceed_context_size_error)
+    "exceed context window",  # llama-cpp-python: "Requested tokens (N) exceed context window of M"
+    "maximum context length",  # vLLM, OpenAI's message
+    "context_length_exceeded",  # OpenAI's error code
+    "exceeds the context length",  # Ollama: "the input length exceeds the context length"
+    "exceeds context length",  # LM Studio
+    "prompt is too long",  # Anthropic
+    "input is too long",  # Bedrock
+    "context window exceeds limit",
+)
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """Whether the provider refused the call because the prompt (plus the output
+    asked for) does not fit the model's context window."""
+    if any(cls.__name__ == "ContextWindowExceededError" for cls in type(exc).__mro__):
+        return True
+    text = str(exc).lower()
+    return any(wording in text for wording in CONTEXT_OVERFLOW_WORDINGS)
+
+
 def is_retryable(exc: BaseException) -> bool:
+    """Rate limits, server errors, timeouts and lost connections: yes. A request
+    the provider refused (400, 401, 403, 404, a context overflow): no."""
+    if is_context_overflow(exc):
+        return False
     names = [cls.__name__ for cls in type(exc).__mro__]
     if any(name in FINAL_NAMES for name in names):
         return False
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        if status in FINAL_STATUSES:
+            return False
+        if status in RETRYABLE_STATUSES or status >= 500:
+            return True
     return any(name in RETRYABLE_NAMES for name in names)
+
+
+def output_cut(body: dict) -> bool:
+    """Whether some choice of a reply was cut at its output limit."""
+    return any(isinstance(c, dict) and c.get("finish_reason") == "length" for c in body.get("choices") or [])
 
 
 class LLMClient:
     def __init__(self, store: ArchiveStore, *, max_retries: int | None = None, backoff_s: float | None = None,
-                 timeout_s: float = 300.0, budgets: dict[str, Budget] | None = None):
+                 timeout_s: float = 300.0, budgets: dict[str, Budget] | None = None,
+                 max_output_tokens: int | None = None):
+        """`max_output_tokens`: the max_tokens every call carries (lowered to what a
+        caller asks, and to the model's own limit when litellm knows it);
+        DGM_LLM_MAX_OUTPUT_TOKENS, else DEFAULT_MAX_OUTPUT_TOKENS."""
         self.store = store
+        self.max_output_tokens = max_output_tokens or int(os.environ.get("DGM_LLM_MAX_OUTPUT_TOKENS")
+                                                          or DEFAULT_MAX_OUTPUT_TOKENS)
         self.max_retries = max_retries if max_retries is not None else int(os.environ.get("DGM_LLM_RETRIES", "4"))
         self.backoff_s = backoff_s if backoff_s is not None else float(os.environ.get("DGM_LLM_BACKOFF_S", "1.0"))
         self.timeout_s = timeout_s
@@ -251,6 +310,29 @@ class LLMClient:
                          wanted_tokens=min(limits) if limits else DEFAULT_OUTPUT_TOKENS,
                          limit_known=bool(limits) and (asked is None or type(asked) is int))
 
+    def output_tokens(self, litellm, model: str, params: dict) -> int:
+        """The max_tokens a call goes out with: the client's cap, lowered to what
+        the caller asked and to the model's own output limit when known."""
+        limits = [self.max_output_tokens]
+        asked = params.get("max_tokens")
+        if type(asked) is int and asked > 0:
+            limits.append(asked)
+        try:
+            model_limit = litellm.get_model_info(model).get("max_output_tokens")
+        except Exception:  # noqa: BLE001 - not in litellm's map (a local model, say)
+            model_limit = None
+        if type(model_limit) is int and model_limit > 0:
+            limits.append(model_limit)
+        return min(limits)
+
+    def _call_timeout(self, ctx: CallContext) -> float | None:
+        """Seconds this attempt may take: the client's timeout, cut to what is left
+        of the run it is for; None when that run is over (the call is not made)."""
+        if ctx.deadline is None:
+            return self.timeout_s
+        left = ctx.deadline - time.monotonic()
+        return min(self.timeout_s, left) if left >= 1.0 else None
+
     def budget_for(self, campaign_id: str | None) -> Budget | None:
         return self.budgets.get(campaign_id) if campaign_id else None
 
@@ -276,23 +358,25 @@ class LLMClient:
                 "task_difficulty": ctx.task_difficulty,
             }}
         budget = self.budget_for(ctx.campaign_id)
-        price = self._price(litellm, model, messages, params) if budget else None
+        # Every call carries a max_tokens; the hash and `params` keep what the caller asked.
+        capped = {**params, "max_tokens": self.output_tokens(litellm, model, params)}
+        price = self._price(litellm, model, messages, capped) if budget else None
         attempt = 0
         while True:
+            timeout = self._call_timeout(ctx)
+            if timeout is None:
+                raise UpstreamError("the run this call was for is over: not sent")
             ticket, granted = None, None
             if budget:
                 # Unpriced: recorded at $0, so only a cap already reached refuses it.
                 ticket, granted = budget.reserve(price) if price else (budget.acquire(0.0), None)
-            sent = dict(params)
-            if granted is not None and price.usd_per_output_token > 0 and (
-                    granted < price.wanted_tokens or not price.limit_known or "max_tokens" in params):
-                # What the budget can pay for, never more than the caller asked: a
-                # max_tokens above the model's known limit is not sent on as it is.
-                sent["max_tokens"] = granted
+            sent = dict(capped)
+            if granted is not None and granted < sent["max_tokens"]:
+                sent["max_tokens"] = granted  # what the budget can pay for
             started = time.monotonic()
             cost = 0.0
             try:
-                response = litellm.completion(model=model, messages=messages, timeout=self.timeout_s,
+                response = litellm.completion(model=model, messages=messages, timeout=timeout,
                                               num_retries=0, **sent, **extra)
                 latency = time.monotonic() - started
                 body = response.model_dump()
@@ -301,6 +385,10 @@ class LLMClient:
                 except Exception:  # noqa: BLE001 - unknown price: record 0 and say so
                     cost = 0.0
                     body.setdefault("dgm_warning", "no price known for this model; cost recorded as 0")
+                if output_cut(body):
+                    # Recorded with the reply, and the agent reads it: the reply is
+                    # not what the model would have said, it is where it was stopped.
+                    body["dgm_note"] = f"reply cut at the output limit (max_tokens={sent['max_tokens']})"
                 self._record(ctx, messages, params, req_hash, body, cost, latency, "ok", None, is_scripted,
                              sent=sent)
                 return body
@@ -312,7 +400,13 @@ class LLMClient:
                 error = f"{type(exc).__name__}: {str(exc).split('Traceback (most recent call last)')[0].strip()[:500]}"
                 self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted,
                              sent=sent)
+                if is_context_overflow(exc):
+                    # Worded so the diagnosis finds it (dgm.evolution.diagnose.CONTEXT_MARKERS).
+                    raise UpstreamError(f"context length exceeded: {error}", context_overflow=True) from None
                 retryable = is_retryable(exc)
+                if retryable and ctx.deadline is not None and time.monotonic() >= ctx.deadline - 1.0:
+                    # The run ended while this call was in flight: nobody is waiting for a retry.
+                    raise UpstreamError(f"{error} (the run it was for ended meanwhile)") from None
                 if not retryable or attempt >= self.max_retries:
                     raise UpstreamError(error if not retryable else f"{error} (after {attempt + 1} attempts)",
                                         outage=retryable) from None
