@@ -201,7 +201,7 @@ class _SlowServer:
 def test_a_call_whose_run_is_over_is_not_sent_nor_waited_on_past_the_run(store, upstream_env):
     """A run's call is not waited on past the run's end (the client's own timeout
     is 300 s), is not retried once the run is over, and none starts after it."""
-    server = upstream_env(_SlowServer(delay_s=8.0))
+    server = upstream_env(_SlowServer(delay_s=60.0))
     campaign, agent = _seeded(store, "abandoned", "eval")
     client = LLMClient(store, max_retries=3, backoff_s=0.01, timeout_s=300.0)
     try:
@@ -212,7 +212,7 @@ def test_a_call_whose_run_is_over_is_not_sent_nor_waited_on_past_the_run(store, 
             client.complete(ctx, [{"role": "user", "content": "go"}])
         waited = time.monotonic() - started
         assert info.value.outage is False  # the model was not down: the run ended
-        assert waited < 6.0, waited
+        assert waited < 30.0, waited  # 2 s and the first call's set-up, not the 60 s reply or 300 s timeout
         over = CallContext(purpose="task", model=MODEL, campaign_id=campaign.id, agent_id=agent.id,
                            deadline=time.monotonic() - 1.0)
         with pytest.raises(UpstreamError, match="is over: not sent"):
@@ -220,3 +220,41 @@ def test_a_call_whose_run_is_over_is_not_sent_nor_waited_on_past_the_run(store, 
     finally:
         server.close()
     assert server.requests == 1
+
+
+def test_a_recorded_run_bounds_its_calls_by_its_time_limit_and_keeps_a_context_overflow_as_its_error(
+        store, upstream_env, monkeypatch):
+    """RecordedRun grants the agent a token whose calls end with the run (its
+    time limit plus a grace), and a context overflow one of them met becomes
+    the run's error. The sandbox is replaced by an agent that makes one call
+    through the gateway: what is under test is the wiring around it."""
+    import dgm.recorded_run as recorded_run
+    from dgm.recorded_run import CALL_GRACE_S, start_recorded_run
+    from dgm.sandbox.agent_run import AgentRunResult
+
+    server = upstream_env(_FakeOpenAI([(400, {"error": {"message": LLAMA_CPP, "type": "exceed_context_size_error",
+                                                        "code": 400}})]))
+    campaign, agent = _seeded(store, "recorded", "eval")
+    seen = {}
+
+    def agent_in_sandbox(docker_client, *, token, time_limit_s, **_):
+        seen["ctx"] = gateway.context(token)
+        seen["granted_at"] = time.monotonic()
+        seen["reply"] = post(gateway, token, {"messages": [{"role": "user", "content": "x"}]})
+        return AgentRunResult(status="ok", patch="", agent_log="", agent_exit_code=0, agent_duration_s=1.0,
+                              wall_s=1.0)
+
+    monkeypatch.setattr(recorded_run, "run_agent", agent_in_sandbox)
+    run = start_recorded_run(store, campaign_id=campaign.id, agent_id=agent.id, kind="task", benchmark="dgm-mini",
+                             task_id="t1", stage="eval", model=MODEL)
+    ctx = CallContext(purpose="task", model=MODEL, campaign_id=campaign.id, agent_id=agent.id,
+                      task_run_id=run.row.id)
+    try:
+        with Gateway(LLMClient(store, max_retries=2, backoff_s=0.01)) as gateway:
+            result = run.run_agent(None, gateway, ctx, gateway_socket_path_in_container="/x", time_limit_s=60.0)
+    finally:
+        server.close()
+    assert seen["reply"][0] == 400 and seen["reply"][1]["error"]["type"] == "context_length_exceeded"
+    assert seen["ctx"].deadline == pytest.approx(seen["granted_at"] + 60.0 + CALL_GRACE_S, abs=2.0)
+    assert ctx.deadline is None  # the caller's context is not changed
+    assert result.error.startswith("context length exceeded:")
