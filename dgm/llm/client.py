@@ -54,6 +54,9 @@ class CallContext:
     """Only ever handed to scripted models (the `scripted:gold` self-check)."""
     task_difficulty: int | None = None
     replay: "Replayer | None" = None
+    max_output_tokens: int | None = None
+    """The max_tokens this call's model is given (its role's `max_output_tokens`);
+    None: the client's `max_output_tokens`."""
     deadline: float | None = None
     """time.monotonic() at which the run this call is for is over: no call is
     started after it, and one in flight is not waited on past it (a
@@ -310,10 +313,10 @@ class LLMClient:
                          wanted_tokens=min(limits) if limits else DEFAULT_OUTPUT_TOKENS,
                          limit_known=bool(limits) and (asked is None or type(asked) is int))
 
-    def output_tokens(self, litellm, model: str, params: dict) -> int:
-        """The max_tokens a call goes out with: the client's cap, lowered to what
-        the caller asked and to the model's own output limit when known."""
-        limits = [self.max_output_tokens]
+    def output_tokens(self, litellm, model: str, params: dict, cap: int | None = None) -> int:
+        """The max_tokens a call goes out with: `cap` (else the client's), lowered
+        to what the caller asked and to the model's own output limit when known."""
+        limits = [cap or self.max_output_tokens]
         asked = params.get("max_tokens")
         if type(asked) is int and asked > 0:
             limits.append(asked)
@@ -359,7 +362,7 @@ class LLMClient:
             }}
         budget = self.budget_for(ctx.campaign_id)
         # Every call carries a max_tokens; the hash and `params` keep what the caller asked.
-        capped = {**params, "max_tokens": self.output_tokens(litellm, model, params)}
+        capped = {**params, "max_tokens": self.output_tokens(litellm, model, params, ctx.max_output_tokens)}
         price = self._price(litellm, model, messages, capped) if budget else None
         attempt = 0
         while True:

@@ -106,7 +106,7 @@ def test_a_context_overflow_reaches_the_agent_as_a_400_and_points_the_diagnosis_
 
 
 def test_every_call_carries_max_tokens_within_the_client_cap(store, upstream_env):
-    server = upstream_env(_FakeOpenAI([(200, _completion("ok", 10, 2))] * 4))
+    server = upstream_env(_FakeOpenAI([(200, _completion("ok", 10, 2))] * 5))
     campaign, agent = _seeded(store, "capped-output", "eval")
     ctx = CallContext(purpose="diagnose", model=MODEL, campaign_id=campaign.id, agent_id=agent.id)
     try:
@@ -115,12 +115,16 @@ def test_every_call_carries_max_tokens_within_the_client_cap(store, upstream_env
         small.complete(ctx, [{"role": "user", "content": "b"}])
         small.complete(ctx, [{"role": "user", "content": "c"}], max_tokens=100)
         small.complete(ctx, [{"role": "user", "content": "d"}], max_tokens=10**6)
+        # A call's own cap (its role's max_output_tokens) replaces the client's.
+        role = CallContext(purpose="diagnose", model=MODEL, campaign_id=campaign.id, agent_id=agent.id,
+                           max_output_tokens=1000)
+        small.complete(role, [{"role": "user", "content": "e"}])
     finally:
         server.close()
     sent = [r["body"].get("max_tokens", r["body"].get("max_completion_tokens")) for r in server.requests]
-    assert sent == [DEFAULT_MAX_OUTPUT_TOKENS, 256, 100, 256]
+    assert sent == [DEFAULT_MAX_OUTPUT_TOKENS, 256, 100, 256, 1000]
     # What the caller asked stays apart from what went out (the request hash is the caller's).
-    last = store.artifacts.get_json(store.list_llm_calls(campaign_id=campaign.id)[-1].artifact_id)["request"]
+    last = store.artifacts.get_json(store.list_llm_calls(campaign_id=campaign.id)[3].artifact_id)["request"]
     assert last["params"]["max_tokens"] == 10**6 and last["sent_params"]["max_tokens"] == 256
 
 
