@@ -35,8 +35,8 @@ LITELLM_MODEL = f"openai/{MODEL_ALIAS}"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT_WINDOW = 2048
 """Small on purpose: prompt processing is the slow part on a CPU (~60 tokens/s)."""
-MAX_OUTPUT_TOKENS = 256
-"""What dgm asks of it per reply (~15 tokens/s: a capped reply takes seconds, an uncapped one minutes)."""
+MAX_OUTPUT_TOKENS = 128
+"""What dgm asks of it per reply (10-15 tokens/s on 2 cores: a capped reply takes seconds, an uncapped one minutes)."""
 READY_TIMEOUT_S = 120.0
 SETUP_HINT = "run `bash scripts/ensure_local_llm.sh` (the first build of llama-cpp-python takes ~15 min)"
 
@@ -105,6 +105,7 @@ class LocalLLMServer:
                 raise DgmError(f"the local LLM server exited with code {self._proc.returncode} while starting; "
                                f"see {self.log_path}")
             if self.ready():
+                self._warm_up()
                 return self
             time.sleep(0.3)
         self.stop()
@@ -116,6 +117,16 @@ class LocalLLMServer:
                 return resp.status == 200 and any(m.get("id") == MODEL_ALIAS for m in json.load(resp)["data"])
         except (OSError, urllib.error.URLError, ValueError, KeyError):
             return False
+
+    def _warm_up(self) -> None:
+        """One one-token reply: the first request pays for paging the model in
+        (tens of seconds on a busy machine), which must not come out of a run's time."""
+        body = json.dumps({"model": MODEL_ALIAS, "messages": [{"role": "user", "content": "hi"}],
+                           "max_tokens": 1}).encode()
+        request = urllib.request.Request(self.base_url + "/chat/completions", body,
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=READY_TIMEOUT_S) as resp:
+            resp.read()
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
