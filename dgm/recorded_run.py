@@ -68,10 +68,10 @@ class RecordedRun:
                                model=call.model, labels=self.labels, **run_agent_args)
         finally:
             gateway.revoke(token)
-        overflow = gateway.take_context_overflow(token)
+            overflow = gateway.take_context_overflow(token)  # taken even when the run failed: none left behind
         gateway.raise_if_run_spoiled(token)
-        if overflow is not None and result.error is None:
-            result.error = overflow
+        if overflow is not None:  # beside any other error (a timeout, say): the diagnosis looks for it
+            result.error = overflow if result.error is None else f"{result.error}; {overflow}"
         return result
 
     def keep_agent_outputs(self, result: AgentRunResult) -> dict:
