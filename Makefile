@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DGM := $(VENV)/bin/dgm
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup venv docker image test-services demo test test-quick bench clean-containers
+.PHONY: setup venv docker image test-services local-llm demo test test-quick bench clean-containers
 
 setup: venv docker image
 
@@ -28,10 +28,17 @@ image: docker
 test-services:
 	bash scripts/ensure_test_services.sh
 
+# A real LLM served on this machine (llama-cpp-python + SmolLM2-135M): the
+# tests' real-model checks and `DGM_MODEL=local make demo`. The first build of
+# llama-cpp-python takes ~15 min on 2 cores; after that pip's cache makes it seconds.
+local-llm: venv
+	bash scripts/ensure_local_llm.sh
+
 demo: setup
+	if [[ "$${DGM_MODEL:-}" == local ]]; then bash scripts/ensure_local_llm.sh; fi
 	bash scripts/demo.sh
 
-test: setup test-services
+test: setup test-services local-llm
 	bash scripts/run_tests.sh
 
 # The inner loop: every test that needs no service (no Docker, PostgreSQL or
@@ -39,7 +46,7 @@ test: setup test-services
 # reaches for it without its marker fails here instead of passing by luck.
 test-quick: venv
 	DOCKER_HOST=unix:///nonexistent/docker.sock .venv/bin/python -m pytest -p no:cacheprovider -q \
-		-m "not docker and not postgres and not browser" tests
+		-m "not docker and not postgres and not browser and not llm" tests
 
 bench: setup
 	$(PY) benchmarks/perf/eval_overhead.py

@@ -10,11 +10,15 @@ it, turn it into a child, reject it) stays with the caller.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dgm.sandbox.agent_run import run_agent
+
+# How long past a run's time limit its last LLM call may still be waited on.
+CALL_GRACE_S = 15.0
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -52,6 +56,11 @@ class RecordedRun:
         Raises what the gateway saw spoil the run (budget hit, model down):
         the row then stays unfinished, for a resume to redo.
         """
+        # Calls are not waited on past the run's own end (plus the sandbox's
+        # grace to finish): an abandoned call must not hold the model.
+        limit = run_agent_args.get("time_limit_s")
+        if limit is not None and call.deadline is None:
+            call = dataclasses.replace(call, deadline=time.monotonic() + limit + CALL_GRACE_S)
         token = gateway.grant(call)
         try:
             result = run_agent(docker_client, gateway_socket_dir=gateway.socket_dir,
@@ -59,7 +68,10 @@ class RecordedRun:
                                model=call.model, labels=self.labels, **run_agent_args)
         finally:
             gateway.revoke(token)
+            overflow = gateway.take_context_overflow(token)  # taken even when the run failed: none left behind
         gateway.raise_if_run_spoiled(token)
+        if overflow is not None:  # beside any other error (a timeout, say): the diagnosis looks for it
+            result.error = overflow if result.error is None else f"{result.error}; {overflow}"
         return result
 
     def keep_agent_outputs(self, result: AgentRunResult) -> dict:

@@ -1,11 +1,12 @@
-"""Shared fixtures. Services (Docker, PostgreSQL, Chromium) are real.
+"""Shared fixtures. Services (Docker, PostgreSQL, Chromium, a local LLM server) are real.
 
 Under `scripts/run_tests.sh` (make test, CI) DGM_REQUIRE_SERVICES=1 is set:
 a missing service then FAILS the tests that need it instead of skipping them,
 so a green run really ran everything.
 
 `tests/unit/` needs no service; `tests/system/` holds every test that needs
-Docker, PostgreSQL or Chromium. A test is marked with the services it uses
+Docker, PostgreSQL, Chromium or the local LLM server. A test is marked with
+the services it uses
 from the fixtures it asks for (directly or through other fixtures), so the
 marker cannot be forgotten; one that reaches a service some other way (a
 `dgm eval` subprocess, say) carries the marker by hand. A unit test that
@@ -30,7 +31,7 @@ os.environ.setdefault("DGM_LLM_BACKOFF_S", "0.05")
 
 # Fixture name -> the service marker a test that uses it carries.
 SERVICE_FIXTURES = {"docker_client": "docker", "base_image": "docker", "pg_url": "postgres",
-                    "chromium_path": "browser", "browser": "browser"}
+                    "chromium_path": "browser", "browser": "browser", "local_llm": "llm"}
 SERVICE_MARKERS = frozenset(SERVICE_FIXTURES.values())
 UNIT_DIR = Path(__file__).parent / "unit"
 
@@ -73,6 +74,22 @@ def base_image(docker_client) -> str:
     from dgm.sandbox.images import base_image_tag
 
     return base_image_tag()
+
+
+@pytest.fixture(scope="session")
+def local_llm():
+    """A real LLM: llama-cpp-python's server with SmolLM2-135M on a free port,
+    for the whole session (it loads in seconds but answers one request at a
+    time). Its `env` points litellm's `openai/smollm2` at it."""
+    from dgm.errors import DgmError
+    from dgm.llm.local_server import LocalLLMServer
+
+    try:
+        server = LocalLLMServer().start()
+    except DgmError as exc:
+        require_service("the local LLM server", str(exc))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

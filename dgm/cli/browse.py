@@ -364,6 +364,7 @@ def _campaign_json(store, campaign) -> dict:
 
 # How much of a run `dgm show-run` prints by default; its flags print the whole of one part.
 SHOWN_STEPS = 25
+SHOWN_REPLY_LINES = 8
 SHOWN_PATCH_LINES = 300
 SHOWN_LOG_LINES = 40
 
@@ -388,7 +389,7 @@ def show_run_cmd(
     whole of one (raw when piped; on a terminal control characters are shown
     as escapes).
     """
-    from dgm.lineage.details import run_details
+    from dgm.lineage.details import run_details, step_notes, step_reply
 
     only = [name for name, on in (("--patch", patch), ("--agent-log", agent_log), ("--eval-log", eval_log),
                                   ("--trajectory", trajectory), ("--json", json_out)) if on]
@@ -479,8 +480,16 @@ def show_run_cmd(
                            + (f", {exit_status}" if isinstance(exit_status, str) else ""), style="bold"))
         for step in listed[:SHOWN_STEPS]:
             rc = step.get("returncode")
-            console.print(Text(f"step {step.get('step', '?')}" + (f" · rc {rc}" if rc is not None else ""),
-                               style="dim"))
+            notes = step_notes(step)
+            console.print(Text(f"step {step.get('step', '?')}" + (f" · rc {rc}" if rc is not None else "")
+                               + "".join(f" · {note}" for note in notes), style="dim"))
+            reply = step_reply(step)
+            if reply is not None:
+                shown = reply.splitlines()[:SHOWN_REPLY_LINES]
+                more = len(reply.splitlines()) - len(shown)
+                console.print(Text("\n".join("> " + line for line in shown)
+                                   + (f"\n  [... {more} more lines of the reply]" if more > 0 else ""),
+                                   style="green"))
             for key, style, lines in (("command", "cyan", 6), ("output", "", 8)):
                 value = step.get(key)
                 if value is None:

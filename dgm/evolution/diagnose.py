@@ -56,14 +56,16 @@ def choose_target(runs: list, rng: random.Random) -> Target:
     finished = [r for r in runs if r.status in ("resolved", "unresolved", "empty_patch", "error", "timeout")]
     if not finished:
         return Target("general")
-    empty = [r for r in finished if r.status == "empty_patch"]
-    if len(finished) >= 2 and len(empty) / len(finished) >= EMPTY_PATCH_SHARE:
-        pick = empty[rng.randrange(len(empty))]
-        return Target("empty_patches", pick.task_id, pick.id)
+    # Before empty patches: a run cut off by its context window usually ends
+    # with nothing to show, and the overflow is the cause to fix.
     overflow = [r for r in finished if any(m in (r.error or "") for m in CONTEXT_MARKERS)]
     if overflow:
         pick = overflow[rng.randrange(len(overflow))]
         return Target("context_length", pick.task_id, pick.id)
+    empty = [r for r in finished if r.status == "empty_patch"]
+    if len(finished) >= 2 and len(empty) / len(finished) >= EMPTY_PATCH_SHARE:
+        pick = empty[rng.randrange(len(empty))]
+        return Target("empty_patches", pick.task_id, pick.id)
     by_task: dict[str, set] = {}
     for r in finished:
         by_task.setdefault(r.task_id, set()).add(r.status == "resolved")

@@ -87,6 +87,34 @@ def call_summary(call) -> dict[str, Any]:
     }
 
 
+# Where agents put what the model replied at a step: the seed agent writes
+# "response"; a descendant may have renamed it.
+REPLY_KEYS = ("response", "reply", "thought", "content", "message")
+
+
+def step_reply(step: dict) -> str | None:
+    """What the model said at this trajectory step (the agent wrote the
+    trajectory, so the key and type vary); None when the step holds none."""
+    for key in REPLY_KEYS:
+        value = step.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, dict) and isinstance(value.get("content"), str):
+            return value["content"]
+    return None
+
+
+def step_notes(step: dict) -> list[str]:
+    """Why a step holds no command, or what happened to its reply, in words."""
+    notes = []
+    if step.get("cut_at_output_limit"):
+        notes.append("reply cut at the output limit")
+    count = step.get("format_error")
+    if isinstance(count, int) and not isinstance(count, bool) and step.get("command") is None:
+        notes.append(f"no command run: the reply held {count} bash blocks, not 1")
+    return notes
+
+
 @dataclass
 class RunDetails:
     """One task run and what it left, read from the archive once: the plain

@@ -34,9 +34,11 @@ class UpstreamError(Exception):
     nothing about the request. Otherwise the request itself was refused.
     """
 
-    def __init__(self, message: str, *, outage: bool = False):
+    def __init__(self, message: str, *, outage: bool = False, context_overflow: bool = False):
         super().__init__(message)
         self.outage = outage
+        self.context_overflow = context_overflow
+        """The prompt did not fit the model's context window (`is_context_overflow`)."""
 
 
 @dataclass
@@ -55,6 +57,13 @@ class CallContext:
     replay: "Replayer | None" = None
     role: RoleModel | None = None
     """How to reach `model` (endpoint, key variable, price, limits, params); None: litellm's defaults."""
+    max_output_tokens: int | None = None
+    """The max_tokens this call's model is given (its role's `max_output_tokens`);
+    None: the client's `max_output_tokens`."""
+    deadline: float | None = None
+    """time.monotonic() at which the run this call is for is over: no call is
+    started after it, and one in flight is not waited on past it (a
+    one-request-at-a-time local server must not be held by a dead run)."""
 
     def __post_init__(self):
         # Checked here, before any call: a provider's answer that cannot be
@@ -92,6 +101,10 @@ def request_hash(model: str, messages: list[dict], params: dict) -> str:
 LEAST_OUTPUT_TOKENS = 256
 # Output limit assumed for a model whose own limit litellm does not know.
 DEFAULT_OUTPUT_TOKENS = 8192
+# The max_tokens every call carries unless the caller (or the client's
+# `max_output_tokens`) asks for less: a local model told no limit ran on for
+# 1,800 tokens (two minutes) on a one-request-at-a-time server.
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
 
 
 @dataclass
@@ -240,17 +253,66 @@ FINAL_NAMES = ("BadRequestError", "AuthenticationError", "PermissionDeniedError"
                "UnsupportedParamsError", "InvalidRequestError")
 
 
+# HTTP statuses that say the request itself is wrong, and ones worth another try.
+FINAL_STATUSES = frozenset({400, 401, 403, 404, 413, 422})
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+
+# How servers word "the prompt does not fit the context window" (HTTP 400):
+# litellm maps only some of them to ContextWindowExceededError.
+CONTEXT_OVERFLOW_WORDINGS = (
+    "exceeds the available context size",  # llama.cpp's server (exceed_context_size_error)
+    "exceed context window",  # llama-cpp-python: "Requested tokens (N) exceed context window of M"
+    "maximum context length",  # vLLM, OpenAI's message
+    "context_length_exceeded",  # OpenAI's error code
+    "exceeds the context length",  # Ollama: "the input length exceeds the context length"
+    "exceeds context length",  # LM Studio
+    "prompt is too long",  # Anthropic
+    "input is too long",  # Bedrock
+    "context window exceeds limit",
+)
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """Whether the provider refused the call because the prompt (plus the output
+    asked for) does not fit the model's context window."""
+    if any(cls.__name__ == "ContextWindowExceededError" for cls in type(exc).__mro__):
+        return True
+    text = str(exc).lower()
+    return any(wording in text for wording in CONTEXT_OVERFLOW_WORDINGS)
+
+
 def is_retryable(exc: BaseException) -> bool:
+    """Rate limits, server errors, timeouts and lost connections: yes. A request
+    the provider refused (400, 401, 403, 404, a context overflow): no."""
+    if is_context_overflow(exc):
+        return False
     names = [cls.__name__ for cls in type(exc).__mro__]
     if any(name in FINAL_NAMES for name in names):
         return False
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        if status in FINAL_STATUSES:
+            return False
+        if status in RETRYABLE_STATUSES or status >= 500:
+            return True
     return any(name in RETRYABLE_NAMES for name in names)
+
+
+def output_cut(body: dict) -> bool:
+    """Whether some choice of a reply was cut at its output limit."""
+    return any(isinstance(c, dict) and c.get("finish_reason") == "length" for c in body.get("choices") or [])
 
 
 class LLMClient:
     def __init__(self, store: ArchiveStore, *, max_retries: int | None = None, backoff_s: float | None = None,
-                 timeout_s: float = 300.0, budgets: dict[str, Budget] | None = None):
+                 timeout_s: float = 300.0, budgets: dict[str, Budget] | None = None,
+                 max_output_tokens: int | None = None):
+        """`max_output_tokens`: the max_tokens every call carries (lowered to what a
+        caller asks, and to the model's own limit when litellm knows it);
+        DGM_LLM_MAX_OUTPUT_TOKENS, else DEFAULT_MAX_OUTPUT_TOKENS."""
         self.store = store
+        self.max_output_tokens = max_output_tokens or int(os.environ.get("DGM_LLM_MAX_OUTPUT_TOKENS")
+                                                          or DEFAULT_MAX_OUTPUT_TOKENS)
         self.max_retries = max_retries if max_retries is not None else int(os.environ.get("DGM_LLM_RETRIES", "4"))
         self.backoff_s = backoff_s if backoff_s is not None else float(os.environ.get("DGM_LLM_BACKOFF_S", "1.0"))
         self.timeout_s = timeout_s
@@ -321,6 +383,30 @@ class LLMClient:
                                     else role.max_output_tokens)
         return params, extra, role.timeout_s or self.timeout_s
 
+    def output_tokens(self, litellm, model: str, params: dict, cap: int | None = None) -> int:
+        """The max_tokens a call goes out with: `cap` (else the client's), lowered
+        to what the caller asked and to the model's own output limit when known."""
+        limits = [cap or self.max_output_tokens]
+        asked = params.get("max_tokens")
+        if type(asked) is int and asked > 0:
+            limits.append(asked)
+        try:
+            model_limit = litellm.get_model_info(model).get("max_output_tokens")
+        except Exception:  # noqa: BLE001 - not in litellm's map (a local model, say)
+            model_limit = None
+        if type(model_limit) is int and model_limit > 0:
+            limits.append(model_limit)
+        return min(limits)
+
+    @staticmethod
+    def _call_timeout(ctx: CallContext, timeout_s: float) -> float | None:
+        """Seconds this attempt may take: the role's (or client's) timeout, cut to what
+        is left of the run it is for; None when that run is over (the call is not made)."""
+        if ctx.deadline is None:
+            return timeout_s
+        left = ctx.deadline - time.monotonic()
+        return min(timeout_s, left) if left >= 1.0 else None
+
     def budget_for(self, campaign_id: str | None) -> Budget | None:
         return self.budgets.get(campaign_id) if campaign_id else None
 
@@ -349,29 +435,37 @@ class LLMClient:
         wanted, routing, timeout_s = self._routed(ctx, params)
         extra.update(routing)
         budget = self.budget_for(ctx.campaign_id)
+        # Every call carries a max_tokens (the role's cap, else the client's); the hash and
+        # `params` keep what the caller asked.
+        cap = ctx.max_output_tokens or (role.max_output_tokens if role is not None else None)
+        wanted = {**wanted, "max_tokens": self.output_tokens(litellm, model, wanted, cap)}
         price = self._price(litellm, model, messages, wanted, role) if budget else None
         attempt = 0
         while True:
+            timeout = self._call_timeout(ctx, timeout_s)
+            if timeout is None:
+                raise UpstreamError("the run this call was for is over: not sent")
             ticket, granted = None, None
             if budget:
                 # Unpriced (recorded as such, at no dollar figure): only a cap already reached refuses it.
                 ticket, granted = budget.reserve(price) if price else (budget.acquire(0.0), None)
             sent = dict(wanted)
-            if granted is not None and price.usd_per_output_token > 0 and (
-                    granted < price.wanted_tokens or not price.limit_known or "max_tokens" in wanted):
-                # What the budget can pay for, never more than the caller asked: a
-                # max_tokens above the model's known limit is not sent on as it is.
-                sent["max_tokens"] = granted
+            if granted is not None and price.usd_per_output_token > 0 and granted < sent["max_tokens"]:
+                sent["max_tokens"] = granted  # what the budget can pay for
             started = time.monotonic()
             cost = 0.0
             try:
-                response = litellm.completion(model=model, messages=messages, timeout=timeout_s,
+                response = litellm.completion(model=model, messages=messages, timeout=timeout,
                                               num_retries=0, **sent, **extra)
                 latency = time.monotonic() - started
                 body = response.model_dump()
                 cost = call_cost(litellm, response, body, role)
                 if cost is None:
                     body.setdefault("dgm_warning", "no price known for this model: recorded as unpriced")
+                if output_cut(body):
+                    # Recorded with the reply, and the agent reads it: the reply is
+                    # not what the model would have said, it is where it was stopped.
+                    body["dgm_note"] = f"reply cut at the output limit (max_tokens={sent['max_tokens']})"
                 self._record(ctx, messages, params, req_hash, body, cost, latency, "ok", None, is_scripted,
                              sent=sent)
                 return body
@@ -383,7 +477,13 @@ class LLMClient:
                 error = f"{type(exc).__name__}: {str(exc).split('Traceback (most recent call last)')[0].strip()[:500]}"
                 self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted,
                              sent=sent)
+                if is_context_overflow(exc):
+                    # Worded so the diagnosis finds it (dgm.evolution.diagnose.CONTEXT_MARKERS).
+                    raise UpstreamError(f"context length exceeded: {error}", context_overflow=True) from None
                 retryable = is_retryable(exc)
+                if retryable and ctx.deadline is not None and time.monotonic() >= ctx.deadline - 1.0:
+                    # The run ended while this call was in flight: nobody is waiting for a retry.
+                    raise UpstreamError(f"{error} (the run it was for ended meanwhile)") from None
                 if not retryable or attempt >= self.max_retries:
                     raise UpstreamError(error if not retryable else f"{error} (after {attempt + 1} attempts)",
                                         outage=retryable) from None

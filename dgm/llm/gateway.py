@@ -255,6 +255,7 @@ class Gateway:
         self._grants: dict[str, CallContext] = {}
         self._budget_hits: set[str] = set()
         self._outages: dict[str, str] = {}
+        self._overflows: dict[str, str] = {}
         self._lock = threading.Lock()
         self.socket_dir = tempfile.mkdtemp(prefix="dgm-gateway-")
         # The agent runs as an unprivileged uid inside the container: it must
@@ -274,6 +275,17 @@ class Gateway:
     def revoke(self, token: str) -> None:
         with self._lock:
             self._grants.pop(token, None)
+
+    def note_context_overflow(self, token: str, error: str) -> None:
+        with self._lock:
+            self._overflows.setdefault(token, error)
+
+    def take_context_overflow(self, token: str) -> str | None:
+        """The first context-length error a run's calls met, if any (once: it is
+        forgotten here). The run's error carries it, which is what points the
+        diagnosis at the context-overflow target."""
+        with self._lock:
+            return self._overflows.pop(token, None)
 
     def note_budget_hit(self, token: str) -> None:
         with self._lock:
@@ -384,6 +396,11 @@ class Gateway:
                     gateway.note_budget_hit(token)
                     return self._error(402, str(exc), "budget_exhausted")
                 except UpstreamError as exc:
+                    if exc.context_overflow:
+                        # A 400 the agent can act on (drop old turns, retry), in
+                        # OpenAI's own wording so agents written for it understand.
+                        gateway.note_context_overflow(token, str(exc))
+                        return self._error(400, str(exc), "context_length_exceeded")
                     if exc.outage:
                         gateway.note_outage(token, f"the model {ctx.model} was unavailable during a run: {exc}")
                     return self._error(502, str(exc), "upstream_error")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
 import tarfile
 import time
@@ -256,6 +257,11 @@ def _span_or_none(raw: bytes) -> float | None:
     return end - start if end >= start else None
 
 
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def run_agent(
     docker_client,
     *,
@@ -272,8 +278,16 @@ def run_agent(
     limits: SandboxLimits | None = None,
     labels: dict[str, str] | None = None,
     python: str = "python3",
+    context_window: int | None = None,
+    max_output_tokens: int | None = None,
 ) -> AgentRunResult:
-    """Run the agent in a fresh sandbox; take its diff and output files."""
+    """Run the agent in a fresh sandbox; take its diff and output files.
+
+    `context_window` and `max_output_tokens` (default: the host's
+    DGM_CONTEXT_WINDOW and DGM_LLM_MAX_OUTPUT_TOKENS) tell the agent what its
+    model holds, as DGM_CONTEXT_WINDOW and DGM_MAX_OUTPUT_TOKENS."""
+    context_window = context_window or _env_int("DGM_CONTEXT_WINDOW")
+    max_output_tokens = max_output_tokens or _env_int("DGM_LLM_MAX_OUTPUT_TOKENS")
     started = time.monotonic()
     box = agent_sandbox(docker_client, image=image, agent_dir=agent_dir, gateway_socket_dir=gateway_socket_dir,
                         gateway_socket_path_in_container=gateway_socket_path_in_container,
@@ -292,6 +306,10 @@ def run_agent(
             "HOME": "/home/agent",
             "PYTHONUNBUFFERED": "1",
         }
+        if context_window:
+            env["DGM_CONTEXT_WINDOW"] = str(context_window)
+        if max_output_tokens:
+            env["DGM_MAX_OUTPUT_TOKENS"] = str(max_output_tokens)
         repo_staged = box.stage_file("repo.tar", repo_tar) if repo_tar is not None else None
         runner = runner_script(time_limit_s=time_limit_s, base_commit=base_commit, repo_staged=repo_staged)
         result = box.run(["bash", "-c", runner, "dgm-runner", python, f"{AGENT_MOUNT}/main.py"], env=env,

@@ -200,7 +200,8 @@ class ExplorerApi:
                 steps = trajectory.get("steps")
                 # The agent wrote it: the page expects a list of objects of text, whatever types it used.
                 trajectory = {**trajectory, "steps": [
-                    {k: v if v is None or isinstance(v, (str, int, float)) else json.dumps(v) for k, v in s.items()}
+                    {**{k: v if v is None or isinstance(v, (str, int, float)) else json.dumps(v)
+                        for k, v in s.items()}, **_reply_and_notes(s)}
                     for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []}
         out["trajectory"] = trajectory
         for key, part, text in (("agent_log_tail", "agent_log", details.agent_log),
@@ -224,6 +225,14 @@ class ExplorerApi:
 MAX_LISTED_CALLS = 200
 # How much of the end of a run's logs the page shows (`dgm show-run` prints all).
 LOG_TAIL_CHARS = 6000
+
+
+def _reply_and_notes(step: dict) -> dict[str, Any]:
+    """What the model said at a step and why it ran nothing, for the page (only when there is any)."""
+    from dgm.lineage.details import step_notes, step_reply
+
+    reply, notes = step_reply(step), step_notes(step)
+    return {**({"reply": reply} if reply is not None else {}), **({"notes": notes} if notes else {})}
 
 
 def _cap(text: str, whole: str = "`dgm diff`") -> str:

@@ -51,8 +51,11 @@ def archive(tmp_path_factory):
     best = synth.best_agent
     run = store.start_task_run(synth.campaign_id, best, "task", "synthetic", "with-trajectory", "extra", "scripted:gold")
     trajectory = {"agent": "dgm-seed", "exit_status": "submitted", "steps": [
-        {"step": 0, "command": "grep -n 'def add' calc.py", "returncode": 0, "output": "1:def add(a, b):"},
-        {"step": 1, "command": "echo DGM_SUBMIT_FINAL_OUTPUT", "returncode": 0, "output": "DGM_SUBMIT_FINAL_OUTPUT"}]}
+        {"step": 0, "response": "THOUGHT: find add\n```bash\ngrep -n 'def add' calc.py\n```",
+         "command": "grep -n 'def add' calc.py", "returncode": 0, "output": "1:def add(a, b):"},
+        # What a small model often says: no command at all. The reply is what there is to show.
+        {"step": 1, "response": "I think the answer is to add the numbers.", "format_error": 0},
+        {"step": 2, "command": "echo DGM_SUBMIT_FINAL_OUTPUT", "returncode": 0, "output": "DGM_SUBMIT_FINAL_OUTPUT"}]}
     transcript = store.artifacts.put_json({"request": {"model": "scripted:gold", "messages": [
         {"role": "user", "content": "fix add"}], "params": {}}, "response": {"choices": []}, "error": None})
     store.record_llm_call(model="scripted:gold", request_hash="ef" * 32, purpose="task", task_run_id=run.id,
@@ -271,6 +274,12 @@ def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(arc
     page.click("tr[data-run] >> text=with-trajectory")
     page.wait_for_selector("[data-testid=trajectory] .traj-step")
     assert "grep -n 'def add' calc.py" in page.inner_text("[data-testid=trajectory]")
+    # What the model said, beside the command; a step without one shows the reply and why it ran nothing.
+    replies = page.eval_on_selector_all("[data-testid=traj-step]", "els => els.map((e) => "
+                                        "e.querySelector('[data-testid=step-reply]')?.textContent || null)")
+    assert replies == ["THOUGHT: find add\n```bash\ngrep -n 'def add' calc.py\n```",
+                       "I think the answer is to add the numbers.", None]
+    assert "no command run: the reply held 0 bash blocks, not 1" in page.inner_text("[data-testid=trajectory]")
     # What the grading kept out of the patch is said with the run.
     assert "its changes to tests/conftest.py" in page.inner_text("[data-testid=grading-note]")
 

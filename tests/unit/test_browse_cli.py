@@ -564,8 +564,11 @@ def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):
     patch = "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1 +1 @@\n-x = 1\n+x = 2 \x1b[31m\n"
     agent_log = "".join(f"line {i}\n" for i in range(100)) + "dgm-seed: submitted \x1b]0;TITLE\x07\n"
     steps = {"exit_status": "submitted", "steps": [
-        {"step": 0, "command": "cat <<'EOF' > calc.py\nx = 2\nEOF", "returncode": 0, "output": "done"},
-        {"step": 1, "command": "echo DGM_SUBMIT_FINAL_OUTPUT", "returncode": 0, "output": None}]}
+        {"step": 0, "command": "cat <<'EOF' > calc.py\nx = 2\nEOF", "returncode": 0, "output": "done",
+         "response": "THOUGHT: set x\n```bash\ncat <<'EOF' > calc.py\nx = 2\nEOF\n```"},
+        {"step": 1, "response": "Let me think about calc.py some more.", "format_error": 0,
+         "cut_at_output_limit": True},
+        {"step": 2, "command": "echo DGM_SUBMIT_FINAL_OUTPUT", "returncode": 0, "output": None}]}
     # Python's json writes NaN: the agent's file may hold it.
     trajectory = json.dumps(steps).replace('"output": null', '"output": NaN')
     with ArchiveStore.open(None, root) as store:
@@ -586,7 +589,10 @@ def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for expected in (run.id, seed.id, "t-1", "resolved", "$0.2500 in 1 LLM call [scripted models]",
-                     "trajectory: 2 steps, submitted", "$ cat <<'EOF' > calc.py", "$ x = 2", "+x = 2 \\x1b[31m",
+                     "trajectory: 3 steps, submitted", "$ cat <<'EOF' > calc.py", "$ x = 2", "+x = 2 \\x1b[31m",
+                     # What the model said at each step, and why a step ran nothing.
+                     "> THOUGHT: set x", "> Let me think about calc.py some more.",
+                     "step 1 · reply cut at the output limit · no command run: the reply held 0 bash blocks, not 1",
                      "agent's own output (last 40 of 101 lines; --agent-log for all)", "line 99",
                      "test log", "3 passed", "LLM calls (1)"):
         assert expected in text, (expected, text)
@@ -596,7 +602,7 @@ def test_show_run_prints_one_run_in_full_and_each_part_whole(tmp_path):
     assert run_dgm(["show-run", run.id, "--agent-log"], root).stdout == agent_log
     assert run_dgm(["show-run", run.id, "--eval-log"], root).stdout == "collected 3 items\n3 passed\n"
     served = json.loads(run_dgm(["show-run", run.id, "--trajectory"], root).stdout)
-    assert served["steps"][1]["output"] == "NaN"  # the agent's NaN: the words, so the output is JSON
+    assert served["steps"][2]["output"] == "NaN"  # the agent's NaN: the words, so the output is JSON
     whole = json.loads(run_dgm(["show-run", run.id, "--json"], root).stdout)
     assert (whole["patch"], whole["agent_log"], whole["llm_calls"][0]["cost_usd"]) == (patch, agent_log, 0.25)
     on_terminal = _on_a_terminal(["show-run", run.id, "--agent-log"], root)

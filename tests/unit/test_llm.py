@@ -229,7 +229,8 @@ def _priced_model(tmp_path, *, reply_chars: int, max_output_tokens: int | None =
 def _budgeted(store, cap):
     campaign, agent = _seeded(store, "capped", "evolution")
     budget = Budget(cap, lambda: store.campaign_spend(campaign.id))
-    return campaign, agent, LLMClient(store, budgets={campaign.id: budget})
+    # Output cap far above the budget's, so that the budget is what binds.
+    return campaign, agent, LLMClient(store, budgets={campaign.id: budget}, max_output_tokens=200_000)
 
 
 def test_a_reply_longer_than_the_budget_can_pay_for_is_cut_at_the_cap(store, tmp_path):
@@ -251,22 +252,22 @@ def test_a_reply_longer_than_the_budget_can_pay_for_is_cut_at_the_cap(store, tmp
     with pytest.raises(BudgetExceeded, match="nearly reached"):
         client.complete(ctx, [{"role": "user", "content": "and now?"}])
     assert store.campaign_spend(campaign.id) == spent
-    # The control: unbudgeted, the model really does run to $10.
-    free = LLMClient(store)
+    # The control: unbudgeted and with room for it, the model really does run to $10.
+    free = LLMClient(store, max_output_tokens=200_000)
     free.complete(CallContext(purpose="diagnose", model=model, agent_id=agent.id),
                   [{"role": "user", "content": "why did it fail?"}])
     assert max(c.cost_usd for c in store.list_llm_calls()) == pytest.approx(10.0, rel=0.01)
 
 
 def test_a_call_the_budget_can_pay_for_whole_goes_out_as_asked(store, tmp_path):
-    """Room for the model's longest reply: no max_tokens is added, the
-    provider's own limit cuts the reply, and the spend is what it cost."""
+    """Room for the model's longest reply: it goes out with the model's own
+    limit as max_tokens (every call carries one), and the spend is what it cost."""
     model = _priced_model(tmp_path, reply_chars=400_000, max_output_tokens=1000)
     campaign, agent, client = _budgeted(store, 5.0)
     ctx = CallContext(purpose="diagnose", model=model, campaign_id=campaign.id, agent_id=agent.id)
     body = client.complete(ctx, [{"role": "user", "content": "hi"}])
     call = store.list_llm_calls(campaign_id=campaign.id)[0]
-    assert "sent_params" not in store.artifacts.get_json(call.artifact_id)["request"]
+    assert store.artifacts.get_json(call.artifact_id)["request"]["sent_params"]["max_tokens"] == 1000
     assert body["choices"][0]["finish_reason"] == "length" and call.completion_tokens == 1000
     # The agent's own max_tokens is kept when the budget can pay for it.
     client.complete(ctx, [{"role": "user", "content": "short please"}], max_tokens=300)

@@ -446,7 +446,8 @@
       : "none kept: the agent wrote none, wrote more than its output directory may hold, or the run was imported")
       : r.trajectory.unreadable ? (r.trajectory.why ? "cannot be read: " + esc(r.trajectory.why) : "not readable JSON") : `${steps.length} steps${r.trajectory.exit_status ? ", " + esc(r.trajectory.exit_status) : ""}`;
     html += `<div data-testid="trajectory"><b>Trajectory</b> (${trajNote})`;
-    html += steps.map((s) => `<div class="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}</div>` +
+    html += steps.map((s) => `<div class="traj-step" data-testid="traj-step"><div>step ${esc(s.step)}${s.returncode !== undefined ? " · rc " + esc(s.returncode) : ""}${(s.notes || []).map((n) => " · " + esc(n)).join("")}</div>` +
+      (s.reply ? `<pre class="wrap reply" data-testid="step-reply">${esc(String(s.reply).slice(0, 4000))}</pre>` : "") +
       (s.command ? `<div class="cmd">${esc(String(s.command).slice(0, 2000))}</div>` : "") +
       (s.output ? `<pre>${esc(String(s.output).slice(0, 4000))}</pre>` : "") + "</div>").join("") + "</div>";
     // An imported DGM run brings each task's outcome, not the patch behind it.
