@@ -17,7 +17,7 @@ import pytest
 
 from dgm.bench.grade import grade
 from dgm.bench.registry import load_benchmark
-from dgm.bench.swebench.offline_build import OfflineBuilder
+from dgm.bench.swebench.offline_build import BUILD_STAGE_LABEL, OfflineBuilder
 from dgm.sandbox.docker import Sandbox
 
 pytestmark = pytest.mark.docker
@@ -122,6 +122,11 @@ def test_offline_image_grades_gold_and_empty_and_keeps_agent_contract(synthetic,
     failures = bench.prepare_images(docker_client, [task])
     assert failures == {}
     assert bench.provider.timings[IID]["docker_build_s"] > 0
+    # The build stage (wheelhouse, a second testbed) is not left behind as an untagged image.
+    ours = f"{IID}.{os.getpid()}."
+    left = [image.id for image in docker_client.images.list(all=True, filters={"label": BUILD_STAGE_LABEL})
+            if image.labels.get(BUILD_STAGE_LABEL, "").startswith(ours)]
+    assert left == []
 
     gold = grade(docker_client, bench, task, task.patch, test_timeout_s=120)
     assert gold.resolved, gold.log[-2000:]

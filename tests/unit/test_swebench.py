@@ -474,7 +474,8 @@ def test_older_python_sees_the_testbed_env_through_symlinks():
     assert "/usr/local/lib/python3.9/dist-packages/dgm-testbed.pth" in step
     assert "site.addsitedir('/opt/miniconda3/envs/testbed/lib/python3.9/site-packages')" in step
     assert offline_build.testbed_pth_step(offline_build.BASE_PYTHON) == ""  # the agent's own python stays clean
-    dockerfile = offline_build.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step)
+    dockerfile = offline_build.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step,
+                                                        stage_label="l", build_id="b")
     assert "dgm-testbed.pth" in dockerfile.split("FROM python\n")[-1]  # in the final stage
 
 
