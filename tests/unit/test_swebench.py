@@ -501,7 +501,7 @@ def test_without_a_difficulty_the_gold_patch_size_stands_in_for_scripted_models(
         return "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n" + "".join(f"-old{i}\n+new{i}\n" for i in range(lines // 2))
 
     row = lite_rows[FLASK]
-    levels = [task_from_row({**row, "patch": patch(n)}, "swebench-lite").difficulty for n in (2, 12, 24, 50, 80)]
+    levels = [task_from_row({**row, "patch": patch(n)}, "swebench-lite").difficulty for n in (2, 8, 16, 30, 50)]
     assert levels == [1, 2, 3, 4, 5]  # the rehearsal's "hard" tasks (>= 4) are the large fixes
     task = task_from_row({**row, "patch": patch(80), "difficulty": "<15 min fix"}, "swebench-verified")
     assert task.difficulty == 1 and task.extra["difficulty_known"]  # a dataset's own label wins

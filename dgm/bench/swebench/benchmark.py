@@ -37,7 +37,7 @@ def task_from_row(row: dict, benchmark: str) -> Task:
 
 
 # Lines the gold patch changes -> difficulty, where the dataset gives none (Lite).
-PATCH_SIZE_DIFFICULTY = ((5, 1), (15, 2), (30, 3), (60, 4))
+PATCH_SIZE_DIFFICULTY = ((5, 1), (10, 2), (20, 3), (40, 4))
 
 
 def _difficulty(label, gold_patch: str) -> int:
