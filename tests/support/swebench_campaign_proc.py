@@ -29,8 +29,10 @@ def main() -> None:
     client = docker_client()
     remove_orphans(client)  # what `dgm resume` does: containers of the killed run go
     campaign = store.get_campaign(name) if resume else None
+    # Recorded as `dgm run --dataset --images --repo-mirror` records them (replay reads them back).
+    options = {"dataset": str(dataset), "images": "offline", "repo_mirror": str(root / "mirror")}
     campaign, status = run_campaign(store, client, bench, campaign=campaign, name=name, model=f"scripted:{rules}",
-                                    **CONFIG)
+                                    benchmark_options=options, **CONFIG)
     print(json.dumps({"status": status}))
 
 

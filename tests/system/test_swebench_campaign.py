@@ -1,6 +1,7 @@
 """A campaign on a SWE-bench instance (the synthetic one, built offline from the
 repository's own inputs): killed with SIGKILL while a child is evaluated in
-the instance's image, resumed, completed, its lineage shown."""
+the instance's image, resumed, completed, its lineage shown, and an agent of
+it replayed from its recording on the instance."""
 
 from __future__ import annotations
 
@@ -70,3 +71,8 @@ def test_a_swebench_campaign_resumes_after_sigkill_and_shows_its_lineage(tmp_pat
     assert shown.returncode == 0, shown.stderr
     graph = json.loads(shown.stdout)
     assert {n["id"] for n in graph["nodes"]} == {a.id for a in agents}
+
+    # Replay finds the instance through the options the campaign recorded (no --dataset given).
+    replayed = run_dgm(["replay", child.id, "--task", IID, "--archive-dir", str(archive_dir)])
+    assert replayed.returncode == 0, replayed.stderr
+    assert "byte-identical" in replayed.stdout and "resolved" in replayed.stdout
