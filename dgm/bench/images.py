@@ -4,7 +4,8 @@ Pure: images (from `dgm.sandbox.images.list_images`) and the task ids that
 campaigns need in, a verdict per image out. An image is not needed when
 
 - it is untagged: a build's leftover (a killed build's stage, a tag that
-  moved to a newer build), which nothing can name to run;
+  moved to a newer build), which nothing can name to run; unless it is
+  younger than a grace period, since a build in progress has such images too;
 - it was made for one task (label `dgm.instance`) that no campaign or task
   run in the archive names: rebuilt on demand, it costs minutes, not a disk;
 - a newer dgm no longer uses it: its kind's builder has moved on to another
@@ -17,6 +18,7 @@ only says which of its tags are current by registering in `CURRENT_TAG`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 
 from dgm.sandbox.images import ImageInfo, base_image_tag
@@ -49,9 +51,12 @@ class Verdict:
     reason: str
 
 
-def judge(image: ImageInfo, needed_tasks: set[str]) -> Verdict:
+def judge(image: ImageInfo, needed_tasks: set[str], *, untagged_grace: timedelta = timedelta(0),
+          now: datetime | None = None) -> Verdict:
     """Whether `image` is needed by this dgm and the campaigns whose tasks are `needed_tasks`."""
     if image.dangling:
+        if (now or datetime.now(timezone.utc)) - image.created < untagged_grace:
+            return Verdict(image, True, "untagged but recent: maybe a build in progress")
         return Verdict(image, False, "untagged (left by a build)")
     current = CURRENT_TAG.get(image.kind)
     if current is not None and not any(current(tag) for tag in image.tags):
@@ -63,5 +68,7 @@ def judge(image: ImageInfo, needed_tasks: set[str]) -> Verdict:
     return Verdict(image, True, "shared by every task of its kind" if image.kind != "?" else "not a kind dgm knows")
 
 
-def judge_all(images: Iterable[ImageInfo], needed_tasks: set[str]) -> list[Verdict]:
-    return [judge(image, needed_tasks) for image in images]
+def judge_all(images: Iterable[ImageInfo], needed_tasks: set[str], *,
+              untagged_grace: timedelta = timedelta(0)) -> list[Verdict]:
+    now = datetime.now(timezone.utc)
+    return [judge(image, needed_tasks, untagged_grace=untagged_grace, now=now) for image in images]

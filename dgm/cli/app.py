@@ -455,7 +455,11 @@ def _mb(n: int) -> str:
 KindOpt = typer.Option(None, "--kind", help="Only images of this kind (their dgm.image label: base, swebench, ...).")
 
 
-def _image_verdicts(archive, archive_dir, kind, *, need_archive: bool):
+GraceOpt = typer.Option(60.0, "--grace-minutes", min=0,
+                        help="Untagged images younger than this are kept: a build in progress has such images.")
+
+
+def _image_verdicts(archive, archive_dir, kind, *, need_archive: bool, grace_minutes: float = 60.0):
     from dgm.runs.images import image_verdicts
     from dgm.sandbox.docker import docker_client
 
@@ -464,7 +468,7 @@ def _image_verdicts(archive, archive_dir, kind, *, need_archive: bool):
         store = open_store(archive, archive_dir, create=False)
     try:
         client = docker_client()
-        verdicts, needs = image_verdicts(client, store, kind=kind)
+        verdicts, needs = image_verdicts(client, store, kind=kind, untagged_grace_minutes=grace_minutes)
     finally:
         if store is not None:
             store.close()
@@ -476,11 +480,13 @@ def _image_verdicts(archive, archive_dir, kind, *, need_archive: bool):
 @sandbox_app.command("ls")
 def sandbox_ls(
     kind: Optional[str] = KindOpt,
+    grace_minutes: float = GraceOpt,
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
     """dgm's images (by label or dgm- tag) with their sizes; with an archive, whether its campaigns need each."""
-    _client, verdicts, judged = _image_verdicts(archive, archive_dir, kind, need_archive=False)
+    _client, verdicts, judged = _image_verdicts(archive, archive_dir, kind, need_archive=False,
+                                                grace_minutes=grace_minutes)
     table = Table(title="dgm images")
     add_whole_column(table, "image", [v.image.name for v in verdicts])
     table.add_column("kind")
@@ -507,6 +513,7 @@ def sandbox_ls(
 def sandbox_prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
     kind: Optional[str] = KindOpt,
+    grace_minutes: float = GraceOpt,
     archive: Optional[str] = ArchiveOpt,
     archive_dir: Path = ArchiveDirOpt,
 ):
@@ -514,7 +521,7 @@ def sandbox_prune(
     versions, and images of tasks that no campaign plans or ran. Asks nothing; never forced."""
     from dgm.runs.images import prune
 
-    client, verdicts, _ = _image_verdicts(archive, archive_dir, kind, need_archive=True)
+    client, verdicts, _ = _image_verdicts(archive, archive_dir, kind, need_archive=True, grace_minutes=grace_minutes)
     unneeded = [v for v in verdicts if not v.needed]
     for v in unneeded:
         verb = "would remove" if dry_run else "removing"

@@ -44,12 +44,16 @@ def needed_tasks(store: ArchiveStore) -> Needs:
     return needs
 
 
-def image_verdicts(client, store: ArchiveStore | None, *, kind: str | None = None) -> tuple[list[Verdict], Needs]:
+def image_verdicts(client, store: ArchiveStore | None, *, kind: str | None = None,
+                   untagged_grace_minutes: float = 0.0) -> tuple[list[Verdict], Needs]:
     """Every dgm image (of `kind`) with whether it is needed; without an archive, no task is."""
+    from datetime import timedelta
+
     from dgm.sandbox.images import list_images
 
     needs = needed_tasks(store) if store is not None else Needs()
-    return judge_all(list_images(client, kind=kind), needs.tasks), needs
+    grace = timedelta(minutes=untagged_grace_minutes)
+    return judge_all(list_images(client, kind=kind), needs.tasks, untagged_grace=grace), needs
 
 
 @dataclass

@@ -74,7 +74,7 @@ def archive_needing_some(tmp_path):
 
 def test_ls_shows_dgm_images_with_sizes_and_what_the_archive_needs(throwaway_images, archive_needing_some):
     kind, made = throwaway_images
-    proc = run_dgm(["sandbox", "ls", "--kind", kind, "--archive-dir", str(archive_needing_some)])
+    proc = run_dgm(["sandbox", "ls", "--kind", kind, "--grace-minutes", "0", "--archive-dir", str(archive_needing_some)])
     assert proc.returncode == 0, proc.stderr
     rows = {}
     for line in proc.stdout.splitlines():
@@ -97,6 +97,11 @@ def test_prune_dry_run_lists_then_prune_removes_only_what_no_campaign_needs(thro
                                                                             docker_client):
     kind, made = throwaway_images
     args = ["sandbox", "prune", "--kind", kind, "--archive-dir", str(archive_needing_some)]
+    # The leftover is seconds old: kept as maybe a build in progress, unless no grace is given.
+    recent = run_dgm([*args, "--dry-run"])
+    assert recent.returncode == 0, recent.stderr
+    assert "would remove <untagged" not in recent.stdout and "1 of 5 image(s) would be removed" in recent.stdout
+    args.extend(["--grace-minutes", "0"])
 
     dry = run_dgm([*args, "--dry-run"])
     assert dry.returncode == 0, dry.stderr

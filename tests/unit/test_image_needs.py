@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from dgm.bench.images import judge
 from dgm.bench.swebench.offline_build import OFFLINE_BUILDER_VERSION
@@ -14,9 +14,13 @@ def image(tags=(), **labels) -> ImageInfo:
                      created=datetime(2026, 1, 1, tzinfo=timezone.utc), labels=labels)
 
 
-def test_untagged_images_are_never_needed_even_for_a_needed_task():
-    verdict = judge(image((), **{"dgm.image": "swebench", "dgm.instance": "a__b-1"}), {"a__b-1"})
+def test_untagged_images_are_never_needed_even_for_a_needed_task_once_past_the_grace():
+    leftover = image((), **{"dgm.image": "swebench", "dgm.instance": "a__b-1"})
+    verdict = judge(leftover, {"a__b-1"})
     assert not verdict.needed and "untagged" in verdict.reason
+    soon = datetime(2026, 1, 1, 0, 30, tzinfo=timezone.utc)
+    assert judge(leftover, set(), untagged_grace=timedelta(hours=1), now=soon).needed  # maybe a build in progress
+    assert not judge(leftover, set(), untagged_grace=timedelta(minutes=20), now=soon).needed
 
 
 def test_a_task_image_is_needed_only_while_the_archive_names_its_task():
