@@ -442,6 +442,15 @@ class ArchiveStore(ArchiveQueries):
         with self._read() as s:
             return list(s.scalars(query.order_by(TaskRun.created_at, TaskRun.id)))
 
+    def task_ids_run(self) -> dict[str, set[str]]:
+        """Benchmark -> the task ids any task run of the archive was on (every campaign, every kind)."""
+        query = select(TaskRun.benchmark, TaskRun.task_id).distinct()
+        out: dict[str, set[str]] = {}
+        with self._read() as s:
+            for benchmark, task_id in s.execute(query):
+                out.setdefault(benchmark, set()).add(task_id)
+        return out
+
     def agent_task_outcomes(self, campaign_id: str, stages: Iterable[str] | None = None) -> dict[str, dict[str, bool]]:
         """agent id -> task id -> resolved?, from each agent's latest finished 'task' run per task."""
         query = select(TaskRun.agent_id, TaskRun.task_id, TaskRun.status).where(

@@ -513,6 +513,96 @@ def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild eve
         raise DgmError("building the base image failed (see the lines above)")
 
 
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f}"
+
+
+KindOpt = typer.Option(None, "--kind", help="Only images of this kind (their dgm.image label: base, swebench, ...).")
+
+
+GraceOpt = typer.Option(60.0, "--grace-minutes", min=0,
+                        help="Untagged images younger than this are kept: a build in progress has such images.")
+
+
+def _image_verdicts(archive, archive_dir, kind, *, need_archive: bool, grace_minutes: float = 60.0):
+    from dgm.runs.images import image_verdicts
+    from dgm.sandbox.docker import docker_client
+
+    store = None
+    if need_archive or archive is not None or archive_dir is not None or (DEFAULT_ARCHIVE_DIR / "dgm.db").exists():
+        store = open_store(archive, archive_dir, create=False)
+    try:
+        client = docker_client()
+        verdicts, needs = image_verdicts(client, store, kind=kind, untagged_grace_minutes=grace_minutes)
+    finally:
+        if store is not None:
+            store.close()
+    for warning in needs.warnings:
+        err_console.print(f"warning: {escape(warning)}", soft_wrap=True)
+    return client, verdicts, store is not None
+
+
+@sandbox_app.command("ls")
+def sandbox_ls(
+    kind: Optional[str] = KindOpt,
+    grace_minutes: float = GraceOpt,
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """dgm's images (by label or dgm- tag) with their sizes; with an archive, whether its campaigns need each."""
+    _client, verdicts, judged = _image_verdicts(archive, archive_dir, kind, need_archive=False,
+                                                grace_minutes=grace_minutes)
+    table = Table(title="dgm images")
+    add_whole_column(table, "image", [v.image.name for v in verdicts])
+    table.add_column("kind")
+    table.add_column("task")
+    table.add_column("MB", justify="right")
+    table.add_column("own MB", justify="right")
+    table.add_column("created")
+    if judged:
+        table.add_column("needed")
+    for v in verdicts:
+        image = v.image
+        cells = [Text(image.name), Text(image.kind), Text(image.instance or "-"), _mb(image.size),
+                 _mb(image.own_size), image.created.strftime("%Y-%m-%d %H:%M")]
+        if judged:
+            cells.append(Text("yes" if v.needed else f"no: {v.reason}", style="" if v.needed else "yellow"))
+        table.add_row(*cells)
+    print_table(console, table)
+    total = sum(v.image.own_size for v in verdicts)
+    console.print(f"{len(verdicts)} image(s); {_mb(total)} MB not shared with other images"
+                  + ("" if judged else " (give --archive to see which ones its campaigns need)"))
+
+
+@sandbox_app.command("prune")
+def sandbox_prune(
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be removed; remove nothing."),
+    kind: Optional[str] = KindOpt,
+    grace_minutes: float = GraceOpt,
+    archive: Optional[str] = ArchiveOpt,
+    archive_dir: Path = ArchiveDirOpt,
+):
+    """Remove dgm's images no campaign of the archive needs: untagged build leftovers, outdated
+    versions, and images of tasks that no campaign plans or ran. Asks nothing; never forced."""
+    from dgm.runs.images import prune
+
+    client, verdicts, _ = _image_verdicts(archive, archive_dir, kind, need_archive=True, grace_minutes=grace_minutes)
+    unneeded = [v for v in verdicts if not v.needed]
+    for v in unneeded:
+        verb = "would remove" if dry_run else "removing"
+        console.print(f"{verb} {escape(v.image.name)} ({_mb(v.image.own_size)} MB own): {v.reason}", soft_wrap=True)
+    if dry_run:
+        console.print(f"{len(unneeded)} of {len(verdicts)} image(s) would be removed, "
+                      f"up to {_mb(sum(v.image.own_size for v in unneeded))} MB (their own layers); nothing removed")
+        return
+    result = prune(client, verdicts)
+    for v, why in result.kept_in_use:
+        err_console.print(f"kept {escape(v.image.name)}: {escape(why)}", soft_wrap=True)
+    console.print(f"removed {len(result.removed)} image(s), freed {_mb(result.freed_bytes)} MB "
+                  f"({result.freed_bytes} bytes, their own layers); kept {len(verdicts) - len(result.removed)}. "
+                  f"Image layers on the engine: {_mb(result.layers_before)} -> {_mb(result.layers_after)} MB")
+
+
 # --------------------------------------------------------------------------- doctor
 @app.command("doctor")
 def doctor(

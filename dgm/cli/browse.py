@@ -721,6 +721,16 @@ def export_cmd(
     console.print(f"exported agent {a.id} (commit {a.commit_sha[:12]}, {n} files) to {escape(str(dest))}")
 
 
+def _recorded_benchmark_options(store, source, bench_name: str) -> dict:
+    """The benchmark options (SWE-bench's dataset, images, repo mirror) of the
+    campaign that made `source`, when it ran the benchmark replayed on: where
+    its tasks come from is not known otherwise on a machine without the hub."""
+    if source is None or source.benchmark != bench_name:
+        return {}
+    config = store.get_campaign(source.campaign_id).config or {}
+    return dict(config.get("benchmark_options") or {}) if config.get("benchmark") == bench_name else {}
+
+
 def replay_cmd(
     agent: str = typer.Argument(..., help="Agent id."),
     task: str = typer.Option(..., "--task", "-t", help="Task id (any task of the benchmark, seen or not)."),
@@ -790,7 +800,7 @@ def replay_cmd(
             check_role(role)
             model = role.name
     bench_name = benchmark or (source.benchmark if source is not None else "dgm-mini")
-    bench = load_benchmark(bench_name)
+    bench = load_benchmark(bench_name, **_recorded_benchmark_options(store, source, bench_name))
     (the_task,) = bench.select([task])
     if mode == "recorded":
         what = f"recording of run {source.id}"

@@ -89,7 +89,7 @@ def test_a_zero_budget_is_refused_before_anything_runs(tmp_path):
     assert_one_line_error(r, "--budget-usd: Input should be greater than 0")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["eval", "--help"], ["bench", "ls", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["eval", "--help"], ["bench", "ls", "--help"], ["sandbox", "prune", "--help"]])
 def test_help_works(args):
     r = dgm(*args)
     assert r.returncode == 0 and "Usage" in r.stdout
@@ -331,3 +331,17 @@ def test_the_example_config_lists_every_key_and_the_readme_every_run_option():
     readme = (root / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `dgm run "))
     assert {o for o in options if o not in row} == set()
+
+
+def test_sandbox_prune_needs_an_existing_archive_and_asks_no_engine(tmp_path):
+    # Without an archive every task image would look unneeded: refused before Docker is reached.
+    r = dgm("sandbox", "prune", "--archive-dir", str(tmp_path / "none"),
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, "no archive in")
+    assert not (tmp_path / "none").exists()
+
+
+def test_sandbox_ls_without_an_engine_is_one_line(tmp_path):
+    r = dgm("sandbox", "ls", cwd=tmp_path,  # no archive here: ls lists without one
+            env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert_one_line_error(r, "no Docker engine answers")

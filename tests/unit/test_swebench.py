@@ -474,7 +474,8 @@ def test_older_python_sees_the_testbed_env_through_symlinks():
     assert "/usr/local/lib/python3.9/dist-packages/dgm-testbed.pth" in step
     assert "site.addsitedir('/opt/miniconda3/envs/testbed/lib/python3.9/site-packages')" in step
     assert offline_build.testbed_pth_step(offline_build.BASE_PYTHON) == ""  # the agent's own python stays clean
-    dockerfile = offline_build.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step)
+    dockerfile = offline_build.OFFLINE_DOCKERFILE.format(base="b", instance="i", python="3.9", version="v", testbed_pth=step,
+                                                        stage_label="l", build_id="b")
     assert "dgm-testbed.pth" in dockerfile.split("FROM python\n")[-1]  # in the final stage
 
 
@@ -491,6 +492,19 @@ def test_test_patches_that_only_add_files_do_not_reset_the_setup_commit(lite, li
     # Test patches that modify files keep swebench's own reset.
     viewcode = lite.select([VIEWCODE])[0].extra["eval_script"]
     assert f"git checkout {lite_rows[VIEWCODE]['base_commit']} tests/test_ext_viewcode.py" in viewcode
+
+
+def test_without_a_difficulty_the_gold_patch_size_stands_in_for_scripted_models(lite_rows):
+    from dgm.bench.swebench.benchmark import task_from_row
+
+    def patch(lines: int) -> str:
+        return "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n" + "".join(f"-old{i}\n+new{i}\n" for i in range(lines // 2))
+
+    row = lite_rows[FLASK]
+    levels = [task_from_row({**row, "patch": patch(n)}, "swebench-lite").difficulty for n in (2, 8, 16, 30, 50)]
+    assert levels == [1, 2, 3, 4, 5]  # the rehearsal's "hard" tasks (>= 4) are the large fixes
+    task = task_from_row({**row, "patch": patch(80), "difficulty": "<15 min fix"}, "swebench-verified")
+    assert task.difficulty == 1 and task.extra["difficulty_known"]  # a dataset's own label wins
 
 
 def test_bench_ls_shows_no_difficulty_where_the_dataset_has_none(monkeypatch):

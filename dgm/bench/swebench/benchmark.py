@@ -28,17 +28,27 @@ def task_from_row(row: dict, benchmark: str) -> Task:
         PASS_TO_PASS=tuple(row["PASS_TO_PASS"]), version=row["version"], benchmark=benchmark,
         test_command=f"bash {EVAL_SCRIPT_PATH}", log_parser="swebench",
         summary=(first_line[0][:100] if first_line else ""),
-        difficulty=_difficulty(row.get("difficulty")),
+        difficulty=_difficulty(row.get("difficulty"), row.get("patch") or ""),
         extra={"eval_script": script, "diff_base": DIFF_BASE_REF, "agent_python": AGENT_PYTHON,
                "row": row, "python": str(specs_for(row).get("python", "")),
-               # Lite has no difficulty: `difficulty` is then only the scripted models' default.
+               # Lite has no difficulty: `difficulty` is then the gold patch's size, for scripted models only.
                "difficulty_known": row.get("difficulty") is not None},
     )
 
 
-def _difficulty(label) -> int:
-    # Verified's difficulty buckets, mapped onto dgm's 1..5 scale.
-    return {"<15 min fix": 1, "15 min - 1 hour": 2, "1-4 hours": 4, ">4 hours": 5}.get(label or "", 1)
+# Lines the gold patch changes -> difficulty, where the dataset gives none (Lite).
+PATCH_SIZE_DIFFICULTY = ((5, 1), (10, 2), (20, 3), (40, 4))
+
+
+def _difficulty(label, gold_patch: str) -> int:
+    if label:  # Verified's difficulty buckets, mapped onto dgm's 1..5 scale.
+        return {"<15 min fix": 1, "15 min - 1 hour": 2, "1-4 hours": 4, ">4 hours": 5}.get(label, 1)
+    # Without one, only scripted models read it (`min_difficulty`, as the
+    # rehearsal's "hard tasks"): the size of the fix stands in for its difficulty,
+    # so a rehearsal on Lite meets easy and hard tasks as on dgm-mini.
+    changed = sum(1 for line in gold_patch.splitlines()
+                  if line[:1] in "+-" and not line.startswith(("+++", "---")))
+    return next((level for limit, level in PATCH_SIZE_DIFFICULTY if changed <= limit), 5)
 
 
 class SweBench(Benchmark):

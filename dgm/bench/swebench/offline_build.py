@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,14 @@ from dgm.errors import ImageUnavailable, NotFound
 from dgm.sandbox.docker import pid_alive
 from dgm.sandbox.images import base_image_tag
 
-# Bump when the Dockerfile or setup script below changes: images are keyed by it.
+# Bump when the Dockerfile or setup script below changes what the final image
+# holds: images are keyed by it. (v2's build-stage label changed no image.)
 OFFLINE_BUILDER_VERSION = "v2"
+# Label of the build stage's layers: the classic builder keeps a multi-stage
+# build's earlier stages as untagged images (0.3-1.1 GB each, the wheelhouse
+# and a second copy of the testbed), which `build` removes by this label, and
+# `dgm sandbox prune` if a killed build left them.
+BUILD_STAGE_LABEL = "dgm.build-stage"
 
 
 # Pythons the offline builder can put in an image without any registry but
@@ -467,9 +474,13 @@ class OfflineBuilder(ImageProvider):
                 self._download_wheelhouse(plan, ctx, host_repo)
             self._debian_python(plan.python, ctx)
             timings["wheelhouse_s"] = time.monotonic() - t1
-            self._write_context(plan, ctx)
+            build_id = f"{iid}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+            self._write_context(plan, ctx, build_id)
             t2 = time.monotonic()
-            docker_build(client, str(ctx), tag, log_path=self.cache / "build" / f"{iid}.log", nocache=self.nocache)
+            try:
+                docker_build(client, str(ctx), tag, log_path=self.cache / "build" / f"{iid}.log", nocache=self.nocache)
+            finally:
+                remove_build_stage(client, build_id)
             timings["docker_build_s"] = time.monotonic() - t2
         finally:
             # The context (repo copy + wheels) is cheap to remake and big to keep.
@@ -478,7 +489,7 @@ class OfflineBuilder(ImageProvider):
         self.timings[iid] = timings
         return timings
 
-    def _write_context(self, plan: BuildPlan, ctx: Path) -> None:
+    def _write_context(self, plan: BuildPlan, ctx: Path, build_id: str) -> None:
         conda = ctx / "conda" / "bin"
         conda.mkdir(parents=True)
         (conda / "activate").write_text(CONDA_ACTIVATE)
@@ -495,8 +506,32 @@ class OfflineBuilder(ImageProvider):
         (ctx / "setup.sh").write_text(setup)
         (ctx / "Dockerfile").write_text(OFFLINE_DOCKERFILE.format(
             base=self.base_image, instance=plan.instance_id, python=plan.python,
-            version=OFFLINE_BUILDER_VERSION, testbed_pth=testbed_pth_step(plan.python)))
+            version=OFFLINE_BUILDER_VERSION, testbed_pth=testbed_pth_step(plan.python),
+            stage_label=BUILD_STAGE_LABEL, build_id=build_id))
         (ctx / ".dockerignore").write_text("build-constraints.txt\n")
+
+
+def remove_build_stage(client, build_id: str) -> int:
+    """Remove the images one build's stage left (done or failed); how many were removed.
+
+    Removing the stage's last image also prunes its untagged parents; what
+    is left after that (a failed build's several leaves) goes in further rounds."""
+    import docker.errors
+
+    removed = 0
+    for _ in range(20):
+        leaves = client.images.list(filters={"label": f"{BUILD_STAGE_LABEL}={build_id}", "dangling": True})
+        if not leaves:
+            break
+        for image in leaves:
+            try:
+                client.images.remove(image.id, noprune=False)
+                removed += 1
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError:  # in use by a container: `dgm sandbox prune` takes it later
+                return removed
+    return removed
 
 
 CONDA_ACTIVATE = r"""# dgm conda shim: swebench's scripts source this, then `conda activate testbed`.
@@ -570,6 +605,9 @@ COPY conda/ /opt/miniconda3/
 RUN chmod 755 /opt/miniconda3/bin/conda && mkdir -p /opt/miniconda3/envs
 
 FROM python AS setup
+# Every layer of this stage carries the build's id, so that its images (which
+# the final one does not use) are found and removed after the build.
+LABEL dgm.image=build-stage {stage_label}={build_id}
 COPY build-wheels/ /opt/dgm-wheels/
 COPY wheels/ /tmp/dgm-build/wheels/
 COPY requirements.txt setup.sh /tmp/dgm-build/

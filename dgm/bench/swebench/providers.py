@@ -35,13 +35,14 @@ RUN (id -u agent >/dev/null 2>&1 || useradd --uid 1000 --create-home --shell /bi
  && chown -R 1000:1000 /testbed /opt/miniconda3/envs/testbed \\
  && test -x /usr/bin/python3
 WORKDIR /testbed
-LABEL dgm.image=swebench dgm.provider={kind} dgm.source={source}
+LABEL dgm.image=swebench dgm.provider={kind} dgm.source={source} dgm.instance={instance}
 """
 
 
-def add_dgm_layer(client, source: str, tag: str, kind: str) -> None:
+def add_dgm_layer(client, source: str, tag: str, kind: str, instance: str) -> None:
     with tempfile.TemporaryDirectory(prefix="dgm-layer-") as ctx:
-        Path(ctx, "Dockerfile").write_text(_DGM_LAYER.format(source=source, ref=DIFF_BASE_REF, kind=kind))
+        Path(ctx, "Dockerfile").write_text(_DGM_LAYER.format(source=source, ref=DIFF_BASE_REF, kind=kind,
+                                                             instance=instance))
         docker_build(client, ctx, tag)
 
 
@@ -73,7 +74,7 @@ class PullProvider(ImageProvider):
                 reason = reason_line(exc, 200)
                 raise ImageUnavailable(f"{task.instance_id}: cannot pull {source} ({reason}); {options_hint('pull')}") from None
         with self._lock:
-            add_dgm_layer(client, source, tag, self.kind)
+            add_dgm_layer(client, source, tag, self.kind, task.instance_id)
         return tag
 
 
@@ -100,7 +101,7 @@ class BuildProvider(ImageProvider):
             except Exception as exc:  # noqa: BLE001 - swebench's BuildImageError and network errors
                 reason = reason_line(exc, 200)
                 raise ImageUnavailable(f"{task.instance_id}: swebench's builder failed ({reason}); {options_hint('build')}") from None
-        add_dgm_layer(client, spec.instance_image_key, tag, self.kind)
+        add_dgm_layer(client, spec.instance_image_key, tag, self.kind, task.instance_id)
         return tag
 
 
