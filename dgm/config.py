@@ -65,6 +65,8 @@ class StageConfig(_Strict):
     """Task ids; or a count (the next N unused tasks in benchmark order); or 'rest'; or 'subset:NAME'."""
     advance_threshold: float = Field(0.0, ge=0.0, le=1.0)
     """Resolve rate (over all stages so far) needed to go on to the next stage."""
+    repeats: int = Field(1, ge=1, le=100)
+    """Runs of each agent on each of the stage's tasks (a stochastic model's outcome is a sample; the score is the mean of all runs)."""
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -128,6 +130,8 @@ class CampaignConfig(_Strict):
     """Held-out tasks, never used for selection or diagnosis: ids, a count, or 'subset:NAME' (default: 25 %)."""
     heldout_top_k: int = Field(1, ge=0)
     """How many of the best agents are scored on the held-out tasks after each generation."""
+    evaluate_twins: bool = False
+    """Evaluate a child whose code tree equals an agent's already in the campaign (its twin) anyway, as a second sample of that code; false: record it as a twin, unevaluated."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     """Resource limits of every sandbox (the sandbox's own limits type)."""
 

@@ -82,7 +82,8 @@ def campaign_overview(fetch: Fetch) -> dict[str, dict[str, Any]]:
     return out
 
 
-_LINEAGE_COLUMNS = "id, parent_id, generation, status, origin, score, heldout_score, stage_reached, commit_sha"
+_LINEAGE_COLUMNS = ("id, parent_id, generation, status, origin, score, heldout_score, stage_reached, commit_sha, "
+                    "twin_of")
 
 
 def lineage_rows(fetch: Fetch, campaign_id: str) -> list[LineageRow]:
@@ -153,6 +154,12 @@ def rejections(fetch: Fetch, campaign_id: str, *, json_as_text: bool) -> dict[st
     decode = AgentRecord.decoders(json_as_text)[AgentRecord.COLUMNS.index("meta")]
     sql = "SELECT id, rejection_reason, meta FROM agents WHERE campaign_id = :campaign_id AND status = 'rejected'"
     return {aid: (reason, has_own_code(decode(meta))) for aid, reason, meta in fetch(sql, {"campaign_id": campaign_id})}
+
+
+def twins_of(fetch: Fetch, agent_id: str) -> list[str]:
+    """Ids of the agents recorded as twins of this one (same code tree), oldest first."""
+    return [aid for (aid,) in fetch("SELECT id FROM agents WHERE twin_of = :agent_id ORDER BY created_at, id",
+                                    {"agent_id": agent_id})]
 
 
 def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
@@ -253,6 +260,9 @@ class ArchiveReads:
 
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
         return lineage_rows(self.fetch, campaign_id)
+
+    def twins_of(self, agent_id: str) -> list[str]:
+        return twins_of(self.fetch, agent_id)
 
     def stage_results(self, *, campaign_id: str | None = None,
                       agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
