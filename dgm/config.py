@@ -66,7 +66,7 @@ class StageConfig(_Strict):
     advance_threshold: float = Field(0.0, ge=0.0, le=1.0)
     """Resolve rate (over all stages so far) needed to go on to the next stage."""
     repeats: int = Field(1, ge=1, le=100)
-    """Runs of each agent on each of the stage's tasks (a stochastic model's outcome is a sample; the score is the mean of all runs)."""
+    """Runs of each agent on each task of the stage; the score is their mean (a real model is stochastic)."""
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -131,7 +131,7 @@ class CampaignConfig(_Strict):
     heldout_top_k: int = Field(1, ge=0)
     """How many of the best agents are scored on the held-out tasks after each generation."""
     evaluate_twins: bool = False
-    """Evaluate a child whose code tree equals an agent's already in the campaign (its twin) anyway, as a second sample of that code; false: record it as a twin, unevaluated."""
+    """Evaluate a twin (a child with the code tree of an earlier agent) anyway, as a second sample; false: record it."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     """Resource limits of every sandbox (the sandbox's own limits type)."""
 

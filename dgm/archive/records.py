@@ -142,8 +142,8 @@ class AgentRecord(Record):
 class TaskRunRecord(TaskRunOutcome, Record):
     TABLE = "task_runs"
     COLUMNS = ("id", "campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt", "repeat", "status",
-               "model", "tests_status", "patch", "error", "duration_s", "agent_duration_s", "test_duration_s", "cost_usd",
-               "trajectory_artifact", "agent_log_artifact", "eval_log_artifact", "created_at", "finished_at")
+               "model", "tests_status", "patch", "error", "duration_s", "agent_duration_s", "test_duration_s",
+               "cost_usd", "trajectory_artifact", "agent_log_artifact", "eval_log_artifact", "created_at", "finished_at")
     JSON = frozenset({"tests_status"})
     DATETIMES = frozenset({"created_at", "finished_at"})
     __slots__ = COLUMNS

@@ -653,7 +653,8 @@ class ArchiveStore(ArchiveQueries):
             _check("agent origin", row["origin"], AGENT_ORIGINS)
             prepared.append({"id": new_id(6), "parent_id": None, "generation": 0, "rejection_reason": None,
                              "proposal": None, "diagnosis_target": None, "score": None, "heldout_score": None,
-                             "stage_reached": 0, "twin_of": None, "meta": {}, "created_at": now, "updated_at": now, **row})
+                             "stage_reached": 0, "twin_of": None, "meta": {}, "created_at": now, "updated_at": now,
+                             **row})
         # A row pointing at code that was never stored would be an agent nobody can run.
         self._check_commits_exist({r["commit_sha"] for r in prepared})
         if refs:
@@ -667,7 +668,8 @@ class ArchiveStore(ArchiveQueries):
         for row in rows:
             _check("task run kind", row["kind"], TASK_RUN_KINDS)
             _check("task run status", row["status"], TASK_RUN_STATUSES)
-            prepared.append({"id": new_id(), "attempt": 0, "repeat": 0, "tests_status": None, "patch": None, "error": None,
+            prepared.append({"id": new_id(), "attempt": 0, "repeat": 0, "tests_status": None, "patch": None,
+                             "error": None,
                              "duration_s": None, "agent_duration_s": None, "test_duration_s": None,
                              "cost_usd": 0.0, "trajectory_artifact": None, "agent_log_artifact": None,
                              "eval_log_artifact": None, "created_at": now,

@@ -206,7 +206,7 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
             raise InfrastructureError(f"{exc}. The evaluation stopped (campaign {campaign.id}); "
                                       "its unfinished runs could not be closed") from None
         raise InfrastructureError(
-            f"{exc}. The evaluation stopped: {finished} of {_planned(len(selected), repeats)} finished (kept in campaign "
-            f"{campaign.id}), {cut} cut short (recorded as errors), the rest not started") from None
+            f"{exc}. The evaluation stopped: {finished} of {_planned(len(selected), repeats)} finished "
+            f"(kept in campaign {campaign.id}), {cut} cut short (recorded as errors), the rest not started") from None
     store.set_campaign_status(campaign.id, "completed", finished=True)
     return run

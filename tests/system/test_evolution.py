@@ -90,7 +90,8 @@ def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, stor
     # is told the first was asked to do): the second wrote the same code, so it is the first's twin,
     # recorded and never evaluated, nor a member of the archive.
     assert twin.status == "twin" and twin.twin_of == child.id and twin.score is None
-    assert store.code.trees([twin.commit_sha]) == {twin.commit_sha: store.code.trees([child.commit_sha])[child.commit_sha]}
+    trees = store.code.trees([twin.commit_sha, child.commit_sha])
+    assert trees[twin.commit_sha] == trees[child.commit_sha]
     assert {r.kind for r in store.list_task_runs(agent_id=twin.id)} == {"self_modify"}
     assert twin.id not in {a.id for a in admitted}
     (twin_diagnosis,) = [c for c in store.list_llm_calls(agent_id=twin.id) if c.purpose == "diagnose"]

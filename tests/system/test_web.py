@@ -500,9 +500,11 @@ def test_a_twin_is_shown_as_the_twin_of_its_original_in_the_api_and_the_explorer
         _, graph = get(server.url + f"api/campaigns/{campaign.id}/graph")
         index = {agent_id: i for i, agent_id in enumerate(graph["ids"])}
         assert graph["twin_of"][index[twin.id]] == index[original.id]
-        assert graph["twin_of"][index[original.id]] == -1 and graph["statuses"][graph["status"][index[twin.id]]] == "twin"
+        assert graph["twin_of"][index[original.id]] == -1
+        assert graph["statuses"][graph["status"][index[twin.id]]] == "twin"
         _, details = get(server.url + f"api/agents/{twin.id}")
-        assert (details["twin_of"], details["twin_of_score"], details["twin_of_status"]) == (original.id, 1.0, "admitted")
+        assert (details["twin_of"], details["twin_of_score"], details["twin_of_status"]) == \
+            (original.id, 1.0, "admitted")
         _, details = get(server.url + f"api/agents/{original.id}")
         assert details["twins"] == [twin.id]
 
