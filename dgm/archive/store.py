@@ -478,27 +478,31 @@ class ArchiveStore(ArchiveQueries):
             return list(s.scalars(query.order_by(TaskRun.created_at, TaskRun.id)))
 
     def agent_task_outcomes(self, campaign_id: str, stages: Iterable[str] | None = None) -> dict[str, dict[str, bool]]:
-        """agent id -> task id -> resolved?: resolved in at least half of its finished 'task' runs of the task
-        (one run without repeats)."""
+        """agent id -> task id -> resolved?: resolved in at least half of its repeats of the task (without
+        repeats: its latest finished run)."""
         return {agent_id: {task_id: 2 * resolved >= runs for task_id, (resolved, runs) in per_task.items()}
                 for agent_id, per_task in self.task_resolve_rates(campaign_id, stages).items()}
 
     def task_resolve_rates(self, campaign_id: str, stages: Iterable[str] | None = None,
                            agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
-        """agent id -> task id -> (resolved runs, finished runs) over its finished 'task' runs
-        of the campaign (all repeats): each task's resolve rate, as repeats measure it."""
-        query = select(TaskRun.agent_id, TaskRun.task_id, func.count(),
-                       func.sum(sa.case((TaskRun.status == "resolved", 1), else_=0))).where(
+        """agent id -> task id -> (resolved repeats, finished repeats) over its finished 'task' runs of
+        the campaign: each task's resolve rate, as repeats measure it. Of several attempts at one
+        repeat, the latest finished one counts (a retry replaces, a repeat adds a sample)."""
+        query = select(TaskRun.agent_id, TaskRun.task_id, TaskRun.repeat, TaskRun.status).where(
             TaskRun.campaign_id == campaign_id, TaskRun.kind == "task", TaskRun.status != "running",
-        ).group_by(TaskRun.agent_id, TaskRun.task_id)
+        ).order_by(TaskRun.finished_at, TaskRun.created_at, TaskRun.id)
         if stages is not None:
             query = query.where(TaskRun.stage.in_(list(stages)))
         if agent_ids is not None:
             query = query.where(TaskRun.agent_id.in_(list(agent_ids)))
-        rates: dict[str, dict[str, tuple[int, int]]] = {}
+        latest: dict[tuple[str, str, int], bool] = {}
         with self._read() as s:
-            for agent_id, task_id, runs, resolved in s.execute(query):
-                rates.setdefault(agent_id, {})[task_id] = (int(resolved or 0), int(runs))
+            for agent_id, task_id, repeat, status in s.execute(query):
+                latest[agent_id, task_id, repeat] = status == "resolved"  # later rows win
+        rates: dict[str, dict[str, tuple[int, int]]] = {}
+        for (agent_id, task_id, _), resolved in latest.items():
+            done, runs = rates.setdefault(agent_id, {}).get(task_id, (0, 0))
+            rates[agent_id][task_id] = (done + resolved, runs + 1)
         return rates
 
     # -- LLM calls -----------------------------------------------------------
