@@ -66,6 +66,8 @@ class StageConfig(_Strict):
     """Task ids; or a count (the next N unused tasks in benchmark order); or 'rest'; or 'subset:NAME'."""
     advance_threshold: float = Field(0.0, ge=0.0, le=1.0)
     """Resolve rate (over all stages so far) needed to go on to the next stage."""
+    repeats: int = Field(1, ge=1, le=100)
+    """Runs of each agent on each task of the stage; the score is their mean (a real model is stochastic)."""
 
     @field_validator("tasks", mode="before")
     @classmethod
@@ -151,6 +153,8 @@ class CampaignConfig(_Strict):
     sequential_settle_confidence: float | None = Field(0.8, ge=0.5, lt=1.0)
     """sequential staging: the best and its closest challenger run more tasks while P(the challenger is
     better) is at least 1 minus this (None: sequential_confidence)."""
+    evaluate_twins: bool = False
+    """Evaluate a twin (a child with the code tree of an earlier agent) anyway, as a second sample; false: record it."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)
     """Resource limits of every sandbox (the sandbox's own limits type)."""
 

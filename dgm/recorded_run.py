@@ -89,8 +89,8 @@ class RecordedRun:
 
 
 def start_recorded_run(store: ArchiveStore, *, campaign_id: str, agent_id: str, kind: str, benchmark: str,
-                       task_id: str, stage: str, model: str, attempt: int = 0) -> RecordedRun:
+                       task_id: str, stage: str, model: str, attempt: int = 0, repeat: int = 0) -> RecordedRun:
     """Start (or, after a crash, restart) the run's row; check `finished` before running anything."""
     row = store.start_task_run(campaign_id=campaign_id, agent_id=agent_id, kind=kind, benchmark=benchmark,
-                               task_id=task_id, stage=stage, model=model, attempt=attempt)
+                               task_id=task_id, stage=stage, model=model, attempt=attempt, repeat=repeat)
     return RecordedRun(store, row, time.monotonic())

@@ -147,6 +147,16 @@ class AgentCodeStore:
         held = {line.split()[0] for line in out.splitlines() if line.endswith(" commit")}
         return [sha for sha in shas if sha not in held]
 
+    def trees(self, shas: list[str]) -> dict[str, str]:
+        """Commit sha -> the sha of its code tree, for the given full commit shas, in one git call.
+        Two agents with equal trees have the same code, whatever their commits' parents or messages."""
+        wanted = sorted(set(shas))
+        if not wanted:
+            return {}
+        out = self._git("cat-file", "--batch-check=%(objectname)", input="".join(f"{sha}^{{tree}}\n" for sha in wanted))
+        lines = out.splitlines()
+        return {sha: line.strip() for sha, line in zip(wanted, lines) if not line.endswith(" missing")}
+
     def get_ref(self, agent_id: str) -> str | None:
         try:
             return self._git("rev-parse", "--verify", "--quiet", self._agent_ref(agent_id)).strip()

@@ -37,7 +37,7 @@ from dgm.archive.records import TaskRunOutcome
 
 CAMPAIGN_KINDS = ("evolution", "eval", "import", "replay")
 CAMPAIGN_STATUSES = ("running", "completed", "budget_exhausted", "interrupted", "failed")
-AGENT_STATUSES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected")
+AGENT_STATUSES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected", "twin")
 AGENT_ORIGINS = ("seed", "dir", "child", "import")
 TASK_RUN_KINDS = ("task", "self_modify", "sanity", "replay")
 TASK_RUN_STATUSES = ("running", "resolved", "unresolved", "empty_patch", "error", "timeout", "ok")
@@ -154,6 +154,7 @@ class Agent(Base):
     __table_args__ = (
         Index(None, "campaign_id"),
         Index(None, "parent_id"),
+        Index(None, "twin_of"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
@@ -171,6 +172,8 @@ class Agent(Base):
     """Cached selection score (resolved fraction on the tasks it was evaluated on)."""
     heldout_score: Mapped[float | None] = mapped_column(Float)
     stage_reached: Mapped[int] = mapped_column(default=0)
+    twin_of: Mapped[str | None] = mapped_column(String(ID_LEN), ForeignKey("agents.id"))
+    """The earlier agent of the campaign whose code tree this agent's equals (None: its code is new)."""
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -183,7 +186,7 @@ class TaskRun(Base, TaskRunOutcome):
     __table_args__ = (
         # A resumed campaign looks runs up by this key, so it can never run one
         # twice; another campaign (a later `dgm eval` of the same agent) runs its own.
-        UniqueConstraint("campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt",
+        UniqueConstraint("campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt", "repeat",
                          name="uq_task_runs_run_key"),
         Index(None, "campaign_id"),
         Index(None, "agent_id"),
@@ -198,6 +201,8 @@ class TaskRun(Base, TaskRunOutcome):
     task_id: Mapped[str] = mapped_column(NulFreeString(300))
     stage: Mapped[str] = mapped_column(NulFreeString(64))
     attempt: Mapped[int] = mapped_column(default=0)
+    repeat: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Which sample of this agent on this task (0, 1, ... up to the stage's `repeats`)."""
     status: Mapped[str] = mapped_column(String(32))
     model: Mapped[str] = mapped_column(NulFreeString(200))
     tests_status: Mapped[dict[str, Any] | None]

@@ -56,9 +56,13 @@ class ArchiveQueries:
         for an eval or replay campaign, also the archived agents it ran (after its own).
 
         Fields: id, parent_id, generation, status, origin, score, heldout_score,
-        stage_reached, commit_sha.
+        stage_reached, commit_sha, twin_of.
         """
         return reads.lineage_rows(self.fetch, campaign_id)
+
+    def twins_of(self, agent_id: str) -> list[str]:
+        """Ids of the agents recorded as twins of this one (same code tree), oldest first."""
+        return reads.twins_of(self.fetch, agent_id)
 
     def agents_run_from_elsewhere(self, campaign_id: str) -> list[LineageRow]:
         """Agents of other campaigns that this one ran (`dgm eval --agent ID`, a replay), as light rows."""

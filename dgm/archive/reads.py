@@ -82,7 +82,8 @@ def campaign_overview(fetch: Fetch) -> dict[str, dict[str, Any]]:
     return out
 
 
-_LINEAGE_COLUMNS = "id, parent_id, generation, status, origin, score, heldout_score, stage_reached, commit_sha"
+_LINEAGE_COLUMNS = ("id, parent_id, generation, status, origin, score, heldout_score, stage_reached, commit_sha, "
+                    "twin_of")
 
 
 def lineage_rows(fetch: Fetch, campaign_id: str) -> list[LineageRow]:
@@ -221,6 +222,12 @@ def unpriced_calls(fetch: Fetch, by: str, *, campaign_id: str | None = None) -> 
     sql = (f"SELECT {by}, count(*) FROM llm_calls WHERE priced = :no AND {by} IS NOT NULL{where} "
            f"GROUP BY {by}")
     return {key: int(n) for key, n in fetch(sql, {**params, "no": False})}
+
+
+def twins_of(fetch: Fetch, agent_id: str) -> list[str]:
+    """Ids of the agents recorded as twins of this one (same code tree), oldest first."""
+    return [aid for (aid,) in fetch("SELECT id FROM agents WHERE twin_of = :agent_id ORDER BY created_at, id",
+                                    {"agent_id": agent_id})]
 
 
 def campaign_spend(fetch: Fetch, campaign_id: str) -> float:
@@ -403,6 +410,9 @@ class ArchiveReads:
 
     def lineage_rows(self, campaign_id: str) -> list[LineageRow]:
         return lineage_rows(self.fetch, campaign_id)
+
+    def twins_of(self, agent_id: str) -> list[str]:
+        return twins_of(self.fetch, agent_id)
 
     def stage_results(self, *, campaign_id: str | None = None,
                       agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from dgm.errors import NotFound, UsageError
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 """The newest migration's revision (a test checks it against Alembic's head):
 an archive already there is opened without importing Alembic, and only such
 an archive is read without SQLAlchemy (reads.py)."""
@@ -132,8 +132,8 @@ class CampaignRecord(Record):
 class AgentRecord(Record):
     TABLE = "agents"
     COLUMNS = ("id", "campaign_id", "parent_id", "generation", "commit_sha", "status", "rejection_reason", "origin",
-               "proposal", "diagnosis_target", "score", "heldout_score", "stage_reached", "created_at", "updated_at",
-               "meta")
+               "proposal", "diagnosis_target", "score", "heldout_score", "stage_reached", "twin_of", "created_at",
+               "updated_at", "meta")
     JSON = frozenset({"proposal", "diagnosis_target", "meta"})
     DATETIMES = frozenset({"created_at", "updated_at"})
     __slots__ = COLUMNS
@@ -141,9 +141,9 @@ class AgentRecord(Record):
 
 class TaskRunRecord(TaskRunOutcome, Record):
     TABLE = "task_runs"
-    COLUMNS = ("id", "campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt", "status", "model",
-               "tests_status", "patch", "error", "duration_s", "agent_duration_s", "test_duration_s", "cost_usd",
-               "trajectory_artifact", "agent_log_artifact", "eval_log_artifact", "created_at", "finished_at")
+    COLUMNS = ("id", "campaign_id", "agent_id", "kind", "benchmark", "task_id", "stage", "attempt", "repeat", "status",
+               "model", "tests_status", "patch", "error", "duration_s", "agent_duration_s", "test_duration_s",
+               "cost_usd", "trajectory_artifact", "agent_log_artifact", "eval_log_artifact", "created_at", "finished_at")
     JSON = frozenset({"tests_status"})
     DATETIMES = frozenset({"created_at", "finished_at"})
     __slots__ = COLUMNS
@@ -179,3 +179,4 @@ class LineageRow(NamedTuple):
     heldout_score: float | None
     stage_reached: int
     commit_sha: str
+    twin_of: str | None

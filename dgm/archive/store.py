@@ -55,7 +55,7 @@ from dgm.archive.models import (
     utcnow,
 )
 from dgm.archive.queries import ArchiveQueries, LineageRow
-from dgm.archive.records import one_by_prefix
+from dgm.archive.records import has_own_code, one_by_prefix
 from dgm.errors import ArchiveUnavailable, NotFound, UsageError
 
 __all__ = ["AGENT_UPDATABLE", "ArchiveStore", "LineageRow", "llm_request_hash", "new_id"]
@@ -302,6 +302,39 @@ class ArchiveStore(ArchiveQueries):
             agent.updated_at = utcnow()
         return agent
 
+    def record_child_code(self, agent_id: str, commit_sha: str, meta: dict[str, Any], *,
+                          evaluate_twins: bool = False) -> Agent:
+        """A child's own code is committed: it goes on to be evaluated ('evaluating'),
+        unless its code tree equals that of an agent already in its campaign with
+        code of its own. Then it is that agent's twin (`twin_of`, the earliest such
+        agent), and takes status 'twin' (never evaluated, never selected: it is
+        the same agent again), or, with `evaluate_twins`, is evaluated anyway.
+
+        One transaction decides and records, so of two siblings that commit the
+        same code at the same time exactly one is the original."""
+        commit_sha = self.code.resolve(commit_sha)
+        self.code.set_ref(agent_id, commit_sha)  # before the row points at it, as in add_agent
+        with self._write() as s:
+            agent = _get(s, Agent, agent_id, "agent")
+            if s.bind.dialect.name == "postgresql":
+                # SQLite's write transaction already holds the database; PostgreSQL's
+                # siblings serialize on their campaign's row.
+                s.execute(select(Campaign.id).where(Campaign.id == agent.campaign_id).with_for_update())
+            others = [(aid, sha) for aid, sha, other_meta in s.execute(
+                select(Agent.id, Agent.commit_sha, Agent.meta)
+                .where(Agent.campaign_id == agent.campaign_id, Agent.id != agent_id, Agent.twin_of.is_(None))
+                .order_by(Agent.generation, Agent.created_at, Agent.id))
+                if has_own_code(other_meta)]
+            trees = self.code.trees([commit_sha, *(sha for _, sha in others)])
+            mine = trees.get(commit_sha)
+            original = next((aid for aid, sha in others if mine is not None and trees.get(sha) == mine), None)
+            agent.commit_sha = commit_sha
+            agent.meta = meta
+            agent.twin_of = original
+            agent.status = "twin" if original is not None and not evaluate_twins else "evaluating"
+            agent.updated_at = utcnow()
+        return agent
+
     def get_agent(self, id_or_prefix: str) -> Agent:
         with self._read() as s:
             return _resolve(s, Agent, id_or_prefix, "agent")
@@ -348,8 +381,10 @@ class ArchiveStore(ArchiveQueries):
         stage: str,
         model: str,
         attempt: int = 0,
+        repeat: int = 0,
     ) -> TaskRun:
-        """Begin a run, or hand back this campaign's existing one with the same key.
+        """Begin a run, or hand back this campaign's existing one with the same key
+        (`repeat`: which sample of the agent on this task; each is a run of its own).
 
         A finished run is returned as is (check `run.finished`): a resumed
         campaign must not redo it. Another campaign's runs never count: a
@@ -360,7 +395,7 @@ class ArchiveStore(ArchiveQueries):
         """
         _check("task run kind", kind, TASK_RUN_KINDS)
         key = dict(campaign_id=campaign_id, agent_id=agent_id, kind=kind, benchmark=benchmark, task_id=task_id,
-                   stage=stage, attempt=attempt)
+                   stage=stage, attempt=attempt, repeat=repeat)
         for _ in range(2):  # PostgreSQL: a concurrent insert of the same key makes us re-read it
             try:
                 with self._write() as s:
@@ -452,17 +487,32 @@ class ArchiveStore(ArchiveQueries):
         return out
 
     def agent_task_outcomes(self, campaign_id: str, stages: Iterable[str] | None = None) -> dict[str, dict[str, bool]]:
-        """agent id -> task id -> resolved?, from each agent's latest finished 'task' run per task."""
-        query = select(TaskRun.agent_id, TaskRun.task_id, TaskRun.status).where(
+        """agent id -> task id -> resolved?: resolved in at least half of its repeats of the task (without
+        repeats: its latest finished run)."""
+        return {agent_id: {task_id: 2 * resolved >= runs for task_id, (resolved, runs) in per_task.items()}
+                for agent_id, per_task in self.task_resolve_rates(campaign_id, stages).items()}
+
+    def task_resolve_rates(self, campaign_id: str, stages: Iterable[str] | None = None,
+                           agent_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[int, int]]]:
+        """agent id -> task id -> (resolved repeats, finished repeats) over its finished 'task' runs of
+        the campaign: each task's resolve rate, as repeats measure it. Of several attempts at one
+        repeat, the latest finished one counts (a retry replaces, a repeat adds a sample)."""
+        query = select(TaskRun.agent_id, TaskRun.task_id, TaskRun.repeat, TaskRun.status).where(
             TaskRun.campaign_id == campaign_id, TaskRun.kind == "task", TaskRun.status != "running",
         ).order_by(TaskRun.finished_at, TaskRun.created_at, TaskRun.id)
         if stages is not None:
             query = query.where(TaskRun.stage.in_(list(stages)))
-        outcomes: dict[str, dict[str, bool]] = {}
+        if agent_ids is not None:
+            query = query.where(TaskRun.agent_id.in_(list(agent_ids)))
+        latest: dict[tuple[str, str, int], bool] = {}
         with self._read() as s:
-            for agent_id, task_id, status in s.execute(query):
-                outcomes.setdefault(agent_id, {})[task_id] = status == "resolved"  # later rows win
-        return outcomes
+            for agent_id, task_id, repeat, status in s.execute(query):
+                latest[agent_id, task_id, repeat] = status == "resolved"  # later rows win
+        rates: dict[str, dict[str, tuple[int, int]]] = {}
+        for (agent_id, task_id, _), resolved in latest.items():
+            done, runs = rates.setdefault(agent_id, {}).get(task_id, (0, 0))
+            rates[agent_id][task_id] = (done + resolved, runs + 1)
+        return rates
 
     # -- LLM calls -----------------------------------------------------------
 
@@ -621,7 +671,8 @@ class ArchiveStore(ArchiveQueries):
             _check("agent origin", row["origin"], AGENT_ORIGINS)
             prepared.append({"id": new_id(6), "parent_id": None, "generation": 0, "rejection_reason": None,
                              "proposal": None, "diagnosis_target": None, "score": None, "heldout_score": None,
-                             "stage_reached": 0, "meta": {}, "created_at": now, "updated_at": now, **row})
+                             "stage_reached": 0, "twin_of": None, "meta": {}, "created_at": now, "updated_at": now,
+                             **row})
         # A row pointing at code that was never stored would be an agent nobody can run.
         self._check_commits_exist({r["commit_sha"] for r in prepared})
         if refs:
@@ -635,7 +686,8 @@ class ArchiveStore(ArchiveQueries):
         for row in rows:
             _check("task run kind", row["kind"], TASK_RUN_KINDS)
             _check("task run status", row["status"], TASK_RUN_STATUSES)
-            prepared.append({"id": new_id(), "attempt": 0, "tests_status": None, "patch": None, "error": None,
+            prepared.append({"id": new_id(), "attempt": 0, "repeat": 0, "tests_status": None, "patch": None,
+                             "error": None,
                              "duration_s": None, "agent_duration_s": None, "test_duration_s": None,
                              "cost_usd": 0.0, "trajectory_artifact": None, "agent_log_artifact": None,
                              "eval_log_artifact": None, "created_at": now,

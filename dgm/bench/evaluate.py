@@ -65,7 +65,7 @@ class Evaluator:
         threading.Thread(target=_import_grading, daemon=True).start()
 
     def run_task(self, agent: Agent, task: Task, *, campaign_id: str, stage: str, attempt: int = 0,
-                 kind: str = "task", replay: Replayer | None = None) -> TaskRun:
+                 repeat: int = 0, kind: str = "task", replay: Replayer | None = None) -> TaskRun:
         """One task run, recorded. Returns the finished TaskRun (possibly an earlier one).
 
         Its steps run one after another: agent sandbox, agent, diff, grading
@@ -80,7 +80,7 @@ class Evaluator:
         settings = self.settings
         recorded = start_recorded_run(
             self.store, campaign_id=campaign_id, agent_id=agent.id, kind=kind, benchmark=self.benchmark.name,
-            task_id=task.instance_id, stage=stage, model=settings.model, attempt=attempt,
+            task_id=task.instance_id, stage=stage, model=settings.model, attempt=attempt, repeat=repeat,
         )
         if recorded.finished:
             return recorded.row  # finished before a crash: never redo it
@@ -135,8 +135,12 @@ class Evaluator:
         )
 
     def run_tasks(self, agent: Agent, tasks: list[Task], *, campaign_id: str, stage: str, executor: Executor,
-                  on_done: Callable | None = None, should_stop: Callable[[], bool] | None = None) -> list:
-        """Run tasks through the executor; results in task order.
+                  on_done: Callable | None = None, should_stop: Callable[[], bool] | None = None,
+                  repeats: int = 1) -> list:
+        """Run tasks through the executor, each `repeats` times (a stochastic
+        model's outcome on a task is a sample: repeat r of a task is a run of its
+        own, recorded once); results repeat by repeat, each in task order, so an
+        evaluation cut short holds whole samples first.
 
         When `should_stop` turns true, tasks not yet started are skipped and
         come back as None (they were never recorded, so a resume runs them).
@@ -150,27 +154,29 @@ class Evaluator:
         load_litellm()
         broken = threading.Event()
 
-        def one(task):
+        def one(job):
+            task, repeat = job
             if broken.is_set() or (should_stop is not None and should_stop()):
                 return None
             try:
-                return self.run_task(agent, task, campaign_id=campaign_id, stage=stage)
+                return self.run_task(agent, task, campaign_id=campaign_id, stage=stage, repeat=repeat)
             except (InfrastructureError, BudgetExceeded):
                 broken.set()  # no sandbox, or no money: starting more runs would only waste them
                 raise
 
-        results: dict[str, object] = {}
+        jobs = [(task, repeat) for repeat in range(max(1, repeats)) for task in tasks]
+        results: dict[tuple[str, int], object] = {}
         failure: BaseException | None = None
-        for task, outcome in executor.map_unordered(one, tasks):
+        for (task, repeat), outcome in executor.map_unordered(one, jobs):
             if isinstance(outcome, BaseException):
                 # The sandbox machinery's failure explains the others: report it first.
                 if failure is None or (isinstance(outcome, InfrastructureError)
                                        and not isinstance(failure, InfrastructureError)):
                     failure = outcome  # let the other in-flight runs finish and be recorded
                 continue
-            results[task.instance_id] = outcome
+            results[task.instance_id, repeat] = outcome
             if on_done and outcome is not None:
                 on_done(task, outcome)
         if failure is not None:
             raise failure
-        return [results.get(t.instance_id) for t in tasks]
+        return [results.get((t.instance_id, r)) for t, r in jobs]

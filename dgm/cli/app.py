@@ -91,7 +91,11 @@ def eval_cmd(
                                         "then covers priced calls only)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Tasks run in parallel."),
     time_limit: float = typer.Option(900.0, "--time-limit", min=1, help="Wall-clock seconds per agent run."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task to this file."),
+    repeats: int = typer.Option(1, "--repeats", "-k", min=1, max=100,
+                                help="Runs of the agent on each task (a real model is stochastic): the summary "
+                                     "gives each task's resolve rate, the score as the mean of all runs, and its "
+                                     "spread between repeats."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write one object per task run to this file."),
     budget_usd: Optional[float] = typer.Option(
         None, "--budget-usd",  # no `min`: the help would say x>=0.0, and 0 is refused below
         help="Hard cap on this evaluation's LLM spend, USD, more than 0; runs it cuts short are recorded as errors."),
@@ -130,7 +134,9 @@ def eval_cmd(
     def on_start(run):
         sha = run.agent.commit_sha
         console.print(f"evaluating agent [bold]{run.agent.id}[/] ({escape(run.label)}, commit {sha[:10]}) on "
-                      f"{len(run.tasks)} {escape(benchmark)} task(s) with model [bold]{escape(model_label(model))}[/], "
+                      f"{len(run.tasks)} {escape(benchmark)} task(s)"
+                      + (f" × {repeats} repeats" if repeats > 1 else "")
+                      + f" with model [bold]{escape(model_label(model))}[/], "
                       f"{workers} worker(s); campaign {run.campaign.id}")
 
     def on_stopped(run, reason):
@@ -138,6 +144,7 @@ def eval_cmd(
         if reason == "budget_exhausted":
             _print_runs(run.runs, model, unpriced)
             _write_eval_json_of_a_stop(json_out, run.runs, unpriced)
+            _print_repeats(run.runs, repeats)
             return
         err_console.print(Text(f"{len(run.runs)} of {len(run.tasks)} task(s) recorded in campaign {run.campaign.id}"))
         if _write_eval_json_of_a_stop(json_out, run.runs, unpriced):
@@ -154,9 +161,10 @@ def eval_cmd(
     run = run_eval(lambda create: open_store(archive, archive_dir, create=create), agent=agent, agent_dir=agent_dir,
                    benchmark=benchmark, benchmark_options=benchmark_options(dataset, images, repo_mirror),
                    task_ids=task_ids, model=model, workers=workers, time_limit_s=time_limit, budget_usd=budget_usd,
-                   hooks=hooks, role=role, allow_unpriced=allow_unpriced)
+                   hooks=hooks, role=role, allow_unpriced=allow_unpriced, repeats=repeats)
     unpriced = run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id)
     _print_runs(run.runs, model, unpriced)
+    _print_repeats(run.runs, repeats)
     if json_out is not None:
         try:
             _write_eval_json(json_out, run.runs, unpriced)
@@ -186,7 +194,7 @@ def _write_eval_json(path: Path, runs, unpriced: dict[str, int] | None = None) -
     that had no known price (its cost_usd leaves them out)."""
     unpriced = unpriced or {}
     path.write_text(json.dumps([
-        {"instance_id": r.task_id, "status": r.status, "patch": r.patch or "",
+        {"instance_id": r.task_id, "repeat": r.repeat, "status": r.status, "patch": r.patch or "",
          "duration_s": r.duration_s, "cost_usd": r.cost_usd, "unpriced_calls": unpriced.get(r.id, 0),
          "task_run_id": r.id,
          "error": r.error, "tests_status": r.tests_status, "model": r.model, "agent_id": r.agent_id,
@@ -228,12 +236,14 @@ def _print_runs(runs, model: str, unpriced: dict[str, int] | None = None) -> Non
 
     from dgm.lineage.details import grading_note
 
+    repeated = any(getattr(r, "repeat", 0) for r in runs)
     cells = []
     for r in runs:
         ts = r.tests_status or {}
         # Why a run failed, or what the harness changed about it (bytes replaced, files kept out of grading).
         note = ((r.error or "").strip().splitlines() or [grading_note(r.tests_status) or ""])[0][:100]
-        cells.append([Text(r.task_id), Text(r.status, style=STATUS_STYLE.get(r.status, "")),
+        cells.append([Text(r.task_id + (f" #{r.repeat}" if repeated else "")),
+                      Text(r.status, style=STATUS_STYLE.get(r.status, "")),
                       frac(ts.get("FAIL_TO_PASS", {})), frac(ts.get("PASS_TO_PASS", {})),
                       str(len((r.patch or "").splitlines())), f"{(r.duration_s or 0):.1f}",
                       usd_text(r.cost_usd, unpriced.get(r.id, 0)),
@@ -252,6 +262,32 @@ def _print_runs(runs, model: str, unpriced: dict[str, int] | None = None) -> Non
     if any(r.status != "resolved" for r in runs):
         console.print(Text(f"`dgm show {runs[0].agent_id}` lists these runs with their ids; `dgm show-run RUN` shows "
                            "one in full (trajectory, patch, the agent's own output, test log)", style="dim"))
+
+
+def _print_repeats(runs, repeats: int) -> None:
+    """With repeats: each task's resolve rate, and how much the score moves between repeats."""
+    if repeats < 2:
+        return
+    from dgm.repeats import summarize_repeats
+
+    summary = summarize_repeats(runs)
+    if summary.score is None:
+        return
+    cells = [[Text(task), f"{resolved}/{n}", f"{resolved / n:.2f}"]
+             for task, (resolved, n) in summary.task_rates.items()]
+    table = Table(title=Text(f"resolve rate per task ({repeats} repeats)"))
+    for i, col in enumerate(("task", "resolved", "rate")):
+        add_whole_column(table, col, [c[i] for c in cells], justify="right" if i else "left")
+    for c in cells:
+        table.add_row(*c)
+    print_table(console, table)
+    per_repeat = " ".join(f"{s:.3f}" for s in summary.repeat_scores)
+    spread = ("-" if summary.spread is None else
+              f"{summary.spread:.3f} (standard error of the score {summary.standard_error:.3f})")
+    unstable = summary.unstable_tasks
+    console.print(Text(f"score {summary.score:.3f}: the mean of {summary.runs} runs; per repeat {per_repeat}; "
+                       f"spread between repeats (sd) {spread}; {len(unstable)} of {len(summary.task_rates)} "
+                       "task(s) resolved in some runs and not others"), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- run / resume / status
@@ -463,7 +499,11 @@ def _print_campaign_summary(store: ArchiveStore, campaign, status: str) -> None:
     spent = store.campaign_spend(campaign.id)
     unpriced = store.unpriced_calls("campaign_id", campaign_id=campaign.id).get(campaign.id, 0)
     admitted = sum(a.status == "admitted" for a in agents)
-    console.print(f"status {status}; {len(agents)} agents ({admitted} admitted); "
+    twins = sum(a.status == "twin" for a in agents)
+    task_runs = sum(store.task_run_counts(campaign.id).values())
+    console.print(f"status {status}; {len(agents)} agents ({admitted} admitted"
+                  + (f"; {twins} twin{'s' if twins != 1 else ''} of earlier agents, not evaluated" if twins else "")
+                  + f"); {task_runs} task runs; "
                   f"spent {usd_text(spent, unpriced, dollar=True)}"
                   + (f" of ${campaign.budget_usd:.2f}" if campaign.budget_usd is not None else "")
                   + (f" ({unpriced} call(s) to an unpriced model, not in any dollar figure)" if unpriced else ""))

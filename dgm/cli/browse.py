@@ -29,7 +29,8 @@ err_console = make_console(stderr=True)
 from dgm.cli.options import ArchiveDirOpt, ArchiveOpt, check_output_file, open_reads, open_store  # noqa: E402
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
-                "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold"}
+                "timeout": "magenta", "running": "cyan", "admitted": "green", "rejected": "dim", "seed": "bold",
+                "twin": "magenta"}
 
 
 # How much of a proposal or diagnosis target `dgm show` prints.
@@ -270,6 +271,14 @@ def show_cmd(
     head.add_column()
     head.add_row("agent", f"{d['id']}  (campaign {d['campaign_id']}, generation {d['generation']}, {d['origin']})")
     head.add_row("parent", d["parent_id"] or "- (root)")
+    if d["twin_of"]:
+        head.add_row("twin of", Text(f"{d['twin_of']}: the same code, " + (
+            f"so not evaluated again; its record is that agent's ({d['twin_of_status']}, score "
+            f"{_fmt_score(d['twin_of_score'])})" if d["status"] == "twin"
+            else "evaluated anyway as a second sample (evaluate_twins)")))
+    if d["twins"]:
+        head.add_row("twins", ", ".join(d["twins"][:12]) + (" ..." if len(d["twins"]) > 12 else "")
+                     + " (later children with the same code)")
     head.add_row("status", Text(d["status"] + (f" — {d['rejection_reason']}" if d["rejection_reason"] else "")))
     head.add_row("commit", d["commit"] or Text("none: rejected before its code was committed", style="dim"))
     head.add_row("score", Text.assemble(_score_text(d["score"], _counts(d["score_interval"])), "   held-out ",

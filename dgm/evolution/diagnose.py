@@ -133,7 +133,27 @@ def agent_code_text(files: dict[str, str]) -> str:
     return _clip("\n\n".join(parts), AGENT_CODE_CHARS)
 
 
-def build_messages(agent_code: str, target: Target, evidence: dict) -> list[dict]:
+SIBLINGS_HEADING = "# What its other children already try"
+SIBLINGS_TEXT = ("This agent already has other children, each given one of the proposals below. Propose a "
+                 "different improvement: a second child making the same change is the same agent again, and "
+                 "is not evaluated.")
+SIBLING_PROPOSAL_CHARS = 2000
+
+
+def siblings_text(siblings: list[dict]) -> str:
+    """The proposals the parent's other children were given, as the proposer reads them."""
+    parts = [f"{SIBLINGS_HEADING}\n\n{SIBLINGS_TEXT}"]
+    for sibling in siblings:
+        parts.append(f"## Child {sibling.get('agent')} (generation {sibling.get('generation')})\n\n"
+                     f"Summary: {_clip(str(sibling.get('summary', '')), SIBLING_PROPOSAL_CHARS)}\n\n"
+                     f"Proposal: {_clip(str(sibling.get('improvement_proposal', '')), SIBLING_PROPOSAL_CHARS)}")
+    return "\n\n".join(parts)
+
+
+def build_messages(agent_code: str, target: Target, evidence: dict, siblings: list[dict] | None = None
+                   ) -> list[dict]:
+    """The proposer's conversation; `siblings`: the proposals (`Proposal` fields, plus
+    `agent` and `generation`) the parent's other children were given, not to be repeated."""
     body = [f"# The agent's code\n\n{agent_code}", f"# Target: {target.kind}\n\n{TARGET_TEXT[target.kind]}"]
     if target.task_id:
         body.append(f"## Task {target.task_id}\n\n{evidence.get('problem_statement', '')}")
@@ -141,6 +161,8 @@ def build_messages(agent_code: str, target: Target, evidence: dict) -> list[dict
         body.append(f"## Its patch\n\n{evidence.get('patch') or '(empty)'}")
         body.append(f"## Hidden test results\n\n{json.dumps(evidence.get('tests_status'), indent=1)}"
                     f"\nstatus: {evidence.get('status')}, error: {evidence.get('error')}")
+    if siblings:
+        body.append(siblings_text(siblings))
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(body)}]
 
 

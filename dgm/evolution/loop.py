@@ -5,8 +5,10 @@ Crash safety comes from one rule: every step commits its result in one
 transaction (through the archive store) before the next step starts, and
 every step first looks at what is already committed. A child's status says
 where it is: pending (needs a diagnosis) → self_modifying (has a proposal) →
-evaluating (has its own commit) → admitted / rejected. Task runs are unique
-per (agent, task, stage, attempt), so a finished one is never redone; one left
+evaluating (has its own commit) → admitted / rejected; or, when its code
+equals an agent's already in the campaign, twin (recorded with its commit, in
+the same transaction, and never evaluated). Task runs are unique per (agent,
+task, stage, attempt, repeat), so a finished one is never redone; one left
 'running' by a crash is reset and redone. A generation's parents are chosen
 and recorded before any child of it starts, so a resumed generation never
 re-selects against a half-updated archive.
@@ -50,6 +52,36 @@ if TYPE_CHECKING:
     from dgm.executor import Executor
     from dgm.llm.client import LLMClient
     from dgm.llm.gateway import Gateway
+
+
+FINAL_STATUSES = ("admitted", "rejected", "twin")
+"""A child in one of these is done: a resumed generation leaves it as it is."""
+
+
+class SlotOrder:
+    """A step the children of one generation pass in slot order: a child waits
+    until the children before it have passed (or given up on) the step. What
+    a child sees at that step (its siblings' proposals, the code already in
+    the campaign) then never depends on which thread ran first, so a seeded
+    campaign stays reproducible. Children past the step before a restart are
+    not waited for."""
+
+    def __init__(self) -> None:
+        self._passed: dict[str, threading.Event] = {}
+
+    def expect(self, agent_ids) -> None:
+        self._passed = {agent_id: threading.Event() for agent_id in agent_ids}
+
+    def wait_for(self, agent_ids, check: Callable[[], None]) -> None:
+        for agent_id in agent_ids:
+            passed = self._passed.get(agent_id)
+            while passed is not None and not passed.wait(1.0):
+                check()  # a stop is not held up by a slow sibling
+
+    def passed(self, agent_id: str) -> None:
+        event = self._passed.get(agent_id)
+        if event is not None:
+            event.set()
 
 
 class Stopped(Exception):
@@ -127,6 +159,11 @@ class CampaignRunner:
         self._marks_lock = threading.Lock()
         self._marks_said: set[int] | None = None
         self._deadline = (time.monotonic() + self.config.max_hours * 3600) if self.config.max_hours else None
+        # Children of one parent are diagnosed in slot order (each is told what the earlier ones
+        # were asked to do); children of a generation record their code in slot order (the earlier
+        # of two with the same code is the original, the later its twin).
+        self._diagnosed = SlotOrder()
+        self._coded = SlotOrder()
 
     # -- stopping ------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -311,7 +348,9 @@ class CampaignRunner:
         children = self._children_of(generation)
         if len(children) < self.config.children_per_generation:
             children = self._create_children(generation, children)
-        pending = [c for c in children if c.status not in ("admitted", "rejected")]
+        pending = [c for c in children if c.status not in FINAL_STATUSES]
+        self._diagnosed.expect(c.id for c in pending if c.status == "pending")
+        self._coded.expect(c.id for c in pending if c.status in ("pending", "self_modifying"))
         self.state.phase = f"generation {generation}: {len(pending)} child(ren) in flight"
         errors: list[BaseException] = []
         with ThreadPoolExecutor(max_workers=max(1, len(pending)), thread_name_prefix="dgm-child") as pool:
@@ -385,7 +424,10 @@ class CampaignRunner:
             if agent.status == "pending":
                 self._check()
                 self.state.set_child(agent.id, "diagnosing")
-                agent = self._diagnose(agent)
+                try:
+                    agent = self._diagnose(agent)
+                finally:
+                    self._diagnosed.passed(agent.id)
             if agent.status == "self_modifying":
                 self._check()
                 self.state.set_child(agent.id, "self-modifying")
@@ -414,7 +456,16 @@ class CampaignRunner:
                 raise  # without a working seed there is no campaign
             self._reject(agent, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
         finally:
+            # Also when it stopped or was rejected before them: the later siblings go on.
+            self._diagnosed.passed(agent.id)
+            self._coded.passed(agent.id)
             self.state.set_child(agent.id, None)
+
+    def _earlier_siblings(self, child, same_parent: bool) -> list[str]:
+        """Ids of the children of the child's generation in lower slots (of its parent only: `same_parent`)."""
+        slot = (child.meta or {}).get("slot", 0)
+        return [c.id for c in self._children_of(child.generation)
+                if (c.meta or {}).get("slot", 0) < slot and (not same_parent or c.parent_id == child.parent_id)]
 
     def _image(self) -> str:
         from dgm.sandbox.images import base_image_tag
@@ -425,9 +476,25 @@ class CampaignRunner:
         self.store.update_agent(agent.id, status="rejected", rejection_reason=reason)
         self._event("agent_rejected", {"agent": agent.id, "reason": reason}, agent.id)
 
+    def _siblings_proposals(self, child) -> list[dict]:
+        """What the other children of the child's parent in this campaign were
+        already told to do, oldest first: the proposer is asked not to repeat it.
+        A sibling of this generation with a lower slot is waited for, so the
+        proposals a child sees do not depend on which thread ran first."""
+        def order(agent) -> tuple[int, int]:
+            return agent.generation, (agent.meta or {}).get("slot", 0)
+
+        self._diagnosed.wait_for(self._earlier_siblings(child, same_parent=True), self._check)
+        # Only those before it (a resumed run sees what an uninterrupted one did).
+        siblings = sorted((c for c in self.store.children_of(child.parent_id)
+                           if c.campaign_id == self.campaign.id and c.proposal and order(c) < order(child)),
+                          key=order)
+        return [{"agent": s.id, "generation": s.generation, **s.proposal} for s in siblings]
+
     def _diagnose(self, child):
         parent = self.store.get_agent(child.parent_id)
         slot = (child.meta or {}).get("slot", 0)
+        siblings = self._siblings_proposals(child)
         rng = random.Random(f"dgm-target-{self.config.seed}-{child.generation}-{slot}")
         runs = [r for r in self.store.list_task_runs(agent_id=parent.id, kind="task", campaign_id=self.campaign.id)
                 if r.stage in self.plan.stage_names]
@@ -448,7 +515,7 @@ class CampaignRunner:
             file = code_dir / path
             if path.endswith((".py", ".md", ".txt", ".toml", ".json")) and file.is_file() and not file.is_symlink():
                 files[path] = file.read_bytes().decode("utf-8", "replace")
-        messages = diag.build_messages(diag.agent_code_text(files), target, evidence)
+        messages = diag.build_messages(diag.agent_code_text(files), target, evidence, siblings=siblings)
         proposer = self.config.roles.proposer
         ctx = CallContext(purpose="diagnose", model=proposer.name, campaign_id=self.campaign.id,
                           agent_id=child.id, role=proposer)
@@ -479,9 +546,15 @@ class CampaignRunner:
         sha = commit_child(self.store, self.evaluator.code_cache, parent, result.patch,
                            message=f"generation {child.generation}: {summary}", error=result.error,
                            usable=result.usable)
-        agent = self.store.update_agent(child.id, commit_sha=sha, status="evaluating",
-                                        meta={**(child.meta or {}), "own_commit": True})
+        # Where the child's code is first known: the store records it, and whether it is a twin, at once.
+        self._coded.wait_for(self._earlier_siblings(child, same_parent=False), self._check)
+        agent = self.store.record_child_code(child.id, sha, {**(child.meta or {}), "own_commit": True},
+                                             evaluate_twins=self.config.evaluate_twins)
+        self._coded.passed(child.id)
         self._event("agent_modified", {"agent": child.id, "commit": sha[:10]}, child.id)
+        if agent.twin_of is not None:
+            self._event("agent_twin", {"agent": child.id, "twin_of": agent.twin_of,
+                                       "evaluated": agent.status == "evaluating"}, child.id)
         return agent
 
     def _evaluate_staged(self, agent) -> None:
@@ -489,7 +562,7 @@ class CampaignRunner:
             return self._evaluate_sequential(agent)
         resolved = evaluated = 0
         for index, stage in enumerate(self.plan.stages):
-            runs = self._run_tasks(agent, stage.task_ids, stage.name)
+            runs = self._run_tasks(agent, stage.task_ids, stage.name, stage.repeats)
             resolved += sum(r.status == "resolved" for r in runs)
             evaluated += len(runs)
             self.store.update_agent(agent.id, score=resolved / evaluated, stage_reached=index + 1)
@@ -563,19 +636,21 @@ class CampaignRunner:
                                     len(order), rule)
         return (best, prefixes[best]) if best else None
 
-    def _run_tasks(self, agent, task_ids, stage: str) -> list:
+    def _run_tasks(self, agent, task_ids, stage: str, repeats: int = 1) -> list:
         tasks = [self.tasks_by_id[t] for t in task_ids]
+        total = len(tasks) * repeats
         done = {"n": 0, "resolved": 0}
 
         def progress(task, run) -> None:
             done["n"] += 1
             done["resolved"] += run.status == "resolved"
-            self.state.set_child(agent.id, f"stage {stage}: {done['n']}/{len(tasks)} run, "
+            self.state.set_child(agent.id, f"stage {stage}: {done['n']}/{total} run, "
                                            f"{done['resolved']} resolved")
 
-        self.state.set_child(agent.id, f"stage {stage}: 0/{len(tasks)} run")
+        self.state.set_child(agent.id, f"stage {stage}: 0/{total} run")
         runs = self.evaluator.run_tasks(agent, tasks, campaign_id=self.campaign.id, stage=stage,
-                                        executor=self.tasks, should_stop=self.stopping, on_done=progress)
+                                        executor=self.tasks, should_stop=self.stopping, on_done=progress,
+                                        repeats=repeats)
         if any(r is None for r in runs):
             raise Stopped(self.stop_reason)
         return runs

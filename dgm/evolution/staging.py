@@ -22,6 +22,8 @@ class Stage:
     task_ids: tuple[str, ...]
     advance_threshold: float
     """Resolve rate over all stages so far needed to go on to the next stage."""
+    repeats: int = 1
+    """Runs of an agent on each task of the stage."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def build_plan(config, benchmark) -> StagePlan:
         ids = [i for i in ids if i in set(unused)]
         unused = [i for i in unused if i not in set(ids)]
         if ids:
-            stages.append(Stage(spec["name"], tuple(ids), float(spec.get("advance_threshold", 0.0))))
+            stages.append(Stage(spec["name"], tuple(ids), float(spec.get("advance_threshold", 0.0)),
+                                int(spec.get("repeats", 1))))
         else:
             empty.append(spec["name"])
     if not stages:

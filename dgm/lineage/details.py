@@ -252,6 +252,8 @@ def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
         p["errors"] += call.status != "ok"
     children = store.children_of(agent.id)
     own_code = has_own_code(agent)
+    # A twin has the original's code: its record and score are the original's.
+    original = store.get_agent(agent.twin_of) if agent.twin_of else None
     unpriced_by_run: dict[str, int] = {}
     for call in calls:
         if not call.priced and call.task_run_id:
@@ -268,6 +270,8 @@ def agent_details(store: ArchiveReader, agent_id: str) -> dict[str, Any]:
         "heldout_interval": (interval_fields(*behind["heldout"]) if agent.heldout_score is not None
                              else interval_fields(None, 0)),
         "stage_reached": agent.stage_reached, "stages": stages, "meta": agent.meta,
+        "twin_of": agent.twin_of, "twin_of_score": original.score if original is not None else None,
+        "twin_of_status": original.status if original is not None else None, "twins": store.twins_of(agent.id),
         "created_at": _iso(agent.created_at), "children": [c.id for c in children],
         "task_runs": summaries,
         # Calls of no task run (diagnosing its parent's failure, proposals).

@@ -40,7 +40,7 @@ def build_graph(store: ArchiveStore, campaign_id: str, *, with_runs: bool = True
         (r.id, {
             "generation": r.generation, "status": r.status, "origin": r.origin, "score": r.score,
             "heldout_score": r.heldout_score, "stage_reached": r.stage_reached, "commit": r.commit_sha,
-            "parent": r.parent_id,
+            "parent": r.parent_id, "twin_of": r.twin_of,
             **({"n_runs": counts.get(r.id, 0)} if with_runs else {}),
         })
         for r in rows

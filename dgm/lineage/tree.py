@@ -29,7 +29,10 @@ def _label(lin: Lineage, i: int, on_best: bool, is_best: bool) -> Text:
     text.append(f"  g{row.generation}  ")
     text.append("  -  " if score is None else lin.score_label(i),
                 style=Style(color=Color.from_rgb(*score_rgb(score)), bold=on_best))
-    text.append(f"  {row.status}", style="dim" if row.status == "rejected" else "")
+    text.append(f"  {row.status}", style="dim" if row.status in ("rejected", "twin") else "")
+    twin_of = getattr(row, "twin_of", None)
+    if twin_of:
+        text.append(f"  = twin of {twin_of}" + (" (not evaluated)" if row.status == "twin" else ""), style="magenta")
     if row.heldout_score is not None:
         text.append(f"  held-out {lin.score_label(i, 'heldout')}")
     if is_best:

@@ -69,31 +69,39 @@ class EvalRun:
     workers: int
     benchmark: str
     runs: list[TaskRun] = field(default_factory=list)
+    repeats: int = 1
+    """Runs of the agent on each task."""
 
     @property
     def resolved(self) -> int:
         return sum(r.status == "resolved" for r in self.runs)
 
 
+def _planned(tasks: int, repeats: int) -> str:
+    return f"{tasks} task(s)" if repeats == 1 else f"{tasks * repeats} run(s) ({tasks} task(s) × {repeats} repeats)"
+
+
 def evaluate_tasks(store: ArchiveStore, docker_client: docker.DockerClient, benchmark: Benchmark, agent: Agent,
                    tasks: list[Task], *, campaign_id: str, settings: EvalSettings, workers: int = 1,
-                   stage: str = "eval", budget_usd: float | None = None,
+                   stage: str = "eval", budget_usd: float | None = None, repeats: int = 1,
                    track: Callable[[int], ContextManager[OnDone | None]] = _untracked) -> list[TaskRun]:
-    """Run `agent` on `tasks` through a run stack of its own; the runs in task order."""
+    """Run `agent` on `tasks`, each `repeats` times, through a run stack of its own;
+    the runs repeat by repeat, each in task order."""
     from dgm.runs.stack import run_stack, spend_cap
 
     budgets = {} if budget_usd is None else {campaign_id: spend_cap(store, campaign_id, budget_usd)}
     with run_stack(store, docker_client, benchmark, settings, budgets=budgets, workers=workers) as stack:
         # The tracking ends (an interrupt said) before the stack waits for the runs in flight.
-        with track(len(tasks)) as on_done:
+        with track(len(tasks) * repeats) as on_done:
             return stack.evaluator.run_tasks(agent, tasks, campaign_id=campaign_id, stage=stage,
-                                             executor=stack.executor, on_done=on_done)
+                                             executor=stack.executor, on_done=on_done, repeats=repeats)
 
 
 def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, agent_dir: Path | None,
              benchmark: str, benchmark_options: dict, task_ids: list[str] | None, model: str, workers: int,
              time_limit_s: float, budget_usd: float | None, hooks: EvalHooks | None = None,
-             role: RoleModel | None = None, allow_unpriced: bool = False) -> EvalRun:
+             role: RoleModel | None = None, allow_unpriced: bool = False,
+             repeats: int = 1) -> EvalRun:
     """Check the inputs, prepare the images, record the agent, run the tasks.
 
     `role`: how to reach `model` (endpoint, key variable, price, limits, params;
@@ -113,6 +121,8 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
     from dgm.sandbox.docker import docker_client, remove_orphans
 
     hooks = hooks or EvalHooks()
+    if repeats < 1:
+        raise UsageError(f"--repeats: runs per task must be at least 1, not {repeats}")
     if agent_dir is not None:
         check_agent_dir(agent_dir)  # now, not after the images are ready
     bench = load_benchmark(benchmark, **benchmark_options)
@@ -161,7 +171,8 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
         name=f"eval-{label}-{stamp}-{os.getpid()}", kind="eval",
         config={"benchmark": benchmark, "model": model, "tasks": [t.instance_id for t in selected],
                 "time_limit_s": time_limit_s, "workers": workers, "agent": agent or str(agent_dir),
-                "models": {"task": role.model_dump(mode="json")}, "allow_unpriced": allow_unpriced},
+                "models": {"task": role.model_dump(mode="json")}, "allow_unpriced": allow_unpriced,
+                "repeats": repeats},
         budget_usd=budget_usd,
     )
     if archived is not None:
@@ -170,13 +181,14 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
         the_agent = store.add_agent(campaign.id, sha, status="seed" if agent == "seed" else "admitted",
                                     origin="seed" if agent == "seed" else "dir", generation=0)
     run = EvalRun(store=store, campaign=campaign, agent=the_agent, label=label, tasks=selected, model=model,
-                  workers=workers, benchmark=benchmark)
+                  workers=workers, benchmark=benchmark, repeats=repeats)
     hooks.on_start(run)
     settings = EvalSettings(model=model, time_limit_s=time_limit_s, role=role)
     try:
         with heartbeat(store, campaign.id):
             run.runs = evaluate_tasks(store, client, bench, the_agent, selected, campaign_id=campaign.id,
-                                      settings=settings, workers=workers, budget_usd=budget_usd, track=hooks.track)
+                                      settings=settings, workers=workers, budget_usd=budget_usd, repeats=repeats,
+                                      track=hooks.track)
     except BudgetExceeded:
         # Runs the cap cut are not the agent's results: closed as errors saying why, the rest kept.
         spent = store.campaign_spend(campaign.id)
@@ -186,7 +198,7 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
         hooks.on_stopped(run, "budget_exhausted")
         raise EvaluationStopped(
             f"the ${budget_usd:g} budget is spent (${spent:.4f}; what is left cannot pay for another call): "
-            f"{len(run.runs) - cut} of {len(selected)} task(s) "
+            f"{len(run.runs) - cut} of {_planned(len(selected), repeats)} "
             f"finished, {cut} cut short (recorded as errors), the rest not started; campaign {campaign.id}") from None
     except KeyboardInterrupt:
         # The runs in flight were let finish (and recorded); the evaluation is closed, not left 'running'.
@@ -204,7 +216,7 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
             raise InfrastructureError(f"{exc}. The evaluation stopped (campaign {campaign.id}); "
                                       "its unfinished runs could not be closed") from None
         raise InfrastructureError(
-            f"{exc}. The evaluation stopped: {finished} of {len(selected)} task(s) finished (kept in campaign "
-            f"{campaign.id}), {cut} cut short (recorded as errors), the rest not started") from None
+            f"{exc}. The evaluation stopped: {finished} of {_planned(len(selected), repeats)} finished "
+            f"(kept in campaign {campaign.id}), {cut} cut short (recorded as errors), the rest not started") from None
     store.set_campaign_status(campaign.id, "completed", finished=True)
     return run

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 STATIC_DIR = Path(__file__).with_name("static")
 MAX_DIFF_CHARS = 400_000
 MAX_HEATMAP_AGENTS = 200
-STATUS_CODES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected")
+STATUS_CODES = ("seed", "pending", "self_modifying", "evaluating", "admitted", "rejected", "twin")
 
 
 class ExplorerApi:
@@ -123,6 +123,8 @@ class ExplorerApi:
             "status": [status_index.get(r.status, 0) for r in rows],
             "statuses": list(STATUS_CODES),
             "runs": [counts.get(r.id, 0) for r in rows],
+            # Row of the agent whose code a twin's equals (-1: not a twin, or its original is not shown).
+            "twin_of": [lin.index.get(r.twin_of, -1) if r.twin_of else -1 for r in rows],
             "best_path": lin.path_to(lin.best()),
         }
         return json.dumps(payload, separators=(",", ":")).encode()

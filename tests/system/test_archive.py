@@ -894,3 +894,100 @@ def test_browsing_reads_equal_the_orm_reads_on_every_backend(db_url, tmp_path):
         with open_for_browsing(db_url, root, root_given=True) as reads:
             assert reads.url == store.url
             assert_reads_match_orm(reads, store, ids)
+
+
+# -- repeats and twins -----------------------------------------------------------------
+
+
+def test_each_repeat_is_a_run_of_its_own_recorded_once_and_rates_count_them_all(seeded):
+    store, campaign, agent = seeded
+    key = dict(campaign_id=campaign.id, agent_id=agent.id, kind="task", benchmark="mini", stage="eval", model="m")
+    first = store.start_task_run(**key, task_id="t1")
+    assert first.repeat == 0
+    store.finish_task_run(first.id, status="resolved")
+    second = store.start_task_run(**key, task_id="t1", repeat=1)
+    assert second.id != first.id and second.repeat == 1 and second.status == "running"
+    # A crash during repeat 1: a resume hands back the same row, reset; repeat 0 stays finished.
+    assert store.start_task_run(**key, task_id="t1", repeat=1).id == second.id
+    assert store.start_task_run(**key, task_id="t1").id == first.id
+    store.finish_task_run(second.id, status="unresolved")
+    assert store.start_task_run(**key, task_id="t1", repeat=1).finished
+    for repeat in (0, 1):
+        store.finish_task_run(store.start_task_run(**key, task_id="t2", repeat=repeat).id, status="resolved")
+    store.start_task_run(**key, task_id="t3")  # unfinished: no sample
+
+    assert store.task_resolve_rates(campaign.id) == {agent.id: {"t1": (1, 2), "t2": (2, 2)}}
+    assert store.task_resolve_rates(campaign.id, stages=["other"]) == {}
+    # Resolved in at least half of its runs.
+    assert store.agent_task_outcomes(campaign.id) == {agent.id: {"t1": True, "t2": True}}
+    assert len(store.list_task_runs(campaign_id=campaign.id)) == 5
+    with store.engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(sa.insert(TaskRun).values(id="dup", status="running", cost_usd=0.0, attempt=0, repeat=1,
+                                               created_at=first.created_at, task_id="t1", **key))
+
+
+def test_an_archive_before_repeats_and_twins_keeps_its_runs_as_repeat_zero_and_resumes(db_url, tmp_path):
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")
+    campaign = store.create_campaign("old", "evolution", {})
+    agent = store.add_agent(campaign.id, commit_code(store, tmp_path), status="seed", origin="seed")
+    key = dict(agent_id=agent.id, kind="task", benchmark="mini", task_id="t1", stage="eval", model="m")
+    done = store.finish_task_run(store.start_task_run(campaign.id, **key).id, status="resolved")
+    left_running = store.start_task_run(campaign.id, **{**key, "task_id": "t2"})
+    _downgrade(store, "0004")
+    with store.engine.connect() as conn:
+        assert "repeat" not in {c["name"] for c in sa.inspect(conn).get_columns("task_runs")}
+        assert "twin_of" not in {c["name"] for c in sa.inspect(conn).get_columns("agents")}
+    store.close()
+
+    store = ArchiveStore.open(db_url, root=tmp_path / "archive")  # migrates to head
+    assert store.get_task_run(done.id).repeat == 0 and store.get_agent(agent.id).twin_of is None
+    assert store.start_task_run(campaign.id, **key).id == done.id  # finished: not redone
+    again = store.start_task_run(campaign.id, **{**key, "task_id": "t2"})
+    assert again.id == left_running.id and again.status == "running"  # the crashed one, redone
+    assert store.start_task_run(campaign.id, **key, repeat=1).id != done.id
+    store.close()
+
+
+def _child_with_code(store, campaign, parent, code_sha, slot, generation=1, evaluate_twins=False):
+    child = store.add_agent(campaign.id, parent.commit_sha, parent_id=parent.id, generation=generation,
+                            status="self_modifying", origin="child", meta={"slot": slot, "own_commit": False})
+    return store.record_child_code(child.id, code_sha, {"slot": slot, "own_commit": True},
+                                   evaluate_twins=evaluate_twins)
+
+
+def test_a_child_with_the_code_tree_of_an_earlier_agent_is_recorded_as_its_twin(seeded, tmp_path):
+    store, campaign, seed = seeded
+    seed_tree = store.code.trees([seed.commit_sha])[seed.commit_sha]
+    changed = commit_code(store, tmp_path, "print('better')\n", parent=seed.commit_sha)
+    original = _child_with_code(store, campaign, seed, changed, slot=0)
+    assert original.status == "evaluating" and original.twin_of is None
+    assert store.get_agent(original.id).meta["own_commit"] is True
+
+    # Another commit (another message, time, parent) of the same tree is the same code.
+    again = commit_code(store, tmp_path, "print('better')\n", parent=None)
+    assert again != changed
+    twin = _child_with_code(store, campaign, seed, again, slot=1)
+    assert twin.status == "twin" and twin.twin_of == original.id and twin.commit_sha == again
+    assert store.code.get_ref(twin.id) == again
+
+    # A later twin names the first agent with that code, never another twin.
+    third = _child_with_code(store, campaign, original, changed, slot=0, generation=2)
+    assert third.twin_of == original.id
+    # With evaluate_twins it is still recorded as a twin, and evaluated.
+    sampled = _child_with_code(store, campaign, seed, changed, slot=1, generation=2, evaluate_twins=True)
+    assert sampled.status == "evaluating" and sampled.twin_of == original.id
+    # Different code is no twin; nor is a child whose own code was never committed (its commit is its parent's).
+    other = _child_with_code(store, campaign, seed, commit_code(store, tmp_path, "print('other')\n"), slot=0,
+                             generation=3)
+    assert other.twin_of is None and other.status == "evaluating"
+    pending = store.add_agent(campaign.id, changed, parent_id=seed.id, generation=4, status="pending",
+                              origin="child", meta={"slot": 0, "own_commit": False})
+    assert store.get_agent(pending.id).twin_of is None
+
+    # The seed's own tree: a child changing nothing in the end is the seed's twin.
+    assert _child_with_code(store, campaign, seed, commit_code(store, tmp_path), slot=1, generation=3).twin_of == seed.id
+    assert store.code.trees([seed.commit_sha]) == {seed.commit_sha: seed_tree}
+
+    assert store.twins_of(original.id) == [twin.id, third.id, sampled.id]
+    rows = {r.id: r for r in store.lineage_rows(campaign.id)}
+    assert rows[twin.id].twin_of == original.id and rows[original.id].twin_of is None

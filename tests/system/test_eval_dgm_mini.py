@@ -109,3 +109,40 @@ def test_an_evaluation_with_a_budget_stops_at_it_and_keeps_what_finished(tmp_pat
         assert campaign.status == "budget_exhausted" and campaign.budget_usd == 0.05
         # Stopped once a call could no longer pay for 256 output tokens ($0.0256), never past the cap.
         assert 0.05 - 0.0256 < store.campaign_spend(campaign.id) <= 0.05
+
+
+def test_repeats_run_each_task_k_times_and_show_each_task_s_rate_and_the_score_s_spread(tmp_path, docker_client):
+    """`--repeats 2` with a deterministic model: both repeats of a task end alike, so each rate is 0 or 1
+    and the spread between repeats is 0: what is tested is the bookkeeping of repeats."""
+    tasks = ["confini__confini-1", "confini__confini-5", "datespan__datespan-1"]  # difficulties 1, 4, 1
+    out = tmp_path / "runs.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--tasks", ",".join(tasks), "--repeats", "2",
+         "--model", "scripted:rehearsal", "--workers", "2", "--archive-dir", str(tmp_path / "archive"),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=1200, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    stdout = result.stdout
+    assert "on 3 dgm-mini task(s) × 2 repeats" in stdout
+    assert "resolve rate per task (2 repeats)" in stdout
+    # The seed gives up on the hard task (the rehearsal model's rule), in both repeats.
+    assert "confini__confini-5 #1" in stdout
+    assert ("score 0.667: the mean of 6 runs; per repeat 0.667 0.667; spread between repeats (sd) 0.000 "
+            "(standard error of the score 0.000); 0 of 3 task(s) resolved in some runs and not others") in stdout
+    assert "resolved 4/6" in stdout
+    runs = json.loads(out.read_text())
+    assert sorted((r["instance_id"], r["repeat"]) for r in runs) == sorted((t, k) for t in tasks for k in (0, 1))
+    assert [r["repeat"] for r in runs] == [0, 0, 0, 1, 1, 1]  # whole samples first
+    statuses = {}
+    for r in runs:
+        statuses.setdefault(r["instance_id"], set()).add(r["status"])
+    assert statuses == {tasks[0]: {"resolved"}, tasks[1]: {"empty_patch"}, tasks[2]: {"resolved"}}
+    assert len({r["task_run_id"] for r in runs}) == 6
+
+    from dgm.archive.store import ArchiveStore
+
+    with ArchiveStore.open(None, tmp_path / "archive") as store:
+        (campaign,) = store.list_campaigns()
+        assert campaign.config["repeats"] == 2
+        assert store.task_resolve_rates(campaign.id) == {
+            runs[0]["agent_id"]: {tasks[0]: (2, 2), tasks[1]: (0, 2), tasks[2]: (2, 2)}}

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dgm.evolution import diagnose as diag
 from tests.support.campaign import archive_fingerprint, run_campaign
 from tests.support.harness import REPO_ROOT
 from tests.support.tiny_bench import TinyBenchmark
@@ -53,9 +54,10 @@ def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, stor
     assert "[scripted rehearsal]" in screen and "$" in screen
     agents = store.list_agents(campaign.id)
     seed = next(a for a in agents if a.origin == "seed")
-    children = [a for a in agents if a.origin == "child"]
-    assert len(children) == 2 and all(c.status == "admitted" for c in children)
-    child = children[0]
+    children = sorted((a for a in agents if a.origin == "child"), key=lambda a: a.meta["slot"])
+    assert len(children) == 2
+    child, twin = children
+    assert child.status == "admitted" and child.twin_of is None
 
     # The child really changed its own code, in a commit whose parent is the seed's.
     assert child.commit_sha != seed.commit_sha
@@ -84,10 +86,74 @@ def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, stor
     stats = store.list_generation_stats(campaign.id)
     assert [s.generation for s in stats] == [0, 1] and stats[1].best_score > stats[0].best_score
 
+    # Both children are the seed's, given the same proposal (the scripted proposer does not heed what it
+    # is told the first was asked to do): the second wrote the same code, so it is the first's twin,
+    # recorded and never evaluated, nor a member of the archive.
+    assert twin.status == "twin" and twin.twin_of == child.id and twin.score is None
+    trees = store.code.trees([twin.commit_sha, child.commit_sha])
+    assert trees[twin.commit_sha] == trees[child.commit_sha]
+    assert {r.kind for r in store.list_task_runs(agent_id=twin.id)} == {"self_modify"}
+    assert twin.id not in {a.id for a in admitted}
+    (twin_diagnosis,) = [c for c in store.list_llm_calls(agent_id=twin.id) if c.purpose == "diagnose"]
+    twin_prompt = json.loads(store.artifacts.get(twin_diagnosis.artifact_id))["request"]["messages"][1]["content"]
+    assert f"Child {child.id} (generation 1)" in twin_prompt and child.proposal["improvement_proposal"] in twin_prompt
+    assert diag.SIBLINGS_HEADING not in prompt  # the first child had no sibling before it
+    [event] = store.list_events(campaign.id, kinds=["agent_twin"])
+    assert event.payload == {"agent": twin.id, "twin_of": child.id, "evaluated": False}
+    from dgm.lineage.forest import Lineage
+    from dgm.lineage.tree import rich_tree
+
+    tree = rich_tree(Lineage.load(store, campaign.id), "t").plain
+    assert f"{twin.id}  g1    -    twin  = twin of {child.id} (not evaluated)" in tree
+
     # Same seed, same scripted models: the same archive.
     again, status = run_campaign(store, docker_client, bench, name="second", **fields)
     assert status == "completed"
     assert archive_fingerprint(store, again.id) == archive_fingerprint(store, campaign.id)
+
+
+def test_a_proposer_told_what_a_sibling_tries_proposes_other_work_and_repeats_are_each_recorded(
+        tmp_path, store, docker_client):
+    """A proposer that heeds the siblings' section (this rules file answers it with the other
+    rehearsal proposal) gives the parent's second child other work: two children, two codes, no
+    twin. Each task of the stage runs twice; the scripted model is deterministic, so both repeats
+    of a task end alike and the score is that of one run: the bookkeeping, not the model, is tested."""
+    def heed_siblings(spec):
+        tail = _rule(spec, "diagnose", 1)["reply"]
+        test_hint = json.loads(_rule(spec, "diagnose", 0)["reply"].strip("`json\n"))["improvement_proposal"]
+        spec["rules"].insert(0, {"purpose": "diagnose", "any_contains": f"Proposal: {test_hint}", "reply": tail})
+
+    model = _rules_with(tmp_path, "heeds-siblings", heed_siblings)
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=2, difficulties=[1, 4])
+    campaign, status = run_campaign(store, docker_client, bench, name="siblings", model=model, generations=1,
+                                    children_per_generation=2, heldout=0, time_limit_s=60,
+                                    stages=[{"name": "all", "tasks": "rest", "repeats": 2}])
+    assert status == "completed"
+    agents = store.list_agents(campaign.id)
+    first, second = sorted((a for a in agents if a.origin == "child"), key=lambda a: a.meta["slot"])
+    (call,) = [c for c in store.list_llm_calls(agent_id=second.id) if c.purpose == "diagnose"]
+    prompt = json.loads(store.artifacts.get(call.artifact_id))["request"]["messages"][1]["content"]
+    assert diag.SIBLINGS_HEADING in prompt and f"Child {first.id} (generation 1)" in prompt
+    assert first.proposal["improvement_proposal"] in prompt
+    assert "[dgm-rehearsal:test-hint]" in first.proposal["problem_statement"]
+    assert "[dgm-rehearsal:tail]" in second.proposal["problem_statement"]
+    assert first.commit_sha != second.commit_sha and first.twin_of is None and second.twin_of is None
+    assert first.status == second.status == "admitted"
+
+    rates = store.task_resolve_rates(campaign.id)
+    for agent in agents:
+        runs = store.list_task_runs(agent_id=agent.id, kind="task")
+        assert sorted((r.task_id, r.repeat) for r in runs) == sorted((t.instance_id, k) for t in bench.tasks()
+                                                                   for k in (0, 1))
+        by_task = {}
+        for r in runs:
+            by_task.setdefault(r.task_id, set()).add(r.status)
+        assert all(len(statuses) == 1 for statuses in by_task.values()), by_task
+        resolved = sum(r.status == "resolved" for r in runs)
+        assert agent.score == pytest.approx(resolved / len(runs))
+        assert all(n == 2 and k in (0, 2) for k, n in rates[agent.id].values())
+    seed = next(a for a in agents if a.origin == "seed")
+    assert seed.score == 0.5 and first.score == 1.0
 
 
 # --------------------------------------------------------------------------- kill -9 and resume

@@ -551,3 +551,58 @@ def test_the_explorer_answers_only_to_its_own_names_and_each_request_once(archiv
         with urllib.request.urlopen(srv6.url + "api/campaigns", timeout=10) as resp:
             assert resp.status == 200
 
+
+
+def test_a_twin_is_shown_as_the_twin_of_its_original_in_the_api_and_the_explorer(tmp_path, browser):
+    store = ArchiveStore.open(None, tmp_path / "archive")
+    campaign = store.create_campaign("twins", "evolution", {"model": "scripted:rehearsal"})
+
+    def code(text: str, parent: str | None, message: str) -> str:
+        src = tmp_path / f"src-{message}"
+        src.mkdir()
+        (src / "main.py").write_text(text)
+        return store.code.commit_tree(src, parent, message)
+
+    seed = store.add_agent(campaign.id, code("print(1)\n", None, "seed"), status="admitted", origin="seed")
+    store.update_agent(seed.id, score=0.5)
+    children = []
+    for slot, message in enumerate(("first", "second")):
+        child = store.add_agent(campaign.id, seed.commit_sha, parent_id=seed.id, generation=1, status="pending",
+                                origin="child", meta={"slot": slot, "own_commit": False})
+        children.append(store.record_child_code(child.id, code("print(2)\n", seed.commit_sha, message),
+                                                {"slot": slot, "own_commit": True}))
+    original, twin = children
+    store.update_agent(original.id, status="admitted", score=1.0)
+    assert twin.status == "twin" and twin.twin_of == original.id
+    with ExplorerServer(store, port=0) as server:
+        _, graph = get(server.url + f"api/campaigns/{campaign.id}/graph")
+        index = {agent_id: i for i, agent_id in enumerate(graph["ids"])}
+        assert graph["twin_of"][index[twin.id]] == index[original.id]
+        assert graph["twin_of"][index[original.id]] == -1
+        assert graph["statuses"][graph["status"][index[twin.id]]] == "twin"
+        _, details = get(server.url + f"api/agents/{twin.id}")
+        assert (details["twin_of"], details["twin_of_score"], details["twin_of_status"]) == \
+            (original.id, 1.0, "admitted")
+        _, details = get(server.url + f"api/agents/{original.id}")
+        assert details["twins"] == [twin.id]
+
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(server.url + "#campaign=twins")
+        page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+        pos = page.evaluate(f"window.dgmExplorer.screenPos('{twin.id}')")
+        page.mouse.move(pos["x"], pos["y"])
+        page.wait_for_selector("#tooltip:not([hidden])", timeout=5_000)
+        assert f"twin of {original.id} (same code)" in page.inner_text("#tooltip")
+        page.mouse.click(pos["x"], pos["y"])
+        page.wait_for_selector("[data-testid=twin-of]", timeout=10_000)
+        row = page.inner_text("[data-testid=twin-of]")
+        assert original.id in row and "not evaluated again" in row and "score 1.000" in row
+        page.click(f"[data-testid=twin-of] button[data-agent='{original.id}']")
+        page.wait_for_selector("[data-testid=twins]", timeout=10_000)
+        assert twin.id[:8] in page.inner_text("[data-testid=twins]")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "explorer-twin.png"))
+        assert not errors, errors
+    store.close()

@@ -105,9 +105,9 @@
     for (let i = 0; i < n; i++) { buckets[bucketOf(g.score[i])].push(i); if (g.runs[i] > maxRuns) maxRuns = g.runs[i]; }
     const index = new Map();
     g.ids.forEach((id, i) => index.set(id, i));
-    const rejected = g.statuses.indexOf("rejected");
+    const rejected = g.statuses.indexOf("rejected"), twin = g.statuses.indexOf("twin");
     return { wx, wy, leaves: Math.max(1, leaf), maxDepth, buckets: buckets.map((b) => Int32Array.from(b)),
-             maxRuns, index, bestSet: new Set(g.best_path), rejected };
+             maxRuns, index, bestSet: new Set(g.best_path), rejected, twin };
   }
 
   // ---------------------------------------------------------------- canvas
@@ -168,6 +168,14 @@
       ctx.moveTo(x1, y1); ctx.lineTo(x2, y2);
     }
     ctx.stroke();
+    // Twins: a dashed link to the agent whose code they repeat.
+    const twinOf = g.twin_of || [];
+    ctx.save(); ctx.setLineDash([4, 3]); ctx.strokeStyle = "#9467bd"; ctx.lineWidth = 1.2; ctx.beginPath();
+    for (let i = 0; i < twinOf.length; i++) {
+      const o = twinOf[i]; if (o < 0) continue;
+      ctx.moveTo(sx(wx[i]), sy(wy[i])); ctx.lineTo(sx(wx[o]), sy(wy[o]));
+    }
+    ctx.stroke(); ctx.restore();
     // Best path on top, thick red.
     const best = g.best_path;
     if (best.length > 1) {
@@ -191,11 +199,11 @@
       }
       ctx.fill();
     }
-    // Rejected agents: a white veil, so admitted ones stand out.
-    if (L.rejected >= 0 && !small) {
+    // Rejected agents and twins (not archive members of their own): a white veil, so admitted ones stand out.
+    if ((L.rejected >= 0 || L.twin >= 0) && !small) {
       ctx.fillStyle = "rgba(255,255,255,0.55)"; ctx.beginPath();
       for (let i = 0; i < n; i++) {
-        if (g.status[i] !== L.rejected) continue;
+        if (g.status[i] !== L.rejected && g.status[i] !== L.twin) continue;
         const x = sx(wx[i]), y = sy(wy[i]); if (!visible(x, y)) continue;
         const r = nodeRadius(i); ctx.moveTo(x + r, y); ctx.arc(x, y, r, 0, 6.2832);
       }
@@ -214,6 +222,7 @@
         const r = nodeRadius(i);
         ctx.fillText(g.ids[i].slice(0, 8), x, y + r + 12);
         if (g.score[i] !== null) ctx.fillText(g.score_label[i], x, y + r + 24);
+        else if (twinOf[i] >= 0) ctx.fillText("twin of " + g.ids[twinOf[i]].slice(0, 8), x, y + r + 24);
         drawn++;
       }
     }
@@ -278,7 +287,8 @@
     const tip = $("#tooltip");
     if (i >= 0) {
       const g = state.g;
-      tip.textContent = `${g.ids[i]}\ngen ${g.generation[i]}  score ${g.score_label[i] ?? "–"}\n${g.statuses[g.status[i]]}  runs ${g.runs[i]}`;
+      const twin = g.twin_of && g.twin_of[i] >= 0 ? `\ntwin of ${g.ids[g.twin_of[i]]} (same code)` : "";
+      tip.textContent = `${g.ids[i]}\ngen ${g.generation[i]}  score ${g.score_label[i] ?? "–"}\n${g.statuses[g.status[i]]}  runs ${g.runs[i]}${twin}`;
       tip.style.left = (e.clientX - rect.left + 14) + "px"; tip.style.top = (e.clientY - rect.top + 10) + "px";
       tip.hidden = false;
     } else tip.hidden = true;
@@ -383,7 +393,9 @@
     let html = `<h2 data-testid="agent-id">${esc(d.id)}</h2><table class="kv">
       <tr><td>status</td><td>${esc(d.status)}${d.rejection_reason ? " — " + esc(d.rejection_reason) : ""} (${esc(d.origin)})</td></tr>
       <tr><td>score</td><td data-testid="agent-score">${scoreBadge(d.score, d.score_label)} held-out ${esc(d.heldout_label)} · stages ${stages}</td></tr>
-      <tr><td>generation</td><td>${d.generation}</td></tr>
+      <tr><td>generation</td><td>${d.generation}</td></tr>${d.twin_of ? `
+      <tr data-testid="twin-of"><td>twin of</td><td><button class="link" data-agent="${esc(d.twin_of)}">${esc(d.twin_of)}</button> — the same code${d.status === "twin" ? `, so not evaluated again: its record is that agent's (${esc(d.twin_of_status)})` : ", evaluated anyway as a second sample"}</td></tr>` : ""}${d.twins.length ? `
+      <tr data-testid="twins"><td>twins</td><td>${d.twins.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ")}${d.twins.length > 20 ? " …" : ""} (later children with the same code)</td></tr>` : ""}
       <tr><td>parent</td><td>${d.parent_id ? `<button class="link" data-agent="${esc(d.parent_id)}">${esc(d.parent_id)}</button>` : "– (root)"}</td></tr>
       <tr><td>children</td><td>${d.children.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ") || "–"}${d.children.length > 20 ? " …" : ""}</td></tr>
       <tr><td>commit</td><td>${d.commit ? `<code>${esc(d.commit.slice(0, 12))}</code>` : '<span class="hint">none: rejected before its code was committed</span>'}</td></tr>
