@@ -102,6 +102,9 @@ class Evaluator:
                 python=task.extra.get("agent_python", "python3"),
                 problem=task.problem_statement, gateway_socket_path_in_container=CONTAINER_SOCKET,
                 time_limit_s=settings.time_limit_s, limits=settings.limits,
+                # The agent keeps its history within its model's window (seed agent: DGM_CONTEXT_WINDOW).
+                context_window=settings.role.context_window if settings.role else None,
+                max_output_tokens=settings.role.max_output_tokens if settings.role else None,
             )
         except (InfrastructureError, BudgetExceeded):
             # Not the agent's doing (no sandbox; the budget or the model gave out

@@ -106,6 +106,7 @@ def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, g
         docker_client, gateway, call, image=image, agent_dir=parent_dir, repo_tar=repo_tar, base_commit=base,
         problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"],
         gateway_socket_path_in_container=socket_path_in_container, time_limit_s=time_limit_s, limits=limits,
+        context_window=role.context_window, max_output_tokens=role.max_output_tokens,
     )
     outputs = recorded.keep_agent_outputs(result)
     status = "ok" if result.status == "ok" else result.status

@@ -7,8 +7,9 @@ server's own token counts, every run ends with a recorded status and reason,
 refusals (a prompt too long for its window) are told apart from outages, no
 traceback, no container left behind.
 
-TODO(roles): when per-role `api_base` lands, pass the server's address as the
-task role's api_base instead of OPENAI_API_BASE (`local_llm.env`).
+The CLI tests reach it as a user would: the server's address as the role's
+`api_base` (`--api-base`, `[campaign.models.task]`), not through environment
+variables, and the role's window and output cap handed to the agent.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def test_dgm_eval_on_two_tasks_with_the_real_model(local_llm, docker_client, tmp
     out = tmp_path / "eval.json"
     started = time.monotonic()
     proc = _dgm(["eval", "--agent", "seed", "--benchmark", "dgm-mini", "--tasks", ",".join(TASKS),
-                 "--model", LITELLM_MODEL, "--workers", "1", "--time-limit", "60",
-                 "--archive-dir", str(tmp_path / "archive"), "--json", str(out)], local_llm.env, timeout=600)
+                 "--model", LITELLM_MODEL, "--api-base", local_llm.base_url, "--workers", "1", "--time-limit", "60",
+                 "--archive-dir", str(tmp_path / "archive"), "--json", str(out)], {}, timeout=600)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -107,6 +108,7 @@ def test_dgm_eval_on_two_tasks_with_the_real_model(local_llm, docker_client, tmp
                 assert all(isinstance(s.get("response"), str) for s in steps)  # what the model said, kept
         calls = store.list_llm_calls()
         _assert_calls_carry_the_servers_counts(calls)
+        assert all(c.api_base == local_llm.base_url and not c.priced for c in calls)
         assert any(c.status == "ok" for c in calls), [(c.status, c.error) for c in calls]
         assert {c.task_run_id for c in calls} <= {r.id for r in runs}
         assert all(c.latency_s < 60 + 20 for c in calls)  # none waited on past its run
@@ -118,7 +120,6 @@ def test_a_one_generation_campaign_with_the_real_model(local_llm, docker_client,
     config = tmp_path / "campaign.toml"
     config.write_text(f"""[campaign]
 benchmark = "dgm-mini"
-model = "{LITELLM_MODEL}"
 generations = 1
 children_per_generation = 1
 workers = 1
@@ -136,10 +137,16 @@ heldout_top_k = 0
 name = "small"
 tasks = {json.dumps(TASKS)}
 advance_threshold = 0.5
+
+[campaign.models.task]
+model = "{LITELLM_MODEL}"
+api_base = "{local_llm.base_url}"
+context_window = {local_llm.n_ctx}
+max_output_tokens = {MAX_OUTPUT_TOKENS}
 """)
     started = time.monotonic()
     proc = _dgm(["run", "--config", str(config), "--name", "real-llm", "--archive-dir", str(tmp_path / "archive")],
-                local_llm.env, timeout=900)
+                {}, timeout=900)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -163,8 +170,11 @@ advance_threshold = 0.5
         # The proposer's prompt (the agent's code, a trajectory) is far past a 2048-token window: refused
         # at once as such, never waited out as timeouts behind abandoned task calls.
         assert all(c.latency_s < 60 for c in diagnoses), [(c.status, c.latency_s, c.error) for c in diagnoses]
-        # No price is invented for an unpriced model.
-        # TODO(roles): assert the campaign is shown `unpriced` once that label exists.
+        # Every role (proposer and self_modify take the task role's settings) reached the server.
+        assert {c.api_base for c in calls} == {local_llm.base_url} and not any(c.priced for c in calls)
+        # No price is invented for an unpriced model, and no view reads it as free.
         assert store.campaign_spend(campaign.id) == 0
+    status = _dgm(["status", "real-llm", "--archive-dir", str(tmp_path / "archive")], {}, timeout=120)
+    assert status.returncode == 0 and "unpriced" in status.stdout and "$0.0000" not in status.stdout, status.stdout
     _assert_no_container_left(docker_client, [r.id for r in runs])
     print(f"one-generation campaign, real model: {elapsed:.0f} s")
