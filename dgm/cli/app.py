@@ -263,7 +263,8 @@ def run_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stage subsets, e.g. dgm-small,dgm-medium."),
     heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out tasks: a count, a subset name or comma-separated task ids."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name; "
+                                                                 "polyglot: a polyglot-benchmark checkout."),
     images: Optional[str] = typer.Option(None, "--images", help="SWE-bench image provider: auto, pull, build, offline."),
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
     archive: Optional[str] = ArchiveOpt,

@@ -24,11 +24,11 @@ def bench():
     return load_benchmark("polyglot", dataset=str(FIXTURES))
 
 
-def _eval(tmp_path, model: str, archive: Path) -> tuple[str, list[dict]]:
+def _eval(tmp_path, model: str, archive: Path, tasks: str) -> tuple[str, list[dict]]:
     out = tmp_path / f"{model.split(':')[1]}.json"
     result = subprocess.run(
         [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "polyglot", "--dataset",
-         str(FIXTURES), "--tasks", "dgm-small", "--model", model, "--workers", "2", "--archive-dir", str(archive),
+         str(FIXTURES), "--tasks", tasks, "--model", model, "--workers", "2", "--archive-dir", str(archive),
          "--json", str(out)],
         capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "160"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -36,9 +36,9 @@ def _eval(tmp_path, model: str, archive: Path) -> tuple[str, list[dict]]:
 
 
 def test_gold_resolves_every_fixture_exercise_and_noop_none(tmp_path, polyglot_image):
-    n = len(json.loads((FIXTURES / "subsets" / "dgm-small.json").read_text()))
-    stdout, gold = _eval(tmp_path, "scripted:gold", tmp_path / "archive")
-    assert f"resolved {n}/{n}" in stdout, stdout
+    # Gold on every exercise (all six languages), no-op on the dgm-small subset.
+    stdout, gold = _eval(tmp_path, "scripted:gold", tmp_path / "archive", "full")
+    assert "resolved 6/6" in stdout, stdout
     assert all(r["status"] == "resolved" for r in gold), [(r["instance_id"], r["status"], r["error"]) for r in gold]
     # Per-language breakdown, and per-test results parsed from every runner's report.
     assert "resolved per language" in stdout
@@ -48,8 +48,9 @@ def test_gold_resolves_every_fixture_exercise_and_noop_none(tmp_path, polyglot_i
         passed = run["tests_status"]["FAIL_TO_PASS"]["success"]
         assert len(passed) >= 2 and not run["tests_status"]["FAIL_TO_PASS"]["failure"], run["instance_id"]
 
-    stdout, noop = _eval(tmp_path, "scripted:noop", tmp_path / "archive")
-    assert f"resolved 0/{n}" in stdout
+    n = len(json.loads((FIXTURES / "subsets" / "dgm-small.json").read_text()))
+    stdout, noop = _eval(tmp_path, "scripted:noop", tmp_path / "archive", "dgm-small")
+    assert f"resolved 0/{n}" in stdout and len(noop) == n
     assert all(r["status"] == "empty_patch" for r in noop)
 
 
@@ -129,3 +130,71 @@ def test_no_network_and_runaway_tests_are_cut_by_the_limits(bench, docker_client
     _, result = _grade(bench, docker_client, "go__doubler", file_diff("doubler.go", doubler, bomb),
                        limits=SandboxLimits(pids=64), timeout=20)
     assert not result.resolved and "timed out" in (result.error or ""), result.log[-1500:]
+
+
+# --------------------------------------------------------------------------- a campaign, killed and resumed
+def _campaign_state(archive: Path, name: str) -> dict:
+    from dgm.archive.store import ArchiveStore
+
+    if not archive.exists():
+        return {}
+    with ArchiveStore.open(None, archive) as store:
+        try:
+            campaign = store.get_campaign(name)
+        except Exception:  # noqa: BLE001 - not created yet
+            return {}
+        agents = {a.id: a for a in store.list_agents(campaign.id)}
+        runs = store.list_task_runs(campaign_id=campaign.id)
+    return {"child_evaluating": any(r.kind == "task" and r.status == "running" and r.agent_id in agents
+                                    and agents[r.agent_id].generation >= 1 for r in runs)}
+
+
+def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_more(tmp_path, polyglot_image):
+    import signal
+    import time
+
+    from dgm.archive.store import ArchiveStore
+
+    archive = tmp_path / "archive"
+    env = {**os.environ, "COLUMNS": "200"}
+    run = [sys.executable, "-m", "dgm", "run", "--benchmark", "polyglot", "--dataset", str(FIXTURES),
+           "--stages", "dgm-small,dgm-medium", "--heldout", "0", "--generations", "1",
+           "--children-per-generation", "1", "--workers", "2", "--model", "scripted:rehearsal", "--seed", "3",
+           "--name", "poly", "--archive-dir", str(archive)]
+    proc = subprocess.Popen(run, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 600
+    killed = False
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _campaign_state(archive, "poly").get("child_evaluating"):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed = True
+            break
+        time.sleep(0.1)
+    assert killed, f"the campaign never reached a child's evaluation: {proc.communicate()[1][-2000:]}"
+
+    resumed = subprocess.run([sys.executable, "-m", "dgm", "resume", "poly", "--archive-dir", str(archive)],
+                             env=env, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+
+    with ArchiveStore.open(None, archive) as store:
+        campaign = store.get_campaign("poly")
+        assert campaign.status == "completed"
+        agents = store.list_agents(campaign.id)
+        seed = next(a for a in agents if a.origin == "seed")
+        (child,) = [a for a in agents if a.origin == "child"]
+        # Its own change (the test hint in its prompt) is why it solves the hard exercises its parent gave up on.
+        assert "+Run the tests before you submit" in store.code.diff(seed.commit_sha, child.commit_sha)
+
+        def solved(agent):
+            return {r.task_id for r in store.list_task_runs(agent_id=agent.id, kind="task") if r.status == "resolved"}
+
+        assert solved(seed) == {"python__leap-year"}
+        assert solved(child) == {"python__leap-year", "javascript__add-two", "go__doubler"}
+        assert child.score > seed.score
+        runs = store.list_task_runs(campaign_id=campaign.id, kind="task")
+        assert not [r for r in runs if r.status == "running"]
+
+    lineage = subprocess.run([sys.executable, "-m", "dgm", "lineage", "poly", "--archive-dir", str(archive)],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert lineage.returncode == 0 and child.id[:8] in lineage.stdout, lineage.stdout
