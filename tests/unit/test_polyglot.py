@@ -153,3 +153,13 @@ def test_bad_datasets_and_ids_get_one_clear_error(tmp_path):
         load_benchmark("polyglot", dataset=str(tmp_path)).tasks()
     with pytest.raises(NotFound, match="no exercise python__nope"):
         load_benchmark("polyglot", dataset=str(FIXTURES)).select(["python__nope"])
+
+
+def test_the_test_time_limit_is_dgms_unless_the_environment_says_otherwise(monkeypatch):
+    monkeypatch.delenv("DGM_POLYGLOT_TEST_TIMEOUT_S", raising=False)
+    assert load_benchmark("polyglot", dataset=str(FIXTURES)).test_timeout_s == 120.0
+    monkeypatch.setenv("DGM_POLYGLOT_TEST_TIMEOUT_S", "300")
+    assert load_benchmark("polyglot", dataset=str(FIXTURES)).test_timeout_s == 300.0
+    monkeypatch.setenv("DGM_POLYGLOT_TEST_TIMEOUT_S", "soon")
+    with pytest.raises(UsageError, match="expected seconds"):
+        load_benchmark("polyglot", dataset=str(FIXTURES))

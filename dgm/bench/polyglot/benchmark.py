@@ -23,6 +23,9 @@ IMAGE_VERSION = "bookworm-v1"
 SUBSETS_DIR = Path(__file__).parent / "subsets"
 NAMED_SUBSETS = ("dgm-small", "dgm-medium")
 TEST_TIMEOUT_S = 120.0  # DGM's polyglot harness allows each test run two minutes
+# Seconds per test run instead, for slow or loaded machines (a C++ exercise's
+# Catch2 main alone takes minutes to compile on an overloaded 2-core host).
+TEST_TIMEOUT_ENV = "DGM_POLYGLOT_TEST_TIMEOUT_S"
 
 
 def image_tag() -> str:
@@ -72,6 +75,14 @@ class Polyglot(Benchmark):
         if dataset is None:
             raise UsageError("polyglot needs its exercises: give --dataset DIR (a polyglot-benchmark checkout)")
         self.dataset = Path(dataset).expanduser().resolve()
+        override = os.environ.get(TEST_TIMEOUT_ENV)
+        if override:
+            try:
+                self.test_timeout_s = float(override)
+            except ValueError:
+                raise UsageError(f"${TEST_TIMEOUT_ENV}: expected seconds, not {override!r}") from None
+            if not 1 <= self.test_timeout_s <= 86400:
+                raise UsageError(f"${TEST_TIMEOUT_ENV}: expected 1 to 86400 seconds, not {override!r}")
         self._lock = threading.Lock()
         self._tars: dict[str, bytes] = {}
 
