@@ -39,14 +39,15 @@ def _eval(tmp_path, model: str, archive: Path, tasks: str) -> tuple[str, list[di
 
 
 def test_gold_resolves_every_fixture_exercise_and_noop_none(tmp_path, polyglot_image):
-    # Gold on every exercise (all six languages), no-op on the dgm-small subset.
-    stdout, gold = _eval(tmp_path, "scripted:gold", tmp_path / "archive", "full")
-    assert "resolved 6/6" in stdout, stdout
+    # The dgm-small subset (every language's gold and stub are graded by the validation test below).
+    small = json.loads((FIXTURES / "subsets" / "dgm-small.json").read_text())
+    stdout, gold = _eval(tmp_path, "scripted:gold", tmp_path / "archive", "dgm-small")
+    assert f"resolved {len(small)}/{len(small)}" in stdout, stdout
     assert all(r["status"] == "resolved" for r in gold), [(r["instance_id"], r["status"], r["error"]) for r in gold]
-    # Per-language breakdown, and per-test results parsed from every runner's report.
+    # Per-language breakdown, and per-test results parsed from each runner's report.
     assert "resolved per language" in stdout
-    for lang in LANGUAGES:
-        assert any(line.split()[1:2] == ["1/1"] for line in stdout.splitlines() if f" {lang} " in line), lang
+    for lang in {i.split("__")[0] for i in small}:
+        assert any("1/1" in line for line in stdout.splitlines() if f" {lang} " in line), (lang, stdout)
     for run in gold:
         passed = run["tests_status"]["FAIL_TO_PASS"]["success"]
         assert len(passed) >= 2 and not run["tests_status"]["FAIL_TO_PASS"]["failure"], run["instance_id"]
@@ -57,6 +58,7 @@ def test_gold_resolves_every_fixture_exercise_and_noop_none(tmp_path, polyglot_i
     assert all(r["status"] == "empty_patch" for r in noop)
 
 
+@pytest.mark.timeout(1200)  # twelve gradings, two of them a C++ build of Catch2's main
 def test_validate_agrees_on_every_fixture_exercise(tmp_path, polyglot_image):
     out = tmp_path / "v.json"
     result = subprocess.run(
