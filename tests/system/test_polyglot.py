@@ -127,14 +127,15 @@ def test_no_network_and_runaway_tests_are_cut_by_the_limits(bench, docker_client
     _, result = _grade(bench, docker_client, "python__leap-year", file_diff("leap_year.py", stub, never), timeout=8)
     assert not result.resolved and "timed out" in (result.error or "")
 
-    # A fork bomb at build time (a Go test helper the agent cannot add, so in the solution's init):
-    # the pids limit holds it, and the run ends as unresolved within the timeout.
+    # A fork bomb in the solution's init: the pids limit holds it; the run ends unresolved within
+    # the timeout, either cut by it or because Go's runtime dies when it cannot start a thread.
     doubler = (FIXTURES / "go" / "exercises" / "practice" / "doubler" / "doubler.go").read_bytes()
     bomb = (b'package doubler\n\nimport "os/exec"\n\nfunc init() {\n\tfor {\n\t\t_ = exec.Command("sh", "-c", '
             b'"sleep 60 &").Start()\n\t}\n}\n\nfunc Double(n int) int { return 2 * n }\n')
     _, result = _grade(bench, docker_client, "go__doubler", file_diff("doubler.go", doubler, bomb),
                        limits=SandboxLimits(pids=64), timeout=20)
-    assert not result.resolved and "timed out" in (result.error or ""), result.log[-1500:]
+    assert not result.resolved and result.test_duration_s <= 20 + 15, result.log[-1500:]
+    assert "timed out" in (result.error or "") or result.tests_status.get("exit_code") not in (None, 0)
 
 
 # --------------------------------------------------------------------------- a campaign, killed and resumed
