@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DGM := $(VENV)/bin/dgm
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup venv docker image test-services local-llm demo test test-quick bench clean-containers
+.PHONY: setup venv docker image test-services polyglot-image local-llm demo test test-quick bench clean-containers
 
 setup: venv docker image
 
@@ -24,6 +24,10 @@ docker:
 image: docker
 	bash sandboxes/build_base_image.sh
 
+# The Polyglot benchmark's six toolchains on top of the base image (built once, ~10 minutes).
+polyglot-image: image
+	bash sandboxes/build_polyglot_image.sh
+
 # PostgreSQL and Chromium are only needed by the tests.
 test-services:
 	bash scripts/ensure_test_services.sh
@@ -38,7 +42,7 @@ demo: setup
 	if [[ "$${DGM_MODEL:-}" == local ]]; then bash scripts/ensure_local_llm.sh; fi
 	bash scripts/demo.sh
 
-test: setup test-services local-llm
+test: setup polyglot-image test-services local-llm
 	bash scripts/run_tests.sh
 
 # The inner loop: every test that needs no service (no Docker, PostgreSQL or

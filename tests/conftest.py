@@ -30,7 +30,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("DGM_LLM_BACKOFF_S", "0.05")
 
 # Fixture name -> the service marker a test that uses it carries.
-SERVICE_FIXTURES = {"docker_client": "docker", "base_image": "docker", "pg_url": "postgres",
+SERVICE_FIXTURES = {"docker_client": "docker", "base_image": "docker", "polyglot_image": "docker", "pg_url": "postgres",
                     "chromium_path": "browser", "browser": "browser", "local_llm": "llm"}
 SERVICE_MARKERS = frozenset(SERVICE_FIXTURES.values())
 UNIT_DIR = Path(__file__).parent / "unit"
@@ -90,6 +90,20 @@ def local_llm():
         require_service("the local LLM server", str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def polyglot_image(docker_client) -> str:
+    """The Polyglot benchmark's image (`make test` builds it: `make polyglot-image`)."""
+    from dgm.bench.polyglot.benchmark import image_tag
+    from dgm.errors import DgmError
+    from dgm.sandbox.docker import ensure_image
+
+    try:
+        ensure_image(docker_client, image_tag())
+    except DgmError:
+        require_service("the polyglot image", f"{image_tag()} is missing; build it with `make polyglot-image`")
+    return image_tag()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ being probed for with `hasattr` at each call site.
 
 Required: `name`, `tasks`, `image`, `repo_tar`.
 Optional (defaults below): `select`, `subsets` / `subset`, `test_timeout_s`,
-`grading_limits`, `needs_image_preparation` / `prepare_images`.
+`grading_limits`, `needs_image_preparation` / `prepare_images`, `verdict`.
 """
 
 from __future__ import annotations
@@ -100,3 +100,9 @@ class Benchmark(ABC):
         """The grading sandbox's limits given the agents' (see dgm.bench.grade);
         by default the same."""
         return limits
+
+    def verdict(self, task: Task, test_log: str, exit_code: int | None) -> tuple[bool, dict, dict] | None:
+        """(resolved, report, status map) from the test run's log and its
+        command's exit status (None when it never finished); None: SWE-bench's
+        rule, every FAIL_TO_PASS and PASS_TO_PASS test passes (dgm.bench.grade.decide)."""
+        return None

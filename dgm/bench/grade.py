@@ -45,6 +45,10 @@ TEST_CONFIG_NAMES = ("conftest.py", "pytest.ini", ".pytest.ini", "pytest.toml", 
                      "setup.cfg", "pyproject.toml", "sitecustomize.py", "usercustomize.py", "*.pth")
 # Printed (with the grading's nonce) for each such file the patch touched.
 TEST_CONFIG_KEPT_OUT = ">>>>> DGM TEST CONFIG KEPT OUT"
+# Printed after TEST_END with the test command's exit status, for benchmarks
+# whose verdict is that status (Polyglot) rather than per-test results.
+TEST_EXIT = ">>>>> DGM TEST EXIT"
+_TEST_EXIT_LINE = re.compile(rf"^{re.escape(TEST_EXIT)} ([0-9a-f]+) (\d+)$", re.MULTILINE)
 
 
 @dataclass
@@ -77,6 +81,28 @@ def own_test_time(log: str, whole_run_s: float, nonce: str | None = None) -> flo
         return whole_run_s
     t0, t1 = (float(x) for x in clocks[-1])  # the last: a test's own output cannot come after it
     return min(max(t1 - t0, 0.0), whole_run_s)
+
+
+def test_exit_code(log: str, nonce: str) -> int | None:
+    """The test command's exit status from the last line carrying the nonce; None when it never finished."""
+    codes = [int(code) for n, code in _TEST_EXIT_LINE.findall(log) if n == nonce]
+    return codes[-1] if codes else None
+
+
+def keep_benchmark_files_script(task: Task) -> str:
+    """Shell that undoes what the agent's patch did to files the benchmark owns
+    besides the hidden tests (Task.extra): `protected_files` (build files)
+    go back to the base commit, and new files matching `foreign_test_globs`
+    (a test file or runner configuration of the agent's own) are removed."""
+    script = ""
+    globs = task.extra.get("foreign_test_globs") or ()
+    if globs:
+        specs = " ".join(shlex.quote(g) for g in globs)
+        script += f"git ls-files -z --others -- {specs} | xargs -0 -r rm -rf --\n"
+    for path in task.extra.get("protected_files") or ():
+        quoted = shlex.quote(path)
+        script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
+    return script
 
 
 def log_parser(task: Task):
@@ -238,6 +264,7 @@ def grade(
         if (patch or "").strip():
             apply = _apply_script(model_patch)
             script += keep_test_config_script(apply, nonce) if may_touch_test_config(patch) else apply + "\n"
+        script += keep_benchmark_files_script(task)
         if eval_script is None:
             # Like SWE-bench: the hidden tests win over whatever the agent did to
             # the same files, so reset those files to the base commit first.
@@ -246,8 +273,9 @@ def grade(
                 script += f"git checkout {task.base_commit} -- {quoted} 2>/dev/null || rm -f {quoted}\n"
             script += _apply_script(tests_patch) + "\n"
         start, end = f"{TEST_START} {nonce}", f"{TEST_END} {nonce}"
-        script += (f"echo '{start}'\n__dgm_t0=${{EPOCHREALTIME:-}}\n{task.test_command}\n"
-                   f"__dgm_t1=${{EPOCHREALTIME:-}}\necho '{end}'\necho \"{TEST_CLOCK} {nonce} $__dgm_t0 $__dgm_t1\"\n")
+        script += (f"echo '{start}'\n__dgm_t0=${{EPOCHREALTIME:-}}\n{task.test_command}\n__dgm_rc=$?\n"
+                   f"__dgm_t1=${{EPOCHREALTIME:-}}\necho '{end}'\necho \"{TEST_CLOCK} {nonce} $__dgm_t0 $__dgm_t1\"\n"
+                   f"echo \"{TEST_EXIT} {nonce} $__dgm_rc\"\n")
         started = time.monotonic()
         result = box.run(shell_under_timeout(script, test_timeout_s), timeout_s=test_timeout_s, output_cap=5_000_000)
         duration = own_test_time(result.output, time.monotonic() - started, nonce)
@@ -261,6 +289,10 @@ def grade(
         # Only the part before the tests ran: the code under test cannot add to it.
         kept_out = kept_out_files(log.split(start, 1)[0], nonce)
         test_log = log.split(start, 1)[-1].split(end, 1)[0]
+        own = benchmark.verdict(task, test_log, test_exit_code(log.split(end, 1)[-1], nonce))
+        if own is not None:
+            resolved, report, status_map = own
+            return GradeResult(resolved, report, log, duration, status_map=status_map, test_config_kept_out=kept_out)
         status_map = parse_test_log(task, test_log, eval_script=eval_script is not None)
         resolved, report = decide(task, status_map)
         return GradeResult(resolved, report, log, duration, status_map=status_map, test_config_kept_out=kept_out)

@@ -23,6 +23,12 @@ def _swebench(name: str) -> Callable[..., Benchmark]:
     return factory
 
 
+def _polyglot(**options: Any) -> Benchmark:
+    from dgm.bench.polyglot.benchmark import Polyglot
+
+    return Polyglot(**options)
+
+
 # Factories import lazily so that naming a benchmark never pays for the
 # dependencies of the others.
 _FACTORIES: dict[str, Callable[[], Benchmark]] = {
@@ -30,6 +36,8 @@ _FACTORIES: dict[str, Callable[[], Benchmark]] = {
     # Options: dataset (file or hub name), images (auto|pull|build|offline), repo_mirror (dir).
     "swebench-lite": _swebench("swebench-lite"),
     "swebench-verified": _swebench("swebench-verified"),
+    # Options: dataset (a polyglot-benchmark checkout; required).
+    "polyglot": _polyglot,
 }
 
 

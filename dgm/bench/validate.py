@@ -57,7 +57,18 @@ def _failed_tests(report: dict) -> list[str]:
 
 def validate(docker_client, benchmark: Benchmark, tasks: list[Task], *, limits: SandboxLimits | None = None,
              test_timeout_s: float = 1800.0, on_done: Callable[[Validation], None] | None = None,
-             on_image: Callable[[Task, str | None], None] | None = None) -> list[Validation]:
+             on_image: Callable[[Task, str | None], None] | None = None, workers: int = 1) -> list[Validation]:
+    """Each task's verdict, in task order; `workers` tasks at a time (each
+    task's two gradings run one after the other)."""
+    if workers > 1 and len(tasks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(task: Task) -> Validation:
+            return validate(docker_client, benchmark, [task], limits=limits, test_timeout_s=test_timeout_s,
+                            on_done=on_done, on_image=on_image)[0]
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, tasks))
     results: list[Validation] = []
     for task in tasks:
         result = Validation(task.instance_id, task.repo)

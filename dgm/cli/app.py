@@ -71,7 +71,8 @@ def eval_cmd(
     agent_dir: Optional[Path] = typer.Option(None, "--agent-dir", help="The agent, from a directory with main.py "
                                                                      "(agent contract v1), instead of --agent."),
     benchmark: str = typer.Option("dgm-mini", "--benchmark", "-b", help="Benchmark name (see `dgm bench ls`)."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids (default: all)."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated task ids, or one named subset "
+                                                             "(e.g. dgm-small; default: all)."),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help="Model the agent talks to (litellm name, or scripted:gold / scripted:noop / "
                                     "scripted:rehearsal / scripted:PATH); default: --models' task model, else "
@@ -99,7 +100,8 @@ def eval_cmd(
     budget_usd: Optional[float] = typer.Option(
         None, "--budget-usd",  # no `min`: the help would say x>=0.0, and 0 is refused below
         help="Hard cap on this evaluation's LLM spend, USD, more than 0; runs it cuts short are recorded as errors."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name; "
+                                                                 "polyglot: a polyglot-benchmark checkout (required)."),
     images: str = typer.Option("auto", "--images", help="SWE-bench image provider: auto, pull, build, offline."),
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
     archive: Optional[str] = ArchiveOpt,
@@ -165,6 +167,7 @@ def eval_cmd(
     unpriced = run.store.unpriced_calls("task_run_id", campaign_id=run.campaign.id)
     _print_runs(run.runs, model, unpriced)
     _print_repeats(run.runs, repeats)
+    _print_language_breakdown(run.tasks, run.runs)
     if json_out is not None:
         try:
             _write_eval_json(json_out, run.runs, unpriced)
@@ -175,6 +178,25 @@ def eval_cmd(
 
     console.print(f"resolved {run.resolved}/{len(run.runs)}: {rate_label(run.resolved, len(run.runs))} "
                   "(95 % Wilson interval)")
+
+
+def _print_language_breakdown(tasks, runs) -> None:
+    """Resolved per language, for benchmarks whose tasks have one (Polyglot)."""
+    language = {t.instance_id: t.extra.get("language") for t in tasks}
+    if not any(language.values()):
+        return
+    tally: dict[str, list[int]] = {}
+    for r in runs:
+        counts = tally.setdefault(language.get(r.task_id) or "-", [0, 0])
+        counts[0] += r.status == "resolved"
+        counts[1] += 1
+    table = Table(title="resolved per language")
+    table.add_column("language")
+    table.add_column("resolved", justify="right")
+    table.add_column("%", justify="right")
+    for name, (won, total) in sorted(tally.items()):
+        table.add_row(name, f"{won}/{total}", f"{100 * won / total:.0f}")
+    print_table(console, table)
 
 
 def _write_eval_json_of_a_stop(path: Path | None, runs, unpriced: dict[str, int] | None = None) -> bool:
@@ -320,7 +342,8 @@ def run_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
     stages: Optional[str] = typer.Option(None, "--stages", help="Comma-separated stage subsets, e.g. dgm-small,dgm-medium."),
     heldout: Optional[str] = typer.Option(None, "--heldout", help="Held-out tasks: a count, a subset name or comma-separated task ids."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="SWE-bench: dataset file or hub name; "
+                                                                 "polyglot: a polyglot-benchmark checkout."),
     images: Optional[str] = typer.Option(None, "--images", help="SWE-bench image provider: auto, pull, build, offline."),
     repo_mirror: Optional[Path] = typer.Option(None, "--repo-mirror", help="SWE-bench --images offline: local clones."),
     archive: Optional[str] = ArchiveOpt,
@@ -540,7 +563,11 @@ def bench_ls(
 
 # --------------------------------------------------------------------------- sandbox
 @sandbox_app.command("build")
-def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild even if the image exists.")):
+def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild even if the image exists."),
+                  benchmark: Optional[str] = typer.Option(
+                      None, "--benchmark", "-b",
+                      help="Build that benchmark's image instead: polyglot (six toolchains from the host's apt "
+                           "mirror and npm registry, built on the base image; ~10 minutes).")):
     """Build the sandbox base image offline (debootstrap from the host's apt mirror + docker import)."""
     import subprocess
 
@@ -548,6 +575,17 @@ def sandbox_build(force: bool = typer.Option(False, "--force", help="Rebuild eve
     from dgm.sandbox.images import base_image_tag, build_script
 
     docker_client()
+    if benchmark is not None:
+        from dgm.bench.registry import known_name
+
+        if known_name(benchmark) != "polyglot":
+            raise UsageError(f"--benchmark {benchmark}: only polyglot has an image of its own to build here")
+        from dgm.bench.polyglot.benchmark import build_script as polyglot_script, image_tag
+
+        cmd = ["bash", str(polyglot_script())] + (["--force"] if force else []) + [image_tag(), base_image_tag()]
+        if subprocess.call(cmd) != 0:
+            raise DgmError("building the polyglot image failed (see the lines above)")
+        return
     cmd = ["bash", str(build_script())] + (["--force"] if force else []) + [base_image_tag()]
     if subprocess.call(cmd) != 0:
         raise DgmError("building the base image failed (see the lines above)")

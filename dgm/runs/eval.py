@@ -128,6 +128,8 @@ def run_eval(open_store: Callable[[bool], ArchiveStore], *, agent: str | None, a
     bench = load_benchmark(benchmark, **benchmark_options)
     if task_ids == []:
         raise UsageError("--tasks names no task id (leave it out to run them all)")
+    if task_ids is not None and len(task_ids) == 1 and task_ids[0] in bench.subsets():
+        task_ids = bench.subset(task_ids[0])  # `--tasks dgm-small`: a named subset
     selected = bench.select(task_ids)
     role = role or RoleModel(model=model)
     if role.name != model:

@@ -53,14 +53,38 @@ def parse_tasks(bench, tasks: Optional[str], subset: Optional[str]) -> list:
             raise UsageError(f"benchmark {bench.name} has no named subsets")
         return bench.select(bench.subset(subset))
     ids = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+    if ids is not None and len(ids) == 1 and ids[0] in bench.subsets():
+        return bench.select(bench.subset(ids[0]))  # `--tasks full`: a named subset
     return bench.select(ids)
+
+
+def _print_per_repo(results) -> None:
+    """Agreement and times per repository (per language for Polyglot), when there are several."""
+    groups: dict[str, list] = {}
+    for v in results:
+        groups.setdefault(v.repo, []).append(v)
+    if len(groups) < 2:
+        return
+    table = Table(title="per repository")
+    for col in ("repo", "instances", "agree", "disagree", "unavailable", "gold s (median)", "empty s (median)", "total s"):
+        table.add_column(col, justify="left" if col == "repo" else "right")
+    from statistics import median
+
+    for repo, vs in sorted(groups.items()):
+        agree = sum(v.agrees for v in vs)
+        unavailable = sum(v.error is not None for v in vs)
+        table.add_row(repo, str(len(vs)), str(agree), str(len(vs) - agree - unavailable), str(unavailable),
+                      f"{median(v.gold_s for v in vs):.1f}", f"{median(v.empty_s for v in vs):.1f}",
+                      f"{sum(v.gold_s + v.empty_s + v.image_s for v in vs):.0f}")
+    print_table(console, table)
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @bench_app.command("validate")
     def bench_validate(
         benchmark: str = typer.Argument(..., help="Benchmark name (swebench-lite, swebench-verified, dgm-mini)."),
-        tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated instance ids."),
+        tasks: Optional[str] = typer.Option(None, "--tasks", help="Comma-separated instance ids, or one named subset "
+                                                                  "(e.g. full)."),
         subset: Optional[str] = typer.Option(None, "--subset", help="Named subset: dgm-small, dgm-medium, dgm-big, full."),
         dataset: Optional[str] = DatasetOpt,
         images: str = ImagesOpt,
@@ -70,6 +94,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         cpus: float = typer.Option(2.0, "--cpus", min=0.1, help="CPUs per grading sandbox."),
         memory_mb: int = typer.Option(4096, "--memory-mb", min=256, help="Memory per grading sandbox."),
         json_out: Optional[Path] = typer.Option(None, "--json", help="Write the per-instance results here."),
+        workers: int = typer.Option(1, "--workers", "-w", min=1, help="Instances validated in parallel."),
     ):
         """Grade the gold patch and the empty patch of each instance: the harness agrees when
         gold resolves and empty does not. Exit 1 on any disagreement, or when no instance could be validated."""
@@ -100,7 +125,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                           f"empty {v.empty_resolved})", highlight=False)
 
         results = validate(client, bench, selected, limits=limits, test_timeout_s=test_timeout,
-                           on_done=on_done, on_image=on_image)
+                           on_done=on_done, on_image=on_image, workers=workers)
         table = Table(title=f"{benchmark}: harness validation")
         for col in ("instance", "repo", "gold", "empty", "verdict", "image s", "gold s", "empty s", "note"):
             table.add_column(col, justify="right" if col.endswith(" s") else "left")
@@ -111,6 +136,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             table.add_row(v.instance_id, v.repo, yn[v.gold_resolved], yn[v.empty_resolved], f"[{style}]{v.verdict}[/]",
                           f"{v.image_s:.0f}", f"{v.gold_s:.1f}", f"{v.empty_s:.1f}", (note or "")[:120])
         print_table(console, table)
+        _print_per_repo(results)
         agree = sum(v.agrees for v in results)
         unavailable = sum(v.error is not None for v in results)
         disagree = len(results) - agree - unavailable
