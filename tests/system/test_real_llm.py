@@ -88,9 +88,12 @@ def test_the_server_answers_counts_cuts_and_refuses_as_a_real_server_does(local_
 
 def test_dgm_eval_on_two_tasks_with_the_real_model(local_llm, docker_client, tmp_path):
     out = tmp_path / "eval.json"
+    models = tmp_path / "models.toml"  # the role's window and output cap, as a campaign.toml gives them
+    models.write_text(f"[campaign.models.task]\nmodel = \"{LITELLM_MODEL}\"\ncontext_window = {local_llm.n_ctx}\n"
+                      f"max_output_tokens = {MAX_OUTPUT_TOKENS}\n")
     started = time.monotonic()
     proc = _dgm(["eval", "--agent", "seed", "--benchmark", "dgm-mini", "--tasks", ",".join(TASKS),
-                 "--model", LITELLM_MODEL, "--api-base", local_llm.base_url, "--workers", "1", "--time-limit", "60",
+                 "--models", str(models), "--api-base", local_llm.base_url, "--workers", "1", "--time-limit", "60",
                  "--archive-dir", str(tmp_path / "archive"), "--json", str(out)], {}, timeout=600)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
