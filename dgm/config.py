@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from dgm.errors import UsageError
 from dgm.llm.roles import ModelRoles, RoleModel, fill_roles
 from dgm.sandbox.limits import CONFIGURABLE as CONFIGURABLE_LIMITS, SandboxLimits
+from dgm.strict_fields import refuse_boolean_for_number
 
 
 SEED_MAX = 2**63 - 1
@@ -32,11 +33,7 @@ class _Strict(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans(cls, value, info: ValidationInfo):
-        # pydantic takes true for 1: `heldout = true` would hold out one task, `workers = true` run one.
-        annotation = str(cls.model_fields[info.field_name].annotation)
-        if isinstance(value, bool) and ("int" in annotation or "float" in annotation):
-            raise ValueError(f"expected a number, not {str(value).lower()}")
-        return value
+        return refuse_boolean_for_number(cls, value, info)
 
 
 def _task_spec(value, least: int):

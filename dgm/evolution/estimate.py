@@ -119,9 +119,9 @@ class RoleEstimate:
         return self.prompt_tokens + self.completion_tokens
 
 
-@dataclass
-class GenerationEstimate:
-    generation: int
+class _RoleTotals:
+    """Totals over `roles` (one generation's, or the whole campaign's)."""
+
     roles: dict[str, RoleEstimate]
 
     @property
@@ -138,38 +138,29 @@ class GenerationEstimate:
 
     @property
     def usd(self) -> Span | None:
-        return _sum_usd(r.usd for r in self.roles.values())
-
-
-@dataclass
-class CampaignEstimate:
-    generations: list[GenerationEstimate]
-    calibration: Calibration
-    prices: dict[str, Price | None]
-    roles: dict[str, RoleEstimate] = field(default_factory=dict)
-    """Whole-campaign figures per role."""
-
-    @property
-    def task_runs(self) -> Span:
-        return self.roles["task"].units
-
-    @property
-    def calls(self) -> Span:
-        return _sum(r.calls for r in self.roles.values())
-
-    @property
-    def tokens(self) -> Span:
-        return _sum(r.tokens for r in self.roles.values())
-
-    @property
-    def usd(self) -> Span | None:
-        """The campaign's dollars; None when some role's model has no price."""
+        """The dollars; None when some role's model has no price."""
         return _sum_usd(r.usd for r in self.roles.values())
 
     @property
     def priced_usd(self) -> Span:
         """The dollars of the roles whose model has a price."""
         return _sum(r.usd for r in self.roles.values() if r.usd is not None)
+
+
+@dataclass
+class GenerationEstimate(_RoleTotals):
+    generation: int
+    roles: dict[str, RoleEstimate]
+
+
+@dataclass
+class CampaignEstimate(_RoleTotals):
+    generations: list[GenerationEstimate]
+    calibration: Calibration
+    prices: dict[str, Price | None]
+    roles: dict[str, RoleEstimate] = field(default_factory=dict)
+    """Whole-campaign figures per role."""
+
 
 
 def _sum(spans) -> Span:

@@ -23,6 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from dgm.strict_fields import refuse_boolean_for_number
+
+
 ROLES = ("task", "proposer", "self_modify")
 """The roles of a campaign, in the order they are shown."""
 
@@ -50,11 +53,7 @@ class _Checked(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans(cls, value, info: ValidationInfo):
-        # pydantic takes true for 1: `max_output_tokens = true` would cap every reply at one token.
-        annotation = str(cls.model_fields[info.field_name].annotation)
-        if isinstance(value, bool) and ("int" in annotation or "float" in annotation):
-            raise ValueError(f"expected a number, not {str(value).lower()}")
-        return value
+        return refuse_boolean_for_number(cls, value, info)
 
 
 class Pricing(_Checked):
