@@ -29,6 +29,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # Retries in tests should not wait like they would for a real provider.
 os.environ.setdefault("DGM_LLM_BACKOFF_S", "0.05")
 
+# Fixtures are data: the Polyglot exercises' own test files (leap_year_test.py, ...) are
+# for the sandboxes to run against a solution, not for this suite to collect.
+collect_ignore = ["fixtures"]
+
 # Fixture name -> the service marker a test that uses it carries.
 SERVICE_FIXTURES = {"docker_client": "docker", "base_image": "docker", "polyglot_image": "docker", "pg_url": "postgres",
                     "chromium_path": "browser", "browser": "browser", "local_llm": "llm"}

@@ -287,13 +287,13 @@ def agent_call_figures(fetch: Fetch, *, purpose: str, model: str, campaign_ids: 
 
 def child_outcomes(fetch: Fetch, campaign_ids: Sequence[str]) -> dict[str, Any]:
     """How the finished children of `campaign_ids` went: {"stage_reached": {stage (0 = never
-    evaluated): children}, "heldout_scored": children scored on held-out tasks, "generations":
+    evaluated, twins included): children}, "heldout_scored": children scored on held-out tasks, "generations":
     generations finished after the seed's}."""
     reached: dict[int, int] = {}
     scored = generations = 0
     for scope, params in _scoped_campaigns("agents", campaign_ids):
         sql = ("SELECT coalesce(stage_reached, 0), sum(CASE WHEN heldout_score IS NULL THEN 0 ELSE 1 END), "
-               "count(*) FROM agents WHERE origin = 'child' AND status IN ('admitted', 'rejected')"
+               "count(*) FROM agents WHERE origin = 'child' AND status IN ('admitted', 'rejected', 'twin')"
                f"{scope} GROUP BY coalesce(stage_reached, 0)")
         for stage, held, n in fetch(sql, params):
             reached[int(stage)] = reached.get(int(stage), 0) + int(n)
