@@ -154,6 +154,9 @@ class ExplorerApi:
             details[f"{key}_label"] = score_label(value, fields.get("resolved"), fields["n"])
         for stage in details["stages"].values():
             stage["label"] = rate_label(stage["resolved"], stage["finished"])
+        if details["twin_of"] and details["twin_of_score"] is not None:  # a twin's record is its original's
+            counts = self.store.score_counts(agent_ids=[details["twin_of"]]).get(details["twin_of"], {})
+            details["twin_of_label"] = score_label(details["twin_of_score"], *counts.get("score", (0, 0)))
         lineage = [a.id for a in self.store.ancestors(details["id"])][::-1]
         details["lineage"] = lineage
         if not details["own_code"]:

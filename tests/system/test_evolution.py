@@ -50,7 +50,7 @@ def test_child_improves_itself_and_becomes_best_deterministically(tmp_path, stor
     console = Console(record=True, width=160)
     console.print(live_view(runners[0]))
     screen = console.export_text()
-    assert "generation  1 of 1" in screen and "best score  1.000" in screen
+    assert "generation  1 of 1" in screen and "best score  1.00 [" in screen
     assert "[scripted rehearsal]" in screen and "$" in screen
     agents = store.list_agents(campaign.id)
     seed = next(a for a in agents if a.origin == "seed")

@@ -598,7 +598,7 @@ def test_a_twin_is_shown_as_the_twin_of_its_original_in_the_api_and_the_explorer
         page.mouse.click(pos["x"], pos["y"])
         page.wait_for_selector("[data-testid=twin-of]", timeout=10_000)
         row = page.inner_text("[data-testid=twin-of]")
-        assert original.id in row and "not evaluated again" in row and "score 1.000" in row
+        assert original.id in row and "not evaluated again" in row and "score 1.00" in row
         page.click(f"[data-testid=twin-of] button[data-agent='{original.id}']")
         page.wait_for_selector("[data-testid=twins]", timeout=10_000)
         assert twin.id[:8] in page.inner_text("[data-testid=twins]")

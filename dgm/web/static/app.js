@@ -394,7 +394,7 @@
       <tr><td>status</td><td>${esc(d.status)}${d.rejection_reason ? " — " + esc(d.rejection_reason) : ""} (${esc(d.origin)})</td></tr>
       <tr><td>score</td><td data-testid="agent-score">${scoreBadge(d.score, d.score_label)} held-out ${esc(d.heldout_label)} · stages ${stages}</td></tr>
       <tr><td>generation</td><td>${d.generation}</td></tr>${d.twin_of ? `
-      <tr data-testid="twin-of"><td>twin of</td><td><button class="link" data-agent="${esc(d.twin_of)}">${esc(d.twin_of)}</button> — the same code${d.status === "twin" ? `, so not evaluated again: its record is that agent's (${esc(d.twin_of_status)})` : ", evaluated anyway as a second sample"}</td></tr>` : ""}${d.twins.length ? `
+      <tr data-testid="twin-of"><td>twin of</td><td><button class="link" data-agent="${esc(d.twin_of)}">${esc(d.twin_of)}</button> — the same code${d.status === "twin" ? `, so not evaluated again: its record is that agent's (${esc(d.twin_of_status)}, score ${esc(d.twin_of_label ?? "–")})` : ", evaluated anyway as a second sample"}</td></tr>` : ""}${d.twins.length ? `
       <tr data-testid="twins"><td>twins</td><td>${d.twins.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ")}${d.twins.length > 20 ? " …" : ""} (later children with the same code)</td></tr>` : ""}
       <tr><td>parent</td><td>${d.parent_id ? `<button class="link" data-agent="${esc(d.parent_id)}">${esc(d.parent_id)}</button>` : "– (root)"}</td></tr>
       <tr><td>children</td><td>${d.children.slice(0, 20).map((c) => `<button class="link" data-agent="${esc(c)}">${esc(c.slice(0, 8))}</button>`).join(" ") || "–"}${d.children.length > 20 ? " …" : ""}</td></tr>
