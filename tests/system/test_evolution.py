@@ -576,13 +576,14 @@ def test_only_header_paths_count_as_paths():
 def test_sequential_staging_runs_batches_to_the_cap_and_leaves_twins_unsettled(tmp_path, store, docker_client):
     """Seed and children run the plan's tasks in batches up to the cap, each run
     under its plan stage's name. The children of generation 1 make the same
-    change (twins) and beat the seed on its hard tasks: they are not stopped,
-    and since they never differ on a task, settling has nothing to decide."""
+    change (twins, evaluated here as second samples) and beat the seed on its
+    hard tasks: they are not stopped, and since they never differ on a task,
+    settling has nothing to decide."""
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=7, difficulties=[1, 4, 1, 4, 1, 4, 1])
     campaign, status = run_campaign(
         store, docker_client, bench, name="sequential", generations=1, children_per_generation=2, seed=3,
         heldout=1, stages=TWO_STAGES, staging="sequential", sequential_batch=2, sequential_max_tasks=4,
-        time_limit_s=60)
+        time_limit_s=60, evaluate_twins=True)
     assert status == "completed"
     agents = store.list_agents(campaign.id)
     seed = next(a for a in agents if a.origin == "seed")
