@@ -475,8 +475,10 @@ class LLMClient:
                 latency = time.monotonic() - started
                 # litellm puts a handler's whole traceback in the message: its first part is the news.
                 error = f"{type(exc).__name__}: {str(exc).split('Traceback (most recent call last)')[0].strip()[:500]}"
-                self._record(ctx, messages, params, req_hash, None, 0.0, latency, "error", error, is_scripted,
-                             sent=sent)
+                # Nothing billed; but a refusal by an unpriced model is no proof of $0 either.
+                refused_cost = 0.0 if role is None or has_price(role) else None
+                self._record(ctx, messages, params, req_hash, None, refused_cost, latency, "error", error,
+                             is_scripted, sent=sent)
                 if is_context_overflow(exc):
                     # Worded so the diagnosis finds it (dgm.evolution.diagnose.CONTEXT_MARKERS).
                     raise UpstreamError(f"context length exceeded: {error}", context_overflow=True) from None
