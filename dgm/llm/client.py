@@ -57,9 +57,6 @@ class CallContext:
     replay: "Replayer | None" = None
     role: RoleModel | None = None
     """How to reach `model` (endpoint, key variable, price, limits, params); None: litellm's defaults."""
-    max_output_tokens: int | None = None
-    """The max_tokens this call's model is given (its role's `max_output_tokens`);
-    None: the client's `max_output_tokens`."""
     deadline: float | None = None
     """time.monotonic() at which the run this call is for is over: no call is
     started after it, and one in flight is not waited on past it (a
@@ -357,7 +354,7 @@ class LLMClient:
     def _routed(self, ctx: CallContext, params: dict) -> tuple[dict, dict, float]:
         """(params to send, litellm's routing arguments, timeout) for the call's role: its
         endpoint and key (read now, on the head), its extra parameters over the caller's (the
-        campaign's settings win over an agent's), and its output cap as max_tokens."""
+        campaign's settings win over an agent's)."""
         extra: dict[str, Any] = {}
         role = ctx.role
         if role is None:
@@ -376,11 +373,7 @@ class LLMClient:
             # A server of one's own (llama.cpp, vLLM, Ollama) usually takes no key, but
             # litellm's OpenAI path refuses to call without one.
             extra["api_key"] = NO_KEY
-        params = {**params, **role.params}
-        if role.max_output_tokens is not None:
-            asked = params.get("max_tokens")
-            params["max_tokens"] = (min(asked, role.max_output_tokens) if type(asked) is int and asked > 0
-                                    else role.max_output_tokens)
+        params = {**params, **role.params}  # its output cap is applied with every call's (output_tokens)
         return params, extra, role.timeout_s or self.timeout_s
 
     def output_tokens(self, litellm, model: str, params: dict, cap: int | None = None) -> int:
@@ -437,7 +430,7 @@ class LLMClient:
         budget = self.budget_for(ctx.campaign_id)
         # Every call carries a max_tokens (the role's cap, else the client's); the hash and
         # `params` keep what the caller asked.
-        cap = ctx.max_output_tokens or (role.max_output_tokens if role is not None else None)
+        cap = role.max_output_tokens if role is not None else None
         wanted = {**wanted, "max_tokens": self.output_tokens(litellm, model, wanted, cap)}
         price = self._price(litellm, model, messages, wanted, role) if budget else None
         attempt = 0

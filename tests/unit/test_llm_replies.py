@@ -116,8 +116,10 @@ def test_every_call_carries_max_tokens_within_the_client_cap(store, upstream_env
         small.complete(ctx, [{"role": "user", "content": "c"}], max_tokens=100)
         small.complete(ctx, [{"role": "user", "content": "d"}], max_tokens=10**6)
         # A call's own cap (its role's max_output_tokens) replaces the client's.
+        from dgm.llm.roles import RoleModel
+
         role = CallContext(purpose="diagnose", model=MODEL, campaign_id=campaign.id, agent_id=agent.id,
-                           max_output_tokens=1000)
+                           role=RoleModel(model=MODEL, max_output_tokens=1000))
         small.complete(role, [{"role": "user", "content": "e"}])
     finally:
         server.close()
