@@ -155,7 +155,7 @@ def _campaign_state(archive: Path, name: str) -> dict:
                                     and agents[r.agent_id].generation >= 1 for r in runs)}
 
 
-def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_more(tmp_path, polyglot_image):
+def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_more(tmp_path, polyglot_image, browser):
     import signal
     import time
 
@@ -204,3 +204,17 @@ def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_m
     lineage = subprocess.run([sys.executable, "-m", "dgm", "lineage", "poly", "--archive-dir", str(archive)],
                              env=env, capture_output=True, text=True, timeout=120)
     assert lineage.returncode == 0 and child.id[:8] in lineage.stdout, lineage.stdout
+
+    # The explorer draws the same lineage and shows the child's Polyglot task runs.
+    from dgm.web.server import ExplorerServer
+
+    with ArchiveStore.open(None, archive) as store, ExplorerServer(store, port=0) as server:
+        page = browser.new_page()
+        page.goto(server.url + "#campaign=poly")
+        page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+        assert page.evaluate("window.dgmExplorer.nodeCount") == 2
+        pos = page.evaluate(f"window.dgmExplorer.screenPos('{child.id}')")
+        page.mouse.click(pos["x"], pos["y"])
+        page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{child.id}'",
+                               timeout=10_000)
+        page.wait_for_function("document.body.innerText.includes('go__doubler')", timeout=10_000)
