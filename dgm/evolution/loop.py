@@ -515,8 +515,10 @@ class CampaignRunner:
             file = code_dir / path
             if path.endswith((".py", ".md", ".txt", ".toml", ".json")) and file.is_file() and not file.is_symlink():
                 files[path] = file.read_bytes().decode("utf-8", "replace")
-        messages = diag.build_messages(diag.agent_code_text(files), target, evidence, siblings=siblings)
         proposer = self.config.roles.proposer
+        fits = diag.prompt_chars(proposer.context_window, proposer.max_output_tokens or self.llm.max_output_tokens)
+        messages = diag.build_messages(diag.agent_code_text(files), target, evidence, siblings=siblings,
+                                       max_chars=fits)
         ctx = CallContext(purpose="diagnose", model=proposer.name, campaign_id=self.campaign.id,
                           agent_id=child.id, role=proposer)
         try:
