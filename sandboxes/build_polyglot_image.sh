@@ -21,10 +21,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # rand) and those their reference solutions use (.meta/Cargo-example.toml), which the
 # benchmark adds to the exercise's Cargo.toml so the agent may use them too.
 # libboost-date-time-dev: the C++ exercises that include boost/date_time (gigasecond, meetup).
+# catch2: a prebuilt Catch2 v2 main the C++ tests link, as Exercism's test runner does
+# (EXERCISM_TEST_SUITE), instead of compiling it in every grading.
 # libandroid-json-org-java: an org.json API for the one Java exercise that imports it.
 APT_PACKAGES=(
   golang-go
-  g++ cmake make libboost-date-time-dev
+  g++ cmake make libboost-date-time-dev catch2
   rustc-web cargo-web librust-time-dev librust-anyhow-dev librust-rand-dev
   librust-itertools-dev librust-permutohedron-dev librust-num-bigint-dev librust-num-traits-dev
   librust-regex-dev librust-thiserror-dev

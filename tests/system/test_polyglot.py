@@ -104,6 +104,14 @@ def test_an_agent_editing_tests_or_build_files_gains_nothing(bench, docker_clien
     _, result = _grade(bench, docker_client, "go__doubler", _add_file("zz_main_test.go", go_main))
     assert not result.resolved, result.log[-2000:]
 
+    # C++: a main() of its own, instead of the prebuilt Catch2 main the tests link: a duplicate.
+    triple = FIXTURES / "cpp" / "exercises" / "practice" / "triple"
+    own_main = (triple / ".meta" / "example.cpp").read_bytes() + b"\nint main() { return 0; }\n"  # a right answer too
+    patch = (file_diff("triple.cpp", (triple / "triple.cpp").read_bytes(), own_main)
+             + file_diff("triple.h", (triple / "triple.h").read_bytes(), (triple / ".meta" / "example.h").read_bytes()))
+    _, result = _grade(bench, docker_client, "cpp__triple", patch)
+    assert not result.resolved and "multiple definition of `main'" in result.log, result.log[-2000:]
+
     # Rust: a build script of its own.
     _, result = _grade(bench, docker_client, "rust__square", _add_file("build.rs", "fn main() {}\n"))
     assert not result.resolved and "build.rs" not in result.log.split("DGM START TEST OUTPUT")[-1]
