@@ -150,6 +150,8 @@ class CampaignConfig(_Strict):
     sequential_settle_confidence: float | None = Field(0.8, ge=0.5, lt=1.0)
     """sequential staging: the best and its closest challenger run more tasks while P(the challenger is
     better) is at least 1 minus this (None: sequential_confidence)."""
+    sequential_settle_margin: float = Field(0.0, ge=0.0, lt=1.0)
+    """sequential staging: when settling, only a challenger better by more than this resolve rate counts."""
     evaluate_twins: bool = False
     """Evaluate a twin (a child with the code tree of an earlier agent) anyway, as a second sample; false: record it."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)

@@ -46,6 +46,9 @@ def simulate_cmd(
     settle_confidence: float = typer.Option(0.8, "--settle-confidence", min=0.5, max=0.999,
                                             help="sequential: the best and its challenger run on while "
                                                  "P(challenger better) ≥ 1 − this."),
+    settle_margin: float = typer.Option(0.0, "--settle-margin", min=0.0, max=0.5,
+                                        help="sequential: settling, only a challenger better by more than this "
+                                             "resolve rate counts."),
     hgm_budget: Optional[int] = typer.Option(None, "--hgm-budget", min=1,
                                              help="hgm: task runs on children (default: the budget at which "
                                                   "HGM's n^0.6 rule makes as many children as the others)."),
@@ -63,7 +66,7 @@ def simulate_cmd(
     if json_out is not None:
         check_output_file(json_out, "--json")
     rule = SequentialRule(batch=batch, max_tasks=max_tasks, confidence=confidence,
-                          settle_confidence=settle_confidence)
+                          settle_confidence=settle_confidence, settle_margin=settle_margin)
     known = standard_policies(generations, children, selection, admission, rule, hgm_budget)
     names = list(policies or DEFAULT_POLICIES)
     unknown = [n for n in names if n not in known]
