@@ -141,15 +141,15 @@ DONE = "done"
 
 @dataclass(frozen=True)
 class SequentialRule:
-    batch: int = 5
+    batch: int = 3
     """Tasks run between two looks."""
-    max_tasks: int | None = 40
+    max_tasks: int | None = 21
     """Cap per agent (None: every selection task)."""
-    confidence: float = 0.7
+    confidence: float = 0.9
     """A child stops when P(it is better than the reference) < 1 − confidence."""
-    settle_confidence: float | None = 0.8
+    settle_confidence: float | None = 0.9
     """`close_calls` drops a challenger when P(it beats the leader) < 1 − this (None: `confidence`)."""
-    settle_margin: float = 0.0
+    settle_margin: float = 0.03
     """`close_calls` drops a challenger when P(it beats the leader by more than this resolve rate) < 1 −
     settle_confidence: a difference smaller than the margin is not worth the task runs that would show it."""
 

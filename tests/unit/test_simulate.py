@@ -131,7 +131,7 @@ def test_the_campaign_config_takes_sequential_staging(tmp_path):
     cfg.write_text('[campaign]\nstaging = "sequential"\nsequential_batch = 3\nsequential_max_tasks = 9\n'
                    'sequential_confidence = 0.85\n')
     rule = sequential_rule(load_config(cfg, {}))
-    assert rule == SequentialRule(batch=3, max_tasks=9, confidence=0.85, settle_confidence=0.8)
+    assert rule == SequentialRule(batch=3, max_tasks=9, confidence=0.85, settle_confidence=0.9, settle_margin=0.03)
     cfg.write_text('[campaign]\nstaging = "adaptive"\n')
     with pytest.raises(UsageError, match="staging"):
         load_config(cfg, {})
@@ -282,7 +282,7 @@ def test_dgm_schedule_counts_and_policies():
 def test_dgm_spends_what_its_schedule_says_on_a_world_of_certain_outcomes():
     """Every agent solves everything: DGM runs 10, then 50, then the full 200
     for each child (all reach the threshold), the seed 200; sequential stops no
-    one (nobody is worse) and runs each child to its cap of 40; ties that never
+    one (nobody is worse) and runs each child to its cap of 21; ties that never
     differed on a task are not settled."""
     prm = SyntheticParams(seed_rate=0.999999, task_spread=0.0, p_better=0.0, gain=0.0, loss=0.0,
                           mutation=0.0, p_broken=0.0)
@@ -291,7 +291,7 @@ def test_dgm_spends_what_its_schedule_says_on_a_world_of_certain_outcomes():
                                          [pol["dgm"], pol["dgm60"], pol["sequential"]], seeds=2)}
     assert res["dgm"].task_runs.tolist() == [200 + 6 * 200] * 2
     assert res["dgm60"].task_runs.tolist() == [60 + 6 * 60] * 2
-    assert res["sequential"].task_runs.tolist() == [7 * 40] * 2
+    assert res["sequential"].task_runs.tolist() == [7 * 21] * 2
 
 
 def test_sequential_spends_one_batch_on_a_broken_child():
