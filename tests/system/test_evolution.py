@@ -583,7 +583,10 @@ def test_sequential_staging_runs_batches_to_the_cap_and_leaves_twins_unsettled(t
     campaign, status = run_campaign(
         store, docker_client, bench, name="sequential", generations=1, children_per_generation=2, seed=3,
         heldout=1, stages=TWO_STAGES, staging="sequential", sequential_batch=2, sequential_max_tasks=4,
-        time_limit_s=60, evaluate_twins=True)
+        time_limit_s=60, evaluate_twins=True,
+        # Settle only clear close calls: on 4 shared tasks the seed's loss to its children is still a
+        # close call at the default 10 %, and settling it would run them past the cap this test checks.
+        sequential_settle_confidence=0.8, sequential_settle_margin=0.0)
     assert status == "completed"
     agents = store.list_agents(campaign.id)
     seed = next(a for a in agents if a.origin == "seed")
