@@ -19,7 +19,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # rustc-web/cargo-web: bookworm's current Rust (its plain rustc is too old for
 # some exercises). librust-*-dev: the crates exercises' Cargo.toml name (time, anyhow,
 # rand) and those their reference solutions use (.meta/Cargo-example.toml), which the
-# benchmark adds to the exercise's Cargo.toml so the agent may use them too.
+# benchmark adds to the exercise's Cargo.toml so the agent may use them too; regex with
+# the crates of its default features (librust-regex+default-dev), which cargo resolves.
 # libboost-date-time-dev: the C++ exercises that include boost/date_time (gigasecond, meetup).
 # catch2: a prebuilt Catch2 v2 main the C++ tests link, as Exercism's test runner does
 # (EXERCISM_TEST_SUITE), instead of compiling it in every grading.
@@ -29,7 +30,7 @@ APT_PACKAGES=(
   g++ cmake make libboost-date-time-dev catch2
   rustc-web cargo-web librust-time-dev librust-anyhow-dev librust-rand-dev
   librust-itertools-dev librust-permutohedron-dev librust-num-bigint-dev librust-num-traits-dev
-  librust-regex-dev librust-thiserror-dev
+  librust-regex+default-dev librust-thiserror-dev
   nodejs
   openjdk-17-jdk-headless junit5 libassertj-core-java libandroid-json-org-java
 )
