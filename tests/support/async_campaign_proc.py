@@ -15,7 +15,7 @@ from tests.support.tiny_bench import TinyBenchmark
 from dgm.archive.store import ArchiveStore
 from dgm.sandbox.docker import docker_client, remove_orphans
 
-CHILDREN = 4
+CHILDREN = 2
 ASYNC_CONFIG = dict(schedule="async", generations=CHILDREN, workers=2, time_limit_s=60, heldout=0,
                     evaluate_twins=True, stages=[{"name": "all", "tasks": "rest"}])
 
@@ -26,7 +26,7 @@ def main() -> None:
     store = ArchiveStore.open(None, archive_dir)
     client = docker_client()
     remove_orphans(client)  # what `dgm resume` does: containers of the killed run go
-    bench = TinyBenchmark(Path(tempfile.mkdtemp()) / "bench", n_tasks=3, difficulties=[1, 4, 1])
+    bench = TinyBenchmark(Path(tempfile.mkdtemp()) / "bench", n_tasks=2, difficulties=[1, 4])
     campaign = store.get_campaign(name) if resume else None
     campaign, status = run_campaign(store, client, bench, campaign=campaign, name=name, model=f"scripted:{rules}",
                                     **ASYNC_CONFIG)

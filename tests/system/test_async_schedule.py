@@ -53,12 +53,12 @@ def _check_async_archive(store, campaign_id: str, children: int) -> list:
 
 
 def test_async_campaign_starts_children_without_a_generation_barrier(tmp_path, store, docker_client):
-    bench = TinyBenchmark(tmp_path / "bench", n_tasks=3, difficulties=[1, 4, 1])
-    campaign, status = run_campaign(store, docker_client, bench, name="async", schedule="async", generations=4,
-                                    workers=2, heldout=0, time_limit_s=60, evaluate_twins=True,
+    bench = TinyBenchmark(tmp_path / "bench", n_tasks=2, difficulties=[1, 4])
+    campaign, status = run_campaign(store, docker_client, bench, name="async", schedule="async", generations=2,
+                                    workers=2, heldout=0, time_limit_s=60,
                                     stages=[{"name": "all", "tasks": "rest"}])
     assert status == "completed"
-    _check_async_archive(store, campaign.id, 4)
+    _check_async_archive(store, campaign.id, 2)
     # No barrier: some child started while an earlier one was still being evaluated.
     events = store.list_events(campaign.id)
     created = {e.agent_id: i for i, e in enumerate(events) if e.kind == "agent_created"}
