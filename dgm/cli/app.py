@@ -457,8 +457,10 @@ def _campaign_hooks():
         if config.model.startswith("scripted:"):
             console.print(f"[yellow]scripted rehearsal[/]: the model {escape(config.model)} is an offline stand-in; "
                           "scores measure the machinery, not a model")
-        console.print(f"campaign [bold]{escape(campaign.name)}[/] ({campaign.id}): {config.generations} generation(s) x "
-                      f"{config.children_per_generation} child(ren) on {escape(config.benchmark)}, "
+        shape = (f"{config.generations} child(ren), schedule async, {config.workers} slot(s)"
+                 if config.schedule == "async" else
+                 f"{config.generations} generation(s) x {config.children_per_generation} child(ren)")
+        console.print(f"campaign [bold]{escape(campaign.name)}[/] ({campaign.id}): {shape} on {escape(config.benchmark)}, "
                       f"stages {escape(', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages))}, "
                       f"held-out {len(runner.plan.heldout)}")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -53,11 +54,34 @@ def _check_async_archive(store, campaign_id: str, children: int) -> list:
 
 
 def test_async_campaign_starts_children_without_a_generation_barrier(tmp_path, store, docker_client):
+    import threading
+
+    from rich.console import Console
+
+    from dgm.cli.dashboard import live_view
+
+    shown: list[str] = []
+    done = threading.Event()
+
+    def watch(runner) -> None:  # what the live dashboard shows, sampled while the campaign runs
+        def sample() -> None:
+            while not done.wait(0.2):
+                console = Console(record=True, width=200)
+                console.print(live_view(runner))
+                shown.append(console.export_text())
+        threading.Thread(target=sample, daemon=True).start()
+
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=2, difficulties=[1, 4])
-    campaign, status = run_campaign(store, docker_client, bench, name="async", schedule="async", generations=2,
-                                    workers=2, heldout=0, time_limit_s=60,
-                                    stages=[{"name": "all", "tasks": "rest"}])
+    try:
+        campaign, status = run_campaign(store, docker_client, bench, name="async", schedule="async", generations=2,
+                                        workers=2, heldout=0, time_limit_s=60, on_runner=watch,
+                                        stages=[{"name": "all", "tasks": "rest"}])
+    finally:
+        done.set()
     assert status == "completed"
+    busy = [int(m.group(1)) for screen in shown for m in [re.search(r"sandbox slots\s+(\d+) busy / 2", screen)] if m]
+    assert len(busy) == len(shown) and max(busy) >= 1 and all(0 <= b <= 2 for b in busy)
+    assert any("children" in screen and "finished of 2" in screen for screen in shown)
     _check_async_archive(store, campaign.id, 2)
     # No barrier: some child started while an earlier one was still being evaluated.
     events = store.list_events(campaign.id)
@@ -85,6 +109,18 @@ def _state(archive_dir: Path, name: str) -> dict:
     return {"children_in_flight": len(in_flight), "child_runs_running": len(running)}
 
 
+def _status_screen(archive_dir: Path, name: str) -> str:
+    from rich.console import Console
+
+    from dgm.archive.store import ArchiveStore
+    from dgm.cli.dashboard import status_view
+
+    with ArchiveStore.open(None, archive_dir) as s:
+        console = Console(record=True, width=200)
+        console.print(status_view(s, s.get_campaign(name)))
+    return console.export_text()
+
+
 def test_sigkill_with_children_in_flight_then_resume_completes_the_campaign(tmp_path, docker_client):
     rules = str(REPO_ROOT / "tests/fixtures/scripted/slow_rehearsal.json")
     archive_dir = tmp_path / "archive"
@@ -95,8 +131,12 @@ def test_sigkill_with_children_in_flight_then_resume_completes_the_campaign(tmp_
     while proc.poll() is None and time.monotonic() < deadline:
         state = _state(archive_dir, "killed")
         if state.get("child_runs_running") and state.get("children_in_flight", 0) >= 2:
-            proc.send_signal(signal.SIGKILL)
-            break
+            screen = _status_screen(archive_dir, "killed")
+            busy = re.search(r"sandbox slots\s+(\d+) busy / 2", screen)
+            if busy and int(busy.group(1)) >= 1:  # `dgm status` of the running campaign shows its slots in use
+                assert "schedule async" in screen
+                proc.send_signal(signal.SIGKILL)
+                break
         time.sleep(0.05)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, f"never caught two children in flight: {proc.stderr.read().decode()[-2000:]}"
