@@ -104,7 +104,7 @@ def live_view(runner) -> Panel:
         head.add_row("children", f"{state.generation} finished of {config.generations}", "phase", Text(state.phase))
     else:
         head.add_row("generation", f"{state.generation} of {config.generations}", "phase", Text(state.phase))
-    head.add_row("sandbox slots", slots_label(runner.tasks.busy, runner.tasks.workers), "schedule", config.schedule)
+    head.add_row("schedule", config.schedule, "sandbox slots", slots_label(runner.tasks.busy, runner.tasks.workers))
     best = "-"
     if state.best_score is not None:
         counts = runner.store.score_counts(agent_ids=[state.best_agent]).get(state.best_agent, {})
