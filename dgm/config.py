@@ -96,7 +96,10 @@ class CampaignConfig(_Strict):
     allow_unpriced: bool = False
     """With budget_usd: start even when a role's model has no known price (the cap then covers priced calls only)."""
     generations: int = Field(5, ge=0)
-    """Generations to run (children are created in generations 1..N)."""
+    """Generations to run (children are created in generations 1..N); with schedule = "async", the total number of children."""
+    schedule: Literal["generations", "async"] = "generations"
+    """generations: DGM's schedule (each generation's children start together, the next waits for all);
+    async: a child starts as soon as a sandbox slot is free, its parent selected from the archive as it stands."""
     children_per_generation: int = Field(2, ge=1)
     """Children created per generation."""
     workers: int = Field(2, ge=1)

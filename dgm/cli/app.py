@@ -333,7 +333,13 @@ def run_cmd(
     allow_unpriced: bool = typer.Option(
         False, "--allow-unpriced", help="With a budget: start even if a role's model has no known price (the "
                                         "budget then covers priced calls only)."),
-    generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Generations to run (default 5)."),
+    generations: Optional[int] = typer.Option(
+        None, "--generations", "-g", help="Generations to run (default 5); with --schedule async, the total number "
+                                          "of children."),
+    schedule: Optional[str] = typer.Option(
+        None, "--schedule", help="generations (default; DGM's: each generation's children start together, the next "
+                                 "waits for them all) or async (a child starts as soon as a sandbox slot is free, "
+                                 "its parent chosen from the archive as it stands; --generations counts children)."),
     children: Optional[int] = typer.Option(None, "--children-per-generation", help="Children per generation (default 2)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel (default 2)."),
     selection: Optional[str] = typer.Option(None, "--selection", help="Parent selector (default score_child_prop)."),
@@ -355,7 +361,8 @@ def run_cmd(
     from dgm.config import load_config
 
     overrides = {"name": name, "benchmark": benchmark, "model": model, "proposer_model": proposer_model,
-                 "generations": generations, "children_per_generation": children, "workers": workers,
+                 "generations": generations, "schedule": schedule, "children_per_generation": children,
+                 "workers": workers,
                  "selection": selection, "budget_usd": budget_usd, "max_hours": max_hours, "seed": seed,
                  "allow_unpriced": allow_unpriced or None}
     role_options = {role: {k: v for k, v in fields.items() if v is not None} for role, fields in (
@@ -394,7 +401,9 @@ def run_cmd(
 def resume_cmd(
     campaign_id: str = typer.Argument(..., help="Campaign id or name."),
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Raise (or set) the spending cap."),
-    generations: Optional[int] = typer.Option(None, "--generations", "-g", help="Run to this many generations."),
+    generations: Optional[int] = typer.Option(
+        None, "--generations", "-g", help="Run to this many generations (a campaign with schedule async: this many "
+                                          "children in all)."),
     max_hours: Optional[float] = typer.Option(
         None, "--max-hours", help="Stop after this much more wall time (this resume only; later ones keep the "
                                   "campaign's own limit, if it has one)."),
@@ -448,8 +457,10 @@ def _campaign_hooks():
         if config.model.startswith("scripted:"):
             console.print(f"[yellow]scripted rehearsal[/]: the model {escape(config.model)} is an offline stand-in; "
                           "scores measure the machinery, not a model")
-        console.print(f"campaign [bold]{escape(campaign.name)}[/] ({campaign.id}): {config.generations} generation(s) x "
-                      f"{config.children_per_generation} child(ren) on {escape(config.benchmark)}, "
+        shape = (f"{config.generations} child(ren), schedule async, {config.workers} slot(s)"
+                 if config.schedule == "async" else
+                 f"{config.generations} generation(s) x {config.children_per_generation} child(ren)")
+        console.print(f"campaign [bold]{escape(campaign.name)}[/] ({campaign.id}): {shape} on {escape(config.benchmark)}, "
                       f"stages {escape(', '.join(f'{s.name}:{len(s.task_ids)}' for s in runner.plan.stages))}, "
                       f"held-out {len(runner.plan.heldout)}")
 

@@ -79,6 +79,11 @@ def _role_lines(config: dict) -> list[tuple[str, str]]:
     return [(name, f"{r.get('model')}" + (f" at {r['api_base']}" if r.get("api_base") else "")) for name, r in roles]
 
 
+def slots_label(busy: int, total: int) -> str:
+    """`3 busy / 8`: the executor's sandbox slots running a task now, of all it has."""
+    return f"{busy} busy / {total}"
+
+
 def live_view(runner) -> Panel:
     state = runner.state
     config = runner.config
@@ -95,7 +100,11 @@ def live_view(runner) -> Panel:
     # always plain Text, never Rich markup (a stray "[/x]" would crash the view).
     head.add_row("campaign", Text(f"{runner.campaign.name} ({runner.campaign.id})"),
                  "models", Text(f"{config.model} / {config.diagnosis_model}"))
-    head.add_row("generation", f"{state.generation} of {config.generations}", "phase", Text(state.phase))
+    if config.schedule == "async":  # one child per generation, numbered as they start
+        head.add_row("children", f"{state.generation} finished of {config.generations}", "phase", Text(state.phase))
+    else:
+        head.add_row("generation", f"{state.generation} of {config.generations}", "phase", Text(state.phase))
+    head.add_row("schedule", config.schedule, "sandbox slots", slots_label(runner.tasks.busy, runner.tasks.workers))
     best = "-"
     if state.best_score is not None:
         counts = runner.store.score_counts(agent_ids=[state.best_agent]).get(state.best_agent, {})
@@ -144,7 +153,16 @@ def status_view(store: ArchiveReader, campaign) -> Group:
     table.add_row("campaign", Text(f"{campaign.name} ({campaign.id}), kind {campaign.kind}"))
     table.add_row("status", Text(state + (f" (pid {campaign.pid}, heartbeat {age:.0f} s ago)" if alive else "")))
     if campaign.kind == "evolution":
-        table.add_row("generation", f"{max((a.generation for a in agents), default=0)} of {config.get('generations', '?')}")
+        started = max((a.generation for a in agents), default=0)
+        if config.get("schedule") == "async":  # one child per generation, numbered as they start
+            table.add_row("children", f"{started} started of {config.get('generations', '?')}, schedule async")
+        else:
+            table.add_row("generation", f"{started} of {config.get('generations', '?')}")
+        if alive:
+            # A task run holds a slot from its 'running' row to its end (the runner's
+            # executor has `workers` slots); a dead runner's 'running' rows hold none.
+            busy = sum(r.status == "running" for r in store.list_task_runs(campaign_id=campaign.id, kind="task"))
+            table.add_row("sandbox slots", slots_label(busy, int(config.get("workers") or 1)))
     else:  # an eval, replay or import: its task runs are what there is to follow
         runs = store.list_task_runs(campaign_id=campaign.id)
         planned = len(config.get("tasks") or [])

@@ -54,8 +54,9 @@ def print_estimate(result: EstimateResult, source: str) -> None:
     stages = " → ".join(f"{s.name}:{len(s.task_ids)}" + (f" (go on at {s.advance_threshold:g})"
                                                          if i + 1 < len(plan.stages) else "")
                         for i, s in enumerate(plan.stages))
-    console.print(Text(f"estimate for {source}: {config.generations} generation(s) x {config.children_per_generation} "
-                       f"child(ren) on {config.benchmark}; stages {stages}; held-out {len(plan.heldout)} "
+    shape = (f"{config.generations} child(ren), schedule async" if config.schedule == "async" else
+             f"{config.generations} generation(s) x {config.children_per_generation} child(ren)")
+    console.print(Text(f"estimate for {source}: {shape} on {config.benchmark}; stages {stages}; held-out {len(plan.heldout)} "
                        f"(top {config.heldout_top_k})"), soft_wrap=True)
     for role in ROLES:
         model = result.models[role]

@@ -32,6 +32,7 @@ from dgm.evolution.admission import keep_better_refusal
 from dgm.evolution.budget_marks import BUDGET_MARKS, marks_passed
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
+from dgm.evolution.slots import SlotMeter
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
 from dgm.evolution.staging import (CONTINUE, HELDOUT, NO_PATCH, SEQUENTIAL, WORSE, StagePlan, build_plan,
                                    close_calls, next_batch, sequential_reference, sequential_rule,
@@ -145,7 +146,8 @@ class CampaignRunner:
         self.llm: LLMClient = context.llm
         self.gateway: Gateway = context.gateway
         self.evaluator: Evaluator = context.evaluator
-        self.tasks: Executor = context.executor
+        # Counted, for the asynchronous schedule and the views' "slots busy / total".
+        self.tasks: SlotMeter = SlotMeter(context.executor)
         self.plan: StagePlan = build_plan(self.config, self.benchmark)
         self.tasks_by_id = {t.instance_id: t for t in self.benchmark.tasks()}
         self.state = RunnerState()
@@ -276,7 +278,16 @@ class CampaignRunner:
                     raise
         return status
 
-    def _run_generations(self) -> None:
+    def _run_schedule(self) -> None:
+        """The campaign's schedule: generation after generation (DGM's), or asynchronous (`dgm.evolution.schedule`)."""
+        if self.config.schedule == "async":
+            from dgm.evolution.schedule import AsyncSchedule
+
+            return AsyncSchedule(self, stopped=Stopped, final_statuses=FINAL_STATUSES).run()
+        return self._run_generations()
+
+    def _run_seed_generation(self) -> set[int]:
+        """Generation 0, the seed, evaluated (unless it was before a restart); the generations finished so far."""
         # litellm takes seconds to import (the gateway started it in the background): before any run starts.
         from dgm.llm.litellm_loader import load_litellm
 
@@ -289,6 +300,11 @@ class CampaignRunner:
             self._finish_child(seed)
             self._check_harness(seed)
             self._after_generation(0)
+            done.add(0)
+        return done
+
+    def _run_generations(self) -> None:
+        done = self._run_seed_generation()
         for generation in range(1, self.config.generations + 1):
             if generation in done:
                 continue  # finished before a restart: its statistics are its commit mark
@@ -306,7 +322,7 @@ class CampaignRunner:
         waited, pause = 0.0, 10.0
         while True:
             try:
-                return self._run_generations()
+                return self._run_schedule()
             except InfrastructureError as exc:
                 if waited >= allowance or self._stop.is_set():
                     raise

@@ -149,7 +149,8 @@ def model_price(model: str) -> Price | None:
 def shape_of(config: CampaignConfig, plan: StagePlan) -> CampaignShape:
     return CampaignShape(stage_sizes=tuple(len(s.task_ids) for s in plan.stages), heldout_size=len(plan.heldout),
                          heldout_top_k=config.heldout_top_k, generations=config.generations,
-                         children_per_generation=config.children_per_generation)
+                         # The async schedule's generations are its children, one each (dgm.evolution.schedule).
+                         children_per_generation=1 if config.schedule == "async" else config.children_per_generation)
 
 
 def estimate(config: CampaignConfig, open_reads: Callable[[], "ArchiveReader | None"] | None = None, *,

@@ -52,6 +52,22 @@ def test_the_campaign_is_counted_as_the_loop_runs_it():
     assert est.tokens.mid == pytest.approx(est.calls.mid * 110)
 
 
+def test_an_async_campaign_is_counted_as_its_children_one_per_generation():
+    from dgm.config import CampaignConfig
+    from dgm.runs.estimate import shape_of
+    from dgm.evolution.staging import build_plan
+    from dgm.bench.registry import load_benchmark
+
+    bench = load_benchmark("dgm-mini")
+    fields = dict(generations=6, children_per_generation=2, stages=[{"name": "all", "tasks": "rest"}], heldout=3)
+    config = CampaignConfig(schedule="async", **fields)
+    shape = shape_of(config, build_plan(config, bench))
+    # `generations` counts children under the async schedule: six, not six times two.
+    assert (shape.generations, shape.children_per_generation) == (6, 1)
+    config = CampaignConfig(**fields)
+    assert shape_of(config, build_plan(config, bench)).children_per_generation == 2
+
+
 def test_a_role_without_a_price_leaves_the_total_unpriced_not_zero():
     shape = CampaignShape(stage_sizes=(2,), heldout_size=0, heldout_top_k=1, generations=1, children_per_generation=1)
     one_stage = Calibration(roles={"task": ONE_CALL, "diagnose": ONE_CALL, "self_modify": ONE_CALL}, advance=(),
