@@ -63,7 +63,9 @@ class RayExecutor(ThreadExecutor):
         self.max_retries = max_retries
         self._owns_ray = owns_ray
         self._remote = ray.remote(run_job_here).options(
-            resources={RESOURCE: 1}, num_cpus=0, max_retries=max_retries, retry_exceptions=False)
+            resources={RESOURCE: 1}, num_cpus=0, max_retries=max_retries, retry_exceptions=False,
+            # Spread over the nodes: packing would leave engines idle while one queues.
+            scheduling_strategy="SPREAD")
         self._code_refs: dict[str, object] = {}
         self._code_lock = threading.Lock()
 
