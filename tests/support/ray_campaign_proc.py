@@ -14,8 +14,7 @@ from tests.support.tiny_bench import TinyBenchmark
 from dgm.archive.store import ArchiveStore
 from dgm.sandbox.docker import docker_client, remove_orphans
 
-CONFIG = dict(generations=1, children_per_generation=2, seed=5, time_limit_s=60, workers=4, heldout=1,
-              stages=[{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}])
+CONFIG = dict(generations=0, seed=5, time_limit_s=60, workers=4, heldout=0, stages=[{"name": "all", "tasks": "rest"}])
 
 
 def main() -> None:
