@@ -339,7 +339,7 @@ def run_cmd(
     selection: Optional[str] = typer.Option(None, "--selection", help="Parent selector (default score_child_prop)."),
     executor: Optional[str] = typer.Option(
         None, "--executor", help="Where task runs execute: threads (this machine, default) or ray (the nodes of a "
-                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm[ray]'; the archive, "
+                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
                                  "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind."),
     ray_address: Optional[str] = typer.Option(
         None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "
@@ -408,7 +408,7 @@ def resume_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
     executor: Optional[str] = typer.Option(
         None, "--executor", help="Where task runs execute from now on: threads (this machine, default) or ray (the nodes of a "
-                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm[ray]'; the archive, "
+                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
                                  "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind."),
     ray_address: Optional[str] = typer.Option(
         None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "

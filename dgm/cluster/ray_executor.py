@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dgm.cluster.channel import ChannelServer
 from dgm.cluster.node import RESOURCE, agent_tar, run_job_here, sweep_here
-from dgm.errors import InfrastructureError, UsageError
+from dgm.errors import BudgetExceeded, InfrastructureError, UsageError
 from dgm.executor import ThreadExecutor
 
 if TYPE_CHECKING:
@@ -114,9 +114,11 @@ class RayExecutor(ThreadExecutor):
             return ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else None
-            if cause is not None:
+            if isinstance(cause, (InfrastructureError, BudgetExceeded)):
                 raise cause from None  # the job's own error, as the thread executor would raise it
-            raise InfrastructureError(f"a run's Ray task failed: {_reason(exc)}") from None
+            # The job catches the agent's and the grading's own failures: anything
+            # else is the node's (its agent code store, its relay), not the agent's.
+            raise InfrastructureError(f"a run's Ray task failed on its node: {_reason(cause or exc)}") from None
         except ray.exceptions.RayError as exc:
             raise InfrastructureError(f"a run's node was lost ({self.max_retries + 1} tries): {_reason(exc)}") from None
 
