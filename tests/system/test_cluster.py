@@ -130,6 +130,9 @@ def test_a_ray_campaign_equals_the_threads_one_and_no_key_reaches_a_node(
         # The head holds a provider key; the nodes were started without it, as on a real cluster.
         monkeypatch.setenv("OPENAI_API_KEY", KEY)
         assert processes_holding(KEY) == []
+        with subprocess.Popen(["sleep", "30"], env={"OPENAI_API_KEY": KEY}) as leak:  # the scan does see a leak
+            assert any(hit.startswith(f"{leak.pid}:") for hit in processes_holding(KEY))
+            leak.kill()
         watch = EngineWatch({"node-a": docker_client, "node-b": second_engine})
         with watch:
             ray_run, status = run_campaign(store, docker_client, bench, name="ray", executor=_ray(cluster), **FIELDS)
