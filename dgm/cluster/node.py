@@ -73,8 +73,8 @@ class NodeSandboxHost:
                 engine = os.environ.get("DOCKER_HOST", "the default socket")
                 raise NodeNotReady(
                     f"node {os.uname().nodename}: image {image} is missing on its Docker engine ({engine}); build it "
-                    f"there (sandboxes/build_base_image.sh for dgm-base, `dgm images build` for a benchmark's) or "
-                    f"copy it: docker save {image} | DOCKER_HOST=... docker load") from None
+                    f"there (`dgm sandbox build` for the base image; a benchmark's with its --images option) or copy "
+                    f"it: docker save {image} | DOCKER_HOST={engine} docker load") from None
             self._checked.add(image)
 
     def unpack_agent(self, commit_sha: str, tar: bytes) -> str:

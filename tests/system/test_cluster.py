@@ -21,6 +21,7 @@ from tests.support.ray_cluster import FIRST_ENGINE, SECOND_ENGINE, LocalRayClust
 from tests.support.tiny_bench import TinyBenchmark
 
 pytest.importorskip("ray", reason="the cluster tests need Ray: pip install -e '.[test]'")
+pytestmark = pytest.mark.docker
 
 TWO_STAGES = [{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}]
 FIELDS = dict(generations=1, children_per_generation=1, seed=5, stages=TWO_STAGES, heldout=1, time_limit_s=60,
@@ -46,8 +47,11 @@ def cluster(docker_client):
 
 
 @pytest.fixture
-def second_engine():
-    return second_engine_client()
+def second_engine(docker_client):
+    client = second_engine_client()
+    if client is None:
+        pytest.fail("the second Docker engine is not up and scripts/ensure_second_dockerd.sh could not start it")
+    return client
 
 
 def _ray(cluster) -> dict:
@@ -253,3 +257,17 @@ def test_a_killed_head_resumes_and_its_containers_on_worker_nodes_are_removed(
         assert not set(left) & remaining, "containers the killed head left on node-b are still there"
         runs = _exactly_once(store, campaign_row.id)
         assert len([r for r in runs if r.kind == "task"]) == 5
+
+
+def test_a_node_without_an_image_refuses_with_one_line_saying_how_to_put_it_there(second_engine, monkeypatch):
+    from dgm.cluster.node import NodeNotReady, NodeSandboxHost
+    from dgm.sandbox.images import base_image_tag
+
+    monkeypatch.setenv("DOCKER_HOST", SECOND_ENGINE)
+    host = NodeSandboxHost()
+    host.check_images([base_image_tag()])
+    with pytest.raises(NodeNotReady) as refused:
+        host.check_images(["dgm-base:no-such-version"])
+    line = str(refused.value)
+    assert "\n" not in line and "dgm-base:no-such-version" in line and SECOND_ENGINE in line
+    assert "dgm sandbox build" in line and "docker load" in line
