@@ -20,7 +20,6 @@ from tests.support.harness import REPO_ROOT
 from tests.support.ray_cluster import FIRST_ENGINE, SECOND_ENGINE, LocalRayCluster, second_engine_client
 from tests.support.tiny_bench import TinyBenchmark
 
-pytest.importorskip("ray", reason="the cluster tests need Ray: pip install -e '.[test]'")
 pytestmark = pytest.mark.docker
 
 TWO_STAGES = [{"name": "small", "tasks": 2, "advance_threshold": 0.0}, {"name": "rest", "tasks": "rest"}]
