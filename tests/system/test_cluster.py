@@ -179,6 +179,26 @@ def _campaign_containers(client, store, campaign_id: str) -> list[str]:
             if (c.get("Labels") or {}).get("dgm.task_run") in runs]
 
 
+def _owners_of_runs(client, store, campaign_id: str) -> set[str]:
+    """Owner pids (labels) of the campaign's sandboxes on an engine."""
+    from dgm.sandbox.docker import LABEL, OWNER_PID_LABEL
+
+    runs = {r.id for r in store.list_task_runs(campaign_id=campaign_id)}
+    return {(c.get("Labels") or {}).get(OWNER_PID_LABEL) for c in client.api.containers(all=True, filters={"label": LABEL})
+            if (c.get("Labels") or {}).get("dgm.task_run") in runs} - {None}
+
+
+def _containers_of(client, owners: set[str]) -> list[str]:
+    from dgm.sandbox.docker import LABEL, OWNER_PID_LABEL
+
+    return [c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})
+            if (c.get("Labels") or {}).get(OWNER_PID_LABEL) in owners]
+
+
+def _pid_alive(pid: str) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 def _wait_for(predicate, what: str, timeout: float = 240.0, *, alive=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -245,7 +265,13 @@ def test_a_killed_head_resumes_and_its_containers_on_worker_nodes_are_removed(
             head.send_signal(signal.SIGKILL)
             head.wait()
         campaign_row = next(c for c in store.list_campaigns() if c.name == "head-dies")
-        left = _campaign_containers(second_engine, store, campaign_row.id)
+        # The Ray workers that ran the dead head's sandboxes on node-b die with it (Ray ends a dead
+        # driver's workers); what they leave there (sandboxes, pooled network namespace holders)
+        # is for the next head to remove: nothing on node-b itself would.
+        owners = _owners_of_runs(second_engine, store, campaign_row.id)
+        assert owners, "the killed head had nothing on node-b: the test would prove nothing"
+        _wait_for(lambda: not any(_pid_alive(pid) for pid in owners), "the dead head's Ray workers to end", 60)
+        left = _containers_of(second_engine, owners)
         assert left, "the killed head left nothing on node-b: the test would prove nothing"
 
         resumed = subprocess.run(proc_args + ["resume"], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
