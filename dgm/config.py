@@ -158,15 +158,17 @@ class CampaignConfig(_Strict):
     staging: Literal["stages", "sequential"] = "stages"
     """stages: DGM's schedule (run a stage, go on if its advance_threshold is met); sequential: batches in the
     stages' task order, a child stopping once a paired test says it is worse than the best fully evaluated agent."""
-    sequential_batch: int = Field(5, ge=1)
+    sequential_batch: int = Field(3, ge=1)
     """sequential staging: tasks run between two looks."""
-    sequential_max_tasks: int | None = Field(40, ge=1)
+    sequential_max_tasks: int | None = Field(21, ge=1)
     """sequential staging: tasks a child that is not stopped runs (None: every selection task)."""
-    sequential_confidence: float = Field(0.7, ge=0.5, lt=1.0)
+    sequential_confidence: float = Field(0.9, ge=0.5, lt=1.0)
     """sequential staging: a child stops when P(it beats the reference) falls below 1 minus this."""
-    sequential_settle_confidence: float | None = Field(0.8, ge=0.5, lt=1.0)
+    sequential_settle_confidence: float | None = Field(0.9, ge=0.5, lt=1.0)
     """sequential staging: the best and its closest challenger run more tasks while P(the challenger is
     better) is at least 1 minus this (None: sequential_confidence)."""
+    sequential_settle_margin: float = Field(0.03, ge=0.0, lt=1.0)
+    """sequential staging: when settling, only a challenger better by more than this resolve rate counts."""
     evaluate_twins: bool = False
     """Evaluate a twin (a child with the code tree of an earlier agent) anyway, as a second sample; false: record it."""
     sandbox: SandboxLimits = Field(default_factory=SandboxLimits)

@@ -11,18 +11,25 @@ set -euo pipefail
 
 FORCE=0
 if [[ "${1:-}" == "--force" ]]; then FORCE=1; shift; fi
-TAG="${1:-dgm-polyglot:bookworm-v1}"
+TAG="${1:-dgm-polyglot:bookworm-v2}"
 BASE_TAG="${2:-dgm-base:bookworm-v1}"
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 # Toolchains (see docs in dgm/bench/polyglot/languages.py for how each is used).
 # rustc-web/cargo-web: bookworm's current Rust (its plain rustc is too old for
-# some exercises). librust-{time,anyhow,rand}-dev: the only crates exercises name.
+# some exercises). librust-*-dev: the crates exercises' Cargo.toml name (time, anyhow,
+# rand) and those their reference solutions use (.meta/Cargo-example.toml), which the
+# benchmark adds to the exercise's Cargo.toml so the agent may use them too.
+# libboost-date-time-dev: the C++ exercises that include boost/date_time (gigasecond, meetup).
+# catch2: a prebuilt Catch2 v2 main the C++ tests link, as Exercism's test runner does
+# (EXERCISM_TEST_SUITE), instead of compiling it in every grading.
 # libandroid-json-org-java: an org.json API for the one Java exercise that imports it.
 APT_PACKAGES=(
   golang-go
-  g++ cmake make
+  g++ cmake make libboost-date-time-dev catch2
   rustc-web cargo-web librust-time-dev librust-anyhow-dev librust-rand-dev
+  librust-itertools-dev librust-permutohedron-dev librust-num-bigint-dev librust-num-traits-dev
+  librust-regex-dev librust-thiserror-dev
   nodejs
   openjdk-17-jdk-headless junit5 libassertj-core-java libandroid-json-org-java
 )

@@ -9,4 +9,5 @@ export DGM_TEST_POSTGRES_URL="${DGM_TEST_POSTGRES_URL:-postgresql+psycopg://dgm_
 export DGM_TEST_CHROMIUM="${DGM_TEST_CHROMIUM:-$(command -v chromium)}"
 export DGM_REQUIRE_SERVICES=1
 mkdir -p test-artifacts
-exec .venv/bin/python -m pytest -p no:cacheprovider -ra "$@"
+# The slowest tests are listed at the end: the suite must stay under 25 minutes.
+exec .venv/bin/python -m pytest -p no:cacheprovider -ra --durations=30 "$@"

@@ -111,6 +111,15 @@ def polyglot_image(docker_client) -> str:
 
 
 @pytest.fixture
+def browser():
+    """A headless Chromium context (Playwright), closed after the test."""
+    from tests.support.browser import browser_context
+
+    with browser_context() as context:
+        yield context
+
+
+@pytest.fixture
 def store(tmp_path):
     from dgm.archive.store import ArchiveStore
 

@@ -6,8 +6,10 @@ interval of the difference includes 0, or lies above it) with at least 3×
 fewer task runs, over at least 100 seeds per world.
 
 The recorded campaign: --from NAME with --archive-dir/--archive, or, without
-them, a scripted-rehearsal campaign on dgm-mini run now into a temporary
-archive (real sandboxes; needs Docker and the base image; a minute or two).
+them, a scripted campaign on dgm-mini run now into a temporary archive (real
+sandboxes; needs Docker and the base image; a few minutes): campaign.example.toml
+with the task model `scripted:rate:0.5` (--record-model), rehearsal's rewrites
+and diagnoses, and twins evaluated, so its agents' recorded outcomes differ.
 
 usage: python benchmarks/perf/evaluation_efficiency.py [--seeds 100] [--generations 20]
            [--from CAMPAIGN --archive-dir DIR] [--no-recorded]
@@ -34,13 +36,31 @@ def dgm(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([*DGM, *args], cwd=ROOT, env=env, text=True, **kw)
 
 
-def recorded_campaign(tmp: Path, generations: int) -> tuple[str, Path]:
-    """A scripted-rehearsal campaign like `make demo`, recorded into tmp."""
+def recorded_config(tmp: Path) -> Path:
+    """campaign.example.toml with the children's rewrites and diagnoses by `scripted:rehearsal` while
+    the task model resolves at a fixed rate, and twins evaluated: agents whose recorded outcomes
+    differ, as a stochastic model's do (with rehearsal as the task model every child is a perfect
+    twin of its parent, and the recorded world is degenerate)."""
+    text = (ROOT / "campaign.example.toml").read_text()
+    if "evaluate_twins = false" not in text:
+        sys.exit("campaign.example.toml has no `evaluate_twins = false` line to turn on")
+    text = text.replace("evaluate_twins = false", "evaluate_twins = true", 1)
+    text += ('\n[campaign.models.proposer]\nmodel = "scripted:rehearsal"\n'
+             '\n[campaign.models.self_modify]\nmodel = "scripted:rehearsal"\n')
+    path = tmp / "recorded.toml"
+    path.write_text(text)
+    return path
+
+
+def recorded_campaign(tmp: Path, generations: int, model: str) -> tuple[str, Path]:
+    """A scripted campaign on dgm-mini (campaign.example.toml, task model `model`), recorded into tmp."""
     archive_dir = tmp / "archive"
     name = "efficiency-recorded"
-    print(f"recording a scripted campaign ({generations} generations) into {archive_dir} ...", flush=True)
+    print(f"recording a scripted campaign ({generations} generations, task model {model}) into "
+          f"{archive_dir} ...", flush=True)
     started = time.monotonic()
-    proc = dgm("run", "--config", "campaign.example.toml", "--model", "scripted:rehearsal",
+    config = recorded_config(tmp) if model != "scripted:rehearsal" else ROOT / "campaign.example.toml"
+    proc = dgm("run", "--config", str(config), "--model", model,
                "--generations", str(generations), "--name", name, "--workers", "2",
                "--archive-dir", str(archive_dir), capture_output=True)
     if proc.returncode != 0:
@@ -58,6 +78,9 @@ def main() -> None:
     ap.add_argument("--archive")
     ap.add_argument("--record-generations", type=int, default=4,
                     help="generations of the scripted campaign recorded when no --from is given")
+    ap.add_argument("--record-model", default="scripted:rate:0.5",
+                    help="task model of the recorded scripted campaign (scripted:rehearsal: the demo's, "
+                         "whose children are perfect twins)")
     ap.add_argument("--no-recorded", action="store_true", help="synthetic worlds only")
     ap.add_argument("--no-synthetic", action="store_true", help="the recorded campaign only")
     args = ap.parse_args()
@@ -70,7 +93,7 @@ def main() -> None:
             cmd += ["--world", "gentle", "--world", "harsh", "--world", "noisy", "--world", "flat"]
         if not args.no_recorded:
             name, archive_dir = (args.campaign, args.archive_dir) if args.campaign else \
-                recorded_campaign(tmp, args.record_generations)
+                recorded_campaign(tmp, args.record_generations, args.record_model)
             cmd += ["--from", name]
             if archive_dir:
                 cmd += ["--archive-dir", str(archive_dir)]

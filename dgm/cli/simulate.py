@@ -39,13 +39,16 @@ def simulate_cmd(
     selection: str = typer.Option("score_child_prop", "--selection",
                                   help="Parent selector of the generation-based policies (the campaign's own code)."),
     admission: str = typer.Option("keep_all", "--admission", help="keep_all or keep_better."),
-    batch: int = typer.Option(5, "--batch", min=1, help="sequential: tasks between two looks."),
-    max_tasks: int = typer.Option(40, "--max-tasks", min=1, help="sequential: tasks a child runs unless stopped."),
-    confidence: float = typer.Option(0.7, "--confidence", min=0.5, max=0.999,
+    batch: int = typer.Option(3, "--batch", min=1, help="sequential: tasks between two looks."),
+    max_tasks: int = typer.Option(21, "--max-tasks", min=1, help="sequential: tasks a child runs unless stopped."),
+    confidence: float = typer.Option(0.9, "--confidence", min=0.5, max=0.999,
                                      help="sequential: stop a child when P(it beats the best) < 1 − this."),
-    settle_confidence: float = typer.Option(0.8, "--settle-confidence", min=0.5, max=0.999,
+    settle_confidence: float = typer.Option(0.9, "--settle-confidence", min=0.5, max=0.999,
                                             help="sequential: the best and its challenger run on while "
                                                  "P(challenger better) ≥ 1 − this."),
+    settle_margin: float = typer.Option(0.03, "--settle-margin", min=0.0, max=0.5,
+                                        help="sequential: settling, only a challenger better by more than this "
+                                             "resolve rate counts."),
     hgm_budget: Optional[int] = typer.Option(None, "--hgm-budget", min=1,
                                              help="hgm: task runs on children (default: the budget at which "
                                                   "HGM's n^0.6 rule makes as many children as the others)."),
@@ -63,7 +66,7 @@ def simulate_cmd(
     if json_out is not None:
         check_output_file(json_out, "--json")
     rule = SequentialRule(batch=batch, max_tasks=max_tasks, confidence=confidence,
-                          settle_confidence=settle_confidence)
+                          settle_confidence=settle_confidence, settle_margin=settle_margin)
     known = standard_policies(generations, children, selection, admission, rule, hgm_budget)
     names = list(policies or DEFAULT_POLICIES)
     unknown = [n for n in names if n not in known]

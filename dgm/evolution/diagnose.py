@@ -22,6 +22,13 @@ from dgm.sandbox.agent_run import load_trajectory
 EMPTY_PATCH_SHARE = 0.5
 CONTEXT_MARKERS = ("context length", "context_length", "maximum context", "too many tokens", "ContextWindow")
 AGENT_CODE_CHARS = 40_000
+# Characters per token when fitting the prompt to a proposer's window without its
+# tokenizer: low for code and English (3.5-4 with GPT-style tokenizers), so a
+# prompt is cut a little short rather than refused whole.
+CHARS_PER_TOKEN = 3
+# Room kept for the chat template's own tokens and one retry's complaint.
+WINDOW_MARGIN_TOKENS = 96
+SHORTEST_SECTION_CHARS = 200
 
 
 class Proposal(BaseModel):
@@ -150,16 +157,50 @@ def siblings_text(siblings: list[dict]) -> str:
     return "\n\n".join(parts)
 
 
-def build_messages(agent_code: str, target: Target, evidence: dict, siblings: list[dict] | None = None
-                   ) -> list[dict]:
+def prompt_chars(context_window: int | None, output_tokens: int) -> int | None:
+    """How many characters of prompt fit a proposer's window next to its reply; None: no known window."""
+    if not context_window:
+        return None
+    return max(0, context_window - output_tokens - WINDOW_MARGIN_TOKENS) * CHARS_PER_TOKEN
+
+
+def _fit(agent_code: str, evidence: dict, siblings: list[dict] | None, max_chars: int) -> tuple[str, dict]:
+    """The agent's code and the evidence, each cut by the same share, so the whole
+    prompt fits `max_chars`: a small model's window (2,048 tokens) refuses DGM's
+    prompt whole, and a refused diagnosis ends the child before it starts."""
+    elastic = {"code": agent_code, **{k: evidence.get(k) or "" for k in ("problem_statement", "trajectory", "patch")},
+               "tests": json.dumps(evidence.get("tests_status"), indent=1)}
+    fixed = len(SYSTEM_PROMPT) + 600 + (len(siblings_text(siblings)) if siblings else 0)  # 600: headings, status
+    total = sum(len(v) for v in elastic.values())
+    room = max_chars - fixed
+    if total <= room:
+        return agent_code, evidence
+    share = max(room, 0) / total
+    cut = {k: _clip(v, max(SHORTEST_SECTION_CHARS, int(len(v) * share))) for k, v in elastic.items()}
+    fitted = dict(evidence)
+    for key in ("problem_statement", "trajectory", "patch"):
+        if key in evidence:
+            fitted[key] = cut[key]
+    if len(cut["tests"]) < len(elastic["tests"]):
+        fitted["tests_status"] = cut["tests"]  # shown as text, clipped, rather than as the whole JSON
+    return cut["code"], fitted
+
+
+def build_messages(agent_code: str, target: Target, evidence: dict, siblings: list[dict] | None = None,
+                   max_chars: int | None = None) -> list[dict]:
     """The proposer's conversation; `siblings`: the proposals (`Proposal` fields, plus
-    `agent` and `generation`) the parent's other children were given, not to be repeated."""
+    `agent` and `generation`) the parent's other children were given, not to be repeated.
+    `max_chars`: the prompt is cut to fit (see `prompt_chars`)."""
+    if max_chars is not None:
+        agent_code, evidence = _fit(agent_code, evidence, siblings, max_chars)
+    tests_status = evidence.get("tests_status")
+    tests_text = tests_status if isinstance(tests_status, str) else json.dumps(tests_status, indent=1)
     body = [f"# The agent's code\n\n{agent_code}", f"# Target: {target.kind}\n\n{TARGET_TEXT[target.kind]}"]
     if target.task_id:
         body.append(f"## Task {target.task_id}\n\n{evidence.get('problem_statement', '')}")
         body.append(f"## The agent's run\n\n{evidence.get('trajectory', '')}")
         body.append(f"## Its patch\n\n{evidence.get('patch') or '(empty)'}")
-        body.append(f"## Hidden test results\n\n{json.dumps(evidence.get('tests_status'), indent=1)}"
+        body.append(f"## Hidden test results\n\n{tests_text}"
                     f"\nstatus: {evidence.get('status')}, error: {evidence.get('error')}")
     if siblings:
         body.append(siblings_text(siblings))

@@ -33,9 +33,9 @@ from dgm.evolution.budget_marks import BUDGET_MARKS, marks_passed
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
-from dgm.evolution.staging import (CONTINUE, HELDOUT, SEQUENTIAL, WORSE, StagePlan, build_plan, close_calls,
-                                   next_batch, sequential_reference, sequential_rule, sequential_verdict,
-                                   should_advance)
+from dgm.evolution.staging import (CONTINUE, HELDOUT, NO_PATCH, SEQUENTIAL, WORSE, StagePlan, build_plan,
+                                   close_calls, next_batch, sequential_reference, sequential_rule,
+                                   sequential_verdict, settle_batches, should_advance)
 from dgm.liveness import heartbeat
 from dgm.llm.client import CallContext, UpstreamError
 from dgm.llm.gateway import CONTAINER_SOCKET
@@ -516,8 +516,10 @@ class CampaignRunner:
             file = code_dir / path
             if path.endswith((".py", ".md", ".txt", ".toml", ".json")) and file.is_file() and not file.is_symlink():
                 files[path] = file.read_bytes().decode("utf-8", "replace")
-        messages = diag.build_messages(diag.agent_code_text(files), target, evidence, siblings=siblings)
         proposer = self.config.roles.proposer
+        fits = diag.prompt_chars(proposer.context_window, proposer.max_output_tokens or self.llm.max_output_tokens)
+        messages = diag.build_messages(diag.agent_code_text(files), target, evidence, siblings=siblings,
+                                       max_chars=fits)
         ctx = CallContext(purpose="diagnose", model=proposer.name, campaign_id=self.campaign.id,
                           agent_id=child.id, role=proposer)
         try:
@@ -579,25 +581,39 @@ class CampaignRunner:
         order = self.plan.selection_task_ids
         mine = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names).get(agent.id, {})
         child = _prefix_outcomes(order, mine)  # a resumed child goes on from the batches it finished
+        # The seed is never rejected for want of a patch (`_admit`), so it is never stopped for it either.
+        patched = agent.origin == "seed" or any(
+            (r.patch or "").strip() for r in self.store.list_task_runs(agent_id=agent.id, kind="task",
+                                                                      campaign_id=self.campaign.id)
+            if r.stage in self.plan.stage_names)
         while True:
             reference = None if agent.origin == "seed" else self._sequential_reference(agent, rule, order)
-            verdict = sequential_verdict(rule, child, reference[1] if reference else None, len(order))
+            verdict = sequential_verdict(rule, child, reference[1] if reference else None, len(order),
+                                         produced_patch=patched)
             if verdict != CONTINUE:
                 if verdict == WORSE:
                     self._event("evaluation_stopped", {"agent": agent.id, "tasks": len(child),
                                                        "worse_than": reference[0]}, agent.id)
+                elif verdict == NO_PATCH:
+                    self._event("evaluation_stopped", {"agent": agent.id, "tasks": len(child),
+                                                       "no_patch": True}, agent.id)
                 return
-            self._run_batch(agent, [order[i] for i in next_batch(rule, len(child), len(order))], child)
+            runs = self._run_batch(agent, [order[i] for i in next_batch(rule, len(child), len(order))], child)
+            patched = patched or any((r.patch or "").strip() for r in runs)
 
-    def _run_batch(self, agent, batch: list[str], outcomes: list[bool]) -> None:
-        """Run `batch` (the next tasks of the order), each under its stage's name; extend `outcomes`."""
+    def _run_batch(self, agent, batch: list[str], outcomes: list[bool]) -> list:
+        """Run `batch` (the next tasks of the order), each under its stage's name; extend `outcomes`.
+        Returns the task runs."""
         stage_index = {t: i for i, s in enumerate(self.plan.stages) for t in s.task_ids}
+        done = []
         for index in sorted({stage_index[t] for t in batch}):
             stage = self.plan.stages[index]
             runs = self._run_tasks(agent, [t for t in batch if stage_index[t] == index], stage.name)
             outcomes += [r.status == "resolved" for r in runs]
+            done += runs
         self.store.update_agent(agent.id, score=sum(outcomes) / len(outcomes),
                                 stage_reached=stage_index[batch[-1]] + 1)
+        return done
 
     def _settle_close_calls(self) -> None:
         """Sequential staging: while the best agent is a close call against a
@@ -617,9 +633,9 @@ class CampaignRunner:
             if not ids:
                 return
             self._event("close_call", {"leader": ids[0], "challenger": ids[1]})
-            for agent_id in ids:
+            for agent_id, positions in settle_batches(rule, {i: len(pool[i]) for i in ids}, len(order)).items():
                 done = pool[agent_id]
-                batch = list(order[len(done):len(done) + rule.batch])
+                batch = [order[i] for i in positions]
                 if batch:
                     self.state.set_child(agent_id, "settling a close call")
                     try:

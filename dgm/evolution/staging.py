@@ -4,6 +4,7 @@ benchmark's task ids, so a resumed campaign rebuilds the very same plan."""
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -134,19 +135,23 @@ STAGING_POLICIES = (STAGED, SEQUENTIAL)
 
 CONTINUE = "continue"
 WORSE = "worse"
+NO_PATCH = "no_patch"
 DONE = "done"
 
 
 @dataclass(frozen=True)
 class SequentialRule:
-    batch: int = 5
+    batch: int = 3
     """Tasks run between two looks."""
-    max_tasks: int | None = 40
+    max_tasks: int | None = 21
     """Cap per agent (None: every selection task)."""
-    confidence: float = 0.7
+    confidence: float = 0.9
     """A child stops when P(it is better than the reference) < 1 − confidence."""
-    settle_confidence: float | None = 0.8
+    settle_confidence: float | None = 0.9
     """`close_calls` drops a challenger when P(it beats the leader) < 1 − this (None: `confidence`)."""
+    settle_margin: float = 0.03
+    """`close_calls` drops a challenger when P(it beats the leader by more than this resolve rate) < 1 −
+    settle_confidence: a difference smaller than the margin is not worth the task runs that would show it."""
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -157,6 +162,8 @@ class SequentialRule:
             value = getattr(self, name)
             if value is not None and not 0.5 <= value < 1.0:
                 raise UsageError(f"sequential staging: {name} must be in [0.5, 1), got {value}")
+        if not 0.0 <= self.settle_margin < 1.0:
+            raise UsageError(f"sequential staging: settle_margin must be in [0, 1), got {self.settle_margin}")
 
     def cap(self, n_tasks: int) -> int:
         return n_tasks if self.max_tasks is None else min(self.max_tasks, n_tasks)
@@ -172,16 +179,50 @@ def paired_win_probability(wins: int, losses: int) -> float:
     return float(bdtr(wins, wins + losses + 1, 0.5))
 
 
+MARGIN_GRID = 64
+"""Quantiles of the discordance rate `paired_margin_probability` averages over."""
+
+
+@functools.lru_cache(maxsize=65536)
+def paired_margin_probability(wins: int, losses: int, shared: int, margin: float) -> float:
+    """P(the child's resolve rate exceeds the reference's by more than `margin`), from `shared` tasks both
+    ran, `wins` solved only by the child and `losses` only by the reference.
+
+    Each task falls in one of three cells: won, lost, same; their rates (π_w, π_l, π_s) have the
+    posterior Dirichlet(1 + wins, 1 + losses, 1 + same), and the difference of resolve rates is
+    π_w − π_l = d·(2θ − 1), with the discordance rate d = π_w + π_l ~ Beta(2 + wins + losses, 1 + same)
+    independent of θ = π_w / d ~ Beta(1 + wins, 1 + losses) (the posterior of
+    `paired_win_probability`). So P = E_d[P(θ > ½ + margin / (2d))], averaged over quantiles of d: two
+    agents that have not differed on a few tasks may still differ by the margin, and only more shared
+    tasks can tell. margin 0 is `paired_win_probability`."""
+    if margin <= 0.0:
+        return paired_win_probability(wins, losses)
+    import numpy as np
+    from scipy.special import betainc, betaincinv
+
+    same = max(0, shared - wins - losses)
+    quantiles = (np.arange(MARGIN_GRID) + 0.5) / MARGIN_GRID
+    discordance = betaincinv(2.0 + wins + losses, 1.0 + same, quantiles)
+    cut = 0.5 + margin / (2.0 * discordance)
+    tail = np.where(cut < 1.0, betainc(1.0 + losses, 1.0 + wins, np.clip(1.0 - cut, 0.0, 1.0)), 0.0)
+    return float(tail.mean())
+
+
 def sequential_verdict(rule: SequentialRule, child: Sequence[bool], reference: Sequence[bool] | None,
-                       n_tasks: int) -> str:
+                       n_tasks: int, produced_patch: bool = True) -> str:
     """What to do with a child that has run the first len(child) tasks of the order.
 
     `reference`: the reference agent's outcomes on the same order (a prefix of
     it), or None when there is none yet (the seed): then the child runs to the
     cap. Returns CONTINUE (run the next batch), WORSE (stop: clearly worse
-    than the reference) or DONE (the cap is reached).
+    than the reference), NO_PATCH (stop: `produced_patch` is False, none of
+    its runs so far produced a patch; admission rejects a child without any
+    patch, and a whole batch without one marks a broken agent, so the rest
+    of its runs would be paid for a rejection) or DONE (the cap is reached).
     """
     n = len(child)
+    if n > 0 and not produced_patch:
+        return NO_PATCH
     if n >= rule.cap(n_tasks):
         return DONE
     if reference is not None and n > 0:
@@ -236,14 +277,23 @@ def close_calls(rule: SequentialRule, candidates: Sequence[tuple[str, Sequence[b
         losses = sum(1 for c, r in zip(outcomes[:m], leader[:m]) if r and not c)
         if wins + losses == 0:
             continue  # never differed on a shared task (twins, say): nothing to decide, nothing to lose
-        chance = paired_win_probability(wins, losses)
+        chance = paired_margin_probability(wins, losses, m, rule.settle_margin)
         if chance >= 1.0 - (rule.settle_confidence or rule.confidence):
             close.append((chance, -i, agent_id))
     return [leader_id, max(close)[2]] if close else []
+
+
+def settle_batches(rule: SequentialRule, lengths: dict[str, int], n_tasks: int) -> dict[str, range]:
+    """The task positions each agent of a close call (`close_calls`' ids; `lengths`: tasks each has run)
+    runs next. Their paired test reads only the tasks both ran, so the one behind catches up first:
+    both go to the shorter record's length plus one batch, which the one ahead may already have."""
+    target = min(min(lengths.values()) + rule.batch, n_tasks)
+    return {agent_id: range(done, target) for agent_id, done in lengths.items() if done < target}
 
 
 def sequential_rule(config) -> SequentialRule:
     """The campaign config's sequential rule."""
     return SequentialRule(batch=config.sequential_batch, max_tasks=config.sequential_max_tasks,
                           confidence=config.sequential_confidence,
-                          settle_confidence=config.sequential_settle_confidence)
+                          settle_confidence=config.sequential_settle_confidence,
+                          settle_margin=config.sequential_settle_margin)

@@ -23,8 +23,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from dgm.evolution.selection import StatsTable, select_parents
-from dgm.evolution.staging import (CONTINUE, Stage, close_calls, next_batch, sequential_reference, sequential_verdict,
-                                   should_advance)
+from dgm.evolution.staging import (CONTINUE, DONE, Stage, close_calls, next_batch, sequential_reference,
+                                   sequential_verdict, settle_batches, should_advance)
 from dgm.simulate.policies import DGM_ADVANCE, HGM_PICK_QUANTILE, Policy, dgm_counts
 from dgm.simulate.world import World, WorldAgent
 
@@ -136,9 +136,12 @@ class _Campaign:
             ref = None if reference is None else agent_prefix(reference, self.runs[reference.index])
             while True:
                 done = self.runs[agent.index]
-                verdict = sequential_verdict(self.rule, agent_prefix(agent, done), ref, n_tasks)
+                # A broken agent produces no patch on any task (`WorldAgent.broken`); every other one
+                # is taken to produce patches, right or wrong.
+                verdict = sequential_verdict(self.rule, agent_prefix(agent, done), ref, n_tasks,
+                                             produced_patch=not agent.world.broken or agent.parent < 0)
                 if verdict != CONTINUE:
-                    agent.capped = verdict != "worse"
+                    agent.capped = verdict == DONE
                     return
                 self._run(agent, next_batch(self.rule, done, n_tasks).stop)
 
@@ -217,14 +220,13 @@ class _Campaign:
     def _settle(self) -> None:
         """`staging.close_calls` until the leader is settled: the campaign's own step."""
         n_tasks = self.world.n_tasks
-        batch = self.rule.batch
         while True:
             pool = [a for a in self.agents if a.admitted and a.capped]
             ids = close_calls(self.rule, [(a.index, agent_prefix(a, self.runs[a.index])) for a in pool], n_tasks)
             if not ids:
                 return
-            for i in ids:
-                self._run(self.agents[i], self.runs[i] + batch)
+            for i, positions in settle_batches(self.rule, {i: self.runs[i] for i in ids}, n_tasks).items():
+                self._run(self.agents[i], positions.stop)
 
     def _pick(self) -> _Agent:
         pool = [a for a in self.agents if a.admitted]

@@ -104,6 +104,14 @@ def test_an_agent_editing_tests_or_build_files_gains_nothing(bench, docker_clien
     _, result = _grade(bench, docker_client, "go__doubler", _add_file("zz_main_test.go", go_main))
     assert not result.resolved, result.log[-2000:]
 
+    # C++: a main() of its own, instead of the prebuilt Catch2 main the tests link: a duplicate.
+    triple = FIXTURES / "cpp" / "exercises" / "practice" / "triple"
+    own_main = (triple / ".meta" / "example.cpp").read_bytes() + b"\nint main() { return 0; }\n"  # a right answer too
+    patch = (file_diff("triple.cpp", (triple / "triple.cpp").read_bytes(), own_main)
+             + file_diff("triple.h", (triple / "triple.h").read_bytes(), (triple / ".meta" / "example.h").read_bytes()))
+    _, result = _grade(bench, docker_client, "cpp__triple", patch)
+    assert not result.resolved and "multiple definition of `main'" in result.log, result.log[-2000:]
+
     # Rust: a build script of its own.
     _, result = _grade(bench, docker_client, "rust__square", _add_file("build.rs", "fn main() {}\n"))
     assert not result.resolved and "build.rs" not in result.log.split("DGM START TEST OUTPUT")[-1]
@@ -155,7 +163,7 @@ def _campaign_state(archive: Path, name: str) -> dict:
                                     and agents[r.agent_id].generation >= 1 for r in runs)}
 
 
-def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_more(tmp_path, polyglot_image):
+def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_more(tmp_path, polyglot_image, browser):
     import signal
     import time
 
@@ -204,3 +212,17 @@ def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_m
     lineage = subprocess.run([sys.executable, "-m", "dgm", "lineage", "poly", "--archive-dir", str(archive)],
                              env=env, capture_output=True, text=True, timeout=120)
     assert lineage.returncode == 0 and child.id[:8] in lineage.stdout, lineage.stdout
+
+    # The explorer draws the same lineage and shows the child's Polyglot task runs.
+    from dgm.web.server import ExplorerServer
+
+    with ArchiveStore.open(None, archive) as store, ExplorerServer(store, port=0) as server:
+        page = browser.new_page()
+        page.goto(server.url + "#campaign=poly")
+        page.wait_for_function("window.dgmExplorer && window.dgmExplorer.ready", timeout=15_000)
+        assert page.evaluate("window.dgmExplorer.nodeCount") == 2
+        pos = page.evaluate(f"window.dgmExplorer.screenPos('{child.id}')")
+        page.mouse.click(pos["x"], pos["y"])
+        page.wait_for_function(f"document.querySelector('[data-testid=agent-id]')?.textContent === '{child.id}'",
+                               timeout=10_000)
+        page.wait_for_function("document.body.innerText.includes('go__doubler')", timeout=10_000)

@@ -15,26 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.browser import CHROMIUM_ARGS, chromium_path
 from tests.support.cli import ARTIFACTS
 from dgm.archive import ArchiveStore
 from dgm.lineage.graph import best_path, build_graph
 from tests.support.synthetic import make_synthetic_campaign
 from dgm.web.server import ExplorerServer
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def chromium_path() -> str:
-    """Debian's chromium; a hard failure under scripts/run_tests.sh (DGM_REQUIRE_SERVICES=1)."""
-    path = os.environ.get("DGM_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if path and Path(path).is_file() and os.access(path, os.X_OK):
-        return path
-    message = f"Chromium not found (DGM_TEST_CHROMIUM={os.environ.get('DGM_TEST_CHROMIUM')!r})"
-    if os.environ.get("DGM_REQUIRE_SERVICES") == "1":
-        pytest.fail(message + " but DGM_REQUIRE_SERVICES=1: run scripts/ensure_test_services.sh")
-    pytest.skip(message)
-
 
 HOSTILE = ('<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
            '<svg onload="window.__pwned=3"></svg>')
@@ -197,26 +183,6 @@ def test_api_serves_the_archive_read_only(archive, server):
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(urllib.request.Request(server.url + "api/campaigns", data=b"{}", method="POST"))
     assert err.value.code == 405
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    profile = tempfile.mkdtemp(prefix="dgm-chromium-")
-    with sync_playwright() as p:
-        # bypass_csp: Playwright's wait_for_function evaluates its predicate with
-        # eval(), which the explorer's policy forbids; the policy itself is
-        # exercised by test_markup_written_by_an_agent_is_shown_as_text_and_never_runs.
-        context = p.chromium.launch_persistent_context(profile, executable_path=executable, args=CHROMIUM_ARGS,
-                                                       headless=True, viewport={"width": 1500, "height": 900},
-                                                       bypass_csp=True)
-        try:
-            yield context
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_explorer_renders_the_tree_and_shows_an_agents_diff_and_task_results(archive, server, browser):

@@ -163,3 +163,21 @@ def test_the_test_time_limit_is_dgms_unless_the_environment_says_otherwise(monke
     monkeypatch.setenv("DGM_POLYGLOT_TEST_TIMEOUT_S", "soon")
     with pytest.raises(UsageError, match="expected seconds"):
         load_benchmark("polyglot", dataset=str(FIXTURES))
+
+
+def test_rust_cargo_toml_names_the_reference_solutions_crates_at_any_version():
+    """The offline registry holds one version of each crate: the reference's
+    requirements (itertools = "0.5") would match nothing, so they become "*";
+    crates the exercise already names keep their requirement."""
+    import tomllib
+
+    from dgm.bench.polyglot.exercises import with_reference_crates
+
+    reference = b'[package]\nname = "x"\n\n[dependencies]\nitertools = "0.5"\nanyhow = "1.0"\n'
+    bare = with_reference_crates(b'[package]\nname = "x"\nversion = "1.0.0"\n', reference)
+    assert tomllib.loads(bare.decode())["dependencies"] == {"itertools": "*", "anyhow": "*"}
+    assert tomllib.loads(bare.decode())["package"]["version"] == "1.0.0"
+    named = with_reference_crates(b'[dependencies]\nanyhow = "1.0"\n\n[package]\nname = "x"\n', reference)
+    assert tomllib.loads(named.decode())["dependencies"] == {"itertools": "*", "anyhow": "1.0"}
+    unchanged = b'[package]\nname = "x"\n'
+    assert with_reference_crates(unchanged, b'[package]\nname = "x"\n') == unchanged

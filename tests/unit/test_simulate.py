@@ -11,8 +11,9 @@ import pytest
 from scipy import integrate, stats
 
 from dgm.errors import UsageError
-from dgm.evolution.staging import (CONTINUE, DONE, WORSE, SequentialRule, close_calls, next_batch,
-                                   paired_win_probability, sequential_reference, sequential_verdict)
+from dgm.evolution.staging import (CONTINUE, DONE, NO_PATCH, WORSE, SequentialRule, close_calls, next_batch,
+                                   paired_margin_probability, paired_win_probability, sequential_reference,
+                                   sequential_verdict, settle_batches)
 from dgm.simulate.policies import Policy, dgm_counts, standard_policies
 from dgm.simulate.run import simulate, simulate_one
 from dgm.simulate.world import (RecordedAgent, RecordedWorld, SyntheticParams, SyntheticWorld, WorldAgent)
@@ -69,11 +70,53 @@ def test_close_calls_extend_the_leader_and_its_likeliest_challenger_until_settle
     assert close_calls(rule, [("L", leader)], 200) == []
 
 
+def test_paired_margin_probability_is_the_dirichlet_posterior_of_the_rate_difference():
+    """P(π_w − π_l > margin) for (π_w, π_l, π_same) ~ Dirichlet(1 + w, 1 + l, 1 + same), against
+    Monte Carlo draws of that posterior; margin 0 is the Beta tail."""
+    rng = np.random.default_rng(4)
+    for wins, losses, shared, margin in [(5, 3, 40, 0.05), (2, 6, 21, 0.03), (0, 0, 21, 0.03), (9, 2, 60, 0.1)]:
+        draws = rng.dirichlet([1 + wins, 1 + losses, 1 + shared - wins - losses], 200_000)
+        expected = float(np.mean(draws[:, 0] - draws[:, 1] > margin))
+        assert paired_margin_probability(wins, losses, shared, margin) == pytest.approx(expected, abs=0.006)
+        assert paired_margin_probability(wins, losses, shared, 0.0) == paired_win_probability(wins, losses)
+    # More shared tasks without a difference make a difference of the margin less and less likely.
+    assert paired_margin_probability(0, 0, 200, 0.03) < paired_margin_probability(0, 0, 20, 0.03)
+
+
+def test_a_child_whose_first_batch_produced_no_patch_stops():
+    rule = SequentialRule(batch=3, max_tasks=21)
+    reference = [False] * 3 + [True] * 18  # level with the child on its first batch: only the patch tells
+    assert sequential_verdict(rule, [False] * 3, reference, 100, produced_patch=False) == NO_PATCH
+    assert sequential_verdict(rule, [False] * 3, reference, 100, produced_patch=True) == CONTINUE
+    # Before its first batch nothing is known yet.
+    assert sequential_verdict(rule, [], reference, 100, produced_patch=False) == CONTINUE
+
+
+def test_settling_runs_the_one_behind_first():
+    rule = SequentialRule(batch=5, max_tasks=20)
+    # The paired test reads only shared tasks: the leader, 40 ahead, waits while the challenger catches up.
+    assert settle_batches(rule, {"L": 60, "c": 20}, 200) == {"c": range(20, 25)}
+    assert settle_batches(rule, {"L": 22, "c": 20}, 200) == {"L": range(22, 25), "c": range(20, 25)}
+    assert settle_batches(rule, {"L": 20, "c": 20}, 200) == {"L": range(20, 25), "c": range(20, 25)}
+    assert settle_batches(rule, {"L": 200, "c": 198}, 200) == {"c": range(198, 200)}
+
+
+def test_a_settle_margin_lets_a_difference_too_small_to_matter_go():
+    leader = [True] * 30 + [False] * 10
+    challenger = [True] * 29 + [False] * 10 + [True]   # one task each: no evidence either way
+    plain = SequentialRule(batch=5, max_tasks=40, settle_confidence=0.8)
+    assert close_calls(plain, [("L", leader), ("c", challenger)], 200) == ["L", "c"]
+    # Better by more than 0.1 of the tasks? On 40 shared tasks with 2 discordant, hardly.
+    margin = SequentialRule(batch=5, max_tasks=40, settle_confidence=0.8, settle_margin=0.1)
+    assert close_calls(margin, [("L", leader), ("c", challenger)], 200) == []
+
+
 @pytest.mark.parametrize("kwargs, needle", [
     (dict(batch=0), "batch must be at least 1"),
     (dict(max_tasks=0), "max_tasks must be at least 1"),
     (dict(confidence=1.0), "confidence must be in [0.5, 1)"),
     (dict(settle_confidence=0.2), "settle_confidence must be in [0.5, 1)"),
+    (dict(settle_margin=-0.1), "settle_margin must be in [0, 1)"),
 ])
 def test_a_bad_rule_is_a_usage_error(kwargs, needle):
     with pytest.raises(UsageError, match=needle.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
@@ -88,7 +131,7 @@ def test_the_campaign_config_takes_sequential_staging(tmp_path):
     cfg.write_text('[campaign]\nstaging = "sequential"\nsequential_batch = 3\nsequential_max_tasks = 9\n'
                    'sequential_confidence = 0.85\n')
     rule = sequential_rule(load_config(cfg, {}))
-    assert rule == SequentialRule(batch=3, max_tasks=9, confidence=0.85, settle_confidence=0.8)
+    assert rule == SequentialRule(batch=3, max_tasks=9, confidence=0.85, settle_confidence=0.9, settle_margin=0.03)
     cfg.write_text('[campaign]\nstaging = "adaptive"\n')
     with pytest.raises(UsageError, match="staging"):
         load_config(cfg, {})
@@ -239,7 +282,7 @@ def test_dgm_schedule_counts_and_policies():
 def test_dgm_spends_what_its_schedule_says_on_a_world_of_certain_outcomes():
     """Every agent solves everything: DGM runs 10, then 50, then the full 200
     for each child (all reach the threshold), the seed 200; sequential stops no
-    one (nobody is worse) and runs each child to its cap of 40; ties that never
+    one (nobody is worse) and runs each child to its cap of 21; ties that never
     differed on a task are not settled."""
     prm = SyntheticParams(seed_rate=0.999999, task_spread=0.0, p_better=0.0, gain=0.0, loss=0.0,
                           mutation=0.0, p_broken=0.0)
@@ -248,7 +291,19 @@ def test_dgm_spends_what_its_schedule_says_on_a_world_of_certain_outcomes():
                                          [pol["dgm"], pol["dgm60"], pol["sequential"]], seeds=2)}
     assert res["dgm"].task_runs.tolist() == [200 + 6 * 200] * 2
     assert res["dgm60"].task_runs.tolist() == [60 + 6 * 60] * 2
-    assert res["sequential"].task_runs.tolist() == [7 * 40] * 2
+    assert res["sequential"].task_runs.tolist() == [7 * 21] * 2
+
+
+def test_sequential_spends_one_batch_on_a_broken_child():
+    """A broken child produces no patch on any task: sequential staging stops it after its first
+    batch, as the campaign does; DGM's schedule still runs its 10 tasks."""
+    prm = SyntheticParams(p_broken=1.0)
+    rule = SequentialRule(batch=4, max_tasks=20)
+    pol = standard_policies(generations=3, children=2, rule=rule)
+    res = {s.policy: s for s in simulate(lambda seed: SyntheticWorld(prm, seed), "broken",
+                                         [pol["dgm"], pol["sequential"]], seeds=3)}
+    assert res["sequential"].task_runs.tolist() == [20 + 6 * 4] * 3
+    assert res["dgm"].task_runs.tolist() == [200 + 6 * 10] * 3
 
 
 # --------------------------------------------------------------------------- the command

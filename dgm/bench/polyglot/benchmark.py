@@ -19,7 +19,7 @@ from dgm.errors import DgmError, NotFound, UsageError
 
 BENCHMARK_NAME = "polyglot"
 IMAGE_REPO = "dgm-polyglot"
-IMAGE_VERSION = "bookworm-v1"
+IMAGE_VERSION = "bookworm-v2"
 SUBSETS_DIR = Path(__file__).parent / "subsets"
 NAMED_SUBSETS = ("dgm-small", "dgm-medium")
 TEST_TIMEOUT_S = 120.0  # DGM's polyglot harness allows each test run two minutes

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,31 @@ def _read_tree(root: Path, hidden: set[str]) -> dict[str, bytes]:
     return files
 
 
+REFERENCE_CARGO = ".meta/Cargo-example.toml"
+
+
+def with_reference_crates(cargo_toml: bytes, reference_cargo: bytes) -> bytes:
+    """The exercise's Cargo.toml naming, besides its own, the crates its reference
+    solution uses (Exercism keeps them in .meta/Cargo-example.toml), at any version:
+    grading runs offline against Debian's packaged crates, one version of each, so
+    a requirement such as itertools = "0.5" would match nothing. The agent may use
+    them too (the statement says only the crates Cargo.toml names are available)."""
+    try:
+        wanted = tomllib.loads(reference_cargo.decode("utf-8")).get("dependencies") or {}
+        present = tomllib.loads(cargo_toml.decode("utf-8")).get("dependencies") or {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return cargo_toml  # not ours to fix: the build reports it
+    added = [name for name in wanted if name not in present]
+    if not added:
+        return cargo_toml
+    lines = "".join(f'{name} = "*"\n' for name in added)
+    text = cargo_toml.decode("utf-8")
+    header = "[dependencies]\n"
+    if header in text:
+        return text.replace(header, header + lines, 1).encode()
+    return (text.rstrip("\n") + "\n\n" + header + lines).encode()
+
+
 def _reference_target(example: str, solution: list[str], examples: list[str]) -> str:
     """Where a reference file goes: the solution file of its name, else the one
     solution file of its extension, else beside the solution files of its extension."""
@@ -130,6 +156,8 @@ def load_exercise(language: str, root: Path) -> Exercise:
     if missing:
         raise UsageError(f"{root}: files named in .meta/config.json are missing: {', '.join(missing)}")
     repo = _read_tree(root, set(tests))
+    if language == "rust" and "Cargo.toml" in repo and (root / REFERENCE_CARGO).is_file():
+        repo["Cargo.toml"] = with_reference_crates(repo["Cargo.toml"], (root / REFERENCE_CARGO).read_bytes())
     hidden = {t: enable_all_tests(language, (root / t).read_text(encoding="utf-8")).encode() for t in tests}
     reference = {_reference_target(e, solution, examples): (root / e).read_bytes() for e in examples}
     return Exercise(language, root.name, root, repo, tuple(solution), hidden, reference,

@@ -75,11 +75,16 @@ def _java(exercise: str, test_files: tuple[str, ...]) -> str:
 
 def _cpp(exercise: str, test_files: tuple[str, ...]) -> str:
     # The CMakeLists name the executable and its sources after the directory,
-    # so the exercise is built from a copy named after it.
+    # so the exercise is built from a copy named after it. EXERCISM_TEST_SUITE is
+    # Exercism's own test runner's setting: the tests link the image's prebuilt
+    # Catch2 main (Debian's catch2) instead of compiling the 656 kB header's main
+    # in every run, which took most of a C++ grading (25-150 s). That main's object
+    # also holds Catch's runner, which the tests need, so a main() of the solution's
+    # own still fails the link as a duplicate, as in the exercise's own build.
     work = f"/tmp/.dgm-cpp/{exercise}"
     return (f"( set -e; rm -rf /tmp/.dgm-cpp; mkdir -p /tmp/.dgm-cpp; cp -r . {work}; cd {work}; "
-            "mkdir -p build; cd build; cmake -DEXERCISM_RUN_ALL_TESTS=1 -G 'Unix Makefiles' .. >/dev/null; "
-            f"make {exercise}; ./{exercise} --reporter junit )")
+            "mkdir -p build; cd build; cmake -DEXERCISM_RUN_ALL_TESTS=1 -DEXERCISM_TEST_SUITE=1 "
+            f"-G 'Unix Makefiles' .. >/dev/null; make {exercise}; ./{exercise} --reporter junit )")
 
 
 _COMMANDS = {"python": _python, "go": _go, "rust": _rust, "javascript": _javascript, "java": _java, "cpp": _cpp}
