@@ -43,6 +43,10 @@ def cluster(docker_client):
     made = LocalRayCluster.start()
     yield made
     made.shutdown()
+    # The nodes' workers are gone: their pooled network namespace holders on the second engine go too.
+    from dgm.sandbox.docker import remove_orphans
+
+    remove_orphans(second)
 
 
 @pytest.fixture
