@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DGM := $(VENV)/bin/dgm
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: setup venv docker image test-services polyglot-image local-llm demo test test-quick bench clean-containers
+.PHONY: setup venv docker image test-services second-engine polyglot-image local-llm demo test test-quick bench clean-containers
 
 setup: venv docker image
 
@@ -32,6 +32,11 @@ polyglot-image: image
 test-services:
 	bash scripts/ensure_test_services.sh
 
+# A second Docker engine (own socket, data and exec roots) with the base image:
+# the cluster tests' second Ray node runs its sandboxes there (docs/cluster.md).
+second-engine: image
+	bash scripts/ensure_second_dockerd.sh
+
 # A real LLM served on this machine (llama-cpp-python + SmolLM2-135M): the
 # tests' real-model checks and `DGM_MODEL=local make demo`. The first build of
 # llama-cpp-python takes ~15 min on 2 cores; after that pip's cache makes it seconds.
@@ -42,7 +47,7 @@ demo: setup
 	if [[ "$${DGM_MODEL:-}" == local ]]; then bash scripts/ensure_local_llm.sh; fi
 	bash scripts/demo.sh
 
-test: setup polyglot-image test-services local-llm
+test: setup polyglot-image test-services second-engine local-llm
 	bash scripts/run_tests.sh
 
 # The inner loop: every test that needs no service (no Docker, PostgreSQL or

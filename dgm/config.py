@@ -79,6 +79,21 @@ class StageConfig(_Strict):
         return _not_blank(value, "a stage name may not be blank")
 
 
+class ExecutorConfig(_Strict):
+    kind: Literal["threads", "ray"] = "threads"
+    """Where sandbox work runs: threads on this machine, or Ray tasks on the nodes of a Ray cluster
+    that offer the `dgm_sandbox` resource (pip install 'dgm[ray]'; see docs/cluster.md)."""
+    address: str = "auto"
+    """Ray cluster to join: "auto" (the one `ray start` runs on this machine), "local" (start one here), or
+    "ray://HOST:10001"."""
+    gateway_host: str | None = None
+    """With ray: the address worker nodes reach this machine's gateway channel at (default: this node's Ray IP)."""
+    gateway_port: int = Field(0, ge=0, le=65535)
+    """With ray: TCP port of the gateway channel (0: any free port; open it to the worker nodes)."""
+    max_retries: int = Field(3, ge=0)
+    """With ray: how often a run whose node died is retried on another node before the campaign stops."""
+
+
 class CampaignConfig(_Strict):
     name: str | None = None
     """Campaign name (default: generated)."""
@@ -103,7 +118,9 @@ class CampaignConfig(_Strict):
     children_per_generation: int = Field(2, ge=1)
     """Children created per generation."""
     workers: int = Field(2, ge=1)
-    """Task runs executed in parallel."""
+    """Task runs executed in parallel (with the ray executor: at most; the cluster's dgm_sandbox slots bound it too)."""
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    """[campaign.executor]: where task runs execute (kind = "threads" or "ray", address)."""
     selection: str = "score_child_prop"
     """Parent selector: score_child_prop, score_prop, best, random, hgm_cmp, novelty_share."""
     admission: Literal["keep_all", "keep_better"] = "keep_all"
@@ -285,11 +302,19 @@ def load_config(path: Path | None, overrides: dict) -> CampaignConfig:
         data = _read_campaign_table(path)
     given = {k: v for k, v in overrides.items() if v is not None}
     role_options = given.pop("models", None)
+    executor_options = given.pop("executor", None)
     data.update(given)
+    if executor_options:
+        data["executor"] = _laid_over_table(data.get("executor"), executor_options)
     _flags_name_the_roles(data, given)
     if role_options:
         data["models"] = _laid_over(data.get("models"), role_options)
     return validate_config(data, source, from_options=frozenset(given))
+
+
+def _laid_over_table(table, fields: dict) -> dict:
+    """Options over one table of the file (e.g. --executor over [campaign.executor]), field by field."""
+    return {**(table if isinstance(table, dict) else {}), **fields}
 
 
 def _laid_over(models, role_options: dict) -> dict:

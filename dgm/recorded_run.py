@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from dgm.sandbox.agent_run import run_agent
+
+T = TypeVar("T")
 
 # How long past a run's time limit its last LLM call may still be waited on.
 CALL_GRACE_S = 15.0
@@ -56,23 +58,34 @@ class RecordedRun:
         Raises what the gateway saw spoil the run (budget hit, model down):
         the row then stays unfinished, for a resume to redo.
         """
+        result = self.under_token(gateway, call, run_agent_args.get("time_limit_s"), lambda token: run_agent(
+            docker_client, gateway_socket_dir=gateway.socket_dir,
+            gateway_socket_path_in_container=gateway_socket_path_in_container, token=token,
+            model=call.model, labels=self.labels, **run_agent_args))
+        result, overflow = result
+        if overflow is not None:  # beside any other error (a timeout, say): the diagnosis looks for it
+            result.error = overflow if result.error is None else f"{result.error}; {overflow}"
+        return result
+
+    def under_token(self, gateway: Gateway, call: CallContext, time_limit_s: float | None,
+                    work: Callable[[str], T]) -> tuple[T, str | None]:
+        """`work(token)` under a gateway token granted for this run only, and
+        the context overflow the gateway saw during it, if any.
+
+        Raises what the gateway saw spoil the run (budget hit, model down).
+        """
         # Calls are not waited on past the run's own end (plus the sandbox's
         # grace to finish): an abandoned call must not hold the model.
-        limit = run_agent_args.get("time_limit_s")
-        if limit is not None and call.deadline is None:
-            call = dataclasses.replace(call, deadline=time.monotonic() + limit + CALL_GRACE_S)
+        if time_limit_s is not None and call.deadline is None:
+            call = dataclasses.replace(call, deadline=time.monotonic() + time_limit_s + CALL_GRACE_S)
         token = gateway.grant(call)
         try:
-            result = run_agent(docker_client, gateway_socket_dir=gateway.socket_dir,
-                               gateway_socket_path_in_container=gateway_socket_path_in_container, token=token,
-                               model=call.model, labels=self.labels, **run_agent_args)
+            result = work(token)
         finally:
             gateway.revoke(token)
             overflow = gateway.take_context_overflow(token)  # taken even when the run failed: none left behind
         gateway.raise_if_run_spoiled(token)
-        if overflow is not None:  # beside any other error (a timeout, say): the diagnosis looks for it
-            result.error = overflow if result.error is None else f"{result.error}; {overflow}"
-        return result
+        return result, overflow
 
     def keep_agent_outputs(self, result: AgentRunResult) -> dict:
         """Store the agent's trajectory and log as artifacts: `finish_task_run` fields naming them."""

@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from dgm.agent_code import AgentCodeCache
-from dgm.bench.grade import grade
+from dgm.bench.task_job import ShippedBenchmark, TaskJob
 from dgm.bench.base import Benchmark
 from dgm.bench.task import Task
 from dgm.errors import BudgetExceeded, InfrastructureError
 from dgm.llm import model_names
 from dgm.llm.client import CallContext
-from dgm.llm.gateway import CONTAINER_SOCKET, Gateway
+from dgm.llm.gateway import Gateway
 from dgm.recorded_run import start_recorded_run
 from dgm.sandbox.docker import SandboxLimits
+from dgm.executor import HeadSandboxHost, JobRunner, LocalJobs
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -61,6 +62,10 @@ class Evaluator:
         self.benchmark = benchmark
         self.settings = settings
         self.code_cache = AgentCodeCache(store)
+        self.host = HeadSandboxHost(docker_client, gateway.socket_dir, self.code_cache)
+        """Where jobs run when they run on this machine."""
+        self.jobs: JobRunner = LocalJobs()
+        """Who runs the sandbox work: here, or (set by the run stack) a cluster executor."""
         # swebench's parsers take seconds to import: pay it now, not in the first grading.
         threading.Thread(target=_import_grading, daemon=True).start()
 
@@ -91,27 +96,21 @@ class Evaluator:
             gold_patch=task.patch if is_scripted else None, replay=replay,
             task_difficulty=task.difficulty if is_scripted else None, role=settings.role,
         )
-        labels = recorded.labels
         try:
-            agent_result = recorded.run_agent(
-                self.docker, self.gateway, call, image=self.benchmark.image(task),
-                agent_dir=self.code_cache.path(agent.commit_sha),
-                # SWE-bench images: the diff starts at the post-setup commit, and the
-                # agent runs on the image's own Python, not the testbed's.
-                repo_tar=self.benchmark.repo_tar(task), base_commit=task.extra.get("diff_base", task.base_commit),
-                python=task.extra.get("agent_python", "python3"),
-                problem=task.problem_statement, gateway_socket_path_in_container=CONTAINER_SOCKET,
-                time_limit_s=settings.time_limit_s, limits=settings.limits,
-                # The agent keeps its history within its model's window (seed agent: DGM_CONTEXT_WINDOW).
-                context_window=settings.role.context_window if settings.role else None,
-                max_output_tokens=settings.role.max_output_tokens if settings.role else None,
-            )
+            # The sandbox work is a job of plain data: the executor runs it here
+            # or on another node, and only this process records its outcome.
+            outcome, overflow = recorded.under_token(
+                self.gateway, call, settings.time_limit_s,
+                lambda token: self.jobs.run_job(self._task_job(agent, task, token, recorded.labels), self.host))
         except (InfrastructureError, BudgetExceeded):
             # Not the agent's doing (no sandbox; the budget or the model gave out
             # during the run): the run stays unfinished, for a resume to redo.
             raise
-        except Exception as exc:  # noqa: BLE001 - a run fails alone; the others carry on
-            return recorded.finish(status="error", error=f"{type(exc).__name__}: {exc}")
+        if outcome.agent_error is not None:
+            return recorded.finish(status="error", error=outcome.agent_error)
+        agent_result = outcome.agent
+        if overflow is not None:  # beside any other error (a timeout, say): the diagnosis looks for it
+            agent_result.error = overflow if agent_result.error is None else f"{agent_result.error}; {overflow}"
 
         common = dict(patch=agent_result.patch, agent_duration_s=agent_result.agent_duration_s,
                       **recorded.keep_agent_outputs(agent_result))
@@ -120,14 +119,9 @@ class Evaluator:
         if not agent_result.patch.strip():
             status = "timeout" if agent_result.status == "timeout" else "empty_patch"
             return recorded.finish(status=status, error=agent_result.error, **common)
-        try:
-            graded = grade(self.docker, self.benchmark, task, agent_result.patch, limits=settings.limits,
-                           test_timeout_s=_test_timeout_s(self.benchmark, settings),
-                           labels=labels)
-        except InfrastructureError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            return recorded.finish(status="error", error=f"grading failed: {exc}", **common)
+        if outcome.grading_error is not None:
+            return recorded.finish(status="error", error=outcome.grading_error, **common)
+        graded = outcome.graded
         if agent_result.status == "timeout":
             status = "timeout"  # an overrun counts as unresolved whatever its partial diff does
         else:
@@ -135,6 +129,17 @@ class Evaluator:
         return recorded.finish(
             status=status, tests_status=graded.archived_tests_status(), error=graded.error or agent_result.error,
             test_duration_s=graded.test_duration_s, eval_log_artifact=self.store.artifacts.put(graded.log), **common,
+        )
+
+    def _task_job(self, agent: Agent, task: Task, token: str, labels: dict[str, str]) -> TaskJob:
+        settings = self.settings
+        return TaskJob(
+            task=task, benchmark=ShippedBenchmark.of(self.benchmark, task, settings.limits),
+            agent_sha=agent.commit_sha, model=settings.model, token=token, time_limit_s=settings.time_limit_s,
+            test_timeout_s=_test_timeout_s(self.benchmark, settings), limits=settings.limits, labels=labels,
+            # The agent keeps its history within its model's window (seed agent: DGM_CONTEXT_WINDOW).
+            context_window=settings.role.context_window if settings.role else None,
+            max_output_tokens=settings.role.max_output_tokens if settings.role else None,
         )
 
     def run_tasks(self, agent: Agent, tasks: list[Task], *, campaign_id: str, stage: str, executor: Executor,

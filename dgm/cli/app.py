@@ -343,6 +343,13 @@ def run_cmd(
     children: Optional[int] = typer.Option(None, "--children-per-generation", help="Children per generation (default 2)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel (default 2)."),
     selection: Optional[str] = typer.Option(None, "--selection", help="Parent selector (default score_child_prop)."),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", help="Where task runs execute: threads (this machine, default) or ray (the nodes of a "
+                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
+                                 "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "
+                                    "or ray://HOST:10001. As \\[campaign.executor] address."),
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Hard cap on LLM spend, USD (default: none)."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much wall time (default: none)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
@@ -364,7 +371,7 @@ def run_cmd(
                  "generations": generations, "schedule": schedule, "children_per_generation": children,
                  "workers": workers,
                  "selection": selection, "budget_usd": budget_usd, "max_hours": max_hours, "seed": seed,
-                 "allow_unpriced": allow_unpriced or None}
+                 "allow_unpriced": allow_unpriced or None, "executor": _executor_options(executor, ray_address)}
     role_options = {role: {k: v for k, v in fields.items() if v is not None} for role, fields in (
         ("task", {"api_base": api_base, "api_key_env": api_key_env}),
         ("proposer", {"api_base": proposer_api_base, "api_key_env": proposer_api_key_env}))}
@@ -408,6 +415,13 @@ def resume_cmd(
         None, "--max-hours", help="Stop after this much more wall time (this resume only; later ones keep the "
                                   "campaign's own limit, if it has one)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", help="Where task runs execute from now on: threads (this machine, default) or ray (the nodes of a "
+                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
+                                 "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "
+                                    "or ray://HOST:10001. As \\[campaign.executor] address."),
     allow_unpriced: bool = typer.Option(
         False, "--allow-unpriced", help="With a budget: go on even if a role's model has no known price (the "
                                         "budget then covers priced calls only); kept for later resumes."),
@@ -420,7 +434,13 @@ def resume_cmd(
     store = open_store(archive, archive_dir, create=False)
     _show_campaign(resume_campaign(store, campaign_id, budget_usd=budget_usd, generations=generations,
                                    max_hours=max_hours, workers=workers, hooks=_campaign_hooks(),
-                                   allow_unpriced=allow_unpriced))
+                                   allow_unpriced=allow_unpriced, executor=_executor_options(executor, ray_address)))
+
+
+def _executor_options(kind: str | None, address: str | None) -> dict | None:
+    """--executor / --ray-address as a [campaign.executor] table laid over the config's."""
+    options = {k: v for k, v in {"kind": kind, "address": address}.items() if v is not None}
+    return options or None
 
 
 @app.command("status")

@@ -455,7 +455,8 @@ class CampaignRunner:
                     sanity_gate(store=self.store, docker_client=self.docker, code_cache=self.evaluator.code_cache,
                                 campaign_id=self.campaign.id, child=agent, image=self._image(),
                                 limits=self.evaluator.settings.limits,
-                                time_limit_s=self.config.sanity_time_limit_s)
+                                time_limit_s=self.config.sanity_time_limit_s,
+                                jobs=self.evaluator.jobs, host=self.evaluator.host)
                 self._evaluate_staged(agent)
                 self._admit(self.store.get_agent(agent.id))
         except RejectChild as exc:
@@ -558,7 +559,7 @@ class CampaignRunner:
             code_cache=self.evaluator.code_cache, campaign_id=self.campaign.id, parent=parent, child=child,
             proposal=child.proposal, role=self.config.roles.self_modify, time_limit_s=self.config.self_modify_time_limit_s,
             limits=self.evaluator.settings.limits, image=self._image(),
-            socket_path_in_container=CONTAINER_SOCKET,
+            socket_path_in_container=CONTAINER_SOCKET, jobs=self.evaluator.jobs, host=self.evaluator.host,
         )
         summary = (child.proposal or {}).get("summary", "")[:72]
         sha = commit_child(self.store, self.evaluator.code_cache, parent, result.patch,

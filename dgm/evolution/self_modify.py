@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dgm.errors import UsageError
+from dgm.executor import HeadSandboxHost, JobRunner, LocalJobs
 from dgm.llm.client import CallContext
 from dgm.recorded_run import start_recorded_run
-from dgm.sandbox.docker import Mount, Sandbox, shell_under_timeout
+from dgm.sandbox.agent_run import AgentRunResult, run_agent
+from dgm.sandbox.docker import ExecResult, Mount, Sandbox, shell_under_timeout
 from dgm.sandbox.testbed import links_leading_out, make_tree_readable, testbed_tar, unsafe_patch_paths
 
 if TYPE_CHECKING:
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from dgm.archive.store import ArchiveStore
     from dgm.llm.gateway import Gateway
     from dgm.llm.roles import RoleModel
-    from dgm.sandbox.docker import SandboxLimits
+    from dgm.sandbox.limits import SandboxLimits
 
 SELF_TASK_ID = "self"
 SELF_BENCHMARK = "self"
@@ -86,11 +88,68 @@ def repo_tar_of(code_dir: str) -> tuple[bytes, str]:
         return testbed_tar(repo, allow_symlinks=True), base
 
 
+@dataclass
+class SelfModifyJob:
+    """A self-modification's sandbox work as plain data (see `dgm.bench.task_job`)."""
+
+    agent_sha: str
+    image: str
+    repo_tar: bytes
+    base_commit: str
+    problem: str
+    socket_path_in_container: str
+    token: str
+    model: str
+    time_limit_s: float
+    limits: SandboxLimits
+    labels: dict[str, str]
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+
+    @property
+    def images(self) -> list[str]:
+        return [self.image]
+
+    def run(self, host) -> AgentRunResult:
+        return run_agent(host.docker, image=self.image, agent_dir=host.agent_dir(self.agent_sha),
+                         repo_tar=self.repo_tar, base_commit=self.base_commit, problem=self.problem,
+                         gateway_socket_dir=host.gateway_socket_dir,
+                         gateway_socket_path_in_container=self.socket_path_in_container, token=self.token,
+                         model=self.model, time_limit_s=self.time_limit_s, limits=self.limits, labels=self.labels,
+                         context_window=self.context_window, max_output_tokens=self.max_output_tokens)
+
+
+@dataclass
+class SanityJob:
+    """The sanity gate's sandbox work as plain data: the child's checks, their exit and output."""
+
+    agent_sha: str
+    image: str
+    limits: SandboxLimits
+    labels: dict[str, str]
+    time_limit_s: float
+
+    @property
+    def images(self) -> list[str]:
+        return [self.image]
+
+    def run(self, host) -> ExecResult:
+        mounts = [Mount(host.agent_dir(self.agent_sha), "/agent", read_only=True)]
+        with Sandbox(host.docker, self.image, limits=self.limits, mounts=mounts, name_hint="sanity",
+                     labels=self.labels) as box:
+            return box.run(shell_under_timeout(SANITY_SCRIPT, self.time_limit_s), workdir="/tmp",
+                           timeout_s=self.time_limit_s)
+
+
 def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, gateway: Gateway,
                           code_cache: AgentCodeCache, campaign_id: str, parent: Agent, child: Agent,
                           proposal: dict, role: RoleModel, time_limit_s: float, limits: SandboxLimits, image: str,
-                          socket_path_in_container: str) -> SelfModifyResult:
-    """The parent edits a copy of its own code, talking to the self_modify role's model; returns the diff (maybe empty)."""
+                          socket_path_in_container: str, jobs: JobRunner | None = None,
+                          host: HeadSandboxHost | None = None) -> SelfModifyResult:
+    """The parent edits a copy of its own code, talking to the self_modify role's model; returns the diff (maybe empty).
+
+    The sandbox work is a job (`SelfModifyJob`) that `jobs` (the campaign's
+    executor; default: here) may run on another node; the record is written here."""
     model = role.name
     recorded = start_recorded_run(store, campaign_id=campaign_id, agent_id=child.id, kind="self_modify",
                                   benchmark=SELF_BENCHMARK, task_id=SELF_TASK_ID, stage="self_modify", model=model)
@@ -102,12 +161,15 @@ def run_self_modification(*, store: ArchiveStore, docker_client: DockerClient, g
     repo_tar, base = repo_tar_of(parent_dir)
     call = CallContext(purpose="self_modify", model=model, campaign_id=campaign_id, agent_id=child.id,
                        task_run_id=run.id, task_id=SELF_TASK_ID, role=role)
-    result = recorded.run_agent(
-        docker_client, gateway, call, image=image, agent_dir=parent_dir, repo_tar=repo_tar, base_commit=base,
-        problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"],
-        gateway_socket_path_in_container=socket_path_in_container, time_limit_s=time_limit_s, limits=limits,
-        context_window=role.context_window, max_output_tokens=role.max_output_tokens,
-    )
+    jobs = jobs or LocalJobs()
+    host = host or HeadSandboxHost(docker_client, gateway.socket_dir, code_cache)
+    result, overflow = recorded.under_token(gateway, call, time_limit_s, lambda token: jobs.run_job(SelfModifyJob(
+        agent_sha=parent.commit_sha, image=image, repo_tar=repo_tar, base_commit=base,
+        problem=SELF_MODIFY_PREAMBLE + proposal["problem_statement"], socket_path_in_container=socket_path_in_container,
+        token=token, model=model, time_limit_s=time_limit_s, limits=limits, labels=recorded.labels,
+        context_window=role.context_window, max_output_tokens=role.max_output_tokens), host))
+    if overflow is not None:  # beside any other error (a timeout, say): the diagnosis looks for it
+        result.error = overflow if result.error is None else f"{result.error}; {overflow}"
     outputs = recorded.keep_agent_outputs(result)
     status = "ok" if result.status == "ok" else result.status
     if status == "ok" and not result.patch.strip():
@@ -203,16 +265,16 @@ def _detail(text: str | None) -> str:
 
 
 def sanity_gate(*, store: ArchiveStore, docker_client: DockerClient, code_cache: AgentCodeCache, campaign_id: str,
-                child: Agent, image: str, limits: SandboxLimits, time_limit_s: float) -> None:
-    """Raise RejectChild unless the child compiles and passes its own tests (in a sandbox)."""
+                child: Agent, image: str, limits: SandboxLimits, time_limit_s: float, jobs: JobRunner | None = None,
+                host: HeadSandboxHost | None = None) -> None:
+    """Raise RejectChild unless the child compiles and passes its own tests (in a sandbox, run by `jobs`)."""
     recorded = start_recorded_run(store, campaign_id=campaign_id, agent_id=child.id, kind="sanity",
                                   benchmark=SELF_BENCHMARK, task_id=SANITY_TASK_ID, stage="sanity", model="-")
     if not recorded.finished:
-        mounts = [Mount(code_cache.path(child.commit_sha), "/agent", read_only=True)]
-        with Sandbox(docker_client, image, limits=limits, mounts=mounts, name_hint="sanity",
-                     labels=recorded.labels) as box:
-            result = box.run(shell_under_timeout(SANITY_SCRIPT, time_limit_s), workdir="/tmp",
-                             timeout_s=time_limit_s)
+        jobs = jobs or LocalJobs()
+        host = host or HeadSandboxHost(docker_client, "", code_cache)  # the gate reaches no model
+        result = jobs.run_job(SanityJob(agent_sha=child.commit_sha, image=image, limits=limits,
+                                        labels=recorded.labels, time_limit_s=time_limit_s), host)
         ok = result.exit_code == 0 and "DGM_SANITY_OK" in result.output
         if ok:
             error = None

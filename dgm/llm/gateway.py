@@ -206,7 +206,10 @@ class _UnixHTTPServer(socketserver.UnixStreamServer):
         self._refuser = _Refuser()
 
     def process_request(self, request, client_address) -> None:
-        peer = _peer_sandbox(request)
+        self.admit(request, client_address, _peer_sandbox(request))
+
+    def admit(self, request, client_address, peer: str) -> None:
+        """Serve `request` as a connection of sandbox `peer`, within the caps."""
         with self._slots_lock:
             full = (self.open_by_sandbox.get(peer, 0) >= self.per_sandbox
                     or sum(self.open_by_sandbox.values()) >= self.total)
@@ -419,6 +422,16 @@ class Gateway:
 
         start_loading_litellm()
         return self
+
+    def serve_relayed(self, sock: socket.socket, sandbox: str) -> None:
+        """Serve a connection a worker node's relay forwarded from one of its
+        sandboxes (`dgm.cluster.channel`, which authenticated it), as that
+        sandbox's: the same tokens, caps and records as a local one."""
+        server = self._server
+        if server is None:
+            sock.close()
+            return
+        server.admit(sock, ("relay", sandbox), f"relay:{sandbox}")
 
     def connections(self) -> dict:
         """Open connections per sandbox (control group), and how many were refused."""

@@ -148,9 +148,11 @@ def start_campaign(config: CampaignConfig, open_store: Callable[[], ArchiveStore
 
 def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float | None = None,
                     generations: int | None = None, max_hours: float | None = None, workers: int | None = None,
-                    hooks: CampaignHooks | None = None, allow_unpriced: bool = False) -> CampaignResult:
+                    hooks: CampaignHooks | None = None, allow_unpriced: bool = False,
+                    executor: dict | None = None) -> CampaignResult:
     """`dgm resume`: the campaign goes on from what it committed, with the
-    options given; nothing is changed until every check has passed."""
+    options given (`executor`: fields of [campaign.executor]); nothing is
+    changed until every check has passed."""
     from dgm.config import validate_config
 
     campaign = store.get_campaign(campaign_ref)
@@ -162,6 +164,9 @@ def resume_campaign(store: ArchiveStore, campaign_ref: str, *, budget_usd: float
     given = {k: v for k, v in {"budget_usd": budget_usd, "generations": generations, "max_hours": max_hours,
                                "workers": workers, "allow_unpriced": allow_unpriced or None}.items() if v is not None}
     data = {**(campaign.config or {}), **given}
+    if executor:
+        stored = data.get("executor")
+        data["executor"] = given["executor"] = {**(stored if isinstance(stored, dict) else {}), **executor}
     if isinstance(data.get("name"), str) and not data["name"].strip():
         data["name"] = campaign.name  # recorded before blank names were refused: it ran under a generated one
     agents = store.list_agents(campaign.id)
@@ -230,7 +235,8 @@ def campaign_runner(store: ArchiveStore, config: CampaignConfig, campaign: Campa
                             role=roles.task)
     budgets = {campaign.id: spend_cap(store, campaign.id, config.budget_usd)}
     try:
-        with run_stack(store, docker_client, benchmark, settings, budgets=budgets, workers=config.workers) as stack:
+        with run_stack(store, docker_client, benchmark, settings, budgets=budgets, workers=config.workers,
+                       executor=config.executor) as stack:
             yield CampaignRunner(CampaignContext(
                 store=store, config=config, campaign=campaign, benchmark=benchmark, docker=docker_client,
                 llm=stack.llm, gateway=stack.gateway, evaluator=stack.evaluator, executor=stack.executor,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from dgm.archive.store import ArchiveStore
     from dgm.bench.evaluate import EvalSettings, Evaluator
+    from dgm.config import ExecutorConfig
     from dgm.bench.base import Benchmark
     from dgm.executor import Executor
     from dgm.llm.client import Budget, LLMClient
@@ -36,23 +37,32 @@ class RunStack:
 @contextmanager
 def run_stack(store: ArchiveStore, docker_client: docker.DockerClient, benchmark: Benchmark,
               settings: EvalSettings, *, budgets: dict[str, Budget] | None = None,
-              workers: int = 1) -> Iterator[RunStack]:
+              workers: int = 1, executor: ExecutorConfig | None = None) -> Iterator[RunStack]:
     """The stack for the block: the gateway serves it, and on the way out the
-    executor is shut down (waiting for the runs in flight) before the gateway stops."""
+    executor is shut down (waiting for the runs in flight) before the gateway stops.
+
+    `executor` (default: threads) says where sandbox work runs: threads on this
+    machine, or Ray tasks on a cluster's nodes (`dgm.cluster`)."""
     from dgm.bench.evaluate import Evaluator
     from dgm.executor import ThreadExecutor
     from dgm.llm.client import LLMClient
     from dgm.llm.gateway import Gateway
 
     llm = LLMClient(store, budgets=budgets or {})
-    executor = ThreadExecutor(workers)  # its threads start with the first task
     with Gateway(llm) as gateway:
+        if executor is not None and executor.kind == "ray":
+            from dgm.cluster.ray_executor import RayExecutor
+
+            pool = RayExecutor.connect(executor, gateway, workers=workers)
+        else:
+            pool = ThreadExecutor(workers)  # its threads start with the first task
+        evaluator = Evaluator(store, docker_client, gateway, benchmark, settings)
+        evaluator.jobs = pool
         try:
             yield RunStack(store=store, docker=docker_client, benchmark=benchmark, llm=llm, gateway=gateway,
-                           evaluator=Evaluator(store, docker_client, gateway, benchmark, settings),
-                           executor=executor)
+                           evaluator=evaluator, executor=pool)
         finally:
-            executor.shutdown()
+            pool.shutdown()
 
 
 def spend_cap(store: ArchiveStore, campaign_id: str, cap_usd: float | None) -> Budget:

@@ -318,14 +318,15 @@ def test_the_example_config_lists_every_key_and_the_readme_every_run_option():
     import re
     from pathlib import Path
 
-    from dgm.config import CampaignConfig, StageConfig
+    from dgm.config import CampaignConfig, ExecutorConfig, StageConfig
     from dgm.sandbox.limits import CONFIGURABLE as SANDBOX_KEYS
 
     root = Path(__file__).resolve().parents[2]
     example = (root / "campaign.example.toml").read_text()
     written = set(re.findall(r"^#? ?([a-z_]+) =", example, re.M))
-    assert set(CampaignConfig.model_fields) - {"stages", "sandbox"} <= written
-    assert set(StageConfig.model_fields) | set(SANDBOX_KEYS) <= written
+    assert set(CampaignConfig.model_fields) - {"stages", "sandbox", "executor"} <= written
+    assert set(StageConfig.model_fields) | set(SANDBOX_KEYS) | set(ExecutorConfig.model_fields) <= written
+    assert "[campaign.executor]" in example
     r = dgm("run", "--help")
     options = set(re.findall(r"(--[a-z][a-z-]+)", r.stdout)) - {"--help", "--archive", "--archive-dir", "--config"}
     readme = (root / "README.md").read_text()
