@@ -56,7 +56,7 @@ def _main_options(
 console = make_console()
 err_console = make_console(stderr=True)
 
-from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, check_output_file, open_reads, open_store  # noqa: E402,F401 - shared by browse.py
+from dgm.cli.options import DEFAULT_ARCHIVE_DIR, ArchiveDirOpt, ArchiveOpt, ExecutorOpt, RayAddressOpt, check_output_file, open_reads, open_store  # noqa: E402,F401 - shared by browse.py
 
 
 STATUS_STYLE = {"resolved": "green", "unresolved": "yellow", "empty_patch": "dim", "error": "red",
@@ -343,13 +343,8 @@ def run_cmd(
     children: Optional[int] = typer.Option(None, "--children-per-generation", help="Children per generation (default 2)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel (default 2)."),
     selection: Optional[str] = typer.Option(None, "--selection", help="Parent selector (default score_child_prop)."),
-    executor: Optional[str] = typer.Option(
-        None, "--executor", help="Where task runs execute: threads (this machine, default) or ray (the nodes of a "
-                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
-                                 "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind."),
-    ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "
-                                    "or ray://HOST:10001. As \\[campaign.executor] address."),
+    executor: Optional[str] = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
     budget_usd: Optional[float] = typer.Option(None, "--budget-usd", help="Hard cap on LLM spend, USD (default: none)."),
     max_hours: Optional[float] = typer.Option(None, "--max-hours", help="Stop after this much wall time (default: none)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
@@ -415,13 +410,8 @@ def resume_cmd(
         None, "--max-hours", help="Stop after this much more wall time (this resume only; later ones keep the "
                                   "campaign's own limit, if it has one)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Task runs in parallel from now on."),
-    executor: Optional[str] = typer.Option(
-        None, "--executor", help="Where task runs execute from now on: threads (this machine, default) or ray (the nodes of a "
-                                 "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
-                                 "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind."),
-    ray_address: Optional[str] = typer.Option(
-        None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "
-                                    "or ray://HOST:10001. As \\[campaign.executor] address."),
+    executor: Optional[str] = ExecutorOpt,
+    ray_address: Optional[str] = RayAddressOpt,
     allow_unpriced: bool = typer.Option(
         False, "--allow-unpriced", help="With a budget: go on even if a role's model has no known price (the "
                                         "budget then covers priced calls only); kept for later resumes."),

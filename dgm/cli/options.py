@@ -16,6 +16,14 @@ ArchiveDirOpt = typer.Option(
     help="Directory for agent code (agents.git), artifacts and the default SQLite file. With --archive, "
          "the directory that archive recorded, wherever you run dgm.")
 DEFAULT_ARCHIVE_DIR = Path("archive")
+# `dgm run` and `dgm resume` (where it holds from the resume on).
+ExecutorOpt = typer.Option(
+    None, "--executor", help="Where task runs execute: threads (this machine, default) or ray (the nodes of a "
+                             "Ray cluster offering the dgm_sandbox resource; pip install 'dgm\\[ray]'; the archive, "
+                             "keys and budget stay here; docs/cluster.md). As \\[campaign.executor] kind.")
+RayAddressOpt = typer.Option(
+    None, "--ray-address", help="With --executor ray: the cluster, auto (joined with `ray start` here), local, "
+                                "or ray://HOST:10001. As \\[campaign.executor] address.")
 
 
 def open_store(archive: Optional[str], archive_dir: Optional[Path], *, create: bool = True):
