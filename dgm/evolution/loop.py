@@ -32,6 +32,7 @@ from dgm.evolution.admission import keep_better_refusal
 from dgm.evolution.budget_marks import BUDGET_MARKS, marks_passed
 from dgm.evolution.diversity import coverage, mean_pairwise_jaccard_distance
 from dgm.evolution.selection import AgentStats, select_parents
+from dgm.evolution.schedule import end_on_errors
 from dgm.evolution.slots import SlotMeter
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
 from dgm.evolution.staging import (CONTINUE, HELDOUT, NO_PATCH, SEQUENTIAL, WORSE, StagePlan, build_plan,
@@ -378,13 +379,7 @@ class CampaignRunner:
                     if isinstance(exc, InfrastructureError):
                         self._paused.set()  # the other children start nothing new
                     errors.append(exc)
-        broken = [e for e in errors if isinstance(e, InfrastructureError)]
-        if broken:
-            raise broken[0]
-        if errors or self._stop.is_set():
-            if any(isinstance(e, BudgetExceeded) for e in errors):
-                self.request_stop("budget_exhausted")
-            raise Stopped(self.stop_reason)
+        end_on_errors(self, errors, Stopped)
         self.state.generation_times.append(time.monotonic() - started)
 
     def _children_of(self, generation: int) -> list:

@@ -43,6 +43,18 @@ INTERRUPTIONS = (BudgetExceeded, InfrastructureError)
 """Besides `Stopped`: a child ended by one of these stays where it is, for a resume."""
 
 
+def end_on_errors(runner, errors: list[BaseException], stopped: type[Exception]) -> None:
+    """After children ended, under either schedule: the sandbox machinery's failure
+    first, then a stop (`stopped`, the loop's), the budget's if it ran out."""
+    broken = [e for e in errors if isinstance(e, InfrastructureError)]
+    if broken:
+        raise broken[0]
+    if errors or runner._stop.is_set():
+        if any(isinstance(e, BudgetExceeded) for e in errors):
+            runner.request_stop("budget_exhausted")
+        raise stopped(runner.stop_reason)
+
+
 def children_to_start(*, slots: int, waiting_runs: int, preparing: int, expected_runs: int, in_flight: int,
                       started: int, total: int, max_in_flight: int) -> int:
     """How many children to start now: enough that the task runs waiting for a
@@ -156,13 +168,7 @@ class AsyncSchedule:
             # In flight: children end at their next check once a stop is asked for; they are waited for.
             pool.shutdown(wait=True)
             bookkeeping.shutdown(wait=True)
-        broken = [e for e in errors if isinstance(e, InfrastructureError)]
-        if broken:
-            raise broken[0]
-        if errors or runner._stop.is_set():
-            if any(isinstance(e, BudgetExceeded) for e in errors):
-                runner.request_stop("budget_exhausted")
-            raise Stopped(runner.stop_reason)
+        end_on_errors(runner, errors, Stopped)
         if stat_next <= total:
             raise Stopped(runner.stop_reason)  # e.g. paused: not finished, nothing lost
 
