@@ -36,7 +36,7 @@ from dgm.evolution.schedule import end_on_errors
 from dgm.evolution.slots import SlotMeter
 from dgm.evolution.self_modify import RejectChild, commit_child, run_self_modification, sanity_gate
 from dgm.evolution.staging import (CONTINUE, HELDOUT, NO_PATCH, SEQUENTIAL, WORSE, StagePlan, build_plan,
-                                   close_calls, next_batch, sequential_reference, sequential_rule,
+                                   close_calls, comparable_scores, next_batch, sequential_reference, sequential_rule,
                                    sequential_verdict, settle_batches, should_advance)
 from dgm.liveness import heartbeat
 from dgm.llm.client import CallContext, UpstreamError
@@ -393,13 +393,19 @@ class CampaignRunner:
                         key=lambda a: (a.generation, (a.meta or {}).get("slot", 0)))
         outcomes = self.store.agent_task_outcomes(self.campaign.id, stages=self.plan.stage_names)
         children = self.store.children_counts(self.campaign.id)
+        comparable = {}
+        if self.config.staging == SEQUENTIAL:  # records of different lengths, put on one scale
+            order = self.plan.selection_task_ids
+            comparable = comparable_scores({a.id: _prefix_outcomes(order, outcomes.get(a.id, {})) for a in agents})
         stats = []
         for agent in agents:
             results = outcomes.get(agent.id, {})
             if agent.status != "admitted" and not results:
                 continue
+            # A twin that was not evaluated again scores as the agent it is a twin of.
+            score = comparable.get(agent.id, comparable.get(agent.twin_of, agent.score or 0.0))
             stats.append(AgentStats(
-                agent_id=agent.id, parent_id=agent.parent_id, score=float(agent.score or 0.0),
+                agent_id=agent.id, parent_id=agent.parent_id, score=float(score),
                 n_children=children.get(agent.id, 0),
                 solved=frozenset(t for t, ok in results.items() if ok),
                 failed=frozenset(t for t, ok in results.items() if not ok),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from dgm.errors import UsageError
 
@@ -237,6 +237,34 @@ def sequential_verdict(rule: SequentialRule, child: Sequence[bool], reference: S
 def next_batch(rule: SequentialRule, done: int, n_tasks: int) -> range:
     """Positions in the task order of the next batch for an agent that has run `done` tasks."""
     return range(done, min(done + rule.batch, rule.cap(n_tasks)))
+
+
+def comparable_scores(records: Mapping[str, Sequence[bool]]) -> dict[str, float]:
+    """Sequential staging: the resolve rates of agents that ran different prefixes of one task order,
+    put on one scale for the parent selector.
+
+    A child stopped after n tasks has a rate over the first n tasks of the order only. If those tasks
+    are easier than the rest, every child stopped there looks better than the agents that ran on,
+    though it was stopped for doing worse than them on those very tasks, and a selector reading bare
+    rates would breed from the losers (harder first tasks: the other way round). So the rate of an
+    agent with a shorter record is corrected by what the first n tasks are worth to the agents with
+    the longest record: rate(its n) + mean over them of (rate over their record − rate over their
+    first n), clipped to [0, 1]. An agent with no outcome is left out. `dgm simulate` showed the bare
+    rates cost the pick 0.01 of true quality in its noisy and gentle worlds."""
+    lengths = {agent_id: len(r) for agent_id, r in records.items() if len(r)}
+    if not lengths:
+        return {}
+    longest = max(lengths.values())
+    full = [records[a] for a, n in lengths.items() if n == longest]
+    full_rates = [sum(r) / longest for r in full]
+    out = {}
+    for agent_id, n in lengths.items():
+        record = records[agent_id]
+        rate = sum(record) / n
+        if n < longest:
+            rate += sum(f - sum(r[:n]) / n for f, r in zip(full_rates, full)) / len(full)
+        out[agent_id] = min(1.0, max(0.0, rate))
+    return out
 
 
 def sequential_reference(candidates: Sequence[tuple[str, float, int]], n_tasks: int,

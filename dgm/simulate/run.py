@@ -23,7 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from dgm.evolution.selection import StatsTable, select_parents
-from dgm.evolution.staging import (CONTINUE, DONE, Stage, close_calls, next_batch, sequential_reference,
+from dgm.evolution.staging import (CONTINUE, DONE, Stage, close_calls, comparable_scores, next_batch, sequential_reference,
                                    sequential_verdict, settle_batches, should_advance)
 from dgm.simulate.policies import DGM_ADVANCE, HGM_PICK_QUANTILE, Policy, dgm_counts
 from dgm.simulate.world import World, WorldAgent
@@ -175,6 +175,9 @@ class _Campaign:
         n = [self.runs[a.index] for a in rows]
         solved = [int(a.seen[:k].sum()) for a, k in zip(rows, n)]
         score = [s / k if k else 0.0 for s, k in zip(solved, n)]
+        if self.policy.staging == "sequential":  # as the campaign's selector sees them
+            comparable = comparable_scores({row: a.seen[:k].tolist() for row, (a, k) in enumerate(zip(rows, n))})
+            score = [comparable.get(row, s) for row, s in enumerate(score)]
         pairs_agent, pairs_task = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         if self.policy.selection in SELECTORS_READING_TASKS:
             for row, (a, k) in enumerate(zip(rows, n)):

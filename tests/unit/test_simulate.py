@@ -11,7 +11,8 @@ import pytest
 from scipy import integrate, stats
 
 from dgm.errors import UsageError
-from dgm.evolution.staging import (CONTINUE, DONE, NO_PATCH, WORSE, SequentialRule, close_calls, next_batch,
+from dgm.evolution.staging import (CONTINUE, DONE, NO_PATCH, WORSE, SequentialRule, close_calls,
+                                   comparable_scores, next_batch,
                                    paired_margin_probability, paired_win_probability, sequential_reference,
                                    sequential_verdict, settle_batches)
 from dgm.simulate.policies import Policy, dgm_counts, standard_policies
@@ -109,6 +110,78 @@ def test_a_settle_margin_lets_a_difference_too_small_to_matter_go():
     # Better by more than 0.1 of the tasks? On 40 shared tasks with 2 discordant, hardly.
     margin = SequentialRule(batch=5, max_tasks=40, settle_confidence=0.8, settle_margin=0.1)
     assert close_calls(margin, [("L", leader), ("c", challenger)], 200) == []
+
+
+def test_comparable_scores_correct_a_short_record_by_what_its_tasks_are_worth_to_the_longest():
+    # The first two tasks of the order are easy: the agents that ran all six solved both.
+    records = {"seed": [True, True, False, False, True, False],     # 3/6
+               "capped": [True, True, True, False, False, False],  # 3/6
+               "stopped": [True, False],                           # 1/2 on the easy two, where the others got 2/2
+               "none": []}
+    scores = comparable_scores(records)
+    assert set(scores) == {"seed", "capped", "stopped"}  # an agent with no outcome is left out
+    assert scores["seed"] == scores["capped"] == pytest.approx(0.5)
+    # Bare, the stopped child's 1/2 would tie with the agents it lost to; on their scale it is 0.5 − 0.5.
+    assert scores["stopped"] == pytest.approx(0.0)
+    # Hard first tasks: a short record is raised, and the scale stays within [0, 1].
+    hard = comparable_scores({"a": [False, False, True, True], "b": [False, False, True, True], "c": [True]})
+    assert hard["c"] == pytest.approx(1.0) and hard["a"] == pytest.approx(0.5)
+    assert comparable_scores({}) == {}
+
+
+def test_under_sequential_staging_the_campaign_s_selector_reads_comparable_scores(store):
+    """`CampaignRunner._stats`, what the campaign's selector reads: a child stopped after the two easy
+    first tasks of the order, solving one, scores 0 on the scale of the agents that ran on (it lost
+    to both of them there), not its bare 0.5; under stages the bare rate stands."""
+    from types import SimpleNamespace
+
+    from dgm.agent_code import SEED_AGENT_DIR, commit_agent_dir
+    from dgm.evolution.loop import CampaignRunner
+    from dgm.evolution.staging import Stage, StagePlan
+
+    campaign = store.create_campaign("seq", "evolution", {})
+    sha = commit_agent_dir(store, SEED_AGENT_DIR, "seed agent")
+    seed = store.add_agent(campaign.id, sha, status="admitted", origin="seed")
+    capped = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="admitted", origin="child")
+    stopped = store.add_agent(campaign.id, sha, parent_id=seed.id, generation=1, status="admitted",
+                              origin="child", meta={"slot": 1})
+    order = [f"t-{k}" for k in range(6)]
+    records = {seed.id: [1, 1, 0, 0, 1, 0], capped.id: [1, 1, 1, 0, 0, 0], stopped.id: [1, 0]}
+    for agent_id, outcomes in records.items():
+        for task_id, ok in zip(order, outcomes):
+            run = store.start_task_run(campaign.id, agent_id, "task", "dgm-mini", task_id, "small", "scripted:gold")
+            store.finish_task_run(run.id, status="resolved" if ok else "unresolved", patch="x")
+        store.update_agent(agent_id, score=sum(outcomes) / len(outcomes))
+    plan = StagePlan(stages=(Stage("small", tuple(order), 0.0),), heldout=())
+    for staging, expected in (("sequential", 0.0), ("stages", 0.5)):
+        runner = SimpleNamespace(store=store, campaign=campaign, plan=plan, config=SimpleNamespace(staging=staging))
+        scores = {s.agent_id: s.score for s in CampaignRunner._stats(runner)}
+        assert scores[seed.id] == scores[capped.id] == pytest.approx(0.5)
+        assert scores[stopped.id] == pytest.approx(expected), staging
+
+
+def test_under_sequential_staging_the_simulated_selector_reads_comparable_scores():
+    """The simulator's selector table, as the campaign's (`CampaignRunner._stats`), holds the agents'
+    comparable scores under sequential staging and bare rates under stages."""
+    from dgm.simulate.run import _Campaign
+
+    world = SyntheticWorld(SyntheticParams(), 5)
+    for staging in ("sequential", "dgm"):
+        policy = standard_policies(generations=1, children=1)[staging]
+        campaign = _Campaign(world, policy, 5)
+        seed = campaign._add(world.seed(), -1, 0)
+        child = campaign._add(world.child(seed.world, 0), seed.index, 1)
+        campaign._run(seed, 21)
+        campaign._run(child, 3)
+        seed.admitted = child.admitted = seed.capped = True
+        table = campaign._table()
+        scores = dict(zip(table.agent_ids, table.score.tolist()))
+        bare = {"0": seed.seen[:21].mean(), "1": child.seen[:3].mean()}
+        expected = comparable_scores({"0": seed.seen[:21].tolist(), "1": child.seen[:3].tolist()}) \
+            if staging == "sequential" else bare
+        assert scores == pytest.approx(expected)
+        if staging == "sequential":
+            assert scores["1"] == pytest.approx(bare["1"] + bare["0"] - seed.seen[:3].mean())
 
 
 @pytest.mark.parametrize("kwargs, needle", [
