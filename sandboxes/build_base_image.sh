@@ -52,6 +52,8 @@ chroot "$work" useradd --uid 1000 --create-home --shell /bin/bash agent
 rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/lib/apt/lists/* "$work"/usr/share/doc/* "$work"/usr/share/man/*
 mkdir -p "$work/testbed" "$work/dgm" && chown 1000:1000 "$work/testbed"
 
+# A rebuild of the tag: the image that held it until now, removed below so none is left untagged.
+replaced=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
 tar --numeric-owner -C "$work" -c . | docker import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   -c 'ENV LANG=C.UTF-8' \
@@ -59,4 +61,7 @@ tar --numeric-owner -C "$work" -c . | docker import \
   -c 'WORKDIR /testbed' \
   -c 'LABEL dgm.image=base' \
   - "$TAG" >/dev/null
+if [ -n "$replaced" ] && [ "$(docker image inspect -f '{{.Id}}' "$TAG")" != "$replaced" ]; then
+  docker rmi "$replaced" >/dev/null 2>&1 || true  # kept if a container or another tag uses it
+fi
 echo "built base image $TAG"

@@ -110,6 +110,8 @@ rm -rf "$work"/var/cache/apt/archives/*.deb "$work"/var/lib/apt/lists/* "$work"/
        "$work"/etc/apt/sources.list.d/*.sources "$work/etc/apt/sources.list"
 : >"$work/etc/resolv.conf"
 
+# A rebuild of the tag: the image that held it until now, removed below so none is left untagged.
+replaced=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
 tar --numeric-owner -C "$work" -c . | docker import \
   -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   -c 'ENV LANG=C.UTF-8' \
@@ -120,4 +122,7 @@ tar --numeric-owner -C "$work" -c . | docker import \
   -c 'WORKDIR /testbed' \
   -c 'LABEL dgm.image=polyglot' \
   - "$TAG" >/dev/null
+if [ -n "$replaced" ] && [ "$(docker image inspect -f '{{.Id}}' "$TAG")" != "$replaced" ]; then
+  docker rmi "$replaced" >/dev/null 2>&1 || true  # kept if a container or another tag uses it
+fi
 echo "built polyglot image $TAG in $(( $(date +%s) - started )) s"

@@ -116,3 +116,31 @@ def remove_image(client, image: ImageInfo) -> str | None:
         return None  # gone already (another prune, or its last tag went with the one before)
     except docker.errors.APIError as exc:
         return str(exc.explanation or exc)[:200]
+
+
+def image_id(client, tag: str) -> str | None:
+    """The id `tag` names now, or None."""
+    import docker.errors
+
+    try:
+        return client.images.get(tag).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def remove_replaced(client, tag: str, old_id: str | None) -> bool:
+    """After a rebuild of `tag`: remove the image that held the tag before (`old_id`), now untagged,
+    so a rebuild leaves no untagged copy behind. Kept when the tag still names it, when it has another
+    tag, or when a container uses it (never forced). True if it was removed."""
+    import docker.errors
+
+    if old_id is None or image_id(client, tag) == old_id:
+        return False
+    try:
+        old = client.images.get(old_id)
+        if old.tags:
+            return False
+        client.images.remove(old_id, noprune=False)
+        return True
+    except (docker.errors.ImageNotFound, docker.errors.APIError):
+        return False

@@ -117,3 +117,39 @@ def test_prune_dry_run_lists_then_prune_removes_only_what_no_campaign_needs(thro
     present = {i.id for i in docker_client.images.list(filters={"label": f"dgm.image={kind}"})}
     assert made["unused"] not in present and made["leftover"] not in present
     assert {made["ran"], made["planned"], made["shared"]} <= present
+
+
+def test_a_rebuild_removes_the_image_that_held_its_tag(docker_client, base_image):
+    """`remove_replaced`, which the image builders call after a rebuild: the image the tag named
+    before is removed, not left untagged; one a container still uses is kept (never forced)."""
+    from dgm.sandbox.images import image_id, remove_replaced
+
+    tag = f"dgmtest-rebuild-{secrets.token_hex(4)}:v1"
+
+    def build() -> str:
+        image, _ = docker_client.images.build(fileobj=_context(base_image, 1000), custom_context=True, tag=tag,
+                                              labels={"dgm.image": "dgmtest"}, rm=True, network_mode="none")
+        return image.id
+
+    first = build()
+    try:
+        assert remove_replaced(docker_client, tag, image_id(docker_client, tag)) is False  # not rebuilt: kept
+        second = build()
+        assert second != first  # random payload: a new image, and `first` lost its tag
+        assert remove_replaced(docker_client, tag, first) is True
+        assert image_id(docker_client, first) is None and image_id(docker_client, tag) == second
+        holder = docker_client.containers.create(second, ["true"])
+        try:
+            third = build()
+            assert remove_replaced(docker_client, tag, second) is False  # a container uses it
+            assert image_id(docker_client, second) == second and image_id(docker_client, tag) == third
+        finally:
+            holder.remove(force=True)
+    finally:
+        for ref in (tag, first):
+            try:
+                docker_client.images.remove(ref, force=True)
+            except Exception:  # noqa: BLE001 - removed by the test
+                pass
+        for image in docker_client.images.list(filters={"label": "dgm.image=dgmtest", "dangling": True}):
+            docker_client.images.remove(image.id, force=True)

@@ -17,6 +17,23 @@ from tests.support.swebench_synthetic import IID, REPO, load_bench, make_instanc
 pytestmark = pytest.mark.docker
 
 
+def _drop_image(client, tag: str) -> None:
+    """Remove the image `tag` names, not only the tag: a forced removal of a tag whose image a
+    finished sandbox still references leaves that image behind, untagged (0.3 GB a run)."""
+    import docker.errors
+
+    from dgm.sandbox.docker import drain_removals
+
+    drain_removals()  # the sandboxes of earlier tests, removed in the background
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return
+    for container in client.containers.list(all=True, filters={"ancestor": image.id}):
+        container.remove(force=True)
+    client.images.remove(image.id, force=True)
+
+
 @pytest.fixture
 def synthetic(tmp_path, monkeypatch):
     register_spec(monkeypatch.setitem)
@@ -27,10 +44,7 @@ def test_offline_image_grades_gold_and_empty_and_keeps_agent_contract(synthetic,
     bench = synthetic
     task = bench.select([IID])[0]
     tag = bench.image(task)
-    try:
-        docker_client.images.remove(tag, force=True)  # really build (layers may come from cache)
-    except Exception:  # noqa: BLE001 - not there yet
-        pass
+    _drop_image(docker_client, tag)  # really build (layers may come from cache)
     failures = bench.prepare_images(docker_client, [task])
     assert failures == {}
     assert bench.provider.timings[IID]["docker_build_s"] > 0
@@ -39,6 +53,8 @@ def test_offline_image_grades_gold_and_empty_and_keeps_agent_contract(synthetic,
     left = [image.id for image in docker_client.images.list(all=True, filters={"label": BUILD_STAGE_LABEL})
             if image.labels.get(BUILD_STAGE_LABEL, "").startswith(ours)]
     assert left == []
+    # Nor is any earlier image of this instance: dropping the tag above removed its image, not untagged it.
+    assert docker_client.images.list(filters={"dangling": True, "label": f"dgm.instance={IID}"}) == []
 
     gold = grade(docker_client, bench, task, task.patch, test_timeout_s=120)
     assert gold.resolved, gold.log[-2000:]
@@ -67,9 +83,6 @@ def test_unsupported_python_is_reported_per_instance_not_raised(synthetic, docke
     monkeypatch.setitem(MAP_REPO_VERSION_TO_SPECS[REPO]["1.0"], "python", "3.7")
     bench = synthetic
     task = bench.select([IID])[0]
-    try:
-        docker_client.images.remove(bench.image(task), force=True)  # an existing image would be used as is
-    except Exception:  # noqa: BLE001 - not there
-        pass
+    _drop_image(docker_client, bench.image(task))  # an existing image would be used as is
     failures = bench.prepare_images(docker_client, [task])
     assert "needs Python 3.7" in failures[IID] and "--images pull" in failures[IID]

@@ -30,7 +30,7 @@ from dgm.bench.swebench.wheels import (BUILD_TOOL_CONSTRAINTS, PLATFORMS, pip_er
                                        missing_dependencies, pypi_cutoff, sdist_only_candidates)
 from dgm.errors import ImageUnavailable, NotFound
 from dgm.sandbox.docker import pid_alive
-from dgm.sandbox.images import base_image_tag
+from dgm.sandbox.images import base_image_tag, image_id, remove_replaced
 
 # Bump when the Dockerfile or setup script below changes what the final image
 # holds: images are keyed by it. (v2's build-stage label changed no image.)
@@ -477,10 +477,12 @@ class OfflineBuilder(ImageProvider):
             build_id = f"{iid}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
             self._write_context(plan, ctx, build_id)
             t2 = time.monotonic()
+            replaced = image_id(client, tag)  # a rebuild: the image that held the tag until now
             try:
                 docker_build(client, str(ctx), tag, log_path=self.cache / "build" / f"{iid}.log", nocache=self.nocache)
             finally:
                 remove_build_stage(client, build_id)
+            remove_replaced(client, tag, replaced)
             timings["docker_build_s"] = time.monotonic() - t2
         finally:
             # The context (repo copy + wheels) is cheap to remake and big to keep.
