@@ -3,9 +3,7 @@
 usage: python -m tests.support.campaign_proc ARCHIVE_DIR CAMPAIGN_NAME RULES_FILE [resume] [standby]
 (from the repository root)
 
-`standby`: load the code (litellm's import takes seconds), then wait for a line
-on stdin before touching the archive or Docker: a test starts the process that
-will resume a campaign while the one it will kill still runs.
+`standby`: see tests.support.standby.
 """
 
 import json
@@ -13,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.support import standby
 from tests.support.campaign import run_campaign
 from tests.support.tiny_bench import TinyBenchmark
 
@@ -28,12 +27,8 @@ DIFFICULTIES = [1, 4, 4, 1, 4]
 def main() -> None:
     archive_dir, name, rules = sys.argv[1], sys.argv[2], sys.argv[3]
     resume = "resume" in sys.argv[4:]
-    if "standby" in sys.argv[4:]:
-        from dgm.llm.litellm_loader import load_litellm
-
-        load_litellm()
-        if not sys.stdin.readline():
-            return  # the test ended without needing this process
+    if not standby.wait_until_told(sys.argv[4:]):
+        return  # the test ended without needing this process
     store = ArchiveStore.open(None, archive_dir)
     client = docker_client()
     remove_orphans(client)  # what `dgm resume` does: containers of the killed run go
