@@ -17,7 +17,8 @@ pytestmark = pytest.mark.docker
 
 def run_eval(tmp_path, model, agent="seed"):
     out = tmp_path / f"{model.split(':')[1]}.json"
-    result = run_dgm(["eval", "--agent", agent, "--benchmark", "dgm-mini", "--model", model, "--workers", "2",
+    # Three workers on two cores: a gold run's sandboxes mostly wait on Docker, not the CPU.
+    result = run_dgm(["eval", "--agent", agent, "--benchmark", "dgm-mini", "--model", model, "--workers", "3",
                       "--archive-dir", str(tmp_path / "archive"), "--json", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, json.loads(out.read_text())
