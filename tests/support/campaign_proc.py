@@ -1,7 +1,9 @@
 """Run or resume a tiny campaign in its own process, so tests can SIGKILL it.
 
-usage: python -m tests.support.campaign_proc ARCHIVE_DIR CAMPAIGN_NAME RULES_FILE [resume]
+usage: python -m tests.support.campaign_proc ARCHIVE_DIR CAMPAIGN_NAME RULES_FILE [resume] [standby]
 (from the repository root)
+
+`standby`: see tests.support.standby.
 """
 
 import json
@@ -9,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.support import standby
 from tests.support.campaign import run_campaign
 from tests.support.tiny_bench import TinyBenchmark
 
@@ -23,7 +26,9 @@ DIFFICULTIES = [1, 4, 4, 1, 4]
 
 def main() -> None:
     archive_dir, name, rules = sys.argv[1], sys.argv[2], sys.argv[3]
-    resume = len(sys.argv) > 4 and sys.argv[4] == "resume"
+    resume = "resume" in sys.argv[4:]
+    if not standby.wait_until_told(sys.argv[4:]):
+        return  # the test ended without needing this process
     store = ArchiveStore.open(None, archive_dir)
     client = docker_client()
     remove_orphans(client)  # what `dgm resume` does: containers of the killed run go

@@ -1,8 +1,10 @@
 """Run or resume a tiny campaign on the synthetic SWE-bench instance in its own
 process, so that tests can SIGKILL it.
 
-usage: python -m tests.support.swebench_campaign_proc ROOT ARCHIVE_DIR NAME RULES_FILE [resume]
+usage: python -m tests.support.swebench_campaign_proc ROOT ARCHIVE_DIR NAME RULES_FILE [resume] [standby]
 (from the repository root; ROOT holds what `swebench_synthetic.make_instance` made)
+
+`standby`: see tests.support.standby.
 """
 
 import json
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from dgm.archive.store import ArchiveStore
 from dgm.sandbox.docker import docker_client, remove_orphans
+from tests.support import standby
 from tests.support.campaign import run_campaign
 from tests.support.swebench_synthetic import IID, SyntheticInstance, load_bench, register_spec
 
@@ -20,7 +23,9 @@ CONFIG = dict(generations=1, children_per_generation=1, workers=1, time_limit_s=
 
 def main() -> None:
     root, archive_dir, name, rules = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-    resume = len(sys.argv) > 5 and sys.argv[5] == "resume"
+    resume = "resume" in sys.argv[5:]
+    if not standby.wait_until_told(sys.argv[5:]):
+        return  # the test ended without needing this process
     register_spec()
     dataset = root / "synthetic.jsonl"
     instance = SyntheticInstance(dataset, root / "mirror", root / "wheelhouse", json.loads(dataset.read_text()))

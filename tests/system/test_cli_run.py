@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.support.cli import run_dgm
+
 pytestmark = pytest.mark.docker
 
 CONFIG = """
@@ -158,8 +160,8 @@ tasks = ["textkit__textkit-1", "confini__confini-1", "textkit__textkit-4"]
         assert any(e.kind == "campaign_stopped" and "quit at once" in e.payload["reason"]
                    for e in store.list_events(campaign.id))
     slow.write_text(json.dumps(rehearsal))  # the same model, answering at once now
-    resumed = subprocess.run(dgm("resume", "twice", archive_dir=archive_dir), capture_output=True, text=True,
-                             env=env, timeout=900)
+    # In-process through the entry point: a child interpreter would pay litellm's import again.
+    resumed = run_dgm(["resume", "twice", "--archive-dir", str(archive_dir)])
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     with ArchiveStore.open(None, archive_dir) as store:
         campaign = store.get_campaign("twice")

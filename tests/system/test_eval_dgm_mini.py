@@ -1,24 +1,25 @@
 """The harness self-check on the bundled benchmark, through the real CLI:
-gold patches resolve every dgm-mini task, empty patches resolve none."""
+gold patches resolve every dgm-mini task, empty patches resolve none.
+
+`dgm eval` runs in-process through its entry point (`run_dgm`): a child
+interpreter would pay litellm's import, seconds on two cores, for each."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.support.cli import run_dgm
 
 pytestmark = pytest.mark.docker
 
 
 def run_eval(tmp_path, model, agent="seed"):
     out = tmp_path / f"{model.split(':')[1]}.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "dgm", "eval", "--agent", agent, "--benchmark", "dgm-mini", "--model", model,
-         "--workers", "2", "--archive-dir", str(tmp_path / "archive"), "--json", str(out)],
-        capture_output=True, text=True, timeout=1200, env={**os.environ, "COLUMNS": "160"})
+    # Three workers on two cores: a gold run's sandboxes mostly wait on Docker, not the CPU.
+    result = run_dgm(["eval", "--agent", agent, "--benchmark", "dgm-mini", "--model", model, "--workers", "3",
+                      "--archive-dir", str(tmp_path / "archive"), "--json", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout, json.loads(out.read_text())
 
@@ -87,11 +88,9 @@ def test_an_evaluation_with_a_budget_stops_at_it_and_keeps_what_finished(tmp_pat
         "default_reply": "THOUGHT: " + "looking " * 47 + "\n```bash\necho still looking\n```",
     }))
     out = tmp_path / "runs.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "dgm-mini", "--model",
-         f"scripted:{rules}", "--tasks", "textkit__textkit-1,textkit__textkit-2,textkit__textkit-3",
-         "--workers", "1", "--budget-usd", "0.05", "--archive-dir", str(tmp_path / "archive"), "--json", str(out)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "160"})
+    result = run_dgm(["eval", "--agent", "seed", "--benchmark", "dgm-mini", "--model", f"scripted:{rules}",
+                      "--tasks", "textkit__textkit-1,textkit__textkit-2,textkit__textkit-3", "--workers", "1",
+                      "--budget-usd", "0.05", "--archive-dir", str(tmp_path / "archive"), "--json", str(out)])
     assert result.returncode == 1, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the $0.05 budget is spent") and "0 of 3 task(s) finished, 1 cut short" in last
@@ -116,11 +115,9 @@ def test_repeats_run_each_task_k_times_and_show_each_task_s_rate_and_the_score_s
     and the spread between repeats is 0: what is tested is the bookkeeping of repeats."""
     tasks = ["confini__confini-1", "confini__confini-5", "datespan__datespan-1"]  # difficulties 1, 4, 1
     out = tmp_path / "runs.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--tasks", ",".join(tasks), "--repeats", "2",
-         "--model", "scripted:rehearsal", "--workers", "2", "--archive-dir", str(tmp_path / "archive"),
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=1200, env={**os.environ, "COLUMNS": "200"})
+    result = run_dgm(["eval", "--agent", "seed", "--tasks", ",".join(tasks), "--repeats", "2", "--model",
+                      "scripted:rehearsal", "--workers", "2", "--archive-dir", str(tmp_path / "archive"),
+                      "--json", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     stdout = result.stdout
     assert "on 3 dgm-mini task(s) × 2 repeats" in stdout

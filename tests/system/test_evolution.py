@@ -177,39 +177,64 @@ def _db_state(archive_dir: Path, name: str) -> dict:
     }
 
 
+def _kill_at_every_step_then_resume(archive_dir: Path, rules: str) -> list[int]:
+    """Run campaign `killme` in child processes, SIGKILL one at each kind of step, then resume
+    it to its end (tests.support.campaign_proc: KILL_CONFIG); returns the children's pids.
+
+    Each resuming process is started on standby while the one before it runs (it loads its code,
+    seconds of litellm's import) and told to go once that one is dead: it opens the archive,
+    sweeps the dead one's sandboxes and resumes only then, as `dgm resume` after a kill does."""
+    def start(*extra: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "tests.support.campaign_proc", str(archive_dir), "killme",
+                                 rules, *extra], env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    proc = start()
+    procs = [proc]
+    try:
+        for point in ["diagnosis", "self_modification", "evaluation", "admission"]:
+            standby = start("resume", "standby")
+            procs.append(standby)
+            killed = False
+            deadline = time.monotonic() + 180
+            while proc.poll() is None and time.monotonic() < deadline:
+                if _db_state(archive_dir, "killme").get(point):
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    killed = True
+                    break
+                time.sleep(0.05)
+            assert proc.poll() is not None, f"campaign neither reached {point} nor finished"
+            assert killed, f"never caught the campaign during {point}: {proc.stderr.read()[-2000:]}"
+            proc = standby
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        out, err = proc.communicate(timeout=600)  # the last resume, left to finish
+        assert proc.returncode == 0, err[-3000:]
+        assert json.loads(out.strip().splitlines()[-1])["status"] == "completed"
+    finally:
+        for left in procs:
+            if left.poll() is None:
+                left.kill()
+                left.wait()
+    return [p.pid for p in procs]
+
+
 def test_sigkill_at_every_step_then_resume_matches_uninterrupted(tmp_path, store, docker_client):
+    from concurrent.futures import ThreadPoolExecutor
+
     from tests.support.campaign_proc import DIFFICULTIES, KILL_CONFIG
 
     rules = str(REPO_ROOT / "tests/fixtures/scripted/slow_rehearsal.json")
     archive_dir = tmp_path / "killed-archive"
-    proc_module = ["-m", "tests.support.campaign_proc"]
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    pids = []
-    killed_at = []
-    for point in ["diagnosis", "self_modification", "evaluation", "admission"]:
-        args = [sys.executable, *proc_module, str(archive_dir), "killme", rules] + (["resume"] if pids else [])
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        pids.append(proc.pid)
-        deadline = time.monotonic() + 180
-        while proc.poll() is None and time.monotonic() < deadline:
-            if _db_state(archive_dir, "killme").get(point):
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                killed_at.append(point)
-                break
-            time.sleep(0.05)
-        assert proc.poll() is not None, f"campaign neither reached {point} nor finished"
-        assert killed_at and killed_at[-1] == point, f"never caught the campaign during {point}: " \
-                                                     f"{proc.stderr.read().decode()[-2000:]}"
-    final = subprocess.run([sys.executable, *proc_module, str(archive_dir), "killme", rules, "resume"],
-                           env=env, capture_output=True, text=True, timeout=600)
-    assert final.returncode == 0, final.stderr[-3000:]
-    assert json.loads(final.stdout.strip().splitlines()[-1])["status"] == "completed"
-
-    # The same campaign, never interrupted.
+    # The same campaign, never interrupted, runs meanwhile in this process: its own archive, and
+    # sandboxes that the killed runs' orphan sweeps leave alone (their owner is alive).
     bench = TinyBenchmark(tmp_path / "bench", n_tasks=5, difficulties=DIFFICULTIES)
-    reference, status = run_campaign(store, docker_client, bench, name="reference", model=f"scripted:{rules}",
-                                     **KILL_CONFIG)
+    with ThreadPoolExecutor(1, thread_name_prefix="uninterrupted-campaign") as pool:
+        uninterrupted = pool.submit(run_campaign, store, docker_client, bench, name="reference",
+                                    model=f"scripted:{rules}", **KILL_CONFIG)
+        pids = _kill_at_every_step_then_resume(archive_dir, rules)
+    reference, status = uninterrupted.result()
     assert status == "completed"
 
     from dgm.archive.store import ArchiveStore
@@ -389,8 +414,9 @@ def test_a_child_that_hangs_is_rejected_and_the_campaign_goes_on(tmp_path, store
             "text = text.replace('def main() -> int:\\n', 'def main() -> int:\\n    time.sleep(10 ** 6)\\n', 1)\n"
             "open('main.py', 'w').write(text)\nPY\n```")
 
+    # The gate's limit is all this test waits out: a child that sleeps 10**6 s hangs past any of them.
     campaign, status, child = _one_child(tmp_path, store, docker_client, _rules_with(tmp_path, "hang", hang),
-                                         "hang", sanity_time_limit_s=20)
+                                         "hang", sanity_time_limit_s=10)
     assert status == "completed"
     assert child.status == "rejected" and "hang" in child.rejection_reason
 

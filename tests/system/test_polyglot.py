@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_dgm
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "polyglot"
 # DGM's 120 s per test run is for a machine with cores to spare; a test suite
 # sharing two cores compiles Catch2's main or starts a JVM far slower.
@@ -29,11 +31,9 @@ def bench():
 
 def _eval(tmp_path, model: str, archive: Path, tasks: str) -> tuple[str, list[dict]]:
     out = tmp_path / f"{model.split(':')[1]}.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--benchmark", "polyglot", "--dataset",
-         str(FIXTURES), "--tasks", tasks, "--model", model, "--workers", "2", "--archive-dir", str(archive),
-         "--json", str(out)],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "160"})
+    # In-process through the entry point: a child interpreter would pay litellm's import (seconds).
+    result = run_dgm(["eval", "--agent", "seed", "--benchmark", "polyglot", "--dataset", str(FIXTURES), "--tasks",
+                      tasks, "--model", model, "--workers", "2", "--archive-dir", str(archive), "--json", str(out)])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout, json.loads(out.read_text())
 
@@ -187,8 +187,7 @@ def test_a_rehearsal_campaign_on_polyglot_survives_kill_9_and_its_child_solves_m
         time.sleep(0.1)
     assert killed, f"the campaign never reached a child's evaluation: {proc.communicate()[1][-2000:]}"
 
-    resumed = subprocess.run([sys.executable, "-m", "dgm", "resume", "poly", "--archive-dir", str(archive)],
-                             env=env, capture_output=True, text=True, timeout=900)
+    resumed = run_dgm(["resume", "poly", "--archive-dir", str(archive)])  # in-process: no second litellm import
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
 
     with ArchiveStore.open(None, archive) as store:

@@ -9,7 +9,9 @@ traceback, no container left behind.
 
 The CLI tests reach it as a user would: the server's address as the role's
 `api_base` (`--api-base`, `[campaign.models.task]`), not through environment
-variables, and the role's window and output cap handed to the agent.
+variables, and the role's window and output cap handed to the agent. They run
+`dgm` as a child process (not in-process, though that would save a litellm
+import): anything it prints, a traceback a library logs say, is checked.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ from dgm.llm.local_server import LITELLM_MODEL, MAX_OUTPUT_TOKENS
 
 FINISHED = {"resolved", "unresolved", "empty_patch", "error", "timeout"}
 TASKS = ["confini__confini-1", "textkit__textkit-1"]
+# Each task's limit. The two tasks run side by side (two workers) and their requests queue at
+# the server: the first replies come within ~20 s even on a loaded machine, so each run still
+# gets answered calls; the limit is what these tests mostly wait out.
+TIME_LIMIT_S = 45
 
 
 def _dgm(args: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
@@ -87,14 +93,17 @@ def test_the_server_answers_counts_cuts_and_refuses_as_a_real_server_does(local_
 
 
 def test_dgm_eval_on_two_tasks_with_the_real_model(local_llm, docker_client, tmp_path):
+    # Two workers: the server answers one request at a time, but the two runs' time limits
+    # then pass together instead of one after the other.
     out = tmp_path / "eval.json"
     models = tmp_path / "models.toml"  # the role's window and output cap, as a campaign.toml gives them
     models.write_text(f"[campaign.models.task]\nmodel = \"{LITELLM_MODEL}\"\ncontext_window = {local_llm.n_ctx}\n"
                       f"max_output_tokens = {MAX_OUTPUT_TOKENS}\n")
     started = time.monotonic()
     proc = _dgm(["eval", "--agent", "seed", "--benchmark", "dgm-mini", "--tasks", ",".join(TASKS),
-                 "--models", str(models), "--api-base", local_llm.base_url, "--workers", "1", "--time-limit", "60",
-                 "--archive-dir", str(tmp_path / "archive"), "--json", str(out)], {}, timeout=600)
+                 "--models", str(models), "--api-base", local_llm.base_url, "--workers", "2",
+                 "--time-limit", str(TIME_LIMIT_S), "--archive-dir", str(tmp_path / "archive"), "--json", str(out)],
+                {}, timeout=600)
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -115,7 +124,7 @@ def test_dgm_eval_on_two_tasks_with_the_real_model(local_llm, docker_client, tmp
         assert not any(c.priced for c in calls if c.status == "ok")
         assert any(c.status == "ok" for c in calls), [(c.status, c.error) for c in calls]
         assert {c.task_run_id for c in calls} <= {r.id for r in runs}
-        assert all(c.latency_s < 60 + 20 for c in calls)  # none waited on past its run
+        assert all(c.latency_s < TIME_LIMIT_S + 20 for c in calls)  # none waited on past its run
     _assert_no_container_left(docker_client, [r.id for r in runs])
     print(f"dgm eval, 2 tasks, real model: {elapsed:.0f} s")
 
@@ -126,9 +135,10 @@ def test_a_one_generation_campaign_with_the_real_model(local_llm, docker_client,
 benchmark = "dgm-mini"
 generations = 1
 children_per_generation = 1
-workers = 1
+# The seed's two runs share the one-request-at-a-time server; their time limits pass together.
+workers = 2
 seed = 3
-time_limit_s = 60
+time_limit_s = {TIME_LIMIT_S}
 self_modify_time_limit_s = 60
 sanity_time_limit_s = 120
 diagnosis_retries = 1

@@ -44,16 +44,24 @@ def test_a_swebench_campaign_resumes_after_sigkill_and_shows_its_lineage(tmp_pat
             str(archive_dir), "swe", rules]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(base, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while proc.poll() is None and time.monotonic() < deadline and not _child_evaluating(archive_dir, "swe"):
-        time.sleep(0.05)
-    assert proc.poll() is None, f"the campaign ended before its child was evaluated: {proc.stderr.read().decode()[-2000:]}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    # The resuming process loads its code meanwhile, and touches the archive and Docker only once told.
+    final = subprocess.Popen([*base, "resume", "standby"], env=env, cwd=REPO_ROOT, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline and not _child_evaluating(archive_dir, "swe"):
+            time.sleep(0.05)
+        assert proc.poll() is None, \
+            f"the campaign ended before its child was evaluated: {proc.stderr.read().decode()[-2000:]}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
 
-    final = subprocess.run([*base, "resume"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
-    assert final.returncode == 0, final.stderr[-3000:]
-    assert json.loads(final.stdout.strip().splitlines()[-1])["status"] == "completed"
+        out, err = final.communicate("go\n", timeout=600)
+    finally:
+        final.kill()
+        proc.kill()
+    assert final.returncode == 0, err[-3000:]
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "completed"
 
     with ArchiveStore.open(None, archive_dir) as store:
         campaign = store.get_campaign("swe")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.support.cli import assert_one_line_error
 from tests.support.cli import dgm_process as dgm
+from tests.support.cli import run_dgm
 
 
 def test_unknown_benchmark(tmp_path):
@@ -63,20 +62,21 @@ def test_tasks_naming_no_task_is_refused(tmp_path, tasks):
     assert not (tmp_path / "arch").exists()
 
 
-def test_doctor_looks_without_creating_and_checks_the_provider_key(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update(DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock", COLUMNS="250")
-    r = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--model", "openai/gpt-4o",
-                        "--archive-dir", str(tmp_path / "typo")], capture_output=True, text=True, env=env, timeout=120)
+def test_doctor_looks_without_creating_and_checks_the_provider_key(tmp_path, monkeypatch):
+    # In-process (the real entry point): a child interpreter pays litellm's import, seconds, twice.
+    for name in [k for k in os.environ if k.endswith("_API_KEY")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    doctor = ["doctor", "--model", "openai/gpt-4o", "--archive-dir", str(tmp_path / "typo")]
+    r = run_dgm(doctor)
     assert r.returncode == 1, (r.stdout, r.stderr)
     rows = {line.split("│")[1].strip(): line for line in r.stdout.splitlines() if line.count("│") >= 3}
     assert "no" in rows["docker"] and "no Docker engine answers" in rows["docker"]
     assert "yes" in rows["archive"] and "none yet" in rows["archive"]
     assert "no" in rows["model"] and "OPENAI_API_KEY not set" in rows["model"]
     assert not (tmp_path / "typo").exists()  # a typo in --archive-dir leaves nothing behind
-    env["OPENAI_API_KEY"] = "sk-test-not-real"
-    r = subprocess.run([sys.executable, "-m", "dgm", "doctor", "--model", "openai/gpt-4o",
-                        "--archive-dir", str(tmp_path / "typo")], capture_output=True, text=True, env=env, timeout=120)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
+    r = run_dgm(doctor)
     assert "its provider key is set" in r.stdout and "sk-test-not-real" not in r.stdout
 
 
@@ -155,12 +155,13 @@ def test_version():
     assert r.returncode == 0 and r.stdout.strip() == f"dgm {version('dgm')}"
 
 
-def test_a_provider_model_without_its_key_is_refused_before_anything_runs(tmp_path):
+def test_a_provider_model_without_its_key_is_refused_before_anything_runs(tmp_path, monkeypatch):
     """Not after five retries of every call, taken for an outage (QA waited 77 s for that)."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    r = subprocess.run([sys.executable, "-m", "dgm", "eval", "--agent", "seed", "--model", "openai/gpt-4o-mini",
-                        "--tasks", "confini__confini-1", "--archive-dir", str(tmp_path / "arch")],
-                       capture_output=True, text=True, env=env, timeout=120)
+    for name in [k for k in os.environ if k.endswith("_API_KEY")]:
+        monkeypatch.delenv(name)
+    # In-process: the check reads litellm's provider table, whose import costs a child seconds.
+    r = run_dgm(["eval", "--agent", "seed", "--model", "openai/gpt-4o-mini", "--tasks", "confini__confini-1",
+                 "--archive-dir", str(tmp_path / "arch")])
     assert_one_line_error(r, "openai/gpt-4o-mini: OPENAI_API_KEY not set on the host")
     assert not (tmp_path / "arch").exists()
 
