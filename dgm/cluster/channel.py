@@ -109,12 +109,7 @@ class ChannelServer:
         self._thread.start()
 
     def _accept(self) -> None:
-        while not self._stopped:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._admit, args=(sock,), daemon=True).start()
+        _accept_each(self._listener, self._admit, lambda: not self._stopped)
 
     def _admit(self, sock: socket.socket) -> None:
         try:
@@ -135,6 +130,17 @@ class ChannelServer:
             self._listener.close()
         except OSError:
             pass
+
+
+def _accept_each(listener: socket.socket, handle, running=lambda: True) -> None:
+    """Hand each connection `listener` accepts to `handle` in a thread of its own, while `running()`,
+    until the listener is closed."""
+    while running():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
 
 def _this_host_ip() -> str:
@@ -175,12 +181,7 @@ class Relay:
             offer_handshake(up, self.address.secret, self.label)
 
     def _accept(self) -> None:
-        while True:
-            try:
-                inner, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._forward, args=(inner,), daemon=True).start()
+        _accept_each(self._listener, self._forward)
 
     def _forward(self, inner: socket.socket) -> None:
         try:
